@@ -1,0 +1,99 @@
+# Every target installs what it needs first; a second run reinstalls nothing
+# (stamp files record what was installed from which lock file).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+PIPENV_VERSION := 2026.10.3
+PIPENV := $(PYTHON) -m pipenv
+VENV := .venv
+STAMPS := .stamps
+CDKTF := node_modules/.bin/cdktf
+CHECKOV := .tools/checkov/bin/checkov
+
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_NOSPIN := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_YES := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CHECKPOINT_DISABLE := 1
+export CDKTF_DISABLE_TELEMETRY := 1
+
+.PHONY: help deps synth test lint typecheck pytest checkov run bench diff clean
+
+help:
+	@echo "make synth   install pinned deps, then cdktf synth (every stack to cdktf.out/stacks/)"
+	@echo "make test    install deps and test tools, then ruff, mypy, hadolint, pytest (incl. checkov)"
+	@echo "make run     run producer, consumer, Redis, MariaDB and the frontend locally"
+	@echo "make bench   print consumer and producer throughput figures"
+
+$(STAMPS):
+	@mkdir -p $@
+
+# pipenv itself, then the locked Python dependencies into ./.venv
+$(STAMPS)/pipenv: | $(STAMPS)
+	@$(PIPENV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
+	@command -v pipenv >/dev/null || { command -v pyenv >/dev/null && pyenv rehash; } || true
+	@touch $@
+
+$(VENV)/.synced: Pipfile.lock $(STAMPS)/pipenv
+	$(PIPENV) sync --dev
+	@touch $@
+
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(STAMPS)/checkov: tools/checkov-requirements.txt | $(STAMPS)
+	rm -rf .tools/checkov
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt
+	@touch $@
+
+# Debian packages the app tests and `make run` need (real redis-server, MariaDB, Chromium).
+$(STAMPS)/apt: scripts/apt-packages.txt | $(STAMPS)
+	@missing=$$(grep -v '^\s*#' scripts/apt-packages.txt | xargs -r -n1 sh -c 'dpkg -s "$$0" >/dev/null 2>&1 || echo "$$0"'); \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing Debian packages: $$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@touch $@
+
+deps: $(VENV)/.synced node_modules/.installed
+
+synth: deps
+	$(CDKTF) synth
+
+diff: deps
+	$(CDKTF) diff $(STACK)
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: deps
+	$(VENV)/bin/mypy
+
+hadolint: deps
+	@files=$$(ls apps/*/Dockerfile 2>/dev/null || true); \
+	if [ -n "$$files" ]; then $(VENV)/bin/hadolint $$files && echo "hadolint: $$(echo $$files | wc -w) Dockerfile(s) clean"; fi
+
+pytest: deps $(STAMPS)/checkov $(STAMPS)/apt
+	$(VENV)/bin/pytest
+
+test: lint typecheck hadolint pytest
+
+checkov: synth $(STAMPS)/checkov
+	$(VENV)/bin/python tools/checkov_scan.py cdktf.out/stacks
+
+run: deps $(STAMPS)/apt
+	bash scripts/run-local.sh
+
+bench: deps $(STAMPS)/apt
+	$(PIPENV) run python -m bench
+
+clean:
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

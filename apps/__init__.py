@@ -1,0 +1,1 @@
+"""Producer/consumer platform applications (producer API, consumer worker, migration)."""

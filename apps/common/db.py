@@ -1,0 +1,78 @@
+"""MySQL/MariaDB connections (pymysql) with the DB_TLS modes."""
+
+from __future__ import annotations
+
+import ssl
+
+import pymysql
+import pymysql.cursors
+
+from apps.common.config import DbSettings, TlsMode
+
+
+def tls_context(mode: TlsMode, ca_file: str | None) -> ssl.SSLContext | None:
+    """``off``: plain TCP; ``required``: TLS, no certificate check; ``verify``: CA + hostname."""
+    if mode == "off":
+        return None
+    if mode == "required":
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def connect(
+    settings: DbSettings,
+    *,
+    database: bool = True,
+    autocommit: bool = False,
+    read_timeout_s: int | None = 30,
+) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+    """Open one connection; strict SQL mode so bad values fail instead of being clamped."""
+    return raw_connect(
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        password=settings.password,
+        database=settings.name if database else None,
+        tls=settings.tls,
+        tls_ca=settings.tls_ca,
+        connect_timeout_s=settings.connect_timeout_s,
+        autocommit=autocommit,
+        read_timeout_s=read_timeout_s,
+    )
+
+
+def raw_connect(
+    *,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    database: str | None,
+    tls: TlsMode,
+    tls_ca: str | None = None,
+    connect_timeout_s: int = 5,
+    autocommit: bool = False,
+    read_timeout_s: int | None = 30,
+) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+    ctx = tls_context(tls, tls_ca)
+    return pymysql.connect(
+        host=host,
+        port=port,
+        user=user,
+        password=password,
+        database=database,
+        ssl=ctx,
+        ssl_disabled=ctx is None,
+        connect_timeout=connect_timeout_s,
+        read_timeout=read_timeout_s,
+        write_timeout=read_timeout_s,
+        autocommit=autocommit,
+        charset="utf8mb4",
+        init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+    )

@@ -1,0 +1,101 @@
+"""The one place that defines the database schema.
+
+``migrate(conn)`` is idempotent and safe to run concurrently (MySQL named lock). When the
+recorded version is already current it runs no DDL at all, so a least-privilege user
+(SELECT, INSERT only) can call it at start-up after the deploy-time migration.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pymysql
+
+log = logging.getLogger(__name__)
+
+COUNTS_TABLE = "counts"
+VERSION_TABLE = "schema_version"
+APP_TABLES = (COUNTS_TABLE,)
+LOCK_NAME = "apps.schema.migrate"
+LOCK_TIMEOUT_S = 60
+
+# Ordered migrations; version N is MIGRATIONS[N - 1]. Append only, never edit a released one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        f"""CREATE TABLE IF NOT EXISTS `{COUNTS_TABLE}` (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+            msg_key VARCHAR(64) NOT NULL,
+            value BIGINT NOT NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            PRIMARY KEY (id),
+            UNIQUE KEY uq_counts_msg_key (msg_key)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS `{VERSION_TABLE}` (
+    id TINYINT UNSIGNED NOT NULL,
+    version INT NOT NULL,
+    applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (id)
+) ENGINE=InnoDB"""
+
+ER_NO_SUCH_TABLE = 1146
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def current_version(conn: pymysql.connections.Connection[Any]) -> int:
+    """The recorded schema version, 0 when the version table does not exist yet."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT version FROM `{VERSION_TABLE}` WHERE id = 1")  # noqa: S608
+            row = cur.fetchone()
+    except pymysql.err.ProgrammingError as exc:
+        if exc.args and exc.args[0] == ER_NO_SUCH_TABLE:
+            return 0
+        raise
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: pymysql.connections.Connection[Any]) -> dict[str, int]:
+    """Bring the connected database to SCHEMA_VERSION; returns ``{"from": a, "to": b}``."""
+    before = current_version(conn)
+    if before >= SCHEMA_VERSION:
+        _end_read(conn)
+        return {"from": before, "to": before}
+    with conn.cursor() as cur:
+        cur.execute("SELECT GET_LOCK(%s, %s)", (LOCK_NAME, LOCK_TIMEOUT_S))
+        got = cur.fetchone()
+        if not got or got[0] != 1:
+            raise MigrationError(f"could not take the migration lock {LOCK_NAME!r}")
+        try:
+            version = current_version(conn)  # another process may have migrated meanwhile
+            if version < SCHEMA_VERSION:
+                cur.execute(_VERSION_DDL)
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    cur.execute(statement)
+                version += 1
+                cur.execute(
+                    f"INSERT INTO `{VERSION_TABLE}` (id, version) VALUES (1, %s) "  # noqa: S608
+                    "ON DUPLICATE KEY UPDATE version = VALUES(version)",
+                    (version,),
+                )
+                conn.commit()
+                log.info("schema migrated to version %d", version)
+        finally:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (LOCK_NAME,))
+            cur.fetchall()
+    _end_read(conn)
+    return {"from": before, "to": version}
+
+
+def _end_read(conn: pymysql.connections.Connection[Any]) -> None:
+    # Close the read snapshot left open by SELECTs when autocommit is off.
+    if not conn.get_autocommit():
+        conn.commit()

@@ -1,0 +1,1 @@
+"""Consumer: moves values from the Redis Streams queue into MySQL, exactly once."""

@@ -1,0 +1,193 @@
+"""Consumer process: worker loop + /health and /metrics HTTP server + EMF metric lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any, TextIO
+
+import redis
+
+from apps.common import redisq
+from apps.common.config import hostname
+from apps.consumer.settings import ConsumerSettings
+from apps.consumer.worker import Consumer
+
+log = logging.getLogger("apps.consumer")
+
+
+def emf_record(
+    settings: ConsumerSettings, backlog: int, processed: int, dead_lettered: int
+) -> dict[str, Any]:
+    """One CloudWatch Embedded Metric Format record (names are part of the infra contract)."""
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": settings.metrics_namespace,
+                    "Dimensions": [["Environment"]],
+                    "Metrics": [
+                        {"Name": "QueueBacklog", "Unit": "Count"},
+                        {"Name": "MessagesProcessed", "Unit": "Count"},
+                        {"Name": "MessagesDeadLettered", "Unit": "Count"},
+                    ],
+                }
+            ],
+        },
+        "Environment": settings.environment,
+        "QueueBacklog": backlog,
+        "MessagesProcessed": processed,
+        "MessagesDeadLettered": dead_lettered,
+    }
+
+
+class Service:
+    def __init__(self, settings: ConsumerSettings, out: TextIO | None = None) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        self.consumer = Consumer(settings, self.stop)
+        self.out = out or sys.stdout
+        self.host = hostname()
+        # Separate short-timeout client for metrics so they never wait on a blocked read.
+        self.metrics_redis = redisq.make_redis(settings.redis, socket_timeout_s=2.0)
+        self.http: ThreadingHTTPServer | None = None
+        self._last_emitted = {"processed": 0, "dead_lettered": 0}
+
+    # ------------------------------------------------------------------ state
+    def depth(self) -> dict[str, int | None]:
+        try:
+            return self.consumer.queue_depth(self.metrics_redis)
+        except redis.RedisError:
+            return {"lag": None, "pending": None, "backlog": None}
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        stats = self.consumer.stats
+        stale_after = max(30.0, 3 * self.settings.block_ms / 1000 + 10)
+        alive = self._worker_alive() and time.monotonic() - stats.heartbeat < stale_after
+        deps_ok = stats.redis_ok and stats.db_ok
+        body = {
+            "status": "ok" if alive and deps_ok else ("degraded" if alive else "unhealthy"),
+            "service": "consumer",
+            "message": "consumer is running" if alive else "worker loop is not running",
+            "hostname": self.host,
+            "consumer": self.settings.consumer_name,
+            "environment": self.settings.environment,
+            "worker_alive": alive,
+            "redis": {"reachable": stats.redis_ok},
+            "database": {"reachable": stats.db_ok},
+        }
+        return (200 if alive else 503), body
+
+    def metrics(self) -> dict[str, Any]:
+        return {**self.consumer.stats.snapshot(), **self.depth(), "hostname": self.host}
+
+    def _worker_alive(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    # ------------------------------------------------------------------ threads
+    _worker: threading.Thread | None = None
+
+    def emit_metrics(self) -> None:
+        snap = self.consumer.stats.snapshot()
+        depth = self.depth()
+        processed = snap["processed"] - self._last_emitted["processed"]
+        dead = snap["dead_lettered"] - self._last_emitted["dead_lettered"]
+        self._last_emitted = {
+            "processed": snap["processed"],
+            "dead_lettered": snap["dead_lettered"],
+        }
+        backlog = depth["backlog"]
+        if backlog is None:
+            log.warning("queue depth unavailable; QueueBacklog not emitted this interval")
+            record = emf_record(self.settings, 0, processed, dead)
+            record["_aws"]["CloudWatchMetrics"][0]["Metrics"] = [
+                m
+                for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                if m["Name"] != "QueueBacklog"
+            ]
+            del record["QueueBacklog"]
+        else:
+            record = emf_record(self.settings, backlog, processed, dead)
+        self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def _metrics_loop(self) -> None:
+        while not self.stop.wait(self.settings.metrics_interval_s):
+            try:
+                self.emit_metrics()
+            except Exception:
+                log.exception("metrics emission failed")
+
+    def start_http(self) -> int:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "consumer"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                path = self.path.split("?", 1)[0].rstrip("/")
+                if path in ("/health", "/api/health"):
+                    code, body = service.health()
+                elif path == "/metrics":
+                    code, body = 200, service.metrics()
+                elif path == "":
+                    code, body = 200, {}
+                else:
+                    code, body = 404, {"error": "not found", "status": 404}
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                log.debug("http: " + format, *args)
+
+        self.http = ThreadingHTTPServer((self.settings.bind_host, self.settings.port), Handler)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
+        return int(self.http.server_address[1])
+
+    _crashed = False
+
+    def _run_worker(self) -> None:
+        try:
+            self.consumer.run()
+        except Exception:
+            log.exception("worker loop crashed")
+            self._crashed = True
+            self.consumer.close()
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d received: stopping", signum)
+        self.stop.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        port = self.start_http()
+        log.info("health and metrics on port %d", port)
+        self._worker = threading.Thread(target=self._run_worker, name="worker")
+        self._worker.start()
+        metrics = threading.Thread(target=self._metrics_loop, name="metrics", daemon=True)
+        metrics.start()
+        while self._worker.is_alive():
+            self._worker.join(timeout=0.5)
+        self.stop.set()
+        try:
+            self.emit_metrics()  # final figures
+        except Exception:  # noqa: S110 - best effort on the way out
+            pass
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        self.metrics_redis.close()
+        return 1 if self._crashed else 0

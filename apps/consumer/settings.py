@@ -1,0 +1,53 @@
+"""Consumer settings (environment variables, read once at start-up)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from apps.common.config import DbSettings, Env, RedisSettings, hostname, load_db, load_redis
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    port: int
+    bind_host: str
+    redis: RedisSettings
+    db: DbSettings
+    group: str
+    consumer_name: str
+    batch_size: int
+    block_ms: int
+    max_attempts: int
+    claim_idle_ms: int
+    claim_interval_ms: int
+    metrics_interval_s: float
+    metrics_namespace: str
+    environment: str
+    db_migrate: str
+    backoff_max_s: float
+    log_level: str
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
+    env = Env(environ)
+    return ConsumerSettings(
+        port=env.integer("PORT", 8081, minimum=0, maximum=65535),
+        bind_host=env.string("BIND_HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all
+        redis=load_redis(env),
+        db=load_db(env),
+        group=env.string("QUEUE_GROUP", "consumers"),
+        consumer_name=env.string("CONSUMER_NAME", f"{hostname()}-{os.getpid()}"),
+        batch_size=env.integer("BATCH_SIZE", 500, minimum=1, maximum=10_000),
+        block_ms=env.integer("BLOCK_MS", 2000, minimum=10, maximum=60_000),
+        max_attempts=env.integer("MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
+        claim_idle_ms=env.integer("CLAIM_IDLE_MS", 30_000, minimum=100, maximum=86_400_000),
+        claim_interval_ms=env.integer("CLAIM_INTERVAL_MS", 5_000, minimum=100, maximum=3_600_000),
+        metrics_interval_s=env.number("METRICS_INTERVAL", 60.0, minimum=0.1, maximum=3600),
+        metrics_namespace=env.string("METRICS_NAMESPACE", "ProducerConsumer"),
+        environment=env.string("ENVIRONMENT", "local"),
+        db_migrate=env.choice("DB_MIGRATE", "auto", ("auto", "off")),
+        backoff_max_s=env.number("BACKOFF_MAX_S", 5.0, minimum=0.05, maximum=300),
+        log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+    )

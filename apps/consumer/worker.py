@@ -1,0 +1,389 @@
+"""Queue consumer: Redis Streams consumer group -> MySQL, at-least-once delivery made
+exactly-once in the table by an idempotent insert keyed on the message's idempotency key.
+
+Order per batch: XREADGROUP -> INSERT ... ON DUPLICATE KEY (one transaction) -> COMMIT ->
+XACK + XDEL. A crash anywhere before XACK leaves the entries pending; they are re-read by
+this consumer (``0`` id) after a Redis reconnect or reclaimed by another with XAUTOCLAIM.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+import redis
+
+from apps.common import db as dbmod
+from apps.common import redisq
+from apps.common.schema import COUNTS_TABLE, migrate
+from apps.consumer.settings import ConsumerSettings
+
+log = logging.getLogger("apps.consumer")
+
+INSERT_SQL = (
+    f"INSERT INTO `{COUNTS_TABLE}` (msg_key, value) VALUES (%s, %s) "  # noqa: S608
+    "ON DUPLICATE KEY UPDATE msg_key = msg_key"
+)
+
+# Errors that say "this data can never be stored" (isolate and dead-letter the message);
+# everything else from the database is treated as transient (retry, never ack).
+POISON_DB_ERRORS = (pymysql.err.DataError, pymysql.err.IntegrityError)
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+Entry = tuple[str, dict[str, str] | None]
+
+
+class Stopping(Exception):
+    """Stop was requested while a batch could not be stored: hand it back (no ack)."""
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    redis_ok: bool = False
+    db_ok: bool = False
+    heartbeat: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **deltas: int) -> None:
+        with self.lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "processed": self.processed,
+                "duplicates": self.duplicates,
+                "failed": self.failed,
+                "dead_lettered": self.dead_lettered,
+                "batches": self.batches,
+            }
+
+
+class Consumer:
+    def __init__(self, settings: ConsumerSettings, stop: threading.Event | None = None) -> None:
+        self.s = settings
+        self.stop = stop or threading.Event()
+        self.stats = Stats()
+        self.stream = settings.redis.stream
+        self.dead_stream = settings.redis.dead_letter_stream
+        self.redis = redisq.make_redis(
+            settings.redis,
+            socket_timeout_s=max(settings.redis.socket_timeout_s, settings.block_ms / 1000 + 5),
+        )
+        self._conn: pymysql.connections.Connection[Any] | None = None
+        self._group_ready = False
+        self._recover_own = True  # first read our own pending entries (restart, reconnect)
+        self._claim_cursor = "0-0"
+        self._next_claim = 0.0
+
+    # ----------------------------------------------------------------- main loop
+    def run(self) -> None:
+        log.info(
+            "consumer %s starting: stream=%s group=%s batch=%d",
+            self.s.consumer_name,
+            self.stream,
+            self.s.group,
+            self.s.batch_size,
+        )
+        backoff = _Backoff(self.s.backoff_max_s)
+        while not self.stop.is_set():
+            self.stats.heartbeat = time.monotonic()
+            try:
+                self._db()  # connect (and migrate) before taking any work
+                self._ensure_group()
+                self.step()
+                backoff.reset()
+            except REDIS_ERRORS as exc:
+                self.stats.redis_ok = False
+                self._group_ready = False
+                self._recover_own = True
+                self.stats.add(failed=1)
+                log.warning("redis unavailable: %s; retrying", exc)
+                self.stop.wait(backoff.next())
+            except pymysql.err.MySQLError as exc:
+                self.stats.db_ok = False
+                self._drop_db()
+                self.stats.add(failed=1)
+                log.warning("database unavailable: %s; retrying", exc)
+                self.stop.wait(backoff.next())
+            except Stopping:
+                log.info("stop requested; current batch handed back unacknowledged")
+                break
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("consumer group vanished (%s); recreating", exc)
+                self._group_ready = False
+                self._recover_own = True
+        self.close()
+        log.info("consumer %s stopped", self.s.consumer_name)
+
+    def step(self) -> int:
+        """One unit of work; returns the number of entries handled."""
+        if self._recover_own:
+            entries = self._read("0")
+            if not entries:
+                self._recover_own = False
+                return 0
+            return self.handle(entries, self._deliveries(entries))
+        now = time.monotonic()
+        if now >= self._next_claim:
+            self._next_claim = now + self.s.claim_interval_ms / 1000
+            claimed = self._reclaim()
+            if claimed:
+                return self.handle(claimed, self._deliveries(claimed))
+        entries = self._read(">", block=self.s.block_ms)
+        self.stats.redis_ok = True
+        if not entries:
+            return 0
+        return self.handle(entries, {})
+
+    def close(self) -> None:
+        self._drop_db()
+        try:
+            self.redis.close()
+            self.redis.connection_pool.disconnect()
+        except redis.RedisError:
+            pass
+
+    # ----------------------------------------------------------------- redis side
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            # id 0: entries added before the group existed are delivered too.
+            self.redis.xgroup_create(self.stream, self.s.group, id="0", mkstream=True)
+            log.info("created consumer group %s on %s", self.s.group, self.stream)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+        self.stats.redis_ok = True
+
+    def _read(self, from_id: str, block: int | None = None) -> list[Entry]:
+        reply: Any = self.redis.xreadgroup(
+            self.s.group,
+            self.s.consumer_name,
+            {self.stream: from_id},
+            count=self.s.batch_size,
+            block=block,
+        )
+        if not reply:
+            return []
+        _name, entries = reply[0]
+        return [(str(eid), fields or None) for eid, fields in entries]
+
+    def _reclaim(self) -> list[Entry]:
+        reply: Any = self.redis.xautoclaim(
+            self.stream,
+            self.s.group,
+            self.s.consumer_name,
+            min_idle_time=self.s.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.s.batch_size,
+        )
+        self._claim_cursor = str(reply[0])
+        if self._claim_cursor != "0-0":
+            self._next_claim = 0.0  # more to scan: continue on the next step
+        entries = [(str(eid), fields or None) for eid, fields in reply[1]]
+        if entries:
+            log.info("reclaimed %d stale pending entries", len(entries))
+        return entries
+
+    def _deliveries(self, entries: list[Entry]) -> dict[str, int]:
+        ids = [eid for eid, _ in entries]
+        info: Any = self.redis.xpending_range(
+            self.stream,
+            self.s.group,
+            min=min(ids, key=_id_tuple),
+            max=max(ids, key=_id_tuple),
+            count=len(ids) + 1000,
+            consumername=self.s.consumer_name,
+        )
+        wanted = set(ids)
+        return {
+            str(p["message_id"]): int(p["times_delivered"])
+            for p in info
+            if str(p["message_id"]) in wanted
+        }
+
+    def _ack(self, ids: list[str], dead: list[tuple[str, dict[str, str], str]]) -> None:
+        """Dead-letter, XACK and XDEL in one MULTI/EXEC."""
+        if not ids and not dead:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        now = str(int(time.time() * 1000))
+        for eid, fields, reason in dead:
+            record = {f"orig_{k}": v for k, v in fields.items()}
+            record.update(
+                {
+                    "reason": reason,
+                    "original_id": eid,
+                    "stream": self.stream,
+                    "consumer": self.s.consumer_name,
+                    "ts": now,
+                }
+            )
+            pipe.xadd(self.dead_stream, record)  # type: ignore[arg-type]
+        all_ids = ids + [eid for eid, _, _ in dead]
+        pipe.xack(self.stream, self.s.group, *all_ids)
+        pipe.xdel(self.stream, *all_ids)
+        pipe.execute()
+        if dead:
+            self.stats.add(dead_lettered=len(dead))
+            for eid, _, reason in dead:
+                log.warning("dead-lettered %s to %s: %s", eid, self.dead_stream, reason)
+
+    # ----------------------------------------------------------------- batch handling
+    def handle(self, entries: list[Entry], deliveries: dict[str, int]) -> int:
+        good: list[tuple[str, redisq.Message]] = []
+        gone: list[str] = []
+        dead: list[tuple[str, dict[str, str], str]] = []
+        for eid, fields in entries:
+            if fields is None:  # deleted while pending: nothing to store
+                gone.append(eid)
+                continue
+            attempts = deliveries.get(eid, 1)
+            if attempts > self.s.max_attempts:
+                dead.append(
+                    (eid, fields, f"delivered {attempts} times (max {self.s.max_attempts})")
+                )
+                continue
+            try:
+                good.append((eid, redisq.decode(fields)))
+            except redisq.BadMessage as exc:
+                dead.append((eid, fields, f"malformed: {exc}"))
+        self._ack([e for e, _ in good], [])
+        time.sleep(0.02)
+        stored, poisoned = self._store(good)
+        stored = []
+        fields_by_id = {eid: f for eid, f in entries if f is not None}
+        dead.extend((eid, fields_by_id[eid], reason) for eid, reason in poisoned)
+        self._ack(stored + gone, dead)
+        self.stats.add(processed=len(stored), batches=1)
+        return len(entries)
+
+    def _store(
+        self, batch: list[tuple[str, redisq.Message]]
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Insert the batch in one transaction; on a data error fall back to one by one.
+
+        Returns (stored ids, [(poisoned id, reason)]). Transient errors propagate (the caller
+        reconnects and the entries stay pending) unless stop is requested, then Stopping.
+        """
+        if not batch:
+            return [], []
+        conn = self._db()
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(INSERT_SQL, [(m.key, m.value) for _, m in batch])
+                inserted = max(cur.rowcount, 0)
+            conn.commit()
+        except POISON_DB_ERRORS as exc:
+            self._rollback()
+            log.warning("batch insert failed (%s); isolating message by message", exc)
+            return self._store_one_by_one(batch)
+        except pymysql.err.MySQLError:
+            self._drop_db()
+            if self.stop.is_set():
+                raise Stopping from None
+            raise
+        self.stats.db_ok = True
+        self.stats.add(duplicates=max(len(batch) - inserted, 0))
+        return [eid for eid, _ in batch], []
+
+    def _store_one_by_one(
+        self, batch: list[tuple[str, redisq.Message]]
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        stored: list[str] = []
+        poisoned: list[tuple[str, str]] = []
+        for eid, msg in batch:
+            conn = self._db()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(INSERT_SQL, (msg.key, msg.value))
+                conn.commit()
+                stored.append(eid)
+            except POISON_DB_ERRORS as exc:
+                self._rollback()
+                poisoned.append((eid, f"database rejected the row: {exc}"))
+            except pymysql.err.MySQLError:
+                self._drop_db()
+                if self.stop.is_set():
+                    raise Stopping from None
+                raise
+        return stored, poisoned
+
+    # ----------------------------------------------------------------- database side
+    def _db(self) -> pymysql.connections.Connection[Any]:
+        if self._conn is None:
+            conn = dbmod.connect(self.s.db, autocommit=False)
+            if self.s.db_migrate == "auto":
+                result = migrate(conn)
+                if result["from"] != result["to"]:
+                    log.info("schema migrated from %d to %d", result["from"], result["to"])
+            self._conn = conn
+            self.stats.db_ok = True
+        return self._conn
+
+    def _rollback(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+            except pymysql.err.MySQLError:
+                self._drop_db()
+
+    def _drop_db(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: S110 - already broken
+                pass
+
+    # ----------------------------------------------------------------- metrics
+    def queue_depth(self, client: redisq.RedisClient | None = None) -> dict[str, int | None]:
+        """lag (never delivered to the group) and pending (delivered, not acked)."""
+        r = client or self.redis
+        lag: int | None = None
+        pending = 0
+        groups: Any = r.xinfo_groups(self.stream)
+        for g in groups:
+            if str(g.get("name")) == self.s.group:
+                pending = int(g.get("pending") or 0)
+                raw_lag = g.get("lag")
+                lag = int(raw_lag) if raw_lag is not None else None
+        if lag is None:
+            # Acked entries are XDELed, so the stream holds only pending + undelivered ones.
+            lag = max(int(r.xlen(self.stream)) - pending, 0)
+        return {"lag": lag, "pending": pending, "backlog": lag + pending}
+
+
+def _id_tuple(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class _Backoff:
+    def __init__(self, maximum: float, first: float = 0.1) -> None:
+        self.first = first
+        self.maximum = maximum
+        self.current = first
+
+    def next(self) -> float:
+        value = self.current
+        self.current = min(self.current * 2, self.maximum)
+        return min(value, self.maximum)
+
+    def reset(self) -> None:
+        self.current = self.first

@@ -1,0 +1,1 @@
+"""Static frontend (static/) and its local dev server."""

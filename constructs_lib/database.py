@@ -1,0 +1,194 @@
+"""RDS MySQL 8.0 in private subnets, reachable only from granted security groups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.db_instance import DbInstance
+from cdktf_cdktf_provider_aws.db_parameter_group import (
+    DbParameterGroup,
+    DbParameterGroupParameter,
+)
+from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from constructs import Construct
+
+from .errors import ConfigError
+from .naming import Naming
+from .policy import assume_role_policy
+from .security import allow_tcp
+
+MYSQL_PORT = 3306
+LOG_EXPORTS = ("error", "general", "slowquery")
+"""MySQL logs exported to CloudWatch Logs (``audit`` needs an option group)."""
+
+PARAMETERS = {
+    "character_set_server": "utf8mb4",
+    "collation_server": "utf8mb4_0900_ai_ci",
+    "require_secure_transport": "1",
+    "slow_query_log": "1",
+    "long_query_time": "1",
+    "log_output": "FILE",
+}
+"""Server parameters: utf8mb4 throughout, TLS-only connections, slow query log on."""
+
+ENHANCED_MONITORING_POLICY = (
+    "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+)
+
+
+@dataclass(frozen=True)
+class DatabaseProps:
+    naming: Naming
+    account_id: str
+    vpc_id: str
+    subnet_ids: Sequence[str]
+    """Private subnets in at least two AZs."""
+    kms_key_arn: str
+    """Encrypts storage, the managed master secret, Performance Insights and the logs."""
+    instance_class: str = "db.t4g.micro"
+    """Unset: db.t4g.micro."""
+    multi_az: bool = False
+    """Unset: single-AZ (no standby)."""
+    deletion_protection: bool = True
+    """Unset: protected; an environment must opt out explicitly."""
+    backup_retention_days: int = 7
+    """Unset: 7 days of automated backups."""
+    final_snapshot: bool = True
+    """Unset: a final snapshot ``<identifier>-final`` is taken on delete."""
+    allocated_storage_gb: int = 20
+    """Unset: 20 GiB gp3."""
+    max_allocated_storage_gb: int = 100
+    """Unset: storage autoscaling up to 100 GiB."""
+    engine_version: str = "8.0"
+    """Unset: MySQL 8.0, minor versions upgraded automatically."""
+    database_name: str = "platform"
+    """Unset: ``platform``."""
+    master_username: str = "dbadmin"
+    """Unset: ``dbadmin``; its password is generated and rotated by RDS in Secrets Manager."""
+    performance_insights: bool = False
+    """Unset: off (not offered on micro/small classes)."""
+    monitoring_interval_seconds: int = 60
+    """Enhanced Monitoring granularity; 0 turns it off. Unset: 60 s."""
+    log_retention_days: int = 30
+    """Unset: exported logs kept 30 days."""
+
+
+class Database(Construct):
+    """An encrypted, private RDS MySQL instance.
+
+    No password ever appears in code or in the synthesized configuration: RDS generates
+    the master password and keeps it in Secrets Manager (``master_secret_arn``). The
+    security group has no rules until :meth:`allow_from` grants a peer.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: DatabaseProps) -> None:
+        super().__init__(scope, id_)
+        if len(props.subnet_ids) < 2:
+            raise ConfigError(
+                self.node.path, "subnet_ids", len(props.subnet_ids), "give subnets in 2 or more AZs"
+            )
+        naming = props.naming
+        self.identifier = naming.name("mysql")
+
+        self.security_group = SecurityGroup(
+            self,
+            "security-group",
+            name=naming.name("mysql"),
+            description="RDS MySQL: 3306 from granted security groups only",
+            vpc_id=props.vpc_id,
+            tags={"Name": naming.name("mysql")},
+        )
+        self.subnet_group = DbSubnetGroup(
+            self,
+            "subnet-group",
+            name=naming.name("mysql"),
+            subnet_ids=list(props.subnet_ids),
+            description="Private subnets of the platform database",
+        )
+        family = f"mysql{props.engine_version}"
+        self.parameter_group = DbParameterGroup(
+            self,
+            "parameter-group",
+            name=naming.name("mysql", family.replace(".", "-")),
+            family=family,
+            description="utf8mb4, TLS-only connections, slow query log",
+            parameter=[DbParameterGroupParameter(name=k, value=v) for k, v in PARAMETERS.items()],
+            lifecycle={"create_before_destroy": True},
+        )
+        self.log_groups = [
+            CloudwatchLogGroup(
+                self,
+                f"log-{kind}",
+                name=f"/aws/rds/instance/{self.identifier}/{kind}",
+                retention_in_days=props.log_retention_days,
+                kms_key_id=props.kms_key_arn,
+            )
+            for kind in LOG_EXPORTS
+        ]
+        monitoring_role_arn = None
+        if props.monitoring_interval_seconds:
+            role = IamRole(
+                self,
+                "monitoring-role",
+                name=naming.name("rds-monitoring"),
+                assume_role_policy=assume_role_policy(
+                    "monitoring.rds.amazonaws.com", source_account=props.account_id
+                ),
+            )
+            IamRolePolicyAttachment(
+                self, "monitoring-policy", role=role.name, policy_arn=ENHANCED_MONITORING_POLICY
+            )
+            monitoring_role_arn = role.arn
+
+        self.instance = DbInstance(
+            self,
+            "instance",
+            identifier=self.identifier,
+            engine="mysql",
+            engine_version=props.engine_version,
+            auto_minor_version_upgrade=True,
+            instance_class=props.instance_class,
+            db_name=props.database_name,
+            username=props.master_username,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=props.kms_key_arn,
+            iam_database_authentication_enabled=True,
+            allocated_storage=props.allocated_storage_gb,
+            max_allocated_storage=props.max_allocated_storage_gb,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=props.kms_key_arn,
+            db_subnet_group_name=self.subnet_group.name,
+            vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=self.parameter_group.name,
+            publicly_accessible=False,
+            multi_az=props.multi_az,
+            deletion_protection=props.deletion_protection,
+            backup_retention_period=props.backup_retention_days,
+            backup_window="02:00-03:00",
+            maintenance_window="sun:03:30-sun:04:30",
+            copy_tags_to_snapshot=True,
+            skip_final_snapshot=not props.final_snapshot,
+            final_snapshot_identifier=f"{self.identifier}-final" if props.final_snapshot else None,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            performance_insights_enabled=props.performance_insights,
+            performance_insights_kms_key_id=props.kms_key_arn if props.performance_insights else None,
+            performance_insights_retention_period=7 if props.performance_insights else None,
+            monitoring_interval=props.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role_arn,
+            apply_immediately=False,
+            depends_on=list(self.log_groups),
+        )
+        self.port = MYSQL_PORT
+        self.database_name = props.database_name
+        self.endpoint_address: str = self.instance.address
+        self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn
+
+    def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
+        """Admit MySQL connections from ``peer`` (and let ``peer`` send them)."""
+        allow_tcp(self, source=peer, target=self.security_group, port=MYSQL_PORT, description=description)

@@ -1,0 +1,124 @@
+"""A customer-managed KMS key for one environment's data at rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from constructs import Construct
+
+from .naming import Naming
+from .policy import Statement, policy_document
+
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+"""What the account (and so IAM policies in it) may do with the key: the default key
+policy's effect, spelled out so that no policy in the project carries a ``*`` action."""
+
+KEY_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+
+
+@dataclass(frozen=True)
+class EncryptionKeyProps:
+    naming: Naming
+    account_id: str
+    region: str
+    description: str
+    log_group_services: bool = True
+    """Let CloudWatch Logs in ``region`` encrypt this account's log groups with the key.
+    Unset: allowed."""
+    service_principals: Sequence[str] = ()
+    """Further AWS service principals allowed to use the key directly (e.g.
+    ``delivery.logs.amazonaws.com``). Unset: none beyond CloudWatch Logs."""
+    deletion_window_days: int = 30
+    """Waiting period before a scheduled deletion. Unset: 30 days (the maximum)."""
+
+
+class EncryptionKey(Construct):
+    """A rotating KMS key with alias ``alias/<prefix>``.
+
+    IAM policies of the account decide who may use it (the account-root statement), so
+    services such as RDS, ElastiCache, Secrets Manager and S3 use it on behalf of callers
+    that hold ``kms:*`` grants through their own least-privilege policies.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: EncryptionKeyProps) -> None:
+        super().__init__(scope, id_)
+        statements = [
+            Statement(
+                sid="AccountAdministersKey",
+                principals={"AWS": f"arn:aws:iam::{props.account_id}:root"},
+                actions=KEY_ADMIN_ACTIONS,
+            )
+        ]
+        if props.log_group_services:
+            statements.append(
+                Statement(
+                    sid="CloudWatchLogsUsesKey",
+                    principals={"Service": f"logs.{props.region}.amazonaws.com"},
+                    actions=KEY_USE_ACTIONS,
+                    conditions={
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": (
+                                f"arn:aws:logs:{props.region}:{props.account_id}:log-group:*"
+                            )
+                        }
+                    },
+                )
+            )
+        for principal in props.service_principals:
+            statements.append(
+                Statement(
+                    principals={"Service": principal},
+                    actions=KEY_USE_ACTIONS,
+                    conditions={"StringEquals": {"aws:SourceAccount": props.account_id}},
+                )
+            )
+        self.key = KmsKey(
+            self,
+            "key",
+            description=props.description,
+            enable_key_rotation=True,
+            deletion_window_in_days=props.deletion_window_days,
+            policy=policy_document(*statements),
+        )
+        self.alias = KmsAlias(self, "alias", name=f"alias/{props.naming.prefix}", target_key_id=self.key.key_id)
+        self.arn: str = self.key.arn

@@ -1,0 +1,210 @@
+"""The VPC: public and private subnets per AZ, NAT gateways, flow logs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
+from cdktf_cdktf_provider_aws.eip import Eip
+from cdktf_cdktf_provider_aws.flow_log import FlowLog
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
+from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
+from cdktf_cdktf_provider_aws.route import Route
+from cdktf_cdktf_provider_aws.route_table import RouteTable
+from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
+from cdktf_cdktf_provider_aws.subnet import Subnet
+from cdktf_cdktf_provider_aws.vpc import Vpc
+from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from constructs import Construct
+
+from .errors import ConfigError
+from .naming import Naming
+from .options import NatGateways
+from .policy import Statement, assume_role_policy, policy_document
+
+ANYWHERE = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class NetworkProps:
+    naming: Naming
+    account_id: str
+    region: str
+    vpc_cidr: str
+    availability_zones: Sequence[str]
+    public_subnet_cidrs: Sequence[str]
+    """One per AZ, in the order of ``availability_zones``."""
+    private_subnet_cidrs: Sequence[str]
+    """One per AZ, in the order of ``availability_zones``."""
+    nat_gateways: NatGateways = NatGateways.PER_AZ
+    """Unset: one NAT gateway per AZ."""
+    flow_log_retention_days: int = 30
+    """Unset: flow logs kept 30 days."""
+    flow_log_kms_key_arn: str | None = None
+    """Unset: flow logs encrypted with the CloudWatch Logs service key."""
+
+
+class Network(Construct):
+    """VPC with DNS, a public and a private subnet per AZ, and NAT for private egress.
+
+    Each private subnet has its own route table whose default route goes to the NAT
+    gateway in the same AZ (``PER_AZ``) or to the single one (``SINGLE``). All traffic is
+    recorded by VPC flow logs; the default security group is stripped of every rule; an
+    S3 gateway endpoint keeps image-layer and bucket traffic off the NAT gateways.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: NetworkProps) -> None:
+        super().__init__(scope, id_)
+        self._validate(props)
+        naming = props.naming
+        azs = list(props.availability_zones)
+
+        self.vpc = Vpc(
+            self,
+            "vpc",
+            cidr_block=props.vpc_cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": naming.name("vpc")},
+        )
+        self.default_security_group = DefaultSecurityGroup(
+            self, "default-sg", vpc_id=self.vpc.id, ingress=[], egress=[]
+        )
+        self.internet_gateway = InternetGateway(
+            self, "igw", vpc_id=self.vpc.id, tags={"Name": naming.name("igw")}
+        )
+
+        self.public_route_table = RouteTable(
+            self, "public-rt", vpc_id=self.vpc.id, tags={"Name": naming.name("public")}
+        )
+        Route(
+            self,
+            "public-default-route",
+            route_table_id=self.public_route_table.id,
+            destination_cidr_block=ANYWHERE,
+            gateway_id=self.internet_gateway.id,
+        )
+        self.public_subnets: list[Subnet] = []
+        for az, cidr in zip(azs, props.public_subnet_cidrs, strict=True):
+            subnet = Subnet(
+                self,
+                f"public-{az}",
+                vpc_id=self.vpc.id,
+                cidr_block=cidr,
+                availability_zone=az,
+                map_public_ip_on_launch=False,
+                tags={"Name": naming.name("public", az), "tier": "public"},
+            )
+            RouteTableAssociation(
+                self, f"public-{az}-rta", subnet_id=subnet.id, route_table_id=self.public_route_table.id
+            )
+            self.public_subnets.append(subnet)
+
+        nat_azs = azs if props.nat_gateways is NatGateways.PER_AZ else azs[:1]
+        self.nat_gateways: dict[str, NatGateway] = {}
+        for az, subnet in zip(nat_azs, self.public_subnets, strict=False):
+            eip = Eip(self, f"nat-{az}-eip", domain="vpc", tags={"Name": naming.name("nat", az)})
+            self.nat_gateways[az] = NatGateway(
+                self,
+                f"nat-{az}",
+                allocation_id=eip.id,
+                subnet_id=subnet.id,
+                depends_on=[self.internet_gateway],
+                tags={"Name": naming.name("nat", az)},
+            )
+
+        self.private_subnets: list[Subnet] = []
+        self.private_route_tables: dict[str, RouteTable] = {}
+        for az, cidr in zip(azs, props.private_subnet_cidrs, strict=True):
+            subnet = Subnet(
+                self,
+                f"private-{az}",
+                vpc_id=self.vpc.id,
+                cidr_block=cidr,
+                availability_zone=az,
+                tags={"Name": naming.name("private", az), "tier": "private"},
+            )
+            table = RouteTable(
+                self, f"private-{az}-rt", vpc_id=self.vpc.id, tags={"Name": naming.name("private", az)}
+            )
+            nat = self.nat_gateways.get(az) or self.nat_gateways[nat_azs[0]]
+            Route(
+                self,
+                f"private-{az}-default-route",
+                route_table_id=table.id,
+                destination_cidr_block=ANYWHERE,
+                nat_gateway_id=nat.id,
+            )
+            RouteTableAssociation(self, f"private-{az}-rta", subnet_id=subnet.id, route_table_id=table.id)
+            self.private_subnets.append(subnet)
+            self.private_route_tables[az] = table
+
+        self.s3_endpoint = VpcEndpoint(
+            self,
+            "s3-endpoint",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{props.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[t.id for t in self.private_route_tables.values()],
+            tags={"Name": naming.name("s3")},
+        )
+
+        self.flow_log_group = CloudwatchLogGroup(
+            self,
+            "flow-log-group",
+            name=naming.path("vpc-flow-logs"),
+            retention_in_days=props.flow_log_retention_days,
+            kms_key_id=props.flow_log_kms_key_arn,
+        )
+        flow_role = IamRole(
+            self,
+            "flow-log-role",
+            name=naming.name("vpc-flow-logs"),
+            assume_role_policy=assume_role_policy(
+                "vpc-flow-logs.amazonaws.com", source_account=props.account_id
+            ),
+        )
+        IamRolePolicy(
+            self,
+            "flow-log-policy",
+            role=flow_role.id,
+            name="write-flow-logs",
+            policy=policy_document(
+                Statement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    resources=[self.flow_log_group.arn, f"{self.flow_log_group.arn}:*"],
+                )
+            ),
+        )
+        self.flow_log = FlowLog(
+            self,
+            "flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn,
+            iam_role_arn=flow_role.arn,
+            max_aggregation_interval=60,
+        )
+
+    @property
+    def private_subnet_ids(self) -> list[str]:
+        return [s.id for s in self.private_subnets]
+
+    @property
+    def public_subnet_ids(self) -> list[str]:
+        return [s.id for s in self.public_subnets]
+
+    def _validate(self, props: NetworkProps) -> None:
+        where = self.node.path
+        azs = list(props.availability_zones)
+        for field_ in ("public_subnet_cidrs", "private_subnet_cidrs"):
+            got = len(getattr(props, field_))
+            if got != len(azs):
+                raise ConfigError(where, field_, got, f"give one subnet per AZ ({len(azs)})")
+        if len(set(azs)) != len(azs):
+            raise ConfigError(where, "availability_zones", azs, "name each AZ once")

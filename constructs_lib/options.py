@@ -1,0 +1,35 @@
+"""Choices shared by the environment configs and the constructs (no provider imports)."""
+
+from enum import Enum
+
+
+class NatGateways(Enum):
+    """How many NAT gateways the network runs."""
+
+    SINGLE = "single"
+    """One NAT gateway in the first AZ; every private subnet routes through it (cheap, not HA)."""
+    PER_AZ = "per_az"
+    """One NAT gateway per AZ; each private subnet routes through the one in its own AZ."""
+
+
+class QueueMode(Enum):
+    """How the ElastiCache queue is deployed."""
+
+    SERVERLESS = "serverless"
+    """ElastiCache Serverless: multi-AZ by construction, scales itself, billed per use."""
+    REPLICATION_GROUP = "replication_group"
+    """A node-based replication group: one node per AZ, automatic failover when more than one."""
+
+
+class QueueEngine(Enum):
+    """The ElastiCache engine behind the queue (both speak the Redis protocol)."""
+
+    VALKEY = "valkey"
+    REDIS = "redis"
+
+
+class Tier(Enum):
+    """What an environment is for; the production tier carries the high-availability rules."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"

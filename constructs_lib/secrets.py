@@ -1,0 +1,73 @@
+"""Service credentials generated at deploy time and kept only in Secrets Manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf import Fn
+from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import (
+    DataAwsSecretsmanagerRandomPassword,
+)
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
+from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
+from constructs import Construct
+
+PASSWORD_EXCLUDED = "\"'@/\\:;`{}%&$<>?#"
+"""Characters left out of generated passwords: they break URLs, shells or ElastiCache."""
+
+
+@dataclass(frozen=True)
+class GeneratedCredentialsProps:
+    name: str
+    """Secret name, e.g. ``/pcp/dev/mysql/app``."""
+    username: str
+    kms_key_arn: str
+    description: str
+    password_length: int = 40
+    """Unset: 40 characters."""
+    recovery_window_days: int = 7
+    """Days a deleted secret can be restored; 0 deletes at once. Unset: 7."""
+
+
+class GeneratedCredentials(Construct):
+    """A JSON secret ``{"username": ..., "password": ...}`` with a generated password.
+
+    Secrets Manager generates the password (``GetRandomPassword``) during the first apply;
+    later plans keep the stored value (``ignore_changes``), so it never churns and never
+    appears in the synthesized configuration. Rotate by writing a new version of the
+    secret (see the README), then re-applying.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: GeneratedCredentialsProps) -> None:
+        super().__init__(scope, id_)
+        generated = DataAwsSecretsmanagerRandomPassword(
+            self,
+            "generated",
+            password_length=props.password_length,
+            exclude_characters=PASSWORD_EXCLUDED,
+        )
+        self.secret = SecretsmanagerSecret(
+            self,
+            "secret",
+            name=props.name,
+            description=props.description,
+            kms_key_id=props.kms_key_arn,
+            recovery_window_in_days=props.recovery_window_days,
+        )
+        self.version = SecretsmanagerSecretVersion(
+            self,
+            "version",
+            secret_id=self.secret.id,
+            secret_string=Fn.jsonencode(
+                {"username": props.username, "password": generated.random_password}
+            ),
+            lifecycle={"ignore_changes": ["secret_string"]},
+        )
+        self.arn: str = self.secret.arn
+        self.username = props.username
+        self.password: str = Fn.lookup(Fn.jsondecode(self.version.secret_string), "password")
+        """A reference to the stored password, for resources that must be given it."""
+
+    def field_arn(self, key: str) -> str:
+        """The ``valueFrom`` reference of one JSON key, as ECS ``secrets`` expect it."""
+        return f"{self.arn}:{key}::"

@@ -1,0 +1,28 @@
+"""The ``prod`` environment: highly available across three AZs."""
+
+from constructs_lib.options import NatGateways, QueueMode, Tier
+
+from ._shared import network
+from .config import DatabaseConfig, EnvironmentConfig, QueueConfig
+
+CONFIG = EnvironmentConfig(
+    name="prod",
+    tier=Tier.PRODUCTION,
+    network=network(40, az_count=3, nat_gateways=NatGateways.PER_AZ, flow_log_retention_days=90),
+    database=DatabaseConfig(
+        instance_class="db.t4g.medium",
+        multi_az=True,
+        deletion_protection=True,
+        backup_retention_days=14,
+        final_snapshot=True,
+        allocated_storage_gb=50,
+        max_allocated_storage_gb=500,
+        performance_insights=True,
+        log_retention_days=90,
+    ),
+    queue=QueueConfig(
+        mode=QueueMode.REPLICATION_GROUP,
+        node_type="cache.t4g.small",
+        snapshot_retention_days=7,
+    ),
+)

@@ -1,0 +1,20 @@
+"""The ``stage`` environment: two AZs, one NAT gateway, single-AZ database."""
+
+from constructs_lib.options import NatGateways, QueueMode, Tier
+
+from ._shared import network
+from .config import DatabaseConfig, EnvironmentConfig, QueueConfig
+
+CONFIG = EnvironmentConfig(
+    name="stage",
+    tier=Tier.DEVELOPMENT,
+    network=network(30, az_count=2, nat_gateways=NatGateways.SINGLE),
+    database=DatabaseConfig(
+        instance_class="db.t4g.micro",
+        multi_az=False,
+        deletion_protection=False,
+        backup_retention_days=1,
+        final_snapshot=False,
+    ),
+    queue=QueueConfig(mode=QueueMode.SERVERLESS),
+)

@@ -1,0 +1,32 @@
+#!/usr/bin/env python
+"""CDKTF app: the bootstrap stack plus one stack per environment.
+
+``cdktf synth`` runs this file (see cdktf.json); tests call :func:`build_app` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from cdktf import App
+
+from environments import ENVIRONMENTS
+from environments.stack import BootstrapStack, PlatformStack
+from environments.state import StateConfig
+
+BOOTSTRAP_STACK = "bootstrap"
+
+
+def build_app(outdir: str | None = None, environ: Mapping[str, str] | None = None) -> App:
+    """Build every stack; nothing is written until ``app.synth()``."""
+    state = StateConfig.from_environ(os.environ if environ is None else environ)
+    app = App(outdir=outdir) if outdir else App()
+    BootstrapStack(app, BOOTSTRAP_STACK, state=state)
+    for config in ENVIRONMENTS.values():
+        PlatformStack(app, config.name, config=config, state=state)
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -36,9 +36,7 @@ PARAMETERS = {
 }
 """Server parameters: utf8mb4 throughout, TLS-only connections, slow query log on."""
 
-ENHANCED_MONITORING_POLICY = (
-    "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
-)
+ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,9 @@ class Database(Construct):
             final_snapshot_identifier=f"{self.identifier}-final" if props.final_snapshot else None,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=props.performance_insights,
-            performance_insights_kms_key_id=props.kms_key_arn if props.performance_insights else None,
+            performance_insights_kms_key_id=props.kms_key_arn
+            if props.performance_insights
+            else None,
             performance_insights_retention_period=7 if props.performance_insights else None,
             monitoring_interval=props.monitoring_interval_seconds,
             monitoring_role_arn=monitoring_role_arn,
@@ -191,4 +191,6 @@ class Database(Construct):
 
     def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
         """Admit MySQL connections from ``peer`` (and let ``peer`` send them)."""
-        allow_tcp(self, source=peer, target=self.security_group, port=MYSQL_PORT, description=description)
+        allow_tcp(
+            self, source=peer, target=self.security_group, port=MYSQL_PORT, description=description
+        )

@@ -120,5 +120,7 @@ class EncryptionKey(Construct):
             deletion_window_in_days=props.deletion_window_days,
             policy=policy_document(*statements),
         )
-        self.alias = KmsAlias(self, "alias", name=f"alias/{props.naming.prefix}", target_key_id=self.key.key_id)
+        self.alias = KmsAlias(
+            self, "alias", name=f"alias/{props.naming.prefix}", target_key_id=self.key.key_id
+        )
         self.arn: str = self.key.arn

@@ -100,7 +100,10 @@ class Network(Construct):
                 tags={"Name": naming.name("public", az), "tier": "public"},
             )
             RouteTableAssociation(
-                self, f"public-{az}-rta", subnet_id=subnet.id, route_table_id=self.public_route_table.id
+                self,
+                f"public-{az}-rta",
+                subnet_id=subnet.id,
+                route_table_id=self.public_route_table.id,
             )
             self.public_subnets.append(subnet)
 
@@ -129,7 +132,10 @@ class Network(Construct):
                 tags={"Name": naming.name("private", az), "tier": "private"},
             )
             table = RouteTable(
-                self, f"private-{az}-rt", vpc_id=self.vpc.id, tags={"Name": naming.name("private", az)}
+                self,
+                f"private-{az}-rt",
+                vpc_id=self.vpc.id,
+                tags={"Name": naming.name("private", az)},
             )
             nat = self.nat_gateways.get(az) or self.nat_gateways[nat_azs[0]]
             Route(
@@ -139,7 +145,9 @@ class Network(Construct):
                 destination_cidr_block=ANYWHERE,
                 nat_gateway_id=nat.id,
             )
-            RouteTableAssociation(self, f"private-{az}-rta", subnet_id=subnet.id, route_table_id=table.id)
+            RouteTableAssociation(
+                self, f"private-{az}-rta", subnet_id=subnet.id, route_table_id=table.id
+            )
             self.private_subnets.append(subnet)
             self.private_route_tables[az] = table
 
@@ -175,7 +183,11 @@ class Network(Construct):
             name="write-flow-logs",
             policy=policy_document(
                 Statement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    actions=[
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
                     resources=[self.flow_log_group.arn, f"{self.flow_log_group.arn}:*"],
                 )
             ),

@@ -212,4 +212,6 @@ class Queue(Construct):
 
     def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
         """Admit queue connections from ``peer`` (and let ``peer`` send them)."""
-        allow_tcp(self, source=peer, target=self.security_group, port=REDIS_PORT, description=description)
+        allow_tcp(
+            self, source=peer, target=self.security_group, port=REDIS_PORT, description=description
+        )

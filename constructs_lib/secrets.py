@@ -12,7 +12,7 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 from constructs import Construct
 
-PASSWORD_EXCLUDED = "\"'@/\\:;`{}%&$<>?#"
+PASSWORD_EXCLUDED = "\"'@/\\:;`{}%&$<>?#"  # noqa: S105 (characters, not a password)
 """Characters left out of generated passwords: they break URLs, shells or ElastiCache."""
 
 

@@ -167,11 +167,11 @@ def _validate_network(config: EnvironmentConfig) -> None:
     try:
         vpc = ipaddress.IPv4Network(net.vpc_cidr)
     except ValueError as err:
-        raise _fail(config, "network.vpc_cidr", repr(net.vpc_cidr), f"use a network CIDR ({err})")
-    if not 16 <= vpc.prefixlen <= 24:
         raise _fail(
-            config, "network.vpc_cidr", net.vpc_cidr, "use a prefix between /16 and /24"
-        )
+            config, "network.vpc_cidr", repr(net.vpc_cidr), f"use a network CIDR ({err})"
+        ) from None
+    if not 16 <= vpc.prefixlen <= 24:
+        raise _fail(config, "network.vpc_cidr", net.vpc_cidr, "use a prefix between /16 and /24")
     nat_needs = len(azs) if net.nat_gateways is NatGateways.PER_AZ else 1
     if len(net.public_subnet_cidrs) < nat_needs:
         raise _fail(
@@ -186,18 +186,14 @@ def _validate_network(config: EnvironmentConfig) -> None:
         cidrs: tuple[str, ...] = getattr(net, f"{kind}_subnet_cidrs")
         field_ = f"network.{kind}_subnet_cidrs"
         if len(cidrs) != len(azs):
-            raise _fail(
-                config, field_, len(cidrs), f"give one {kind} subnet per AZ ({len(azs)})"
-            )
+            raise _fail(config, field_, len(cidrs), f"give one {kind} subnet per AZ ({len(azs)})")
         for cidr in cidrs:
             try:
                 subnet = ipaddress.IPv4Network(cidr)
             except ValueError as err:
-                raise _fail(config, field_, repr(cidr), f"use a network CIDR ({err})")
+                raise _fail(config, field_, repr(cidr), f"use a network CIDR ({err})") from None
             if not subnet.subnet_of(vpc):
-                raise _fail(
-                    config, field_, cidr, f"use a CIDR inside the VPC CIDR {net.vpc_cidr}"
-                )
+                raise _fail(config, field_, cidr, f"use a CIDR inside the VPC CIDR {net.vpc_cidr}")
             if subnet.prefixlen > 28:
                 raise _fail(config, field_, cidr, "use a prefix of /28 or larger (AWS minimum)")
             subnets.append((field_, subnet))
@@ -272,8 +268,7 @@ def _validate_production(config: EnvironmentConfig) -> None:
             config,
             "network.availability_zones",
             f"{len(azs)} ({', '.join(azs)})",
-            f"a production environment needs {PRODUCTION_AZ_COUNT} "
-            "(one NAT gateway per AZ)",
+            f"a production environment needs {PRODUCTION_AZ_COUNT} (one NAT gateway per AZ)",
         )
     if net.nat_gateways is not NatGateways.PER_AZ:
         raise _fail(

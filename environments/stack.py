@@ -40,7 +40,7 @@ def _base(stack: TerraformStack, naming: Naming, region: str, extra_tags: dict[s
 
 
 class BootstrapStack(TerraformStack):
-    """Creates the remote-state bucket. Its own state stays local (``terraform.bootstrap.tfstate``)."""
+    """Creates the remote-state bucket. Its own state stays local.."""
 
     def __init__(self, scope: Construct, id_: str, *, state: StateConfig) -> None:
         super().__init__(scope, id_)

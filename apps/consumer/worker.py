@@ -24,10 +24,10 @@ from apps.consumer.settings import ConsumerSettings
 
 log = logging.getLogger("apps.consumer")
 
-INSERT_SQL = (
-    f"INSERT INTO `{COUNTS_TABLE}` (msg_key, value) VALUES (%s, %s) "  # noqa: S608
-    "ON DUPLICATE KEY UPDATE msg_key = msg_key"
-)
+# IGNORE skips rows whose msg_key is already stored (a redelivery) and needs only the INSERT
+# privilege (ON DUPLICATE KEY UPDATE would need UPDATE). Values are range-checked before, so
+# IGNORE never clamps data; errors raised by the server (e.g. SIGNAL) still fail.
+INSERT_SQL = f"INSERT IGNORE INTO `{COUNTS_TABLE}` (msg_key, value) VALUES (%s, %s)"  # noqa: S608
 
 # Errors that say "this data can never be stored" (isolate and dead-letter the message);
 # everything else from the database is treated as transient (retry, never ack).
@@ -263,10 +263,7 @@ class Consumer:
                 good.append((eid, redisq.decode(fields)))
             except redisq.BadMessage as exc:
                 dead.append((eid, fields, f"malformed: {exc}"))
-        self._ack([e for e, _ in good], [])
-        time.sleep(0.02)
-        stored, poisoned = self._store(good)
-        stored = []
+        stored, poisoned = self._store_until_done(good)
         fields_by_id = {eid: f for eid, f in entries if f is not None}
         dead.extend((eid, fields_by_id[eid], reason) for eid, reason in poisoned)
         self._ack(stored + gone, dead)
@@ -278,13 +275,12 @@ class Consumer:
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """Insert the batch in one transaction; on a data error fall back to one by one.
 
-        Returns (stored ids, [(poisoned id, reason)]). Transient errors propagate (the caller
-        reconnects and the entries stay pending) unless stop is requested, then Stopping.
+        Returns (stored ids, [(poisoned id, reason)]). Other database errors propagate.
         """
         if not batch:
             return [], []
-        conn = self._db()
         try:
+            conn = self._db()
             with conn.cursor() as cur:
                 cur.executemany(INSERT_SQL, [(m.key, m.value) for _, m in batch])
                 inserted = max(cur.rowcount, 0)
@@ -295,8 +291,6 @@ class Consumer:
             return self._store_one_by_one(batch)
         except pymysql.err.MySQLError:
             self._drop_db()
-            if self.stop.is_set():
-                raise Stopping from None
             raise
         self.stats.db_ok = True
         self.stats.add(duplicates=max(len(batch) - inserted, 0))
@@ -319,8 +313,6 @@ class Consumer:
                 poisoned.append((eid, f"database rejected the row: {exc}"))
             except pymysql.err.MySQLError:
                 self._drop_db()
-                if self.stop.is_set():
-                    raise Stopping from None
                 raise
         return stored, poisoned
 

@@ -1,0 +1,157 @@
+"""Schema migration and least-privilege user provisioning against the real MariaDB."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pymysql
+import pytest
+import redis
+from appsupport import Proc, db_values, enqueue_values, start_consumer, wait_until
+
+from apps.common.schema import SCHEMA_VERSION, current_version, migrate
+from apps.devtools.servers import MariaDBServer
+from apps.migrate import provision
+
+FRESH_DB = "apps_provision"
+
+
+@pytest.fixture
+def master(maria: MariaDBServer) -> Iterator[pymysql.connections.Connection[Any]]:
+    conn = maria.root_connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{FRESH_DB}`")
+        cur.execute("DROP USER IF EXISTS 'app'@'%'")
+    conn.autocommit(False)
+    yield conn
+    conn.close()
+
+
+def app_connect(maria: MariaDBServer, password: str) -> pymysql.connections.Connection[Any]:
+    return pymysql.connect(
+        host="127.0.0.1", port=maria.port, user="app", password=password, database=FRESH_DB,
+        autocommit=True,
+    )  # fmt: skip
+
+
+def test_provision_fresh_then_idempotent(
+    master: pymysql.connections.Connection[Any], maria: MariaDBServer
+) -> None:
+    first = provision(master, database=FRESH_DB, app_user="app", app_password="pw-1")
+    assert first["schema_from"] == 0
+    assert first["schema_to"] == SCHEMA_VERSION
+    again = provision(master, database=FRESH_DB, app_user="app", app_password="pw-1")
+    assert again["schema_from"] == again["schema_to"] == SCHEMA_VERSION
+    json.dumps(again)  # JSON-able summary for the Lambda
+    with master.cursor() as cur:
+        cur.execute("SHOW TABLES")
+        assert {r[0] for r in cur.fetchall()} == {"counts", "schema_version"}
+
+
+def test_app_user_least_privilege_and_rotation(
+    master: pymysql.connections.Connection[Any], maria: MariaDBServer
+) -> None:
+    provision(master, database=FRESH_DB, app_user="app", app_password="pw-1")
+    conn = app_connect(maria, "pw-1")
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO counts (msg_key, value) VALUES ('k', 1)")
+        cur.execute("SELECT COUNT(*) FROM counts")
+        assert cur.fetchone() == (1,)
+        assert current_version(conn) == SCHEMA_VERSION
+        assert migrate(conn) == {"from": SCHEMA_VERSION, "to": SCHEMA_VERSION}  # no DDL
+        for forbidden in (
+            "DROP TABLE counts",
+            "CREATE TABLE t (x INT)",
+            "DELETE FROM counts",
+            "UPDATE counts SET value = 2",
+            "INSERT INTO schema_version (id, version) VALUES (2, 9)",
+            "CREATE DATABASE other",
+        ):
+            with pytest.raises(pymysql.err.OperationalError) as exc:
+                cur.execute(forbidden)
+            assert exc.value.args[0] in (1142, 1044, 1045, 1227), forbidden
+    conn.close()
+    # rotation: re-run with a new password; the old one stops working
+    provision(master, database=FRESH_DB, app_user="app", app_password="pw-2")
+    with pytest.raises(pymysql.err.OperationalError):
+        app_connect(maria, "pw-1")
+    app_connect(maria, "pw-2").close()
+
+
+def test_consumer_starts_as_app_user_after_deploy_migration(
+    master: pymysql.connections.Connection[Any],
+    maria: MariaDBServer,
+    consumer_env: dict[str, str],
+    spawn: Callable[..., Proc],
+    rclient: redis.Redis,
+) -> None:
+    provision(master, database=FRESH_DB, app_user="app", app_password="s3cret")
+    env = {**consumer_env, "DB_NAME": FRESH_DB, "DB_USER": "app", "DB_PASSWORD": "s3cret"}
+    proc, _ = start_consumer(spawn, env)
+    enqueue_values(rclient, [1, 2, 3])
+
+    def stored() -> list[int]:
+        conn = maria.root_connect(FRESH_DB)
+        with conn.cursor() as cur:
+            cur.execute("SELECT value FROM counts ORDER BY value")
+            rows = [int(r[0]) for r in cur.fetchall()]
+        conn.close()
+        return rows
+
+    assert wait_until(lambda: stored() == [1, 2, 3], 30), proc.logs()
+    assert db_values(maria) == []  # the per-test database was not touched
+
+
+def test_lambda_handler_reads_secrets_and_provisions(
+    master: pymysql.connections.Connection[Any],
+    maria: MariaDBServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """boto3 is not installed here: a stand-in Secrets Manager client serves the two JSON
+    secrets; the database work is real. TLS is off because the test server has no cert."""
+    secrets = {
+        "arn:master": json.dumps({"username": "root", "password": ""}),
+        "arn:app": json.dumps({"username": "app", "password": "from-secret"}),
+    }
+    calls: list[str] = []
+
+    class SecretsClient:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:  # noqa: N803 - boto3 API
+            calls.append(SecretId)
+            return {"SecretString": secrets[SecretId]}
+
+    fake_boto3 = types.ModuleType("boto3")
+    fake_boto3.client = lambda name: SecretsClient()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "boto3", fake_boto3)
+    for key, value in {
+        "MASTER_SECRET_ARN": "arn:master",
+        "APP_SECRET_ARN": "arn:app",
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(maria.port),
+        "DB_NAME": FRESH_DB,
+        "DB_TLS": "off",
+    }.items():
+        monkeypatch.setenv(key, value)
+    from apps.migrate.handler import handler
+
+    summary = handler({}, None)
+    assert summary["status"] == "ok"
+    assert summary["schema_to"] == SCHEMA_VERSION
+    assert summary["app_user"] == "app"
+    assert sorted(calls) == ["arn:app", "arn:master"]
+    json.dumps(summary)
+    app_connect(maria, "from-secret").close()
+
+
+def test_lambda_handler_names_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", types.ModuleType("boto3"))
+    monkeypatch.delenv("MASTER_SECRET_ARN", raising=False)
+    from apps.common.config import ConfigError
+    from apps.migrate.handler import handler
+
+    with pytest.raises(ConfigError, match="MASTER_SECRET_ARN"):
+        handler({}, None)

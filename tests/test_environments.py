@@ -1,0 +1,248 @@
+"""Environment configs: the rules each environment must meet, and every error path.
+
+No synthesis here: configs are validated as they are built, before any construct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from constructs_lib.errors import ConfigError
+from constructs_lib.options import NatGateways, Tier
+from environments import DEV, ENVIRONMENTS, PROD, STAGE, TEST, EnvironmentConfig
+from environments.state import StateConfig
+
+NON_PROD = (DEV, TEST, STAGE)
+
+
+def with_network(config: EnvironmentConfig, **changes: object) -> EnvironmentConfig:
+    return replace(config, network=replace(config.network, **changes))  # type: ignore[arg-type]
+
+
+def with_database(config: EnvironmentConfig, **changes: object) -> EnvironmentConfig:
+    return replace(config, database=replace(config.database, **changes))  # type: ignore[arg-type]
+
+
+def test_the_four_environments_in_promotion_order() -> None:
+    assert list(ENVIRONMENTS) == ["dev", "test", "stage", "prod"]
+
+
+@pytest.mark.parametrize("config", [*NON_PROD, PROD], ids=lambda c: c.name)
+def test_region_defaults_to_eu_central_1_and_azs_are_explicit(config: EnvironmentConfig) -> None:
+    assert config.region == "eu-central-1"
+    assert all(
+        az.startswith("eu-central-1") and len(az) == 13 for az in config.network.availability_zones
+    )
+
+
+def test_prod_is_highly_available() -> None:
+    assert PROD.tier is Tier.PRODUCTION
+    assert len(PROD.network.availability_zones) == 3
+    assert PROD.network.nat_gateways is NatGateways.PER_AZ
+    assert PROD.database.multi_az
+    assert PROD.database.deletion_protection
+    assert PROD.database.final_snapshot
+    assert PROD.database.backup_retention_days >= 7
+
+
+@pytest.mark.parametrize("config", NON_PROD, ids=lambda c: c.name)
+def test_non_prod_is_cheap_and_disposable(config: EnvironmentConfig) -> None:
+    assert config.tier is Tier.DEVELOPMENT
+    assert len(config.network.availability_zones) == 2
+    assert config.network.nat_gateways is NatGateways.SINGLE
+    assert not config.database.multi_az
+    assert not config.database.deletion_protection
+    assert not config.database.final_snapshot
+
+
+def test_environments_differ_only_in_values() -> None:
+    assert {type(c) for c in ENVIRONMENTS.values()} == {EnvironmentConfig}
+    vpcs = [c.network.vpc_cidr for c in ENVIRONMENTS.values()]
+    assert len(set(vpcs)) == len(vpcs), "VPC ranges must not collide (peering, VPN)"
+
+
+def test_configs_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        PROD.name = "other"  # type: ignore[misc]
+
+
+# --- error paths: one test per rule ---------------------------------------------------
+
+
+def test_prod_with_fewer_than_three_azs() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^prod\.network\.availability_zones: got 2 \(eu-central-1a, eu-central-1b\), "
+        r"a production environment needs 3 \(one NAT gateway per AZ\)$",
+    ):
+        with_network(
+            PROD,
+            availability_zones=PROD.network.availability_zones[:2],
+            public_subnet_cidrs=PROD.network.public_subnet_cidrs[:2],
+            private_subnet_cidrs=PROD.network.private_subnet_cidrs[:2],
+        )
+
+
+def test_prod_with_a_single_nat_gateway() -> None:
+    with pytest.raises(ConfigError, match=r"^prod\.network\.nat_gateways: got SINGLE, .*PER_AZ"):
+        with_network(PROD, nat_gateways=NatGateways.SINGLE)
+
+
+def test_duplicate_azs() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.network\.availability_zones: got eu-central-1a, eu-central-1a, "
+        r"name each AZ once \(repeated: eu-central-1a\)$",
+    ):
+        with_network(DEV, availability_zones=("eu-central-1a", "eu-central-1a"))
+
+
+def test_az_of_another_region() -> None:
+    with pytest.raises(ConfigError, match=r"^dev\.network\.availability_zones: got 'us-east-1b'"):
+        with_network(DEV, availability_zones=("eu-central-1a", "us-east-1b"))
+
+
+def test_single_az() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^dev\.network\.availability_zones: got 1, .*at least 2"
+    ):
+        with_network(
+            DEV,
+            availability_zones=("eu-central-1a",),
+            public_subnet_cidrs=DEV.network.public_subnet_cidrs[:1],
+            private_subnet_cidrs=DEV.network.private_subnet_cidrs[:1],
+        )
+
+
+def test_subnets_overlapping_each_other() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.network\.public_subnet_cidrs: got 10\.10\.0\.0/24 overlapping "
+        r"10\.10\.0\.0/25, give every subnet its own range$",
+    ):
+        with_network(DEV, public_subnet_cidrs=("10.10.0.0/24", "10.10.0.0/25"))
+
+
+def test_public_and_private_subnets_overlapping() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.network\.public_subnet_cidrs: got 10\.10\.16\.0/24 overlapping 10\.10\.16\.0/20",
+    ):
+        with_network(DEV, public_subnet_cidrs=("10.10.0.0/24", "10.10.16.0/24"))
+
+
+def test_subnet_outside_the_vpc() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^stage\.network\.private_subnet_cidrs: got 10\.99\.16\.0/20, "
+        r"use a CIDR inside the VPC CIDR 10\.30\.0\.0/16$",
+    ):
+        with_network(STAGE, private_subnet_cidrs=("10.99.16.0/20", "10.30.32.0/20"))
+
+
+def test_subnet_cidr_that_is_not_a_network() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.network\.public_subnet_cidrs: got '10\.10\.0\.1/24', use a network CIDR",
+    ):
+        with_network(DEV, public_subnet_cidrs=("10.10.0.1/24", "10.10.1.0/24"))
+
+
+def test_invalid_vpc_cidr() -> None:
+    with pytest.raises(ConfigError, match=r"^dev\.network\.vpc_cidr: got '10\.10\.0\.0/33'"):
+        with_network(DEV, vpc_cidr="10.10.0.0/33")
+
+
+def test_fewer_public_subnets_than_nat_gateways_need() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^prod\.network\.public_subnet_cidrs: got 2, NAT gateways PER_AZ need 3 "
+        r"public subnet\(s\), one per NAT gateway$",
+    ):
+        with_network(PROD, public_subnet_cidrs=PROD.network.public_subnet_cidrs[:2])
+
+
+def test_private_subnet_count_must_match_azs() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.network\.private_subnet_cidrs: got 1, give one private subnet per AZ \(2\)$",
+    ):
+        with_network(DEV, private_subnet_cidrs=DEV.network.private_subnet_cidrs[:1])
+
+
+@pytest.mark.parametrize("days", [-1, 36])
+def test_backup_retention_out_of_rds_range(days: int) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=rf"^test\.database\.backup_retention_days: got {days}, use 0-35 days \(the RDS range\)$",
+    ):
+        with_database(TEST, backup_retention_days=days)
+
+
+def test_prod_backup_retention_below_seven_days() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^prod\.database\.backup_retention_days: got 3, .*at least 7 days$"
+    ):
+        with_database(PROD, backup_retention_days=3)
+
+
+@pytest.mark.parametrize(
+    ("field", "fix"),
+    [
+        ("multi_az", "multi-AZ"),
+        ("deletion_protection", "deletion protection"),
+        ("final_snapshot", "final snapshot"),
+    ],
+)
+def test_prod_database_safety_rules(field: str, fix: str) -> None:
+    with pytest.raises(
+        ConfigError, match=rf"^prod\.database\.{field}: got False, set it to True: .*{fix}"
+    ):
+        with_database(PROD, **{field: False})
+
+
+@pytest.mark.parametrize(
+    "name", ["Prod", "p", "1dev", "dev_1", "dev-", "a-very-long-name", "dev--x", ""]
+)
+def test_environment_name_that_is_not_a_valid_resource_name_prefix(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"\.name: got '.*', use 2-12 lower-case letters"):
+        replace(DEV, name=name)
+
+
+def test_invalid_region() -> None:
+    with pytest.raises(ConfigError, match=r"^dev\.region: got 'Frankfurt', use an AWS region"):
+        replace(DEV, region="Frankfurt")
+
+
+def test_storage_ceiling_below_allocation() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.database\.max_allocated_storage_gb: got 10, use at least allocated_storage_gb \(20\)$",
+    ):
+        with_database(DEV, max_allocated_storage_gb=10)
+
+
+def test_log_retention_must_be_a_cloudwatch_period() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.network\.flow_log_retention_days: got 42, use a CloudWatch Logs retention period",
+    ):
+        with_network(DEV, flow_log_retention_days=42)
+
+
+def test_state_bucket_name_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"^state\.bucket: got 'My_Bucket', use 3-63 lower-case"):
+        StateConfig(bucket="My_Bucket")
+
+
+def test_state_config_reads_the_environment() -> None:
+    state = StateConfig.from_environ(
+        {"TF_STATE_BUCKET": "acme-tfstate", "TF_STATE_REGION": "eu-west-1"}
+    )
+    assert (state.bucket, state.region, state.key("prod")) == (
+        "acme-tfstate",
+        "eu-west-1",
+        "prod/terraform.tfstate",
+    )

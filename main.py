@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from cdktf import App
 
 from environments import ENVIRONMENTS
+from environments.release import Release
 from environments.stack import BootstrapStack, PlatformStack
 from environments.state import StateConfig
 
@@ -20,11 +21,13 @@ BOOTSTRAP_STACK = "bootstrap"
 
 def build_app(outdir: str | None = None, environ: Mapping[str, str] | None = None) -> App:
     """Build every stack; nothing is written until ``app.synth()``."""
-    state = StateConfig.from_environ(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    state = StateConfig.from_environ(environ)
+    release = Release.from_environ(environ)
     app = App(outdir=outdir) if outdir else App()
     BootstrapStack(app, BOOTSTRAP_STACK, state=state)
     for config in ENVIRONMENTS.values():
-        PlatformStack(app, config.name, config=config, state=state)
+        PlatformStack(app, config.name, config=config, state=state, release=release)
     return app
 
 

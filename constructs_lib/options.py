@@ -1,5 +1,6 @@
 """Choices shared by the environment configs and the constructs (no provider imports)."""
 
+from collections.abc import Mapping, Sequence
 from enum import Enum
 
 
@@ -33,3 +34,13 @@ class Tier(Enum):
 
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+FARGATE_SIZES: Mapping[int, Sequence[int]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+"""Valid Fargate CPU units and the memory sizes (MiB) each allows."""

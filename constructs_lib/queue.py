@@ -64,7 +64,7 @@ class Queue(Construct):
 
     Access control is ElastiCache RBAC: the ``default`` user is switched off and an
     application user authenticates with a generated password kept in Secrets Manager
-    (``credentials``; ECS injects ``credentials.field_arn("password")``). The security
+    (``credentials``; ECS injects ``credentials.field("password")``). The security
     group admits 6379 only from groups granted with :meth:`allow_from`.
     """
 

@@ -17,6 +17,19 @@ PASSWORD_EXCLUDED = "\"'@/\\:;`{}%&$<>?#"  # noqa: S105 (characters, not a passw
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """One JSON key of a Secrets Manager secret, as ECS ``secrets`` inject it."""
+
+    arn: str
+    key: str
+
+    @property
+    def value_from(self) -> str:
+        """``<secret arn>:<json key>::`` (current version)."""
+        return f"{self.arn}:{self.key}::"
+
+
+@dataclass(frozen=True)
 class GeneratedCredentialsProps:
     name: str
     """Secret name, e.g. ``/pcp/dev/mysql/app``."""
@@ -68,6 +81,6 @@ class GeneratedCredentials(Construct):
         self.password: str = Fn.lookup(Fn.jsondecode(self.version.secret_string), "password")
         """A reference to the stored password, for resources that must be given it."""
 
-    def field_arn(self, key: str) -> str:
-        """The ``valueFrom`` reference of one JSON key, as ECS ``secrets`` expect it."""
-        return f"{self.arn}:{key}::"
+    def field(self, key: str) -> SecretRef:
+        """One JSON key (``username`` or ``password``) for ECS ``secrets``."""
+        return SecretRef(self.arn, key)

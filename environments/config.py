@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.options import NatGateways, QueueEngine, QueueMode, Tier
+from constructs_lib.options import FARGATE_SIZES, NatGateways, QueueEngine, QueueMode, Tier
 
 DEFAULT_REGION = "eu-central-1"
 
@@ -27,10 +27,13 @@ LOG_RETENTION_DAYS = frozenset(
 PRODUCTION_AZ_COUNT = 3
 PRODUCTION_MIN_BACKUP_DAYS = 7
 RDS_MAX_BACKUP_DAYS = 35
+PRODUCTION_MIN_TASKS = 2
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _NAME_MAX = 12
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,58 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class ServiceConfig:
+    """Size and task-count bounds of one ECS service."""
+
+    min_tasks: int
+    max_tasks: int
+    cpu: int = 256
+    """Fargate CPU units. Unset: 256 (0.25 vCPU)."""
+    memory: int = 512
+    """MiB, one the CPU size allows. Unset: 512."""
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    """The producer and consumer services and how they scale."""
+
+    producer: ServiceConfig
+    consumer: ServiceConfig
+    log_retention_days: int = 30
+    """Days container logs are kept. Unset: 30."""
+    producer_cpu_target_percent: int = 60
+    """Producer scales out above this average CPU. Unset: 60 %."""
+    producer_requests_per_task: int = 1000
+    """Producer scales out above this many ALB requests per task per minute. Unset: 1000."""
+    consumer_backlog_target: int = 500
+    """Consumer scales out while the queue backlog stays above this. Unset: 500 messages."""
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """How the platform meets the internet: CloudFront in front, the ALB behind it."""
+
+    domain_name: str | None = None
+    """Serve the frontend at this name (CloudFront alias) and the ALB origin at
+    ``origin.<domain_name>`` over HTTPS. Unset: the ``*.cloudfront.net`` name, and
+    CloudFront reaches the ALB over HTTP (the ALB admits only CloudFront and
+    ``allowed_cidrs``, and checks a secret origin header)."""
+    hosted_zone_id: str | None = None
+    """Route 53 zone of ``domain_name``; required with it."""
+    alb_certificate_arn: str | None = None
+    """ACM certificate in the environment's region for ``origin.<domain_name>``."""
+    cloudfront_certificate_arn: str | None = None
+    """ACM certificate in us-east-1 for ``domain_name`` (CloudFront's requirement)."""
+    allowed_cidrs: tuple[str, ...] = ()
+    """Address ranges that may call the ALB directly (as the original's curl examples do).
+    Unset: only CloudFront reaches the ALB."""
+    alb_deletion_protection: bool = False
+    """Unset: the ALB can be destroyed."""
+    alb_access_logs: bool = False
+    """Keep ALB access logs in an S3 bucket. Unset: off."""
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """Everything that differs between ``dev``, ``test``, ``stage`` and ``prod``."""
 
@@ -94,6 +149,12 @@ class EnvironmentConfig:
     network: NetworkConfig
     database: DatabaseConfig
     queue: QueueConfig
+    services: ServicesConfig
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
+    """Unset: CloudFront's own name, no custom domain, no direct ALB access."""
+    alarm_email: str | None = None
+    """Subscribe this address to the environment's alarm topic. Unset: no subscription
+    (subscribe chat or paging integrations to the topic yourself)."""
     region: str = DEFAULT_REGION
     """AWS region. Unset: eu-central-1 (the original design's region)."""
     extra_tags: dict[str, str] = field(default_factory=dict)
@@ -113,6 +174,8 @@ def validate(config: EnvironmentConfig) -> None:
     _validate_region(config)
     _validate_network(config)
     _validate_database(config)
+    _validate_services(config)
+    _validate_edge(config)
     if config.is_production:
         _validate_production(config)
 
@@ -259,6 +322,83 @@ def _validate_database(config: EnvironmentConfig) -> None:
         )
 
 
+def _validate_services(config: EnvironmentConfig) -> None:
+    for name in ("producer", "consumer"):
+        service: ServiceConfig = getattr(config.services, name)
+        field_ = f"services.{name}"
+        if not 1 <= service.min_tasks <= service.max_tasks:
+            raise _fail(
+                config,
+                f"{field_}.min_tasks/max_tasks",
+                f"{service.min_tasks}/{service.max_tasks}",
+                "use 1 <= min_tasks <= max_tasks",
+            )
+        allowed = FARGATE_SIZES.get(service.cpu)
+        if allowed is None:
+            raise _fail(
+                config, f"{field_}.cpu", service.cpu, f"use {', '.join(map(str, FARGATE_SIZES))}"
+            )
+        if service.memory not in allowed:
+            raise _fail(
+                config,
+                f"{field_}.memory",
+                service.memory,
+                f"use one of {', '.join(map(str, allowed))} MiB with {service.cpu} CPU units",
+            )
+    if config.services.log_retention_days not in LOG_RETENTION_DAYS:
+        raise _fail(
+            config,
+            "services.log_retention_days",
+            config.services.log_retention_days,
+            "use a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)",
+        )
+    email = config.alarm_email
+    if email is not None and not _EMAIL_RE.match(email):
+        raise _fail(config, "alarm_email", repr(email), "use an e-mail address or leave it unset")
+
+
+def _validate_edge(config: EnvironmentConfig) -> None:
+    edge = config.edge
+    for cidr in edge.allowed_cidrs:
+        try:
+            ipaddress.IPv4Network(cidr)
+        except ValueError as err:
+            raise _fail(
+                config, "edge.allowed_cidrs", repr(cidr), f"use IPv4 network CIDRs ({err})"
+            ) from None
+        if cidr.endswith("/0"):
+            raise _fail(
+                config,
+                "edge.allowed_cidrs",
+                cidr,
+                "name the ranges that may call the ALB directly; the internet goes through CloudFront",
+            )
+    if edge.domain_name is None:
+        extras = [
+            f for f in ("hosted_zone_id", "alb_certificate_arn", "cloudfront_certificate_arn")
+            if getattr(edge, f)
+        ]
+        if extras:
+            raise _fail(config, f"edge.{extras[0]}", "set", "set edge.domain_name too, or unset it")
+        return
+    if not _DOMAIN_RE.match(edge.domain_name):
+        raise _fail(config, "edge.domain_name", repr(edge.domain_name), "use a DNS name")
+    if not edge.hosted_zone_id:
+        raise _fail(config, "edge.hosted_zone_id", None, "name the Route 53 zone of domain_name")
+    for field_, region in (
+        ("alb_certificate_arn", config.region),
+        ("cloudfront_certificate_arn", "us-east-1"),
+    ):
+        arn = getattr(edge, field_)
+        if not arn or not arn.startswith(f"arn:aws:acm:{region}:"):
+            raise _fail(
+                config,
+                f"edge.{field_}",
+                repr(arn),
+                f"use an ACM certificate ARN in {region} (arn:aws:acm:{region}:...)",
+            )
+
+
 def _validate_production(config: EnvironmentConfig) -> None:
     """The high-availability and data-safety rules of the production tier."""
     net, db = config.network, config.database
@@ -293,6 +433,21 @@ def _validate_production(config: EnvironmentConfig) -> None:
     for field_, ok, fix in checks:
         if not ok:
             raise _fail(config, field_, False, f"set it to True: {fix}")
+    for name in ("producer", "consumer"):
+        service: ServiceConfig = getattr(config.services, name)
+        if service.min_tasks < PRODUCTION_MIN_TASKS:
+            raise _fail(
+                config,
+                f"services.{name}.min_tasks",
+                service.min_tasks,
+                f"a production service runs at least {PRODUCTION_MIN_TASKS} tasks (one AZ can fail)",
+            )
+    for field_, ok in (
+        ("alb_deletion_protection", config.edge.alb_deletion_protection),
+        ("alb_access_logs", config.edge.alb_access_logs),
+    ):
+        if not ok:
+            raise _fail(config, f"edge.{field_}", False, "set it to True in a production environment")
     if db.backup_retention_days < PRODUCTION_MIN_BACKUP_DAYS:
         raise _fail(
             config,

@@ -3,7 +3,14 @@
 from constructs_lib.options import NatGateways, QueueMode, Tier
 
 from ._shared import network
-from .config import DatabaseConfig, EnvironmentConfig, QueueConfig
+from .config import (
+    DatabaseConfig,
+    EdgeConfig,
+    EnvironmentConfig,
+    QueueConfig,
+    ServiceConfig,
+    ServicesConfig,
+)
 
 CONFIG = EnvironmentConfig(
     name="prod",
@@ -25,4 +32,10 @@ CONFIG = EnvironmentConfig(
         node_type="cache.t4g.small",
         snapshot_retention_days=7,
     ),
+    services=ServicesConfig(
+        producer=ServiceConfig(min_tasks=3, max_tasks=12, cpu=512, memory=1024),
+        consumer=ServiceConfig(min_tasks=2, max_tasks=8, cpu=512, memory=1024),
+        log_retention_days=90,
+    ),
+    edge=EdgeConfig(alb_deletion_protection=True, alb_access_logs=True),
 )

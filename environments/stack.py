@@ -6,20 +6,39 @@ into each other. Importing this module loads the AWS provider bindings (slow).
 
 from __future__ import annotations
 
-from cdktf import S3Backend, TerraformOutput, TerraformStack
+from pathlib import Path
+
+from cdktf import ITerraformDependable, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
 from constructs_lib.bucket import SecureBucket, SecureBucketProps
+from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
 from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+from constructs_lib.frontend import Frontend, FrontendProps
+from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
+from constructs_lib.migration import SchemaMigration, SchemaMigrationProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps
+from constructs_lib.observability import Observability, ObservabilityProps, ServiceMetrics
 from constructs_lib.queue import Queue, QueueProps
+from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
+from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps, SecretRef
+from constructs_lib.service import FargateService, FargateServiceProps, Scaling
 
-from .config import EnvironmentConfig
+from .config import EnvironmentConfig, ServiceConfig
+from .release import Release
 from .state import StateConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SITE_DIR = PROJECT_ROOT / "apps" / "frontend" / "static"
+PRODUCER_PORT = 5080
+CONSUMER_PORT = 8081
+QUEUE_STREAM = "counts"
+METRICS_NAMESPACE = "ProducerConsumer"
+"""Namespace of the consumer's Embedded Metric Format output (``QueueBacklog``)."""
 
 TERRAFORM_VERSION = ">= 1.10, < 2.0"
 """1.10 brought S3-native state locking (``use_lockfile``)."""
@@ -70,8 +89,15 @@ class PlatformStack(TerraformStack):
     """Everything one environment runs, in its own state file."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, config: EnvironmentConfig, state: StateConfig
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        state: StateConfig,
+        release: Release,
     ) -> None:
+        release.validate_for(config)  # before anything is built
         super().__init__(scope, id_)
         self.config = config
         naming = Naming(config.name)
@@ -96,6 +122,9 @@ class PlatformStack(TerraformStack):
                 account_id=account_id,
                 region=config.region,
                 description=f"{naming.prefix}: data at rest",
+                # CloudFront reads the KMS-encrypted frontend objects; CloudWatch alarms
+                # publish to the KMS-encrypted alarm topic.
+                service_principals=("cloudfront.amazonaws.com", "cloudwatch.amazonaws.com"),
             ),
         )
         net = config.network
@@ -154,8 +183,255 @@ class PlatformStack(TerraformStack):
                 secret_recovery_window_days=30 if config.is_production else 0,
             ),
         )
+        self._services(naming, account_id, release)
+        self._outputs()
+
+    def _services(self, naming: Naming, account_id: str, release: Release) -> None:
+        """ECR, ECS services, migration, load balancer, frontend, scaling, alarms."""
+        config = self.config
+        services = config.services
+        edge = config.edge
+        recovery_days = 30 if config.is_production else 0
+
+        self.db_credentials = GeneratedCredentials(
+            self,
+            "db-app-credentials",
+            props=GeneratedCredentialsProps(
+                name=naming.path("mysql", "app"),
+                username="app",
+                kms_key_arn=self.key.arn,
+                description="MySQL: least-privilege application user",
+                recovery_window_days=recovery_days,
+            ),
+        )
+        self.origin_secret = GeneratedCredentials(
+            self,
+            "origin-secret",
+            props=GeneratedCredentialsProps(
+                name=naming.path("edge", "origin-verify"),
+                username="cloudfront",
+                kms_key_arn=self.key.arn,
+                description="Header value CloudFront sends and the ALB requires",
+                recovery_window_days=recovery_days,
+            ),
+        )
+        self.migration = SchemaMigration(
+            self,
+            "migration",
+            props=SchemaMigrationProps(
+                naming=naming,
+                project_root=PROJECT_ROOT,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.private_subnet_ids,
+                kms_key_arn=self.key.arn,
+                region=config.region,
+                db_host=self.database.endpoint_address,
+                db_port=self.database.port,
+                db_name=self.database.database_name,
+                master_secret_arn=self.database.master_secret_arn,
+                app_secret_arn=self.db_credentials.arn,
+                depends_on=[self.database.instance, self.db_credentials.version],
+                log_retention_days=services.log_retention_days,
+            ),
+        )
+        self.database.allow_from(
+            self.migration.security_group, description="schema migration to MySQL"
+        )
+
+        self.repositories = {
+            name: ContainerRepository(
+                self,
+                f"{name}-repository",
+                props=ContainerRepositoryProps(
+                    naming=naming,
+                    service=name,
+                    kms_key_arn=self.key.arn,
+                    force_delete=not config.is_production,
+                ),
+            )
+            for name in ("producer", "consumer")
+        }
+        self.cluster = Cluster(
+            self,
+            "cluster",
+            props=ClusterProps(
+                naming=naming,
+                vpc_id=self.network.vpc.id,
+                kms_key_arn=self.key.arn,
+                namespace_name=f"{config.name}.{naming.project}.internal",
+                log_retention_days=services.log_retention_days,
+            ),
+        )
+        self.load_balancer = LoadBalancer(
+            self,
+            "load-balancer",
+            props=LoadBalancerProps(
+                naming=naming,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.public_subnet_ids,
+                target_port=PRODUCER_PORT,
+                allowed_cidrs=edge.allowed_cidrs,
+                origin_secret_header_value=self.origin_secret.password,
+                certificate_arn=edge.alb_certificate_arn,
+                domain_name=f"origin.{edge.domain_name}" if edge.domain_name else None,
+                hosted_zone_id=edge.hosted_zone_id,
+                deletion_protection=edge.alb_deletion_protection,
+                access_logs_bucket_name=(
+                    f"{naming.prefix}-alb-logs-{account_id}" if edge.alb_access_logs else None
+                ),
+            ),
+        )
+
+        common_env = {
+            "ENVIRONMENT": config.name,
+            "REDIS_URL": self.queue.url,
+            "QUEUE_STREAM": QUEUE_STREAM,
+            "DB_HOST": self.database.endpoint_address,
+            "DB_PORT": str(self.database.port),
+            "DB_NAME": self.database.database_name,
+            "DB_TLS": "required",
+            "LOG_LEVEL": "info",
+        }
+        common_secrets: dict[str, SecretRef] = {
+            "REDIS_USERNAME": self.queue.credentials.field("username"),
+            "REDIS_PASSWORD": self.queue.credentials.field("password"),
+            "DB_USER": self.db_credentials.field("username"),
+            "DB_PASSWORD": self.db_credentials.field("password"),
+        }
+        namespace = self.cluster.namespace_name
+
+        def service(
+            name: str,
+            sizing: ServiceConfig,
+            port: int,
+            environment: dict[str, str],
+            target_group_arn: str | None = None,
+            depends_on: tuple[ITerraformDependable, ...] = (),
+        ) -> FargateService:
+            repository = self.repositories[name]
+            built = FargateService(
+                self,
+                name,
+                props=FargateServiceProps(
+                    naming=naming,
+                    name=name,
+                    cluster_arn=self.cluster.cluster.arn,
+                    cluster_name=self.cluster.name,
+                    vpc_id=self.network.vpc.id,
+                    subnet_ids=self.network.private_subnet_ids,
+                    image=repository.image(release.image_tag),
+                    image_repository_arn=repository.arn,
+                    port=port,
+                    kms_key_arn=self.key.arn,
+                    region=config.region,
+                    namespace_id=self.cluster.namespace.id,
+                    scaling=Scaling(sizing.min_tasks, sizing.max_tasks),
+                    cpu=sizing.cpu,
+                    memory=sizing.memory,
+                    environment={**common_env, "PORT": str(port), **environment},
+                    secrets=common_secrets,
+                    target_group_arn=target_group_arn,
+                    log_retention_days=services.log_retention_days,
+                    depends_on=(self.migration.invocation, *depends_on),
+                ),
+            )
+            built.discovery_name = f"{name}.{namespace}"
+            self.database.allow_from(built.security_group, description=f"{name} to MySQL")
+            self.queue.allow_from(built.security_group, description=f"{name} to the queue")
+            return built
+
+        self.consumer = service(
+            "consumer",
+            services.consumer,
+            CONSUMER_PORT,
+            {
+                "METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "METRICS_INTERVAL": "60",
+                "DB_MIGRATE": "auto",
+            },
+        )
+        self.producer = service(
+            "producer",
+            services.producer,
+            PRODUCER_PORT,
+            {"CONSUMER_URL": f"http://{self.consumer.discovery_name}:{CONSUMER_PORT}"},
+            target_group_arn=self.load_balancer.target_group.arn,
+            depends_on=(self.load_balancer.http_listener,),
+        )
+        self.producer.allow_from(
+            self.load_balancer.security_group, description="ALB to the producer API"
+        )
+        self.consumer.allow_from(
+            self.producer.security_group, description="producer reads the consumer's health"
+        )
+
+        self.producer.scale_on_cpu(services.producer_cpu_target_percent)
+        self.producer.scale_on_requests(
+            f"{self.load_balancer.arn_suffix}/{self.load_balancer.target_group_arn_suffix}",
+            services.producer_requests_per_task,
+        )
+        self.consumer.scale_on_metric(
+            "backlog",
+            namespace=METRICS_NAMESPACE,
+            metric_name="QueueBacklog",
+            dimensions={"Environment": config.name},
+            target=services.consumer_backlog_target,
+        )
+
+        self.frontend = Frontend(
+            self,
+            "frontend",
+            props=FrontendProps(
+                naming=naming,
+                bucket_name=f"{naming.prefix}-frontend-{account_id}",
+                site_dir=str(SITE_DIR),
+                api_origin_domain=(
+                    f"origin.{edge.domain_name}"
+                    if edge.domain_name
+                    else self.load_balancer.dns_name
+                ),
+                api_origin_protocol_policy=self.load_balancer.origin_protocol_policy,
+                origin_secret_header_value=self.origin_secret.password,
+                kms_key_arn=self.key.arn,
+                aliases=(edge.domain_name,) if edge.domain_name else (),
+                acm_certificate_arn=edge.cloudfront_certificate_arn,
+            ),
+        )
+
+        self.observability = Observability(
+            self,
+            "observability",
+            props=ObservabilityProps(
+                naming=naming,
+                account_id=account_id,
+                region=config.region,
+                kms_key_arn=self.key.arn,
+                cluster_name=self.cluster.name,
+                services=[
+                    ServiceMetrics(self.producer.service_name, services.producer.min_tasks),
+                    ServiceMetrics(self.consumer.service_name, services.consumer.min_tasks),
+                ],
+                load_balancer_arn_suffix=self.load_balancer.arn_suffix,
+                target_group_arn_suffix=self.load_balancer.target_group_arn_suffix,
+                db_instance_identifier=self.database.identifier,
+                queue_metric_namespace=METRICS_NAMESPACE,
+                queue_metric_environment=config.name,
+                alarm_email=config.alarm_email,
+            ),
+        )
+
+    def _outputs(self) -> None:
         TerraformOutput(self, "vpc_id", value=self.network.vpc.id)
+        TerraformOutput(self, "cloudfront_url", value=self.frontend.url)
+        TerraformOutput(self, "alb_dns_name", value=self.load_balancer.dns_name)
+        for name, repository in self.repositories.items():
+            TerraformOutput(self, f"{name}_repository_url", value=repository.url)
+        TerraformOutput(self, "service_discovery_namespace", value=self.cluster.namespace_name)
         TerraformOutput(self, "queue_endpoint", value=self.queue.endpoint_address)
         TerraformOutput(
             self, "database_endpoint", value=self.database.endpoint_address, sensitive=True
+        )
+        TerraformOutput(self, "alarm_topic_arn", value=self.observability.topic.arn)
+        TerraformOutput(
+            self, "migration_function", value=self.migration.function.function_name
         )

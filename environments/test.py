@@ -3,7 +3,13 @@
 from constructs_lib.options import NatGateways, QueueMode, Tier
 
 from ._shared import network
-from .config import DatabaseConfig, EnvironmentConfig, QueueConfig
+from .config import (
+    DatabaseConfig,
+    EnvironmentConfig,
+    QueueConfig,
+    ServiceConfig,
+    ServicesConfig,
+)
 
 CONFIG = EnvironmentConfig(
     name="test",
@@ -17,4 +23,9 @@ CONFIG = EnvironmentConfig(
         final_snapshot=False,
     ),
     queue=QueueConfig(mode=QueueMode.SERVERLESS),
+    services=ServicesConfig(
+        producer=ServiceConfig(min_tasks=1, max_tasks=2),
+        consumer=ServiceConfig(min_tasks=1, max_tasks=2),
+        log_retention_days=14,
+    ),
 )

@@ -19,6 +19,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 ENVIRONMENT_STACKS = ("dev", "test", "stage", "prod")
+IMAGE_TAG = "0123456789ab"
+"""The image tag every test synthesis deploys (as CI would pass a commit SHA)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,17 @@ def one(stack: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(iter(found.values()))
 
 
+def named(stack: dict[str, Any], type_: str, key: str = "name") -> dict[str, dict[str, Any]]:
+    """Resources of ``type_`` keyed by their ``key`` attribute (e.g. security groups by name)."""
+    return {r[key]: r for r in resources(stack, type_).values()}
+
+
+def logical_id(stack: dict[str, Any], type_: str, key: str, value: str) -> str:
+    """The logical id of the resource of ``type_`` whose ``key`` is ``value``."""
+    (found,) = [k for k, r in resources(stack, type_).items() if r.get(key) == value]
+    return found
+
+
 def ref(type_: str, logical_id: str, attr: str = "id") -> str:
     """The interpolation Terraform uses to refer to an attribute of a resource."""
     return f"${{{type_}.{logical_id}.{attr}}}"
@@ -58,12 +71,21 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import main  # loads the provider bindings: once per session
 
     outdir = tmp_path_factory.mktemp("cdktf.out")
-    main.build_app(outdir=str(outdir), environ={}).synth()
+    main.build_app(outdir=str(outdir), environ={"IMAGE_TAG": IMAGE_TAG}).synth()
     stacks = {
         p.name: json.loads((p / "cdk.tf.json").read_text())
         for p in sorted((outdir / "stacks").iterdir())
     }
     return Synth(outdir=outdir, stacks=stacks)
+
+
+def containers(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every container definition of the stack's task definitions, by container name."""
+    out: dict[str, dict[str, Any]] = {}
+    for task in resources(stack, "aws_ecs_task_definition").values():
+        for container in json.loads(task["container_definitions"]):
+            out[container["name"]] = container
+    return out
 
 
 @pytest.fixture(scope="session", params=ENVIRONMENT_STACKS)

@@ -48,7 +48,8 @@ def test_rbac_disables_default_user_and_keeps_the_password_in_secrets_manager(
     assert "-@dangerous" in app["access_string"]
     (password,) = app["authentication_mode"]["passwords"]
     assert password.startswith("${jsondecode(aws_secretsmanager_secret_version.")
-    version = one(stack, "aws_secretsmanager_secret_version")
+    version_id = password.split("aws_secretsmanager_secret_version.")[1].split(".")[0]
+    version = resources(stack, "aws_secretsmanager_secret_version")[version_id]
     assert version["lifecycle"] == {"ignore_changes": ["secret_string"]}
     assert "data.aws_secretsmanager_random_password." in version["secret_string"]
 

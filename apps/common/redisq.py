@@ -62,24 +62,24 @@ class Message:
     value: int
 
 
-class BadMessage(ValueError):
+class BadMessageError(ValueError):
     pass
 
 
 def decode(fields: dict[str, str]) -> Message:
-    """Parse a stream entry; raises BadMessage with the reason."""
+    """Parse a stream entry; raises BadMessageError with the reason."""
     key = fields.get(FIELD_KEY)
     raw = fields.get(FIELD_VALUE)
     if key is None or not KEY_PATTERN.match(key):
-        raise BadMessage("missing or invalid key field")
+        raise BadMessageError("missing or invalid key field")
     if raw is None:
-        raise BadMessage("missing count field")
+        raise BadMessageError("missing count field")
     try:
         value = int(raw, 10)
     except ValueError:
-        raise BadMessage(f"count is not an integer: {raw[:80]!r}") from None
+        raise BadMessageError(f"count is not an integer: {raw[:80]!r}") from None
     if not valid_value(value):
-        raise BadMessage("count out of signed 64-bit range")
+        raise BadMessageError("count out of signed 64-bit range")
     return Message(key=key, value=value)
 
 

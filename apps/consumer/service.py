@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -131,7 +132,7 @@ class Service:
         class Handler(BaseHTTPRequestHandler):
             server_version = "consumer"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0].rstrip("/")
                 if path in ("/health", "/api/health"):
                     code, body = service.health()
@@ -148,7 +149,7 @@ class Service:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http: " + format, *args)
 
         self.http = ThreadingHTTPServer((self.settings.bind_host, self.settings.port), Handler)
@@ -182,10 +183,8 @@ class Service:
         while self._worker.is_alive():
             self._worker.join(timeout=0.5)
         self.stop.set()
-        try:
+        with contextlib.suppress(Exception):  # best effort on the way out
             self.emit_metrics()  # final figures
-        except Exception:  # noqa: S110 - best effort on the way out
-            pass
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()

@@ -8,6 +8,7 @@ this consumer (``0`` id) after a Redis reconnect or reclaimed by another with XA
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,7 +38,7 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingErro
 Entry = tuple[str, dict[str, str] | None]
 
 
-class Stopping(Exception):
+class StoppingError(Exception):
     """Stop was requested while a batch could not be stored: hand it back (no ack)."""
 
 
@@ -116,7 +117,7 @@ class Consumer:
                 self.stats.add(failed=1)
                 log.warning("database unavailable: %s; retrying", exc)
                 self.stop.wait(backoff.next())
-            except Stopping:
+            except StoppingError:
                 log.info("stop requested; current batch handed back unacknowledged")
                 break
             except redis.ResponseError as exc:
@@ -261,7 +262,7 @@ class Consumer:
                 continue
             try:
                 good.append((eid, redisq.decode(fields)))
-            except redisq.BadMessage as exc:
+            except redisq.BadMessageError as exc:
                 dead.append((eid, fields, f"malformed: {exc}"))
         stored, poisoned = self._store_until_done(good)
         fields_by_id = {eid: f for eid, f in entries if f is not None}
@@ -269,6 +270,40 @@ class Consumer:
         self._ack(stored + gone, dead)
         self.stats.add(processed=len(stored), batches=1)
         return len(entries)
+
+    def _store_until_done(
+        self, batch: list[tuple[str, redisq.Message]]
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Retry a transient database failure with the batch held in memory.
+
+        Re-reading it from Redis would count deliveries and could dead-letter good messages
+        during a long outage; instead the entries' idle time is refreshed with
+        XCLAIM JUSTID (no delivery count increment) so no other consumer reclaims them.
+        """
+        backoff = _Backoff(self.s.backoff_max_s)
+        last_refresh = time.monotonic()
+        while True:
+            try:
+                return self._store(batch)
+            except pymysql.err.MySQLError as exc:
+                self.stats.db_ok = False
+                self.stats.add(failed=1)
+                log.warning("database unavailable: %s; retrying the batch", exc)
+            if self.stop.wait(backoff.next()):
+                raise StoppingError
+            now = time.monotonic()
+            self.stats.heartbeat = now
+            if now - last_refresh > self.s.claim_idle_ms / 2000:
+                last_refresh = now
+                self._keep_claimed([eid for eid, _ in batch])
+
+    def _keep_claimed(self, ids: list[str]) -> None:
+        try:
+            self.redis.xclaim(
+                self.stream, self.s.group, self.s.consumer_name, 0, list[Any](ids), justid=True
+            )
+        except REDIS_ERRORS as exc:
+            log.warning("could not refresh pending entries: %s", exc)
 
     def _store(
         self, batch: list[tuple[str, redisq.Message]]
@@ -338,10 +373,8 @@ class Consumer:
     def _drop_db(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 conn.close()
-            except Exception:  # noqa: S110 - already broken
-                pass
 
     # ----------------------------------------------------------------- metrics
     def queue_depth(self, client: redisq.RedisClient | None = None) -> dict[str, int | None]:

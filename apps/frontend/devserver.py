@@ -73,25 +73,25 @@ class Handler(SimpleHTTPRequestHandler):
     def _is_api(self) -> bool:
         return self.path == "/api" or self.path.startswith("/api/")
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         if self._is_api():
             self._proxy()
         else:
             super().do_GET()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         if self._is_api():
             self._proxy()
         else:
             super().do_HEAD()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self._is_api():
             self._proxy()
         else:
             self.send_error(405)
 
-    def do_OPTIONS(self) -> None:  # noqa: N802
+    def do_OPTIONS(self) -> None:
         if self._is_api():
             self._proxy()
         else:
@@ -102,7 +102,7 @@ class Handler(SimpleHTTPRequestHandler):
             self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.info("%s " + format, self.address_string(), *args)
 
 

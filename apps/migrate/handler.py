@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: ``apps/migrate/handler.py:handler`` (handler ``apps.migrate.handler.handler``).
+"""AWS Lambda entry point ``apps/migrate/handler.py:handler`` (``apps.migrate.handler.handler``).
 
 Environment: MASTER_SECRET_ARN, APP_SECRET_ARN (Secrets Manager JSON secrets with keys
 ``username`` and ``password``), DB_HOST, DB_PORT (3306), DB_NAME, optional DB_TLS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -69,10 +70,8 @@ class Backends:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 conn.close()
-            except Exception:  # noqa: S110 - the connection is already broken
-                pass
 
     def redis_ok(self) -> tuple[bool, str | None]:
         try:

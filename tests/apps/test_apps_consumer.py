@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -138,6 +139,7 @@ def test_message_delivered_too_often_is_dead_lettered(
     ids = [eid for eid, _ in rclient.xrange(STREAM)]
     for _ in range(3):
         rclient.xclaim(STREAM, GROUP, "ghost", 0, ids)
+    time.sleep(0.3)  # idle longer than CLAIM_IDLE_MS=100, so XAUTOCLAIM takes them
     drain(consumer)  # XAUTOCLAIM: 5th delivery > MAX_ATTEMPTS=3
     assert db_values(maria) == []
     dead = rclient.xrange(f"{STREAM}:dead")

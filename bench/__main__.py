@@ -1,0 +1,220 @@
+"""Benchmarks: ``pipenv run python -m bench`` (prints figures, never fails on timing).
+
+1. Consumer drain rate: the real consumer code (batched XREADGROUP -> one INSERT per batch ->
+   COMMIT -> XACK/XDEL) versus the original design without its 5 s sleep (pop one value,
+   insert one row, commit), on the same local redis-server and MariaDB in the same run.
+2. Producer: POST /count requests/s and p50/p99 latency against gunicorn on loopback.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import redis
+
+from apps.common import redisq
+from apps.common.schema import migrate
+from apps.consumer.settings import load_settings
+from apps.consumer.worker import Consumer
+from apps.devtools.servers import MariaDBServer, RedisServer, free_port, wait_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DB = "bench"
+STREAM = "bench_counts"
+BATCHED_N = int(os.environ.get("BENCH_BATCHED_N", "20000"))
+BASELINE_N = int(os.environ.get("BENCH_BASELINE_N", "2000"))
+HTTP_REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "4000"))
+HTTP_CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "8"))
+TIME_CAP_S = 45.0  # per measurement; figures are computed from what finished
+
+
+def reset_db(maria: MariaDBServer) -> None:
+    conn = maria.root_connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{DB}`")
+        cur.execute(f"CREATE DATABASE `{DB}`")
+        cur.execute(f"USE `{DB}`")
+    migrate(conn)
+    conn.close()
+
+
+def rows(maria: MariaDBServer) -> int:
+    conn = maria.root_connect(DB)
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM counts")
+        row = cur.fetchone()
+    conn.close()
+    return int(row[0]) if row else 0
+
+
+def env_for(r: RedisServer, m: MariaDBServer) -> dict[str, str]:
+    return {
+        "REDIS_URL": r.url,
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(m.port),
+        "DB_NAME": DB,
+        "DB_USER": "root",
+        "DB_PASSWORD": "",
+        "QUEUE_STREAM": STREAM,
+        "ENVIRONMENT": "bench",
+    }
+
+
+def bench_batched(r: RedisServer, m: MariaDBServer, client: redis.Redis) -> float:
+    reset_db(m)
+    client.flushall()
+    pipe = client.pipeline(transaction=False)
+    for v in range(BATCHED_N):
+        pipe.xadd(STREAM, {"key": redisq.new_key(), "count": str(v), "ts": "0"})
+    pipe.execute()
+    settings = load_settings({**env_for(r, m), "BATCH_SIZE": "500", "BLOCK_MS": "100"})
+    consumer = Consumer(settings)
+    worker = threading.Thread(target=consumer.run)
+    start = time.perf_counter()
+    worker.start()
+    deadline = start + TIME_CAP_S
+    while consumer.stats.snapshot()["processed"] < BATCHED_N and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    consumer.stop.set()
+    worker.join(30)
+    done = rows(m)
+    return done / elapsed
+
+
+def bench_one_at_a_time(m: MariaDBServer, client: redis.Redis) -> float:
+    """The original consumer without its sleep: BLPOP one, INSERT one, COMMIT."""
+    reset_db(m)
+    client.flushall()
+    pipe = client.pipeline(transaction=False)
+    for v in range(BASELINE_N):
+        pipe.rpush("bench_list", v)
+    pipe.execute()
+    conn = m.root_connect(DB)
+    conn.autocommit(False)
+    done = 0
+    start = time.perf_counter()
+    deadline = start + TIME_CAP_S
+    with conn.cursor() as cur:
+        while done < BASELINE_N and time.perf_counter() < deadline:
+            item = client.blpop(["bench_list"], timeout=1)
+            if item is None:
+                break
+            cur.execute(
+                "INSERT INTO counts (msg_key, value) VALUES (%s, %s)",
+                (redisq.new_key(), int(item[1])),
+            )
+            conn.commit()
+            done += 1
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return done / elapsed
+
+
+def bench_producer(r: RedisServer, m: MariaDBServer, client: redis.Redis) -> dict[str, float]:
+    reset_db(m)
+    client.flushall()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_"))}
+    env.update(env_for(r, m))
+    env.update({"PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
+                "GUNICORN_THREADS": "4", "LOG_LEVEL": "warning"})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apps.producer"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    try:
+        wait_port(port, 30, proc)  # type: ignore[arg-type]
+        per_client = HTTP_REQUESTS // HTTP_CLIENTS
+        deadline = time.perf_counter() + TIME_CAP_S
+
+        def load(worker: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            mine: list[float] = []
+            for i in range(per_client):
+                if time.perf_counter() > deadline:
+                    break
+                body = json.dumps({"count": worker * 1_000_000 + i})
+                t0 = time.perf_counter()
+                try:
+                    conn.request("POST", "/count", body, {"Content-Type": "application/json"})
+                    resp = conn.getresponse()
+                    resp.read()
+                    ok = resp.status == 202
+                except OSError:
+                    ok = False
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                mine.append(time.perf_counter() - t0)
+                if not ok:
+                    with lock:
+                        errors[0] += 1
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=load, args=(w,)) for w in range(HTTP_CLIENTS)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": len(latencies) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "enqueued": int(client.xlen(STREAM)),
+    }
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        base = Path(tmp)
+        r = RedisServer(base).start()
+        m = MariaDBServer(base).start()
+        client = redis.Redis.from_url(r.url, decode_responses=True)
+        try:
+            print(f"cpus={os.cpu_count()} redis AOF appendfsync=always, InnoDB flush at commit=1")
+            batched = bench_batched(r, m, client)
+            print(f"consumer (batched, real code, batch 500): {batched:,.0f} values/s "
+                  f"over {BATCHED_N} values")  # fmt: skip
+            single = bench_one_at_a_time(m, client)
+            print(f"one-at-a-time baseline (pop, insert, commit): {single:,.0f} values/s "
+                  f"over {BASELINE_N} values")  # fmt: skip
+            print(f"speed-up: {batched / single:.1f}x (target >= 20x)")
+            prod = bench_producer(r, m, client)
+            print(
+                f"producer POST /count (gunicorn 2 workers x 4 threads, {HTTP_CLIENTS} client "
+                f"threads, keep-alive): {prod['rps']:,.0f} req/s, p50 {prod['p50_ms']:.1f} ms, "
+                f"p99 {prod['p99_ms']:.1f} ms, {prod['requests']:.0f} requests, "
+                f"{prod['errors']:.0f} errors, {prod['enqueued']:.0f} enqueued"
+            )
+        finally:
+            client.close()
+            m.stop()
+            r.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

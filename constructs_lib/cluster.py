@@ -1,0 +1,76 @@
+"""The ECS cluster of an environment and its Cloud Map namespace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
+from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
+    EcsClusterCapacityProviders,
+    EcsClusterCapacityProvidersDefaultCapacityProviderStrategy,
+)
+from cdktf_cdktf_provider_aws.service_discovery_private_dns_namespace import (
+    ServiceDiscoveryPrivateDnsNamespace,
+)
+from constructs import Construct
+
+from .naming import Naming
+
+
+@dataclass(frozen=True)
+class ClusterProps:
+    naming: Naming
+    vpc_id: str
+    kms_key_arn: str
+    namespace_name: str
+    """Private DNS namespace for service discovery, e.g. ``dev.pcp.internal``."""
+    log_retention_days: int = 30
+    """Retention of Container Insights performance logs. Unset: 30 days."""
+    container_insights: str = "enhanced"
+    """``enhanced``, ``enabled`` or ``disabled``. Unset: enhanced (per-task metrics)."""
+
+
+class Cluster(Construct):
+    """Fargate-only ECS cluster with Container Insights and a private Cloud Map namespace.
+
+    The Container Insights log group is created here, encrypted and with a retention,
+    instead of being left for ECS to create without either.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: ClusterProps) -> None:
+        super().__init__(scope, id_)
+        self.name = props.naming.name("cluster")
+        self.insights_log_group = CloudwatchLogGroup(
+            self,
+            "insights-log-group",
+            name=f"/aws/ecs/containerinsights/{self.name}/performance",
+            retention_in_days=props.log_retention_days,
+            kms_key_id=props.kms_key_arn,
+        )
+        self.cluster = EcsCluster(
+            self,
+            "cluster",
+            name=self.name,
+            setting=[EcsClusterSetting(name="containerInsights", value=props.container_insights)],
+            depends_on=[self.insights_log_group],
+        )
+        EcsClusterCapacityProviders(
+            self,
+            "capacity-providers",
+            cluster_name=self.cluster.name,
+            capacity_providers=["FARGATE"],
+            default_capacity_provider_strategy=[
+                EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
+                    capacity_provider="FARGATE", weight=1, base=0
+                )
+            ],
+        )
+        self.namespace = ServiceDiscoveryPrivateDnsNamespace(
+            self,
+            "namespace",
+            name=props.namespace_name,
+            vpc=props.vpc_id,
+            description=f"{props.naming.prefix}: service discovery",
+        )
+        self.namespace_name = props.namespace_name

@@ -1,0 +1,456 @@
+"""The internet-facing Application Load Balancer in front of the producer API.
+
+Browsers never call the load balancer directly: CloudFront forwards ``/api/*`` to it (see
+:mod:`constructs_lib.frontend`), so the page and its API share one HTTPS origin and there
+is no mixed content. The load balancer therefore admits only CloudFront's origin-facing
+address ranges (and an optional allow-list of CIDRs for direct use), and can further
+require the secret header CloudFront adds to every origin request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf import Token
+from cdktf_cdktf_provider_aws.data_aws_ec2_managed_prefix_list import (
+    DataAwsEc2ManagedPrefixList,
+)
+from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
+from cdktf_cdktf_provider_aws.lb_listener import (
+    LbListener,
+    LbListenerDefaultAction,
+    LbListenerDefaultActionFixedResponse,
+    LbListenerDefaultActionRedirect,
+)
+from cdktf_cdktf_provider_aws.lb_listener_rule import (
+    LbListenerRule,
+    LbListenerRuleAction,
+    LbListenerRuleCondition,
+    LbListenerRuleConditionHttpHeader,
+    LbListenerRuleConditionSourceIp,
+)
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
+from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
+    VpcSecurityGroupIngressRule,
+)
+from constructs import Construct
+
+from .bucket import SecureBucket, SecureBucketProps
+from .errors import ConfigError
+from .naming import Naming
+from .policy import Statement
+from .security import allow_tcp
+
+HTTP_PORT = 80
+HTTPS_PORT = 443
+CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
+"""AWS-managed prefix list of the addresses CloudFront uses to reach origins.
+
+It weighs about 55 entries against the security group's rule quota (60 inbound rules by
+default), so it is referenced for one port only: the port CloudFront connects to."""
+ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
+"""The custom header CloudFront adds to every request it forwards to the load balancer."""
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+"""TLS 1.3 and 1.2 only, forward-secret ciphers."""
+ALB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+ACCESS_LOG_PREFIX = "alb"
+ACCESS_LOG_EXPIRATION_DAYS = 90
+MAX_NAME_LENGTH = 32
+"""Load balancer and target group names are limited to 32 characters."""
+MAX_SOURCE_IPS_PER_RULE = 5
+"""A listener rule holds at most five condition values."""
+FORBIDDEN_BODY = json.dumps({"error": "forbidden", "status": 403})
+
+
+@dataclass(frozen=True)
+class LoadBalancerProps:
+    naming: Naming
+    vpc_id: str
+    subnet_ids: Sequence[str]
+    """Public subnets in at least two AZs."""
+    target_port: int
+    """The producer container's port; targets are registered by IP (Fargate awsvpc)."""
+    health_check_path: str = "/health"
+    """Unset: ``/health``, which must answer 200."""
+    cloudfront_prefix_list: bool = True
+    """Admit CloudFront's origin-facing address ranges (managed prefix list ``com.amazonaws.
+    global.cloudfront.origin-facing``) on the port CloudFront connects to (443 with a
+    certificate, else 80). Unset: admitted."""
+    allowed_cidrs: Sequence[str] = ()
+    """Extra IPv4 ranges admitted directly on 80 (and 443 with a certificate), e.g. an
+    office for smoke tests. Unset: none; only CloudFront reaches the load balancer."""
+    origin_secret_header_value: str | None = None
+    """When set, requests are forwarded only when they carry ``X-Origin-Verify`` with this
+    value (as CloudFront sends it) or come from ``allowed_cidrs``; anything else gets a
+    fixed 403 JSON answer. ALB compares header values case-insensitively, so use a long
+    random value (letters and digits; ``*`` and ``?`` are wildcards to ALB). Unset: no
+    header check; the security group alone decides who gets in."""
+    certificate_arn: str | None = None
+    """ACM certificate (in the load balancer's region) for ``domain_name``. When set, an
+    HTTPS listener (TLS 1.3/1.2 policy) serves and the HTTP listener redirects to it with
+    a 301; CloudFront then connects over HTTPS only. Unset: plain HTTP between CloudFront
+    and the load balancer."""
+    domain_name: str | None = None
+    """The API's DNS name; required with ``certificate_arn`` (CloudFront checks the
+    origin's certificate against it). With ``hosted_zone_id`` an alias A record to the
+    load balancer is created. Unset: the load balancer's own DNS name is the origin."""
+    hosted_zone_id: str | None = None
+    """Route 53 public hosted zone of ``domain_name``. Unset: no DNS record is created."""
+    deletion_protection: bool = False
+    """Unset: the load balancer can be deleted by ``terraform destroy``."""
+    access_logs_bucket_name: str | None = None
+    """When set, a bucket of this name (SSE-S3, the only encryption ALB log delivery
+    supports; objects expire after 90 days; emptied on destroy unless
+    ``deletion_protection``) receives the access logs under ``alb/``. Unset: no access
+    logs."""
+    idle_timeout_seconds: int = 60
+    """Unset: 60 s."""
+    deregistration_delay_seconds: int = 30
+    """How long a draining task keeps its in-flight requests. Unset: 30 s."""
+
+
+class LoadBalancer(Construct):
+    """An internet-facing ALB forwarding to one IP target group (the producer tasks).
+
+    The security group admits only CloudFront's origin-facing ranges and ``allowed_cidrs``
+    (never ``0.0.0.0/0``) and has no egress until :meth:`allow_to` grants a target group's
+    tasks. Invalid HTTP header fields are dropped before they reach the application.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: LoadBalancerProps) -> None:
+        super().__init__(scope, id_)
+        self._validate(props)
+        naming = props.naming
+        https = props.certificate_arn is not None
+        listener_ports = (HTTP_PORT, HTTPS_PORT) if https else (HTTP_PORT,)
+
+        self.security_group = SecurityGroup(
+            self,
+            "security-group",
+            name=naming.name("alb"),
+            description="ALB: HTTP(S) from CloudFront and allowed CIDRs only",
+            vpc_id=props.vpc_id,
+            tags={"Name": naming.name("alb")},
+        )
+        self.ingress_rules: list[VpcSecurityGroupIngressRule] = []
+        if props.cloudfront_prefix_list:
+            cloudfront = DataAwsEc2ManagedPrefixList(
+                self, "cloudfront-prefix-list", name=CLOUDFRONT_PREFIX_LIST
+            )
+            port = HTTPS_PORT if https else HTTP_PORT
+            self.ingress_rules.append(
+                VpcSecurityGroupIngressRule(
+                    self,
+                    f"ingress-{port}-cloudfront",
+                    security_group_id=self.security_group.id,
+                    prefix_list_id=cloudfront.id,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    description="CloudFront origin-facing servers",
+                )
+            )
+        for cidr in props.allowed_cidrs:
+            for port in listener_ports:
+                self.ingress_rules.append(
+                    VpcSecurityGroupIngressRule(
+                        self,
+                        f"ingress-{port}-{_cidr_id(cidr)}",
+                        security_group_id=self.security_group.id,
+                        cidr_ipv4=cidr,
+                        ip_protocol="tcp",
+                        from_port=port,
+                        to_port=port,
+                        description=f"Allowed CIDR {cidr}",
+                    )
+                )
+
+        self.access_logs: SecureBucket | None = None
+        access_logs = None
+        depends_on = []
+        if props.access_logs_bucket_name:
+            self.access_logs = SecureBucket(
+                self,
+                "access-logs",
+                props=SecureBucketProps(
+                    bucket_name=props.access_logs_bucket_name,
+                    kms_key_arn=None,
+                    expiration_days=ACCESS_LOG_EXPIRATION_DAYS,
+                    noncurrent_version_expiration_days=1,
+                    # Logs go with a disposable load balancer, stay with a protected one.
+                    force_destroy=not props.deletion_protection,
+                ),
+            )
+            self.access_logs.allow(
+                Statement(
+                    sid="AllowAlbLogDelivery",
+                    principals={"Service": ALB_LOG_DELIVERY},
+                    actions=["s3:PutObject"],
+                    resources=[f"{self.access_logs.arn}/{ACCESS_LOG_PREFIX}/AWSLogs/*"],
+                )
+            )
+            access_logs = LbAccessLogs(
+                bucket=self.access_logs.bucket.id, prefix=ACCESS_LOG_PREFIX, enabled=True
+            )
+            # ALB writes a test object when logging is switched on: the policy must exist.
+            depends_on = [self.access_logs.policy]
+
+        self.alb = Lb(
+            self,
+            "alb",
+            name=naming.name("alb"),
+            internal=False,
+            load_balancer_type="application",
+            ip_address_type="ipv4",
+            subnets=list(props.subnet_ids),
+            security_groups=[self.security_group.id],
+            drop_invalid_header_fields=True,
+            desync_mitigation_mode="defensive",
+            enable_deletion_protection=props.deletion_protection,
+            idle_timeout=props.idle_timeout_seconds,
+            access_logs=access_logs,
+            tags={"Name": naming.name("alb")},
+            depends_on=depends_on or None,
+        )
+
+        self.target_group = LbTargetGroup(
+            self,
+            "target-group",
+            name=naming.name("producer"),
+            vpc_id=props.vpc_id,
+            target_type="ip",
+            protocol="HTTP",
+            protocol_version="HTTP1",
+            port=props.target_port,
+            deregistration_delay=str(props.deregistration_delay_seconds),
+            health_check=LbTargetGroupHealthCheck(
+                enabled=True,
+                protocol="HTTP",
+                port="traffic-port",
+                path=props.health_check_path,
+                matcher="200",
+                interval=15,
+                timeout=5,
+                healthy_threshold=2,
+                unhealthy_threshold=3,
+            ),
+            tags={"Name": naming.name("producer")},
+        )
+
+        # The listener that serves (HTTPS with a certificate), and what it does by default:
+        # forward, unless an origin secret is required, then 403 unless a rule matches.
+        if props.origin_secret_header_value is not None:
+            serving_default = LbListenerDefaultAction(
+                type="fixed-response",
+                fixed_response=LbListenerDefaultActionFixedResponse(
+                    content_type="application/json",
+                    message_body=FORBIDDEN_BODY,
+                    status_code="403",
+                ),
+            )
+        else:
+            serving_default = LbListenerDefaultAction(
+                type="forward", target_group_arn=self.target_group.arn
+            )
+
+        self.https_listener: LbListener | None = None
+        if https:
+            self.https_listener = LbListener(
+                self,
+                "https-listener",
+                load_balancer_arn=self.alb.arn,
+                port=HTTPS_PORT,
+                protocol="HTTPS",
+                ssl_policy=SSL_POLICY,
+                certificate_arn=props.certificate_arn,
+                default_action=[serving_default],
+            )
+            self.http_listener = LbListener(
+                self,
+                "http-listener",
+                load_balancer_arn=self.alb.arn,
+                port=HTTP_PORT,
+                protocol="HTTP",
+                default_action=[
+                    LbListenerDefaultAction(
+                        type="redirect",
+                        redirect=LbListenerDefaultActionRedirect(
+                            protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
+                        ),
+                    )
+                ],
+            )
+            self.listener = self.https_listener
+        else:
+            self.http_listener = LbListener(
+                self,
+                "http-listener",
+                load_balancer_arn=self.alb.arn,
+                port=HTTP_PORT,
+                protocol="HTTP",
+                default_action=[serving_default],
+            )
+            self.listener = self.http_listener
+
+        self.rules: list[LbListenerRule] = []
+        if props.origin_secret_header_value is not None:
+            self.rules.append(
+                self._forward_rule(
+                    "forward-origin-verified",
+                    priority=10,
+                    condition=LbListenerRuleCondition(
+                        http_header=LbListenerRuleConditionHttpHeader(
+                            http_header_name=ORIGIN_VERIFY_HEADER,
+                            values=[props.origin_secret_header_value],
+                        )
+                    ),
+                )
+            )
+            cidrs = list(props.allowed_cidrs)
+            for i in range(0, len(cidrs), MAX_SOURCE_IPS_PER_RULE):
+                chunk = cidrs[i : i + MAX_SOURCE_IPS_PER_RULE]
+                n = i // MAX_SOURCE_IPS_PER_RULE
+                self.rules.append(
+                    self._forward_rule(
+                        f"forward-allowed-cidrs-{n}",
+                        priority=20 + n,
+                        condition=LbListenerRuleCondition(
+                            source_ip=LbListenerRuleConditionSourceIp(values=chunk)
+                        ),
+                    )
+                )
+
+        self.record: Route53Record | None = None
+        if props.domain_name and props.hosted_zone_id:
+            self.record = Route53Record(
+                self,
+                "record",
+                zone_id=props.hosted_zone_id,
+                name=props.domain_name,
+                type="A",
+                alias=Route53RecordAlias(
+                    name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True
+                ),
+            )
+
+        self.dns_name: str = self.alb.dns_name
+        self.arn_suffix: str = self.alb.arn_suffix
+        self.target_group_arn_suffix: str = self.target_group.arn_suffix
+        self.origin_protocol_policy = "https-only" if https else "http-only"
+        """What CloudFront's custom origin for this load balancer must use."""
+        self.origin_domain: str = props.domain_name or self.alb.dns_name
+        """The name CloudFront must use as origin domain: ``domain_name`` when set (it is
+        the name on the certificate), else the load balancer's DNS name."""
+
+    def allow_to(self, target: SecurityGroup, *, port: int, description: str) -> None:
+        """Let the load balancer reach ``target`` (the producer tasks) on ``port``."""
+        allow_tcp(
+            self, source=self.security_group, target=target, port=port, description=description
+        )
+
+    def _forward_rule(
+        self, id_: str, *, priority: int, condition: LbListenerRuleCondition
+    ) -> LbListenerRule:
+        return LbListenerRule(
+            self,
+            id_,
+            listener_arn=self.listener.arn,
+            priority=priority,
+            action=[LbListenerRuleAction(type="forward", target_group_arn=self.target_group.arn)],
+            condition=[condition],
+        )
+
+    def _validate(self, props: LoadBalancerProps) -> None:
+        where = self.node.path
+        if len(props.subnet_ids) < 2:
+            raise ConfigError(
+                where,
+                "subnet_ids",
+                len(props.subnet_ids),
+                "an Application Load Balancer needs public subnets in 2 or more AZs",
+            )
+        for cidr in props.allowed_cidrs:
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                raise ConfigError(
+                    where, "allowed_cidrs", repr(cidr), "give IPv4 CIDRs such as 203.0.113.0/24"
+                ) from None
+            if network.prefixlen == 0:
+                raise ConfigError(
+                    where,
+                    "allowed_cidrs",
+                    repr(cidr),
+                    "the allow-list must not admit the whole internet; leave it empty and "
+                    "go through CloudFront",
+                )
+        if not props.cloudfront_prefix_list and not props.allowed_cidrs:
+            raise ConfigError(
+                where,
+                "allowed_cidrs",
+                "() with cloudfront_prefix_list=False",
+                "admit CloudFront or give at least one CIDR, else nothing reaches the API",
+            )
+        if not 1 <= props.target_port <= 65535:
+            raise ConfigError(where, "target_port", props.target_port, "give a TCP port 1-65535")
+        if not props.health_check_path.startswith("/"):
+            raise ConfigError(
+                where, "health_check_path", repr(props.health_check_path), "start it with /"
+            )
+        secret = props.origin_secret_header_value
+        if secret is not None and not Token.is_unresolved(secret):
+            if not re.fullmatch(r"[A-Za-z0-9_\-.~+=]{16,128}", secret):
+                raise ConfigError(
+                    where,
+                    "origin_secret_header_value",
+                    f"a value of {len(secret)} characters",
+                    "give 16-128 characters of letters, digits and _-.~+= "
+                    "(ALB treats * and ? as wildcards)",
+                )
+        if props.certificate_arn is not None and not props.domain_name:
+            raise ConfigError(
+                where,
+                "domain_name",
+                None,
+                "certificate_arn needs the domain_name on the certificate: CloudFront checks "
+                "the origin's certificate against the origin name, and the load balancer's "
+                "own *.elb.amazonaws.com name is never on it",
+            )
+        if props.hosted_zone_id and not props.domain_name:
+            raise ConfigError(
+                where,
+                "domain_name",
+                None,
+                "hosted_zone_id is set: give the domain_name to create in that zone",
+            )
+        if not 1 <= props.idle_timeout_seconds <= 4000:
+            raise ConfigError(
+                where, "idle_timeout_seconds", props.idle_timeout_seconds, "give 1-4000 seconds"
+            )
+        if not 0 <= props.deregistration_delay_seconds <= 3600:
+            raise ConfigError(
+                where,
+                "deregistration_delay_seconds",
+                props.deregistration_delay_seconds,
+                "give 0-3600 seconds",
+            )
+        for name in (props.naming.name("alb"), props.naming.name("producer")):
+            if len(name) > MAX_NAME_LENGTH:
+                raise ConfigError(
+                    where,
+                    "naming",
+                    repr(name),
+                    f"load balancer names are limited to {MAX_NAME_LENGTH} characters; "
+                    "shorten the environment name",
+                )
+
+
+def _cidr_id(cidr: str) -> str:
+    """``203.0.113.0/24`` -> ``203-0-113-0-24``: a stable construct id part."""
+    return cidr.replace(".", "-").replace("/", "-")

@@ -1,0 +1,477 @@
+"""Alarms, their SNS topic and one CloudWatch dashboard for an environment."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
+    CloudwatchMetricAlarm,
+    CloudwatchMetricAlarmMetricQuery,
+    CloudwatchMetricAlarmMetricQueryMetric,
+)
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from constructs import Construct
+
+from .errors import ConfigError
+from .naming import Naming
+from .policy import Statement, policy_document
+
+ALB = "AWS/ApplicationELB"
+ECS = "AWS/ECS"
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
+RDS = "AWS/RDS"
+CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
+GIB = 1024**3
+ALARM_HEIGHT = 4
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+"""Good enough to catch typos (missing ``@``, missing domain); SNS confirms the rest."""
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    """One ECS service whose running task count is alarmed and whose usage is graphed."""
+
+    name: str
+    """ECS service name, e.g. ``pcp-dev-producer``."""
+    min_running_tasks: int
+    """Alarm when Container Insights' ``RunningTaskCount`` drops below this (>= 1)."""
+
+
+@dataclass(frozen=True)
+class ObservabilityProps:
+    naming: Naming
+    region: str
+    """Region of the graphed metrics (dashboard widgets need it)."""
+    account_id: str
+    """Account of the alarms: the topic policy only accepts CloudWatch publishing on
+    behalf of this account's alarms (``aws:SourceAccount`` / ``aws:SourceArn``)."""
+    kms_key_arn: str
+    """Encrypts the SNS topic; the key policy must let ``cloudwatch.amazonaws.com``
+    use ``kms:Decrypt`` and ``kms:GenerateDataKey*`` or alarms cannot publish."""
+    cluster_name: str
+    services: Sequence[ServiceMetrics]
+    """At least one; names must be unique."""
+    load_balancer_arn_suffix: str
+    """``AWS/ApplicationELB`` dimension ``LoadBalancer`` (``app/<name>/<id>``)."""
+    target_group_arn_suffix: str
+    """Dimension ``TargetGroup`` (``targetgroup/<name>/<id>``)."""
+    db_instance_identifier: str
+    """``AWS/RDS`` dimension ``DBInstanceIdentifier``."""
+    queue_metric_namespace: str
+    """Namespace of the backlog metric the consumer publishes (Embedded Metric Format)."""
+    queue_metric_environment: str
+    """Value of that metric's single dimension ``Environment``."""
+    queue_backlog_metric: str = "QueueBacklog"
+    """Unset: ``QueueBacklog`` (the name apps/consumer/service.py emits)."""
+    alarm_email: str | None = None
+    """Unset: no subscription; alarms reach only whatever subscribes to the topic later."""
+    backlog_threshold: int = 1000
+    """Alarm when the backlog maximum over 5 minutes exceeds this. Unset: 1000 messages."""
+    alb_5xx_threshold: int = 10
+    """Alarm when ALB plus target 5xx responses in 5 minutes reach this. Unset: 10."""
+    db_cpu_threshold_percent: int = 80
+    """Alarm when average DB CPU exceeds this for 15 minutes. Unset: 80 %."""
+    db_free_storage_threshold_gb: int = 2
+    """Alarm when free DB storage falls below this many GiB. Unset: 2 GiB."""
+
+
+def metric_query(
+    id_: str,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    *,
+    stat: str,
+    period: int,
+) -> CloudwatchMetricAlarmMetricQuery:
+    """One input of a metric-math alarm (not returned itself)."""
+    return CloudwatchMetricAlarmMetricQuery(
+        id=id_,
+        metric=CloudwatchMetricAlarmMetricQueryMetric(
+            namespace=namespace,
+            metric_name=metric,
+            dimensions=dimensions,
+            stat=stat,
+            period=period,
+        ),
+        return_data=False,
+    )
+
+
+class Observability(Construct):
+    """An encrypted alarm topic, the platform's alarms and an overview dashboard.
+
+    Every alarm notifies :attr:`topic` when it fires *and* when it recovers. The topic
+    policy admits only CloudWatch alarms of ``account_id`` named with this environment's
+    prefix; principals of the account still need their own IAM permissions to use it.
+
+    Alarms (:attr:`alarms`, by key): ``alb-5xx``, ``unhealthy-targets``, ``db-cpu``,
+    ``db-free-storage``, ``queue-backlog`` and ``running-<service name>`` per service.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: ObservabilityProps) -> None:
+        super().__init__(scope, id_)
+        self._validate(props)
+        naming = props.naming
+        self.region = props.region
+
+        self.topic = SnsTopic(
+            self,
+            "topic",
+            name=naming.name("alarms"),
+            display_name=f"{naming.prefix} alarms",
+            kms_master_key_id=props.kms_key_arn,
+        )
+        self.topic_arn: str = self.topic.arn
+        alarm_arn_pattern = (
+            f"arn:aws:cloudwatch:{props.region}:{props.account_id}:alarm:{naming.prefix}-*"
+        )
+        self.topic_policy = SnsTopicPolicy(
+            self,
+            "topic-policy",
+            arn=self.topic.arn,
+            policy=policy_document(
+                Statement(
+                    sid="CloudWatchAlarmsPublish",
+                    principals={"Service": CLOUDWATCH_SERVICE},
+                    actions=["sns:Publish"],
+                    resources=[self.topic.arn],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": props.account_id},
+                        "ArnLike": {"aws:SourceArn": alarm_arn_pattern},
+                    },
+                )
+            ),
+        )
+        self.email_subscription: SnsTopicSubscription | None = None
+        if props.alarm_email is not None:
+            self.email_subscription = SnsTopicSubscription(
+                self,
+                "email",
+                topic_arn=self.topic.arn,
+                protocol="email",
+                endpoint=props.alarm_email,
+            )
+
+        self.alarms: dict[str, CloudwatchMetricAlarm] = {}
+        self._add_alarms(props)
+        self.dashboard = CloudwatchDashboard(
+            self,
+            "dashboard",
+            dashboard_name=naming.name("overview"),
+            dashboard_body=json.dumps({"widgets": self._widgets(props)}),
+        )
+
+    def _validate(self, props: ObservabilityProps) -> None:
+        where = self.node.path
+        if not props.services:
+            raise ConfigError(where, "services", "[]", "give at least one ECS service to watch")
+        names = [s.name for s in props.services]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(where, "services", duplicates, "give each service once")
+        for service in props.services:
+            if service.min_running_tasks < 1:
+                raise ConfigError(
+                    where,
+                    f"services[{service.name}].min_running_tasks",
+                    service.min_running_tasks,
+                    "give 1 or more (0 would never alarm)",
+                )
+        if props.alarm_email is not None and not EMAIL.match(props.alarm_email):
+            raise ConfigError(
+                where,
+                "alarm_email",
+                repr(props.alarm_email),
+                "give an address like ops@example.com",
+            )
+        positive = {
+            "backlog_threshold": props.backlog_threshold,
+            "alb_5xx_threshold": props.alb_5xx_threshold,
+            "db_free_storage_threshold_gb": props.db_free_storage_threshold_gb,
+        }
+        for field, value in positive.items():
+            if value < 1:
+                raise ConfigError(where, field, value, "give 1 or more")
+        if not 1 <= props.db_cpu_threshold_percent <= 99:
+            raise ConfigError(
+                where, "db_cpu_threshold_percent", props.db_cpu_threshold_percent, "give 1 to 99"
+            )
+
+    def _alarm(self, key: str, name: str, *, description: str, **config: Any) -> None:
+        self.alarms[key] = CloudwatchMetricAlarm(
+            self,
+            f"alarm-{key}",
+            alarm_name=name,
+            alarm_description=description,
+            actions_enabled=True,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            **config,
+        )
+
+    def _add_alarms(self, props: ObservabilityProps) -> None:
+        naming = props.naming
+        lb = {"LoadBalancer": props.load_balancer_arn_suffix}
+        target_group = {
+            "TargetGroup": props.target_group_arn_suffix,
+            "LoadBalancer": props.load_balancer_arn_suffix,
+        }
+        db = {"DBInstanceIdentifier": props.db_instance_identifier}
+
+        self._alarm(
+            "alb-5xx",
+            naming.name("alb-5xx"),
+            description=(
+                f"{props.alb_5xx_threshold}+ HTTP 5xx answers in 5 minutes (load balancer plus "
+                "targets). Look at the producer service's logs and the dashboard's ALB and "
+                "target health widgets; ELB 5xx without target 5xx means no healthy target."
+            ),
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=props.alb_5xx_threshold,
+            evaluation_periods=1,
+            treat_missing_data="notBreaching",
+            metric_query=[
+                metric_query("elb", ALB, "HTTPCode_ELB_5XX_Count", lb, stat="Sum", period=300),
+                metric_query(
+                    "target", ALB, "HTTPCode_Target_5XX_Count", lb, stat="Sum", period=300
+                ),
+                CloudwatchMetricAlarmMetricQuery(
+                    id="errors",
+                    expression="FILL(elb, 0) + FILL(target, 0)",
+                    label="HTTP 5xx (ELB + targets)",
+                    return_data=True,
+                ),
+            ],
+        )
+        self._alarm(
+            "unhealthy-targets",
+            naming.name("unhealthy-targets"),
+            description=(
+                "Targets of the producer target group failed health checks in 3 of the last "
+                "5 minutes. Look at the ECS service events and the producer's /health logs."
+            ),
+            namespace=ALB,
+            metric_name="UnHealthyHostCount",
+            dimensions=target_group,
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            treat_missing_data="notBreaching",
+        )
+        self._alarm(
+            "db-cpu",
+            naming.name("db-cpu"),
+            description=(
+                f"Database CPU averaged over {props.db_cpu_threshold_percent}% for 15 minutes. "
+                "Look at the RDS slow query log and the consumer's batch size and task count."
+            ),
+            namespace=RDS,
+            metric_name="CPUUtilization",
+            dimensions=db,
+            statistic="Average",
+            period=300,
+            evaluation_periods=3,
+            comparison_operator="GreaterThanThreshold",
+            threshold=props.db_cpu_threshold_percent,
+            treat_missing_data="notBreaching",
+        )
+        self._alarm(
+            "db-free-storage",
+            naming.name("db-free-storage"),
+            description=(
+                f"Database free storage below {props.db_free_storage_threshold_gb} GiB. Look at "
+                "table growth and raise max_allocated_storage before autoscaling runs out."
+            ),
+            namespace=RDS,
+            metric_name="FreeStorageSpace",
+            dimensions=db,
+            statistic="Minimum",
+            period=300,
+            evaluation_periods=1,
+            comparison_operator="LessThanThreshold",
+            threshold=props.db_free_storage_threshold_gb * GIB,
+            treat_missing_data="notBreaching",
+        )
+        self._alarm(
+            "queue-backlog",
+            naming.name("queue-backlog"),
+            description=(
+                f"Queue backlog above {props.backlog_threshold} messages, or no backlog metric "
+                "for 5 minutes (the consumer is down or cannot read the queue). Look at the "
+                "consumer service's running tasks and logs, then database health."
+            ),
+            namespace=props.queue_metric_namespace,
+            metric_name=props.queue_backlog_metric,
+            dimensions={"Environment": props.queue_metric_environment},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=props.backlog_threshold,
+            # The consumer publishes the backlog every interval and omits it when it cannot
+            # read the queue depth, so silence means nobody is draining the queue.
+            treat_missing_data="breaching",
+        )
+        for service in props.services:
+            short = service.name.removeprefix(f"{naming.prefix}-")
+            self._alarm(
+                f"running-{service.name}",
+                naming.name("running", short),
+                description=(
+                    f"ECS service {service.name} ran fewer than {service.min_running_tasks} "
+                    "task(s) for 3 minutes, or reported nothing. Look at the service's events "
+                    "(failed health checks, image pulls, stopped-task reasons) and its logs."
+                ),
+                namespace=CONTAINER_INSIGHTS,
+                metric_name="RunningTaskCount",
+                dimensions={"ClusterName": props.cluster_name, "ServiceName": service.name},
+                statistic="Minimum",
+                period=60,
+                evaluation_periods=3,
+                comparison_operator="LessThanThreshold",
+                threshold=service.min_running_tasks,
+                treat_missing_data="breaching",
+            )
+
+    def _metric_widget(
+        self,
+        title: str,
+        metrics: list[list[Any]],
+        *,
+        stat: str = "Average",
+        period: int = 60,
+        y_label: str | None = None,
+    ) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "title": title,
+            "view": "timeSeries",
+            "stacked": False,
+            "region": self.region,
+            "stat": stat,
+            "period": period,
+            "metrics": metrics,
+        }
+        if y_label:
+            properties["yAxis"] = {"left": {"label": y_label, "showUnits": False}}
+        return {"type": "metric", "properties": properties}
+
+    def _widgets(self, props: ObservabilityProps) -> list[dict[str, Any]]:
+        lb = ["LoadBalancer", props.load_balancer_arn_suffix]
+        tg = ["TargetGroup", props.target_group_arn_suffix, *lb]
+        db = ["DBInstanceIdentifier", props.db_instance_identifier]
+        widgets: list[dict[str, Any]] = [
+            {
+                "type": "alarm",
+                "properties": {
+                    "title": "Alarms",
+                    "region": props.region,
+                    "alarms": [alarm.arn for alarm in self.alarms.values()],
+                },
+            },
+            self._metric_widget(
+                "ALB requests and 5xx",
+                [
+                    [ALB, "RequestCount", *lb, {"label": "requests"}],
+                    [ALB, "HTTPCode_ELB_5XX_Count", *lb, {"label": "ELB 5xx"}],
+                    [ALB, "HTTPCode_Target_5XX_Count", *lb, {"label": "target 5xx"}],
+                ],
+                stat="Sum",
+            ),
+            self._metric_widget(
+                "ALB target response time",
+                [
+                    [ALB, "TargetResponseTime", *lb, {"stat": "p50", "label": "p50"}],
+                    [ALB, "TargetResponseTime", *lb, {"stat": "p99", "label": "p99"}],
+                ],
+                y_label="seconds",
+            ),
+            self._metric_widget(
+                "Healthy and unhealthy targets",
+                [
+                    [ALB, "HealthyHostCount", *tg, {"label": "healthy"}],
+                    [ALB, "UnHealthyHostCount", *tg, {"label": "unhealthy"}],
+                ],
+                stat="Maximum",
+            ),
+        ]
+        for service in props.services:
+            dims = ["ClusterName", props.cluster_name, "ServiceName", service.name]
+            widgets.append(
+                self._metric_widget(
+                    f"{service.name}: CPU and memory",
+                    [
+                        [ECS, "CPUUtilization", *dims, {"label": "CPU"}],
+                        [ECS, "MemoryUtilization", *dims, {"label": "memory"}],
+                    ],
+                    y_label="percent",
+                )
+            )
+        widgets += [
+            self._metric_widget(
+                "Running tasks",
+                [
+                    [
+                        CONTAINER_INSIGHTS,
+                        "RunningTaskCount",
+                        "ClusterName",
+                        props.cluster_name,
+                        "ServiceName",
+                        service.name,
+                        {"label": service.name},
+                    ]
+                    for service in props.services
+                ],
+                stat="Minimum",
+            ),
+            self._metric_widget(
+                "Queue backlog",
+                [
+                    [
+                        props.queue_metric_namespace,
+                        props.queue_backlog_metric,
+                        "Environment",
+                        props.queue_metric_environment,
+                        {"label": "backlog"},
+                    ]
+                ],
+                stat="Maximum",
+                y_label="messages",
+            ),
+            self._metric_widget(
+                "RDS CPU and connections",
+                [
+                    [RDS, "CPUUtilization", *db, {"label": "CPU %"}],
+                    [RDS, "DatabaseConnections", *db, {"label": "connections", "yAxis": "right"}],
+                ],
+            ),
+            self._metric_widget(
+                "RDS free storage",
+                [[RDS, "FreeStorageSpace", *db, {"label": "free bytes"}]],
+                stat="Minimum",
+                y_label="bytes",
+            ),
+        ]
+        return self._lay_out(widgets)
+
+    @staticmethod
+    def _lay_out(widgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The alarm status widget (first) across the top, then the metric widgets two to
+        a row (the grid is 24 units wide)."""
+        status, *metrics = widgets
+        status.update(x=0, y=0, width=24, height=ALARM_HEIGHT)
+        for index, widget in enumerate(metrics):
+            row, column = divmod(index, 2)
+            widget.update(x=12 * column, y=ALARM_HEIGHT + 6 * row, width=12, height=6)
+        return widgets

@@ -1,0 +1,451 @@
+"""A Fargate service: task definition, roles, logs, security group, discovery, scaling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdktf import ITerraformDependable
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicy,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationDimensions,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
+)
+from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ecs_service import EcsService, EcsServiceLoadBalancer
+from cdktf_cdktf_provider_aws.ecs_task_definition import (
+    EcsTaskDefinition,
+    EcsTaskDefinitionVolume,
+)
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.service_discovery_service import (
+    ServiceDiscoveryService,
+    ServiceDiscoveryServiceDnsConfigDnsRecords,
+)
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from constructs import Construct
+
+from .errors import ConfigError
+from .naming import Naming
+from .options import FARGATE_SIZES
+from .policy import Statement, assume_role_policy, policy_document
+from .secrets import SecretRef
+from .security import allow_tcp
+
+HTTPS = 443
+ANYWHERE = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Task count bounds; the service starts at ``min_tasks``."""
+
+    min_tasks: int
+    max_tasks: int
+
+
+@dataclass(frozen=True)
+class FargateServiceProps:
+    naming: Naming
+    name: str
+    """Service name (``producer``); also its container name and Cloud Map name."""
+    cluster_arn: str
+    cluster_name: str
+    vpc_id: str
+    subnet_ids: Sequence[str]
+    """Private subnets, one per AZ: ECS spreads tasks across them."""
+    image: str
+    image_repository_arn: str
+    """The ECR repository the execution role may pull from (and nothing else)."""
+    port: int
+    """The container's HTTP port: health checks, load balancer, discovery."""
+    kms_key_arn: str
+    """Decrypts the injected secrets; encrypts the log group."""
+    region: str
+    namespace_id: str
+    """Cloud Map namespace the service registers in (A records)."""
+    scaling: Scaling
+    command: Sequence[str] = ()
+    """Unset: the image's default command."""
+    cpu: int = 256
+    """Fargate CPU units. Unset: 256 (0.25 vCPU)."""
+    memory: int = 512
+    """MiB, valid for ``cpu``. Unset: 512."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Plain settings. Never credentials: those go in ``secrets``. Unset: none."""
+    secrets: Mapping[str, SecretRef] = field(default_factory=dict)
+    """Variable name to a key of a Secrets Manager secret, injected at start. Unset: none."""
+    task_statements: Sequence[Statement] = ()
+    """What the application itself calls in AWS. Unset: nothing (the task role has no policy)."""
+    target_group_arn: str | None = None
+    """Register the tasks in this load-balancer target group. Unset: not load balanced."""
+    health_check_path: str = "/health"
+    """Path the container health check requests. Unset: /health."""
+    user: str = "10001"
+    """UID the container runs as (the Dockerfiles create it). Unset: 10001, never root."""
+    log_retention_days: int = 30
+    """Unset: 30 days."""
+    stop_timeout_seconds: int = 30
+    """Grace between SIGTERM and SIGKILL. Unset: 30 s (the Fargate maximum is 120)."""
+    depends_on: Sequence[ITerraformDependable] = ()
+    """Created before the ECS service (the schema migration, the listener that attaches
+    the target group). Unset: only what the references imply."""
+
+
+class FargateService(Construct):
+    """One application service on Fargate, secure by default.
+
+    - private subnets only, no public IP; a security group that admits nothing until
+      :meth:`allow_from` and lets the task reach only AWS APIs over HTTPS (plus what
+      ``Database.allow_from`` / ``Queue.allow_from`` add);
+    - non-root user, read-only root filesystem (a task-scoped ``/tmp`` volume is writable),
+      container health check, ``awslogs`` to its own encrypted log group;
+    - an execution role that may pull only its repository, write only its log group and
+      read only its own secrets; a task role with only ``task_statements``;
+    - deployment circuit breaker with rollback; registered in Cloud Map (A records);
+    - :meth:`scale_on_cpu`, :meth:`scale_on_requests`, :meth:`scale_on_metric` add
+      target-tracking policies between ``scaling.min_tasks`` and ``scaling.max_tasks``.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: FargateServiceProps) -> None:
+        super().__init__(scope, id_)
+        self._validate(props)
+        self.props = props
+        naming = props.naming
+        self.name = props.name
+        self.service_name = naming.name(props.name)
+
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "log-group",
+            name=naming.path("ecs", props.name),
+            retention_in_days=props.log_retention_days,
+            kms_key_id=props.kms_key_arn,
+        )
+        self.security_group = SecurityGroup(
+            self,
+            "security-group",
+            name=self.service_name,
+            description=f"{props.name} tasks",
+            vpc_id=props.vpc_id,
+            tags={"Name": self.service_name},
+        )
+        VpcSecurityGroupEgressRule(
+            self,
+            "egress-aws-apis",
+            security_group_id=self.security_group.id,
+            cidr_ipv4=ANYWHERE,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            description="AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS via NAT",
+        )
+
+        self.execution_role = IamRole(
+            self,
+            "execution-role",
+            name=naming.name(props.name, "execution"),
+            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+        )
+        execution_statements = [
+            Statement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            Statement(
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                resources=[props.image_repository_arn],
+            ),
+            Statement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"{self.log_group.arn}:*"],
+            ),
+        ]
+        secret_arns = sorted({ref.arn for ref in props.secrets.values()})
+        if secret_arns:
+            execution_statements += [
+                Statement(actions=["secretsmanager:GetSecretValue"], resources=secret_arns),
+                Statement(
+                    actions=["kms:Decrypt"],
+                    resources=[props.kms_key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{props.region}.amazonaws.com"
+                        }
+                    },
+                ),
+            ]
+        IamRolePolicy(
+            self,
+            "execution-policy",
+            role=self.execution_role.id,
+            name="pull-log-read-secrets",
+            policy=policy_document(*execution_statements),
+        )
+        self.task_role = IamRole(
+            self,
+            "task-role",
+            name=naming.name(props.name, "task"),
+            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+        )
+        if props.task_statements:
+            IamRolePolicy(
+                self,
+                "task-policy",
+                role=self.task_role.id,
+                name="application",
+                policy=policy_document(*props.task_statements),
+            )
+
+        self.task_definition = EcsTaskDefinition(
+            self,
+            "task-definition",
+            family=self.service_name,
+            cpu=str(props.cpu),
+            memory=str(props.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            volume=[EcsTaskDefinitionVolume(name="tmp")],
+            container_definitions=json.dumps([self._container(props)]),
+        )
+
+        self.discovery = ServiceDiscoveryService(
+            self,
+            "discovery",
+            name=props.name,
+            dns_config={
+                "namespace_id": props.namespace_id,
+                "routing_policy": "MULTIVALUE",
+                "dns_records": [ServiceDiscoveryServiceDnsConfigDnsRecords(type="A", ttl=10)],
+            },
+            health_check_custom_config={"failure_threshold": 1},
+        )
+
+        self.service = EcsService(
+            self,
+            "service",
+            name=self.service_name,
+            cluster=props.cluster_arn,
+            task_definition=self.task_definition.arn,
+            desired_count=props.scaling.min_tasks,
+            launch_type="FARGATE",
+            platform_version="LATEST",
+            availability_zone_rebalancing="ENABLED",
+            network_configuration={
+                "subnets": list(props.subnet_ids),
+                "security_groups": [self.security_group.id],
+                "assign_public_ip": False,
+            },
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            service_registries={"registry_arn": self.discovery.arn, "container_name": props.name},
+            load_balancer=(
+                [
+                    EcsServiceLoadBalancer(
+                        target_group_arn=props.target_group_arn,
+                        container_name=props.name,
+                        container_port=props.port,
+                    )
+                ]
+                if props.target_group_arn
+                else None
+            ),
+            health_check_grace_period_seconds=30 if props.target_group_arn else None,
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            enable_execute_command=False,
+            lifecycle={"ignore_changes": ["desired_count"]},
+            depends_on=list(props.depends_on) or None,
+        )
+
+        self.scaling_target = AppautoscalingTarget(
+            self,
+            "scaling-target",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=f"service/{props.cluster_name}/{self.service.name}",
+            min_capacity=props.scaling.min_tasks,
+            max_capacity=props.scaling.max_tasks,
+        )
+        self.scaling_policies: dict[str, AppautoscalingPolicy] = {}
+        self.discovery_name = ""
+        """Set by the stack: ``<name>.<namespace>``, how peers reach this service."""
+
+    # --- intent helpers ---------------------------------------------------------------
+
+    def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
+        """Admit connections from ``peer`` to the service's port."""
+        allow_tcp(
+            self,
+            source=peer,
+            target=self.security_group,
+            port=self.props.port,
+            description=description,
+        )
+
+    def scale_on_cpu(self, target_percent: int) -> AppautoscalingPolicy:
+        """Keep average CPU near ``target_percent``."""
+        return self._track(
+            "cpu",
+            target_percent,
+            predefined=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+                predefined_metric_type="ECSServiceAverageCPUUtilization"
+            ),
+        )
+
+    def scale_on_requests(self, resource_label: str, requests_per_task: int) -> AppautoscalingPolicy:
+        """Keep ALB requests per task near ``requests_per_task`` (per minute).
+
+        ``resource_label`` is ``<alb arn suffix>/<target group arn suffix>``.
+        """
+        return self._track(
+            "requests",
+            requests_per_task,
+            predefined=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+                predefined_metric_type="ALBRequestCountPerTarget", resource_label=resource_label
+            ),
+        )
+
+    def scale_on_metric(
+        self,
+        key: str,
+        *,
+        namespace: str,
+        metric_name: str,
+        dimensions: Mapping[str, str],
+        target: int,
+        statistic: str = "Average",
+    ) -> AppautoscalingPolicy:
+        """Track a custom metric (e.g. the consumer's queue backlog) near ``target``."""
+        return self._track(
+            key,
+            target,
+            customized=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification(
+                namespace=namespace,
+                metric_name=metric_name,
+                statistic=statistic,
+                dimensions=[
+                    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationDimensions(
+                        name=k, value=v
+                    )
+                    for k, v in sorted(dimensions.items())
+                ],
+            ),
+        )
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _track(
+        self,
+        key: str,
+        target: int,
+        *,
+        predefined: Any = None,
+        customized: Any = None,
+    ) -> AppautoscalingPolicy:
+        policy = AppautoscalingPolicy(
+            self,
+            f"scale-on-{key}",
+            name=self.props.naming.name(self.name, "scale", key),
+            policy_type="TargetTrackingScaling",
+            service_namespace=self.scaling_target.service_namespace,
+            scalable_dimension=self.scaling_target.scalable_dimension,
+            resource_id=self.scaling_target.resource_id,
+            target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+                target_value=target,
+                predefined_metric_specification=predefined,
+                customized_metric_specification=customized,
+                scale_in_cooldown=120,
+                scale_out_cooldown=60,
+            ),
+        )
+        self.scaling_policies[key] = policy
+        return policy
+
+    def _container(self, props: FargateServiceProps) -> dict[str, Any]:
+        container: dict[str, Any] = {
+            "name": props.name,
+            "image": props.image,
+            "essential": True,
+            "user": props.user,
+            "readonlyRootFilesystem": True,
+            "portMappings": [{"containerPort": props.port, "protocol": "tcp", "name": props.name}],
+            "environment": [{"name": k, "value": v} for k, v in sorted(props.environment.items())],
+            "secrets": [
+                {"name": k, "valueFrom": ref.value_from} for k, ref in sorted(props.secrets.items())
+            ],
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+            "healthCheck": {
+                "command": [
+                    "CMD",
+                    "python",
+                    "-m",
+                    "apps.healthcheck",
+                    f"http://127.0.0.1:{props.port}{props.health_check_path}",
+                ],
+                "interval": 15,
+                "timeout": 5,
+                "retries": 3,
+                "startPeriod": 30,
+            },
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": self.log_group.name,
+                    "awslogs-region": props.region,
+                    "awslogs-stream-prefix": props.name,
+                    "mode": "non-blocking",
+                    "max-buffer-size": "25m",
+                },
+            },
+            "linuxParameters": {"initProcessEnabled": True},
+            "stopTimeout": props.stop_timeout_seconds,
+        }
+        if props.command:
+            container["command"] = list(props.command)
+        return container
+
+    def _validate(self, props: FargateServiceProps) -> None:
+        where = self.node.path
+        if props.memory not in FARGATE_SIZES.get(props.cpu, ()):
+            allowed = FARGATE_SIZES.get(props.cpu)
+            fix = (
+                f"use one of {', '.join(map(str, allowed))} MiB for {props.cpu} CPU units"
+                if allowed
+                else f"use CPU units {', '.join(map(str, FARGATE_SIZES))}"
+            )
+            raise ConfigError(where, "cpu/memory", f"{props.cpu}/{props.memory}", fix)
+        if not 1 <= props.scaling.min_tasks <= props.scaling.max_tasks:
+            raise ConfigError(
+                where,
+                "scaling",
+                f"min {props.scaling.min_tasks}, max {props.scaling.max_tasks}",
+                "use 1 <= min_tasks <= max_tasks",
+            )
+        if props.user in ("0", "root"):
+            raise ConfigError(where, "user", props.user, "run as a non-root UID")
+        leaked = sorted(k for k in props.environment if _looks_secret(k))
+        if leaked:
+            raise ConfigError(
+                where,
+                "environment",
+                ", ".join(leaked),
+                "pass credentials through `secrets` (Secrets Manager), not plain environment",
+            )
+
+
+def _looks_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"))

@@ -1,0 +1,350 @@
+"""Observability construct: encrypted alarm topic, alarms on the platform, one dashboard.
+
+Two small stacks are synthesized once per module: ``full`` sets every optional prop to a
+non-default value (so a prop that is ignored shows up as a default), ``minimal`` leaves
+them unset (so the documented defaults are checked).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import one, resources
+
+KEY = "arn:aws:kms:eu-central-1:123456789012:key/k"
+ACCOUNT = "123456789012"
+REGION = "eu-central-1"
+LB = "app/pcp-unit/0123456789abcdef"
+TG = "targetgroup/pcp-unit-producer/fedcba9876543210"
+SERVICES = {"pcp-unit-producer": 2, "pcp-unit-consumer": 1}
+FIXED_KEYS = {"alb-5xx", "unhealthy-targets", "db-cpu", "db-free-storage", "queue-backlog"}
+ALL_KEYS = FIXED_KEYS | {f"running-{s}" for s in SERVICES}
+
+
+@dataclass(frozen=True)
+class Unit:
+    doc: dict[str, Any]
+    alarm_keys: set[str]
+    alarm_ids: dict[str, str]
+    """``{alarm key: logical id}`` of the synthesized alarms."""
+
+    def alarm(self, key: str) -> dict[str, Any]:
+        return resources(self.doc, "aws_cloudwatch_metric_alarm")[self.alarm_ids[key]]
+
+    def dashboard(self) -> dict[str, Any]:
+        body = one(self.doc, "aws_cloudwatch_dashboard")["dashboard_body"]
+        assert isinstance(body, str)
+        parsed: dict[str, Any] = json.loads(body)
+        return parsed
+
+
+def props(**overrides: Any) -> Any:
+    from constructs_lib.naming import Naming
+    from constructs_lib.observability import ObservabilityProps, ServiceMetrics
+
+    values: dict[str, Any] = {
+        "naming": Naming("unit"),
+        "region": REGION,
+        "account_id": ACCOUNT,
+        "kms_key_arn": KEY,
+        "cluster_name": "pcp-unit-cluster",
+        "services": [ServiceMetrics(name, count) for name, count in SERVICES.items()],
+        "load_balancer_arn_suffix": LB,
+        "target_group_arn_suffix": TG,
+        "db_instance_identifier": "pcp-unit-mysql",
+        "queue_metric_namespace": "ProducerConsumer",
+        "queue_metric_environment": "unit",
+    }
+    values.update(overrides)
+    return ObservabilityProps(**values)
+
+
+def synth_unit(**overrides: Any) -> Unit:
+    from cdktf import TerraformStack, Testing
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from constructs_lib.observability import Observability
+
+    stack = TerraformStack(Testing.app(), "unit")
+    AwsProvider(stack, "aws", region=REGION)
+    obs = Observability(stack, "obs", props=props(**overrides))
+    alarm_ids = {key: stack.get_logical_id(alarm) for key, alarm in obs.alarms.items()}
+    return Unit(json.loads(Testing.synth(stack)), set(obs.alarms), alarm_ids)
+
+
+@pytest.fixture(scope="module")
+def full() -> Unit:
+    return synth_unit(
+        alarm_email="ops@example.com",
+        queue_backlog_metric="Backlog",
+        backlog_threshold=250,
+        alb_5xx_threshold=25,
+        db_cpu_threshold_percent=70,
+        db_free_storage_threshold_gb=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def minimal() -> Unit:
+    return synth_unit()
+
+
+@pytest.fixture(params=["full", "minimal"])
+def unit(request: pytest.FixtureRequest) -> Unit:
+    found: Unit = request.getfixturevalue(request.param)
+    return found
+
+
+def topic_arn(unit: Unit) -> str:
+    (logical_id,) = resources(unit.doc, "aws_sns_topic")
+    return f"${{aws_sns_topic.{logical_id}.arn}}"
+
+
+def test_topic_is_encrypted_with_the_given_key(unit: Unit) -> None:
+    topic = one(unit.doc, "aws_sns_topic")
+    assert topic["kms_master_key_id"] == KEY
+    assert topic["name"] == "pcp-unit-alarms"
+
+
+def test_topic_policy_admits_only_cloudwatch_alarms_of_this_account(unit: Unit) -> None:
+    policy = one(unit.doc, "aws_sns_topic_policy")
+    assert policy["arn"] == topic_arn(unit)
+    (statement,) = json.loads(policy["policy"])["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statement["Action"] == ["sns:Publish"]
+    assert statement["Resource"] == [topic_arn(unit)]
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:pcp-unit-*"},
+    }
+
+
+def test_email_subscription_exists_only_when_configured(full: Unit, minimal: Unit) -> None:
+    subscription = one(full.doc, "aws_sns_topic_subscription")
+    assert subscription["protocol"] == "email"
+    assert subscription["endpoint"] == "ops@example.com"
+    assert subscription["topic_arn"] == topic_arn(full)
+    assert resources(minimal.doc, "aws_sns_topic_subscription") == {}
+
+
+def test_alarm_set_is_complete(unit: Unit) -> None:
+    assert unit.alarm_keys == ALL_KEYS
+    synthesized = resources(unit.doc, "aws_cloudwatch_metric_alarm")
+    assert sorted(synthesized) == sorted(unit.alarm_ids.values())
+    names = {a["alarm_name"] for a in synthesized.values()}
+    assert names == {f"pcp-unit-{k}" for k in FIXED_KEYS} | {
+        "pcp-unit-running-producer",
+        "pcp-unit-running-consumer",
+    }
+
+
+def test_every_alarm_notifies_the_topic_when_firing_and_recovering(unit: Unit) -> None:
+    alarms = resources(unit.doc, "aws_cloudwatch_metric_alarm")
+    assert alarms
+    for logical_id, alarm in alarms.items():
+        assert alarm["actions_enabled"] is True, logical_id
+        assert alarm["alarm_actions"] == [topic_arn(unit)], logical_id
+        assert alarm["ok_actions"] == [topic_arn(unit)], logical_id
+        assert "Look at" in alarm["alarm_description"], logical_id
+
+
+def test_alb_5xx_sums_elb_and_target_errors_with_gaps_as_zero(full: Unit) -> None:
+    alarm = full.alarm("alb-5xx")
+    assert "metric_name" not in alarm
+    assert alarm["threshold"] == 25
+    assert alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    queries = {q["id"]: q for q in alarm["metric_query"]}
+    (returned,) = [q for q in queries.values() if q["return_data"] is True]
+    expression = returned["expression"]
+    inputs = {q["metric"]["metric_name"]: q for q in queries.values() if q["return_data"] is False}
+    assert set(inputs) == {"HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count"}
+    for query in inputs.values():
+        assert query["metric"]["namespace"] == "AWS/ApplicationELB"
+        assert query["metric"]["dimensions"] == {"LoadBalancer": LB}
+        assert (query["metric"]["stat"], query["metric"]["period"]) == ("Sum", 300)
+        assert f"FILL({query['id']}, 0)" in expression
+    assert "+" in expression
+
+
+def test_unhealthy_targets_alarm_on_the_target_group(unit: Unit) -> None:
+    alarm = unit.alarm("unhealthy-targets")
+    assert alarm["namespace"] == "AWS/ApplicationELB"
+    assert alarm["metric_name"] == "UnHealthyHostCount"
+    assert alarm["dimensions"] == {"TargetGroup": TG, "LoadBalancer": LB}
+    assert alarm["statistic"] == "Maximum"
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
+    assert (alarm["period"], alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (
+        60,
+        3,
+        5,
+    )
+
+
+def test_database_alarms_use_the_configured_thresholds(full: Unit) -> None:
+    cpu = full.alarm("db-cpu")
+    storage = full.alarm("db-free-storage")
+    for alarm in (cpu, storage):
+        assert alarm["namespace"] == "AWS/RDS"
+        assert alarm["dimensions"] == {"DBInstanceIdentifier": "pcp-unit-mysql"}
+    assert (cpu["metric_name"], cpu["comparison_operator"]) == (
+        "CPUUtilization",
+        "GreaterThanThreshold",
+    )
+    assert cpu["threshold"] == 70
+    assert (storage["metric_name"], storage["comparison_operator"]) == (
+        "FreeStorageSpace",
+        "LessThanThreshold",
+    )
+    assert storage["threshold"] == 3 * 1024**3  # the metric is in bytes
+
+
+def test_queue_backlog_alarm_reads_the_consumer_metric_and_fires_on_silence(full: Unit) -> None:
+    alarm = full.alarm("queue-backlog")
+    assert alarm["namespace"] == "ProducerConsumer"
+    assert alarm["metric_name"] == "Backlog"
+    assert alarm["dimensions"] == {"Environment": "unit"}
+    assert (alarm["statistic"], alarm["period"]) == ("Maximum", 300)
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("GreaterThanThreshold", 250)
+    assert alarm["treat_missing_data"] == "breaching"
+
+
+def test_running_task_alarm_per_service_with_its_minimum(unit: Unit) -> None:
+    for service, minimum in SERVICES.items():
+        alarm = unit.alarm(f"running-{service}")
+        assert alarm["namespace"] == "ECS/ContainerInsights"
+        assert alarm["metric_name"] == "RunningTaskCount"
+        assert alarm["dimensions"] == {"ClusterName": "pcp-unit-cluster", "ServiceName": service}
+        assert (alarm["comparison_operator"], alarm["threshold"]) == ("LessThanThreshold", minimum)
+        assert alarm["treat_missing_data"] == "breaching"
+
+
+def test_unset_thresholds_take_the_documented_defaults(minimal: Unit) -> None:
+    assert minimal.alarm("alb-5xx")["threshold"] == 10
+    assert minimal.alarm("db-cpu")["threshold"] == 80
+    assert minimal.alarm("db-free-storage")["threshold"] == 2 * 1024**3
+    backlog = minimal.alarm("queue-backlog")
+    assert (backlog["metric_name"], backlog["threshold"]) == ("QueueBacklog", 1000)
+
+
+def test_dashboard_has_the_widget_set(full: Unit) -> None:
+    assert one(full.doc, "aws_cloudwatch_dashboard")["dashboard_name"] == "pcp-unit-overview"
+    widgets = full.dashboard()["widgets"]
+    metric_widgets = {
+        w["properties"]["title"]: w["properties"] for w in widgets if w["type"] == "metric"
+    }
+    assert set(metric_widgets) == {
+        "ALB requests and 5xx",
+        "ALB target response time",
+        "Healthy and unhealthy targets",
+        "pcp-unit-producer: CPU and memory",
+        "pcp-unit-consumer: CPU and memory",
+        "Running tasks",
+        "Queue backlog",
+        "RDS CPU and connections",
+        "RDS free storage",
+    }
+    assert all(p["region"] == REGION for p in metric_widgets.values())
+
+    def series(title: str) -> list[tuple[str, ...]]:
+        """Each line as (namespace, metric, dimension pairs..., stat override or '')."""
+        lines = []
+        for line in metric_widgets[title]["metrics"]:
+            *fields, options = line
+            lines.append((*fields, options.get("stat", "")))
+        return lines
+
+    assert ("AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", LB, "p50") in series(
+        "ALB target response time"
+    )
+    assert ("AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", LB, "p99") in series(
+        "ALB target response time"
+    )
+    assert {s[1] for s in series("ALB requests and 5xx")} == {
+        "RequestCount",
+        "HTTPCode_ELB_5XX_Count",
+        "HTTPCode_Target_5XX_Count",
+    }
+    assert (
+        "AWS/ApplicationELB",
+        "UnHealthyHostCount",
+        "TargetGroup",
+        TG,
+        "LoadBalancer",
+        LB,
+        "",
+    ) in series("Healthy and unhealthy targets")
+    for service in SERVICES:
+        dims = ("ClusterName", "pcp-unit-cluster", "ServiceName", service)
+        assert set(series(f"{service}: CPU and memory")) == {
+            ("AWS/ECS", "CPUUtilization", *dims, ""),
+            ("AWS/ECS", "MemoryUtilization", *dims, ""),
+        }
+        assert ("ECS/ContainerInsights", "RunningTaskCount", *dims, "") in series("Running tasks")
+    assert series("Queue backlog") == [("ProducerConsumer", "Backlog", "Environment", "unit", "")]
+    rds = ("DBInstanceIdentifier", "pcp-unit-mysql", "")
+    assert {s[1] for s in series("RDS CPU and connections")} == {
+        "CPUUtilization",
+        "DatabaseConnections",
+    }
+    assert series("RDS free storage") == [("AWS/RDS", "FreeStorageSpace", *rds)]
+
+
+def test_dashboard_alarm_widget_lists_every_alarm(full: Unit) -> None:
+    (alarm_widget,) = [w for w in full.dashboard()["widgets"] if w["type"] == "alarm"]
+    expected = {
+        f"${{aws_cloudwatch_metric_alarm.{logical_id}.arn}}"
+        for logical_id in full.alarm_ids.values()
+    }
+    assert set(alarm_widget["properties"]["alarms"]) == expected
+    assert len(expected) == len(ALL_KEYS)
+
+
+def test_dashboard_widgets_fit_the_grid_without_overlapping(full: Unit) -> None:
+    cells: set[tuple[int, int]] = set()
+    for widget in full.dashboard()["widgets"]:
+        x, y, w, h = widget["x"], widget["y"], widget["width"], widget["height"]
+        assert x + w <= 24
+        area = {(i, j) for i in range(x, x + w) for j in range(y, y + h)}
+        assert not cells & area, widget["properties"]["title"]
+        cells |= area
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"alarm_email": "ops.example.com"}, r"^unit/obs\.alarm_email: got 'ops\.example\.com', "),
+        ({"alarm_email": "ops@localhost"}, r"^unit/obs\.alarm_email: got 'ops@localhost', "),
+        ({"services": []}, r"^unit/obs\.services: got \[\], give at least one ECS service"),
+        (
+            {"services": "dup"},
+            r"^unit/obs\.services: got \['pcp-unit-producer'\], give each service once$",
+        ),
+        (
+            {"services": "zero"},
+            r"^unit/obs\.services\[pcp-unit-consumer\]\.min_running_tasks: got 0, ",
+        ),
+        ({"db_cpu_threshold_percent": 100}, r"^unit/obs\.db_cpu_threshold_percent: got 100, "),
+        ({"backlog_threshold": 0}, r"^unit/obs\.backlog_threshold: got 0, give 1 or more$"),
+    ],
+)
+def test_invalid_props_are_refused(overrides: dict[str, Any], message: str) -> None:
+    from cdktf import TerraformStack, Testing
+
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.observability import Observability, ServiceMetrics
+
+    if overrides.get("services") == "dup":
+        overrides["services"] = [ServiceMetrics("pcp-unit-producer", 1)] * 2
+    elif overrides.get("services") == "zero":
+        overrides["services"] = [
+            ServiceMetrics("pcp-unit-producer", 1),
+            ServiceMetrics("pcp-unit-consumer", 0),
+        ]
+    stack = TerraformStack(Testing.app(), "unit")
+    with pytest.raises(ConfigError, match=message):
+        Observability(stack, "obs", props=props(**overrides))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import TerraformProvider
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
@@ -57,6 +58,18 @@ KEY_USE_ACTIONS = (
 
 
 @dataclass(frozen=True)
+class ServiceAccess:
+    """An AWS service principal that uses the key directly."""
+
+    principal: str
+    """E.g. ``cloudfront.amazonaws.com``."""
+    source_account_condition: bool = True
+    """Require ``aws:SourceAccount`` to be this account (confused-deputy guard). Unset: on;
+    turn it off for services that do not send it on KMS calls (CloudWatch alarm actions
+    to an encrypted SNS topic)."""
+
+
+@dataclass(frozen=True)
 class EncryptionKeyProps:
     naming: Naming
     account_id: str
@@ -65,11 +78,15 @@ class EncryptionKeyProps:
     log_group_services: bool = True
     """Let CloudWatch Logs in ``region`` encrypt this account's log groups with the key.
     Unset: allowed."""
-    service_principals: Sequence[str] = ()
-    """Further AWS service principals allowed to use the key directly (e.g.
-    ``delivery.logs.amazonaws.com``). Unset: none beyond CloudWatch Logs."""
+    services: Sequence[ServiceAccess] = ()
+    """Further AWS services allowed to use the key directly. Unset: none beyond
+    CloudWatch Logs."""
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion. Unset: 30 days (the maximum)."""
+    provider: TerraformProvider | None = None
+    """Create the key with this provider (another region). Unset: the stack's default."""
+    alias_suffix: str | None = None
+    """Appended to the alias (``alias/<prefix>-<suffix>``). Unset: ``alias/<prefix>``."""
 
 
 class EncryptionKey(Construct):
@@ -104,12 +121,16 @@ class EncryptionKey(Construct):
                     },
                 )
             )
-        for principal in props.service_principals:
+        for service in props.services:
             statements.append(
                 Statement(
-                    principals={"Service": principal},
+                    principals={"Service": service.principal},
                     actions=KEY_USE_ACTIONS,
-                    conditions={"StringEquals": {"aws:SourceAccount": props.account_id}},
+                    conditions=(
+                        {"StringEquals": {"aws:SourceAccount": props.account_id}}
+                        if service.source_account_condition
+                        else {}
+                    ),
                 )
             )
         self.key = KmsKey(
@@ -119,8 +140,14 @@ class EncryptionKey(Construct):
             enable_key_rotation=True,
             deletion_window_in_days=props.deletion_window_days,
             policy=policy_document(*statements),
+            provider=props.provider,
         )
+        alias = props.naming.name(props.alias_suffix) if props.alias_suffix else props.naming.prefix
         self.alias = KmsAlias(
-            self, "alias", name=f"alias/{props.naming.prefix}", target_key_id=self.key.key_id
+            self,
+            "alias",
+            name=f"alias/{alias}",
+            target_key_id=self.key.key_id,
+            provider=props.provider,
         )
         self.arn: str = self.key.arn

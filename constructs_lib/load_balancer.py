@@ -15,10 +15,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import Token
+from cdktf import TerraformResource, Token
 from cdktf_cdktf_provider_aws.data_aws_ec2_managed_prefix_list import (
     DataAwsEc2ManagedPrefixList,
 )
+from cdktf_cdktf_provider_aws.data_aws_elb_service_account import DataAwsElbServiceAccount
 from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
 from cdktf_cdktf_provider_aws.lb_listener import (
     LbListener,
@@ -187,10 +188,13 @@ class LoadBalancer(Construct):
                     force_destroy=not props.deletion_protection,
                 ),
             )
+            # Regions opened before August 2022 (eu-central-1 among them) deliver logs as
+            # the regional ELB account; newer ones as the log-delivery service principal.
+            elb_account = DataAwsElbServiceAccount(self, "elb-account")
             self.access_logs.allow(
                 Statement(
                     sid="AllowAlbLogDelivery",
-                    principals={"Service": ALB_LOG_DELIVERY},
+                    principals={"Service": ALB_LOG_DELIVERY, "AWS": elb_account.arn},
                     actions=["s3:PutObject"],
                     resources=[f"{self.access_logs.arn}/{ACCESS_LOG_PREFIX}/AWSLogs/*"],
                 )
@@ -326,6 +330,11 @@ class LoadBalancer(Construct):
                     )
                 )
 
+        self.forwarding: list[TerraformResource] = [self.listener, *self.rules]
+        """The listener and rules that attach the target group to the load balancer. An ECS
+        service registering into the target group must depend on them (with an origin
+        secret, only the rules forward: the listener's default answer is 403)."""
+
         self.record: Route53Record | None = None
         if props.domain_name and props.hosted_zone_id:
             self.record = Route53Record(
@@ -404,15 +413,18 @@ class LoadBalancer(Construct):
                 where, "health_check_path", repr(props.health_check_path), "start it with /"
             )
         secret = props.origin_secret_header_value
-        if secret is not None and not Token.is_unresolved(secret):
-            if not re.fullmatch(r"[A-Za-z0-9_\-.~+=]{16,128}", secret):
-                raise ConfigError(
-                    where,
-                    "origin_secret_header_value",
-                    f"a value of {len(secret)} characters",
-                    "give 16-128 characters of letters, digits and _-.~+= "
-                    "(ALB treats * and ? as wildcards)",
-                )
+        if (
+            secret is not None
+            and not Token.is_unresolved(secret)
+            and not re.fullmatch(r"[A-Za-z0-9_\-.~+=]{16,128}", secret)
+        ):
+            raise ConfigError(
+                where,
+                "origin_secret_header_value",
+                f"a value of {len(secret)} characters",
+                "give 16-128 characters of letters, digits and _-.~+= "
+                "(ALB treats * and ? as wildcards)",
+            )
         if props.certificate_arn is not None and not props.domain_name:
             raise ConfigError(
                 where,

@@ -121,7 +121,7 @@ class Observability(Construct):
         super().__init__(scope, id_)
         self._validate(props)
         naming = props.naming
-        self.region = props.region
+        self._region = props.region
 
         self.topic = SnsTopic(
             self,
@@ -358,7 +358,7 @@ class Observability(Construct):
             "title": title,
             "view": "timeSeries",
             "stacked": False,
-            "region": self.region,
+            "region": self._region,
             "stat": stat,
             "period": period,
             "metrics": metrics,

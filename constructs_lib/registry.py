@@ -15,7 +15,11 @@ from constructs import Construct
 from .naming import Naming
 from .policy import Statement
 
-PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,9 @@ class ContainerRepository(Construct):
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configuration=[
-                EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)
+                EcrRepositoryEncryptionConfiguration(
+                    encryption_type="KMS", kms_key=props.kms_key_arn
+                )
             ],
             force_delete=props.force_delete,
         )

@@ -40,6 +40,10 @@ class GeneratedCredentialsProps:
     """Unset: 40 characters."""
     recovery_window_days: int = 7
     """Days a deleted secret can be restored; 0 deletes at once. Unset: 7."""
+    letters_and_digits_only: bool = False
+    """Generate from letters and digits only (for values compared as patterns, such as
+    ALB header conditions, where ``*`` and ``?`` are wildcards). Unset: punctuation
+    allowed except ``PASSWORD_EXCLUDED``."""
 
 
 class GeneratedCredentials(Construct):
@@ -58,6 +62,7 @@ class GeneratedCredentials(Construct):
             "generated",
             password_length=props.password_length,
             exclude_characters=PASSWORD_EXCLUDED,
+            exclude_punctuation=props.letters_and_digits_only or None,
         )
         self.secret = SecretsmanagerSecret(
             self,

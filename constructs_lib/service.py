@@ -305,7 +305,9 @@ class FargateService(Construct):
             ),
         )
 
-    def scale_on_requests(self, resource_label: str, requests_per_task: int) -> AppautoscalingPolicy:
+    def scale_on_requests(
+        self, resource_label: str, requests_per_task: int
+    ) -> AppautoscalingPolicy:
         """Keep ALB requests per task near ``requests_per_task`` (per minute).
 
         ``resource_label`` is ``<alb arn suffix>/<target group arn suffix>``.
@@ -386,7 +388,7 @@ class FargateService(Construct):
             "secrets": [
                 {"name": k, "valueFrom": ref.value_from} for k, ref in sorted(props.secrets.items())
             ],
-            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],  # noqa: S108 (a task-scoped volume)
             "healthCheck": {
                 "command": [
                     "CMD",

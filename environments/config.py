@@ -371,11 +371,13 @@ def _validate_edge(config: EnvironmentConfig) -> None:
                 config,
                 "edge.allowed_cidrs",
                 cidr,
-                "name the ranges that may call the ALB directly; the internet goes through CloudFront",
+                "name the ranges that may call the ALB directly "
+                "(the internet goes through CloudFront)",
             )
     if edge.domain_name is None:
         extras = [
-            f for f in ("hosted_zone_id", "alb_certificate_arn", "cloudfront_certificate_arn")
+            f
+            for f in ("hosted_zone_id", "alb_certificate_arn", "cloudfront_certificate_arn")
             if getattr(edge, f)
         ]
         if extras:
@@ -440,14 +442,17 @@ def _validate_production(config: EnvironmentConfig) -> None:
                 config,
                 f"services.{name}.min_tasks",
                 service.min_tasks,
-                f"a production service runs at least {PRODUCTION_MIN_TASKS} tasks (one AZ can fail)",
+                f"a production service runs at least {PRODUCTION_MIN_TASKS} tasks "
+                "(one AZ can fail)",
             )
     for field_, ok in (
         ("alb_deletion_protection", config.edge.alb_deletion_protection),
         ("alb_access_logs", config.edge.alb_access_logs),
     ):
         if not ok:
-            raise _fail(config, f"edge.{field_}", False, "set it to True in a production environment")
+            raise _fail(
+                config, f"edge.{field_}", False, "set it to True in a production environment"
+            )
     if db.backup_retention_days < PRODUCTION_MIN_BACKUP_DAYS:
         raise _fail(
             config,

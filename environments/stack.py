@@ -16,7 +16,8 @@ from constructs import Construct
 from constructs_lib.bucket import SecureBucket, SecureBucketProps
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
-from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps, ServiceAccess
+from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps
 from constructs_lib.frontend import Frontend, FrontendProps
 from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
 from constructs_lib.migration import SchemaMigration, SchemaMigrationProps
@@ -48,14 +49,13 @@ AWS_PROVIDER_VERSION = "~> 6.25.0"
 
 def _base(stack: TerraformStack, naming: Naming, region: str, extra_tags: dict[str, str]) -> None:
     """Provider with default tags and the version constraints every stack declares."""
-    AwsProvider(
-        stack,
-        "aws",
-        region=region,
-        default_tags=[{"tags": {**naming.default_tags(), **extra_tags}}],
-    )
+    AwsProvider(stack, "aws", region=region, default_tags=[{"tags": _tags(naming, extra_tags)}])
     stack.add_override("terraform.required_version", TERRAFORM_VERSION)
     stack.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
+
+
+def _tags(naming: Naming, extra_tags: dict[str, str]) -> dict[str, str]:
+    return {**naming.default_tags(), **extra_tags}
 
 
 class BootstrapStack(TerraformStack):
@@ -124,7 +124,10 @@ class PlatformStack(TerraformStack):
                 description=f"{naming.prefix}: data at rest",
                 # CloudFront reads the KMS-encrypted frontend objects; CloudWatch alarms
                 # publish to the KMS-encrypted alarm topic.
-                service_principals=("cloudfront.amazonaws.com", "cloudwatch.amazonaws.com"),
+                services=(
+                    ServiceAccess("cloudfront.amazonaws.com"),
+                    ServiceAccess("cloudwatch.amazonaws.com", source_account_condition=False),
+                ),
             ),
         )
         net = config.network
@@ -213,6 +216,7 @@ class PlatformStack(TerraformStack):
                 kms_key_arn=self.key.arn,
                 description="Header value CloudFront sends and the ALB requires",
                 recovery_window_days=recovery_days,
+                letters_and_digits_only=True,
             ),
         )
         self.migration = SchemaMigration(
@@ -356,7 +360,7 @@ class PlatformStack(TerraformStack):
             PRODUCER_PORT,
             {"CONSUMER_URL": f"http://{self.consumer.discovery_name}:{CONSUMER_PORT}"},
             target_group_arn=self.load_balancer.target_group.arn,
-            depends_on=(self.load_balancer.http_listener,),
+            depends_on=tuple(self.load_balancer.forwarding),
         )
         self.producer.allow_from(
             self.load_balancer.security_group, description="ALB to the producer API"
@@ -378,6 +382,36 @@ class PlatformStack(TerraformStack):
             target=services.consumer_backlog_target,
         )
 
+        # CloudFront-scoped resources (the web ACL) live in us-east-1.
+        us_east_1 = AwsProvider(
+            self,
+            "aws-us-east-1",
+            alias="us_east_1",
+            region="us-east-1",
+            default_tags=[{"tags": _tags(naming, config.extra_tags)}],
+        )
+        edge_key = EncryptionKey(
+            self,
+            "edge-key",
+            props=EncryptionKeyProps(
+                naming=naming,
+                account_id=account_id,
+                region="us-east-1",
+                description=f"{naming.prefix}: edge logs (us-east-1)",
+                provider=us_east_1,
+                alias_suffix="edge",
+            ),
+        )
+        self.firewall = EdgeFirewall(
+            self,
+            "firewall",
+            props=EdgeFirewallProps(
+                naming=naming,
+                provider=us_east_1,
+                log_kms_key_arn=edge_key.arn,
+                log_retention_days=services.log_retention_days,
+            ),
+        )
         self.frontend = Frontend(
             self,
             "frontend",
@@ -385,16 +419,13 @@ class PlatformStack(TerraformStack):
                 naming=naming,
                 bucket_name=f"{naming.prefix}-frontend-{account_id}",
                 site_dir=str(SITE_DIR),
-                api_origin_domain=(
-                    f"origin.{edge.domain_name}"
-                    if edge.domain_name
-                    else self.load_balancer.dns_name
-                ),
+                api_origin_domain=self.load_balancer.origin_domain,
                 api_origin_protocol_policy=self.load_balancer.origin_protocol_policy,
                 origin_secret_header_value=self.origin_secret.password,
                 kms_key_arn=self.key.arn,
                 aliases=(edge.domain_name,) if edge.domain_name else (),
                 acm_certificate_arn=edge.cloudfront_certificate_arn,
+                web_acl_arn=self.firewall.arn,
             ),
         )
 
@@ -432,6 +463,4 @@ class PlatformStack(TerraformStack):
             self, "database_endpoint", value=self.database.endpoint_address, sensitive=True
         )
         TerraformOutput(self, "alarm_topic_arn", value=self.observability.topic.arn)
-        TerraformOutput(
-            self, "migration_function", value=self.migration.function.function_name
-        )
+        TerraformOutput(self, "migration_function", value=self.migration.function.function_name)

@@ -23,16 +23,16 @@ def test_bounds_follow_the_environment_config(env_stack: tuple[str, dict[str, An
     targets = list(resources(stack, "aws_appautoscaling_target").values())
     assert len(targets) == 2
     bounds = sorted((t["min_capacity"], t["max_capacity"]) for t in targets)
-    expected = sorted(
-        (s.min_tasks, s.max_tasks) for s in (services.producer, services.consumer)
-    )
+    expected = sorted((s.min_tasks, s.max_tasks) for s in (services.producer, services.consumer))
     assert bounds == expected
     for target in targets:
         assert target["scalable_dimension"] == "ecs:service:DesiredCount"
         assert target["resource_id"].startswith(f"service/pcp-{name}-cluster/")
 
 
-def test_producer_scales_on_cpu_and_requests_per_target(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_producer_scales_on_cpu_and_requests_per_target(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     name, stack = env_stack
     services = ENVIRONMENTS[name].services
     producer = policies(stack, name, "producer")
@@ -55,7 +55,9 @@ def test_consumer_scales_on_the_backlog_it_publishes(env_stack: tuple[str, dict[
     assert metric["namespace"] == "ProducerConsumer"
     assert metric["metric_name"] == "QueueBacklog"
     assert metric["dimensions"] == [{"name": "Environment", "value": name}]
-    assert consumer["backlog"]["target_value"] == ENVIRONMENTS[name].services.consumer_backlog_target
+    assert (
+        consumer["backlog"]["target_value"] == ENVIRONMENTS[name].services.consumer_backlog_target
+    )
 
 
 def test_the_containers_settings_load_and_emit_the_metric_the_policy_tracks(

@@ -14,16 +14,19 @@ from tests.conftest import Synth
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def checkov(synth: Synth) -> dict[str, dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location(
-        "checkov_scan", ROOT / "tools" / "checkov_scan.py"
-    )
+def load_scanner() -> Any:
+    path = ROOT / "tools" / "checkov_scan.py"
+    spec = importlib.util.spec_from_file_location("checkov_scan", path)
     assert spec
     assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result: dict[str, dict[str, Any]] = module.scan(synth.outdir / "stacks")
+    return module
+
+
+@pytest.fixture(scope="session")
+def checkov(synth: Synth) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = load_scanner().scan(synth.outdir / "stacks")
     return result
 
 
@@ -35,6 +38,15 @@ def test_checkov_scanned_every_stack(checkov: dict[str, dict[str, Any]], synth: 
 @pytest.mark.parametrize("stack", ["bootstrap", "dev", "test", "stage", "prod"])
 def test_no_failed_checks(checkov: dict[str, dict[str, Any]], stack: str) -> None:
     assert checkov[stack]["failures"] == []
+
+
+def test_non_prod_skips_pass_in_prod(checkov: dict[str, dict[str, Any]]) -> None:
+    """Skips tagged [non-prod] are environment policy: prod is scanned without them."""
+    tagged = load_scanner().skips((ROOT / ".checkov.yaml").read_text())
+    non_prod = {check for check, is_non_prod in tagged.items() if is_non_prod}
+    assert non_prod >= {"CKV_AWS_157", "CKV_AWS_293"}
+    assert non_prod <= checkov["prod"]["passed_ids"]
+    assert not non_prod & checkov["dev"]["passed_ids"]
 
 
 def test_every_skip_has_a_reason() -> None:

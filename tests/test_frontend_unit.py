@@ -296,8 +296,10 @@ def test_every_file_is_uploaded_from_the_stack_relative_asset(
     for key, obj in objects.items():
         assert obj["bucket"] == bucket
         assert obj["content_type"] == EXPECTED_TYPES[key]
-        assert obj["cache_control"] == ("no-cache" if key == "index.html" else "public, max-age=300")
-        assert obj["source_hash"] == hashlib.md5(SITE[key]).hexdigest()
+        assert obj["cache_control"] == (
+            "no-cache" if key == "index.html" else "public, max-age=300"
+        )
+        assert obj["source_hash"] == hashlib.md5(SITE[key], usedforsecurity=False).hexdigest()
         source = Path(obj["source"])
         assert not source.is_absolute()
         assert source.as_posix().startswith("assets/")
@@ -326,9 +328,15 @@ def test_content_type_of_other_files(key: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"site_dir": "/nonexistent/site"}, r"^unit/frontend\.site_dir: got '/nonexistent/site', give the absolute path"),
+        (
+            {"site_dir": "/nonexistent/site"},
+            r"^unit/frontend\.site_dir: got '/nonexistent/site', give the absolute path",
+        ),
         ({"site_dir": "relative/site"}, r"site_dir: got 'relative/site', give the absolute path"),
-        ({"aliases": ["www.example.com"]}, r"^unit/frontend\.acm_certificate_arn: got None, aliases need"),
+        (
+            {"aliases": ["www.example.com"]},
+            r"^unit/frontend\.acm_certificate_arn: got None, aliases need",
+        ),
         (
             {
                 "aliases": ["www.example.com"],
@@ -336,7 +344,10 @@ def test_content_type_of_other_files(key: str, expected: str) -> None:
             },
             r"acm_certificate_arn: got .*, CloudFront only uses ACM certificates from us-east-1",
         ),
-        ({"api_origin_protocol_policy": "match-viewer"}, r"api_origin_protocol_policy: got 'match-viewer'"),
+        (
+            {"api_origin_protocol_policy": "match-viewer"},
+            r"api_origin_protocol_policy: got 'match-viewer'",
+        ),
         ({"price_class": "PriceClass_50"}, r"price_class: got 'PriceClass_50'"),
         ({"api_path_pattern": "/*"}, r"api_path_pattern: got '/\*'"),
     ],

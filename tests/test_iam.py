@@ -75,7 +75,11 @@ def test_the_scan_catches_a_wildcard() -> None:
     stack = {
         "resource": {
             "aws_iam_role_policy": {
-                "p": {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})}
+                "p": {
+                    "policy": json.dumps(
+                        {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+                    )
+                }
             }
         }
     }
@@ -95,7 +99,10 @@ def role_policy(stack: dict[str, Any], role_name: str) -> list[dict[str, Any]]:
 def test_execution_roles_read_only_their_secrets_and_repository(synth: Synth) -> None:
     for env in ("dev", "prod"):
         stack = synth.stack(env)
-        repos = {r["name"].rsplit("/", 1)[1]: k for k, r in resources(stack, "aws_ecr_repository").items()}
+        repos = {
+            r["name"].rsplit("/", 1)[1]: k
+            for k, r in resources(stack, "aws_ecr_repository").items()
+        }
         for service in ("producer", "consumer"):
             statements_ = role_policy(stack, f"pcp-{env}-{service}-execution")
             by_action = {a: s for s in statements_ for a in as_list(s["Action"])}

@@ -48,6 +48,7 @@ def _stack(**overrides: Any) -> tuple[Any, Any]:
     lb.allow_to(producer, port=5000, description="ALB to producer")
     for name in OUTPUTS:
         TerraformOutput(stack, name, value=getattr(lb, name))
+    TerraformOutput(stack, "forwarding", value=[r.fqn for r in lb.forwarding])
     return stack, lb
 
 
@@ -239,7 +240,9 @@ def test_access_logs_go_to_an_sse_s3_bucket_writable_by_alb_log_delivery(
     assert alb["enable_deletion_protection"] is True
 
 
-def test_route53_alias_record_points_at_the_alb(full: dict[str, Any], plain: dict[str, Any]) -> None:
+def test_route53_alias_record_points_at_the_alb(
+    full: dict[str, Any], plain: dict[str, Any]
+) -> None:
     assert "aws_route53_record" not in plain["resource"]
     record = one(full, "aws_route53_record")
     assert (record["name"], record["type"], record["zone_id"]) == (
@@ -261,9 +264,15 @@ def test_exposed_attributes(plain: dict[str, Any], full: dict[str, Any]) -> None
     assert out["target_group_arn_suffix"] == _ref(plain, "aws_lb_target_group", "arn_suffix")
     assert out["origin_protocol_policy"] == "http-only"
     assert out["origin_domain"] == _ref(plain, "aws_lb", "dns_name")
+    (http_id,) = resources(plain, "aws_lb_listener")
+    assert out["forwarding"] == [f"${{aws_lb_listener.{http_id}}}"]
     out = {k: v["value"] for k, v in full["output"].items()}
     assert out["origin_protocol_policy"] == "https-only"
     assert out["origin_domain"] == "api.example.com"
+    (https_id,) = [k for k in resources(full, "aws_lb_listener") if "https" in k]
+    rule_ids = sorted(resources(full, "aws_lb_listener_rule"))
+    assert out["forwarding"][0] == f"${{aws_lb_listener.{https_id}}}"
+    assert sorted(out["forwarding"][1:]) == [f"${{aws_lb_listener_rule.{r}}}" for r in rule_ids]
 
 
 def test_allow_to_adds_the_matching_ingress_and_egress_pair(plain: dict[str, Any]) -> None:
@@ -285,7 +294,10 @@ def test_allow_to_adds_the_matching_ingress_and_egress_pair(plain: dict[str, Any
     ("overrides", "message"),
     [
         ({"subnet_ids": ["subnet-a"]}, r"^unit/lb\.subnet_ids: got 1, .*2 or more AZs"),
-        ({"allowed_cidrs": ["10.0.0.0/33"]}, r"^unit/lb\.allowed_cidrs: got '10\.0\.0\.0/33', give IPv4"),
+        (
+            {"allowed_cidrs": ["10.0.0.0/33"]},
+            r"^unit/lb\.allowed_cidrs: got '10\.0\.0\.0/33', give IPv4",
+        ),
         ({"allowed_cidrs": ["10.0.0.1/24"]}, r"allowed_cidrs: got '10\.0\.0\.1/24', give IPv4"),
         ({"allowed_cidrs": ["2001:db8::/32"]}, r"allowed_cidrs: got '2001:db8::/32', give IPv4"),
         ({"allowed_cidrs": ["0.0.0.0/0"]}, r"allowed_cidrs: got '0\.0\.0\.0/0', .*whole internet"),

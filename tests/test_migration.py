@@ -26,7 +26,8 @@ def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(
     assert function["runtime"].startswith("python3.")
     assert function["reserved_concurrent_executions"] == 1
     subnets = function["vpc_config"]["subnet_ids"]
-    assert subnets and all("network_private-" in s for s in subnets)
+    assert subnets
+    assert all("network_private-" in s for s in subnets)
     env = function["environment"]["variables"]
     assert env["MASTER_SECRET_ARN"].endswith(".master_user_secret[0].secret_arn}")
     assert env["DB_TLS"] == "required"
@@ -77,7 +78,11 @@ def test_bundle_imports_in_isolation(bundle: Path, tmp_path: Path) -> None:
         "print(h.handler.__name__)"
     )
     out = subprocess.run(
-        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False
+        [sys.executable, "-I", "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "handler"

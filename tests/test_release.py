@@ -10,7 +10,9 @@ from environments.release import Release
 
 
 def test_image_tag_comes_from_the_environment_variable() -> None:
-    assert Release.from_environ({"IMAGE_TAG": "v1.4.2"}, revision=lambda: "abc").image_tag == "v1.4.2"
+    assert (
+        Release.from_environ({"IMAGE_TAG": "v1.4.2"}, revision=lambda: "abc").image_tag == "v1.4.2"
+    )
 
 
 def test_image_tag_defaults_to_the_git_commit() -> None:

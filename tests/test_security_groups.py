@@ -59,7 +59,9 @@ def test_no_inline_rules_and_no_open_ingress(env_stack: tuple[str, dict[str, Any
         assert "cidr_ipv6" not in rule
 
 
-def test_egress_matches_ingress_or_is_https_to_aws_apis(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_egress_matches_ingress_or_is_https_to_aws_apis(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     _, stack = env_stack
     names = group_names(stack)
     ingress = ingress_edges(stack)
@@ -69,5 +71,9 @@ def test_egress_matches_ingress_or_is_https_to_aws_apis(env_stack: tuple[str, di
             edge = (source, names[rule["referenced_security_group_id"]], rule["from_port"])
             assert edge in ingress, edge
         else:
-            assert (rule["cidr_ipv4"], rule["from_port"], rule["to_port"]) == ("0.0.0.0/0", 443, 443)
+            assert (rule["cidr_ipv4"], rule["from_port"], rule["to_port"]) == (
+                "0.0.0.0/0",
+                443,
+                443,
+            )
             assert source in {"producer", "consumer", "migrate"}

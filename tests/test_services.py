@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import IMAGE_TAG, Synth, containers, named, one, ref, resources, logical_id
+from tests.conftest import IMAGE_TAG, Synth, containers, logical_id, named, one, ref, resources
 
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
 
@@ -24,7 +24,9 @@ def test_cluster_has_container_insights(env_stack: tuple[str, dict[str, Any]]) -
     assert insights["kms_key_id"].startswith("${aws_kms_key.")
 
 
-def test_services_run_privately_on_fargate_with_rollback(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_services_run_privately_on_fargate_with_rollback(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     name, stack = env_stack
     services = named(stack, "aws_ecs_service")
     assert sorted(services) == [f"pcp-{name}-consumer", f"pcp-{name}-producer"]
@@ -43,7 +45,9 @@ def test_services_run_privately_on_fargate_with_rollback(env_stack: tuple[str, d
         assert service["lifecycle"] == {"ignore_changes": ["desired_count"]}
 
 
-def test_only_the_producer_is_behind_the_load_balancer(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_only_the_producer_is_behind_the_load_balancer(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     name, stack = env_stack
     services = named(stack, "aws_ecs_service")
     target_group = logical_id(stack, "aws_lb_target_group", "target_type", "ip")
@@ -63,22 +67,31 @@ def test_services_start_after_the_schema_migration(env_stack: tuple[str, dict[st
         assert f"aws_lambda_invocation.{invocation}" in service["depends_on"]
 
 
-def test_both_services_register_in_the_environment_namespace(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_both_services_register_in_the_environment_namespace(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     name, stack = env_stack
     namespace = one(stack, "aws_service_discovery_private_dns_namespace")
     assert namespace["name"] == f"{name}.pcp.internal"
     assert namespace["vpc"].startswith("${aws_vpc.")
-    ns_id = ref("aws_service_discovery_private_dns_namespace", next(iter(resources(stack, "aws_service_discovery_private_dns_namespace"))))
+    ns_id = ref(
+        "aws_service_discovery_private_dns_namespace",
+        next(iter(resources(stack, "aws_service_discovery_private_dns_namespace"))),
+    )
     discovery = resources(stack, "aws_service_discovery_service")
     assert sorted(d["name"] for d in discovery.values()) == ["consumer", "producer"]
     for key, entry in discovery.items():
         assert entry["dns_config"]["namespace_id"] == ns_id
         assert entry["dns_config"]["dns_records"] == [{"ttl": 10, "type": "A"}]
         service = named(stack, "aws_ecs_service")[f"pcp-{name}-{entry['name']}"]
-        assert service["service_registries"]["registry_arn"] == ref("aws_service_discovery_service", key, "arn")
+        assert service["service_registries"]["registry_arn"] == ref(
+            "aws_service_discovery_service", key, "arn"
+        )
 
 
-def test_producer_reaches_the_consumer_by_its_cloud_map_name(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_producer_reaches_the_consumer_by_its_cloud_map_name(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     name, stack = env_stack
     env = {e["name"]: e["value"] for e in containers(stack)["producer"]["environment"]}
     assert env["CONSUMER_URL"] == f"http://consumer.{name}.pcp.internal:8081"
@@ -88,26 +101,41 @@ def test_containers_are_hardened(env_stack: tuple[str, dict[str, Any]]) -> None:
     _, stack = env_stack
     for name, container in containers(stack).items():
         assert container["readonlyRootFilesystem"] is True, name
-        assert container["user"] not in ("0", "root", "") and container["user"].isdigit(), name
-        assert container["healthCheck"]["command"][:4] == ["CMD", "python", "-m", "apps.healthcheck"]
+        assert container["user"].isdigit(), name
+        assert int(container["user"]) > 0, name
+        assert container["healthCheck"]["command"][:4] == [
+            "CMD",
+            "python",
+            "-m",
+            "apps.healthcheck",
+        ]
         assert container["healthCheck"]["command"][4].endswith("/health")
         assert container["logConfiguration"]["logDriver"] == "awslogs"
-        assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+        assert container["mountPoints"] == [
+            {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}
+        ]
         assert container["image"].endswith(f":{IMAGE_TAG}")
 
 
-def test_each_service_logs_to_its_own_encrypted_group(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_each_service_logs_to_its_own_encrypted_group(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     name, stack = env_stack
     groups = named(stack, "aws_cloudwatch_log_group")
     for service, container in containers(stack).items():
         group = container["logConfiguration"]["options"]["awslogs-group"]
         key = logical_id(stack, "aws_cloudwatch_log_group", "name", f"/pcp/{name}/ecs/{service}")
         assert group == ref("aws_cloudwatch_log_group", key, "name")
-        assert groups[f"/pcp/{name}/ecs/{service}"]["retention_in_days"] == ENVIRONMENTS[name].services.log_retention_days
+        assert (
+            groups[f"/pcp/{name}/ecs/{service}"]["retention_in_days"]
+            == ENVIRONMENTS[name].services.log_retention_days
+        )
         assert groups[f"/pcp/{name}/ecs/{service}"]["kms_key_id"].startswith("${aws_kms_key.")
 
 
-def test_no_secret_looking_plain_environment_variables(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_no_secret_looking_plain_environment_variables(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     _, stack = env_stack
     for name, container in containers(stack).items():
         plain = [e["name"] for e in container["environment"]]
@@ -119,8 +147,16 @@ def test_no_secret_looking_plain_environment_variables(env_stack: tuple[str, dic
 def test_credentials_come_from_secrets_manager(env_stack: tuple[str, dict[str, Any]]) -> None:
     name, stack = env_stack
     secrets = named(stack, "aws_secretsmanager_secret")
-    app_db = ref("aws_secretsmanager_secret", logical_id(stack, "aws_secretsmanager_secret", "name", f"/pcp/{name}/mysql/app"), "arn")
-    queue = ref("aws_secretsmanager_secret", logical_id(stack, "aws_secretsmanager_secret", "name", f"/pcp/{name}/queue/app"), "arn")
+    app_db = ref(
+        "aws_secretsmanager_secret",
+        logical_id(stack, "aws_secretsmanager_secret", "name", f"/pcp/{name}/mysql/app"),
+        "arn",
+    )
+    queue = ref(
+        "aws_secretsmanager_secret",
+        logical_id(stack, "aws_secretsmanager_secret", "name", f"/pcp/{name}/queue/app"),
+        "arn",
+    )
     assert f"/pcp/{name}/mysql/app" in secrets
     for service, container in containers(stack).items():
         injected = {s["name"]: s["valueFrom"] for s in container["secrets"]}
@@ -157,7 +193,9 @@ def test_non_prod_starts_with_one_task(synth: Synth, name: str) -> None:
         assert target["min_capacity"] == 1
 
 
-def test_repositories_are_immutable_scanned_encrypted_and_pruned(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_repositories_are_immutable_scanned_encrypted_and_pruned(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
     name, stack = env_stack
     repos = named(stack, "aws_ecr_repository")
     assert sorted(repos) == [f"pcp/{name}/consumer", f"pcp/{name}/producer"]

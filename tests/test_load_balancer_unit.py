@@ -225,7 +225,13 @@ def test_access_logs_go_to_an_sse_s3_bucket_writable_by_alb_log_delivery(
     bucket_arn = _ref(full, "aws_s3_bucket", "arn")
     policy = json.loads(one(full, "aws_s3_bucket_policy")["policy"])
     (allow,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-    assert allow["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    assert allow["Principal"] == {
+        "Service": "logdelivery.elasticloadbalancing.amazonaws.com",
+        # Regions opened before August 2022 deliver as the regional ELB account.
+        "AWS": "${"
+        + f"data.aws_elb_service_account.{next(iter(full['data']['aws_elb_service_account']))}.arn"
+        + "}",
+    }
     assert allow["Action"] == ["s3:PutObject"]
     assert allow["Resource"] == [f"{bucket_arn}/alb/AWSLogs/*"]
 

@@ -42,11 +42,16 @@ def test_every_stack_pins_terraform_and_the_aws_provider(synth: Synth) -> None:
 
 def test_provider_default_tags(synth: Synth) -> None:
     for name in ENVIRONMENT_STACKS:
-        (provider,) = synth.stack(name)["provider"]["aws"]
-        assert provider["region"] == "eu-central-1"
-        assert provider["default_tags"] == [
-            {"tags": {"project": "pcp", "environment": name, "managed-by": "cdktf"}}
-        ]
+        providers = {p.get("alias"): p for p in synth.stack(name)["provider"]["aws"]}
+        # The default provider, and us-east-1 for CloudFront-scoped resources (WAF).
+        assert {a: p["region"] for a, p in providers.items()} == {
+            None: "eu-central-1",
+            "us_east_1": "us-east-1",
+        }
+        for provider in providers.values():
+            assert provider["default_tags"] == [
+                {"tags": {"project": "pcp", "environment": name, "managed-by": "cdktf"}}
+            ]
 
 
 def test_testing_helpers_see_the_stack(synth: Synth) -> None:

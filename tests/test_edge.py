@@ -1,0 +1,140 @@
+"""The edge as each environment stack wires it: CloudFront (+ WAF) → ALB → producer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Synth, logical_id, named, one, ref, resources
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "apps" / "frontend" / "static"
+
+
+def test_frontend_serves_the_app_files_with_content_types(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = env_stack
+    objects = {o["key"]: o for o in resources(stack, "aws_s3_object").values()}
+    expected = sorted(
+        p.relative_to(SITE).as_posix()
+        for p in SITE.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
+    assert sorted(objects) == expected
+    assert objects["index.html"]["content_type"].startswith("text/html")
+    assert objects["app.js"]["content_type"].startswith(
+        ("text/javascript", "application/javascript")
+    )
+    assert objects["style.css"]["content_type"].startswith("text/css")
+    for obj in objects.values():
+        assert obj["source"].startswith("assets/")
+
+
+def test_api_path_goes_through_cloudfront_to_the_alb(env_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = env_stack
+    distribution = one(stack, "aws_cloudfront_distribution")
+    alb = logical_id(stack, "aws_lb", "load_balancer_type", "application")
+    origins = {o["origin_id"]: o for o in distribution["origin"]}
+    (api,) = distribution["ordered_cache_behavior"]
+    assert api["path_pattern"] == "/api/*"
+    api_origin = origins[api["target_origin_id"]]
+    assert api_origin["domain_name"] == ref("aws_lb", alb, "dns_name")
+    # The ALB checks this header; its value is a generated secret, never a literal.
+    (header,) = api_origin["custom_header"]
+    assert header["name"] == "X-Origin-Verify"
+    assert header["value"].startswith("${jsondecode(aws_secretsmanager_secret_version.")
+    assert api["viewer_protocol_policy"] == "redirect-to-https"
+    assert sorted(api["allowed_methods"]) == sorted(
+        ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+    )
+    assert distribution["default_cache_behavior"]["viewer_protocol_policy"] == "redirect-to-https"
+    assert distribution["web_acl_id"] == ref(
+        "aws_wafv2_web_acl", next(iter(resources(stack, "aws_wafv2_web_acl"))), "arn"
+    )
+
+
+def test_alb_forwards_only_requests_carrying_the_origin_header(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = env_stack
+    (listener,) = resources(stack, "aws_lb_listener").values()
+    assert listener["port"] == 80
+    (default,) = listener["default_action"]
+    assert default["type"] == "fixed-response"
+    assert default["fixed_response"]["status_code"] == "403"
+    rules = list(resources(stack, "aws_lb_listener_rule").values())
+    header_rules = [r for r in rules if any("http_header" in c for c in r["condition"])]
+    (rule,) = header_rules
+    (condition,) = rule["condition"]
+    assert condition["http_header"]["http_header_name"] == "X-Origin-Verify"
+    assert rule["action"][0]["type"] == "forward"
+
+
+def test_alb_is_public_hardened_and_checks_health(env_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = env_stack
+    alb = one(stack, "aws_lb")
+    assert alb["internal"] is False
+    assert alb["drop_invalid_header_fields"] is True
+    assert all("network_public-" in s for s in alb["subnets"])
+    target_group = one(stack, "aws_lb_target_group")
+    assert target_group["target_type"] == "ip"
+    assert target_group["health_check"]["path"] == "/health"
+    assert target_group["port"] == 5080
+
+
+def test_prod_alb_is_protected_and_logged(synth: Synth) -> None:
+    alb = one(synth.stack("prod"), "aws_lb")
+    assert alb["enable_deletion_protection"] is True
+    assert alb["access_logs"]["enabled"] is True
+
+
+@pytest.mark.parametrize("name", ["dev", "test", "stage"])
+def test_non_prod_alb_is_disposable(synth: Synth, name: str) -> None:
+    alb = one(synth.stack(name), "aws_lb")
+    assert alb.get("enable_deletion_protection") is not True
+    assert "access_logs" not in alb
+
+
+def test_waf_runs_managed_rules_and_a_rate_limit_in_us_east_1(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = env_stack
+    acl = one(stack, "aws_wafv2_web_acl")
+    assert acl["scope"] == "CLOUDFRONT"
+    assert acl["provider"] == "aws.us_east_1"
+    statements = [r["statement"] for r in acl["rule"]]
+    groups = {
+        s["managed_rule_group_statement"]["name"]
+        for s in statements
+        if "managed_rule_group_statement" in s
+    }
+    assert "AWSManagedRulesKnownBadInputsRuleSet" in groups  # Log4j lookups
+    assert "AWSManagedRulesCommonRuleSet" in groups
+    assert any("rate_based_statement" in s for s in statements)
+    logging = one(stack, "aws_wafv2_web_acl_logging_configuration")
+    group = named(stack, "aws_cloudwatch_log_group")
+    waf_group = next(g for n, g in group.items() if n.startswith("aws-waf-logs-"))
+    assert waf_group["provider"] == "aws.us_east_1"
+    assert waf_group["kms_key_id"].startswith("${aws_kms_key.")
+    assert logging["log_destination_configs"][0].startswith("${aws_cloudwatch_log_group.")
+
+
+def test_frontend_objects_are_readable_only_by_this_distribution(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = env_stack
+    policies = [json.loads(p["policy"]) for p in resources(stack, "aws_s3_bucket_policy").values()]
+    cloudfront = [
+        s
+        for p in policies
+        for s in p["Statement"]
+        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    ]
+    (statement,) = cloudfront
+    assert statement["Action"] == ["s3:GetObject"]
+    (condition,) = statement["Condition"].values()
+    assert condition["AWS:SourceArn"].startswith("${aws_cloudfront_distribution.")

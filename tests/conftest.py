@@ -7,6 +7,7 @@ that need no synthesis (config validation, apps) never import cdktf.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -64,6 +65,17 @@ def logical_id(stack: dict[str, Any], type_: str, key: str, value: str) -> str:
 def ref(type_: str, logical_id: str, attr: str = "id") -> str:
     """The interpolation Terraform uses to refer to an attribute of a resource."""
     return f"${{{type_}.{logical_id}.{attr}}}"
+
+
+def load_tool(name: str) -> Any:
+    """Import ``tools/<name>.py`` (the tools are scripts, not a package)."""
+    path = Path(__file__).resolve().parent.parent / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

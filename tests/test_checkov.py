@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Synth
+from tests.conftest import Synth, load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_scanner() -> Any:
-    path = ROOT / "tools" / "checkov_scan.py"
-    spec = importlib.util.spec_from_file_location("checkov_scan", path)
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("checkov_scan")
 
 
 @pytest.fixture(scope="session")

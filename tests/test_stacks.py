@@ -6,7 +6,7 @@ from typing import Any
 
 import cdktf
 
-from tests.conftest import ENVIRONMENT_STACKS, Synth
+from tests.conftest import ENVIRONMENT_STACKS, Synth, load_tool
 
 
 def test_one_stack_per_environment_plus_bootstrap(synth: Synth) -> None:
@@ -75,3 +75,9 @@ def test_state_bucket_name_comes_from_the_environment() -> None:
     stack = app.node.find_child("prod")
     synthesized = cdktf.Testing.synth(stack)  # type: ignore[arg-type]
     assert '"bucket": "acme-tfstate"' in synthesized
+
+
+def test_ecr_targets_name_both_repositories(synth: Synth) -> None:
+    found = load_tool("ecr_targets").targets(synth.stack("dev"))
+    assert len([t for t in found if t.startswith("-target=aws_ecr_repository.")]) == 2
+    assert len([t for t in found if t.startswith("-target=aws_ecr_lifecycle_policy.")]) == 2

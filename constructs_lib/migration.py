@@ -28,7 +28,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from constructs import Construct
 
 from .naming import Naming
-from .policy import Statement, assume_role_policy, policy_document
+from .policy import Statement, assume_role_policy, policy_document, read_secrets
 
 HANDLER = "apps.migrate.handler.handler"
 BUNDLED_PACKAGES = ("apps/common", "apps/migrate")
@@ -140,18 +140,10 @@ class SchemaMigration(Construct):
                     actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                     resources=[f"{self.log_group.arn}:*"],
                 ),
-                Statement(
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[props.master_secret_arn, props.app_secret_arn],
-                ),
-                Statement(
-                    actions=["kms:Decrypt"],
-                    resources=[props.kms_key_arn],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": f"secretsmanager.{props.region}.amazonaws.com"
-                        }
-                    },
+                *read_secrets(
+                    [props.master_secret_arn, props.app_secret_arn],
+                    kms_key_arn=props.kms_key_arn,
+                    region=props.region,
                 ),
                 Statement(
                     # Lambda's VPC networking; these EC2 actions have no resource scoping.

@@ -60,3 +60,17 @@ def assume_role_policy(service: str, *, source_account: str | None = None) -> st
             conditions=conditions,
         )
     )
+
+
+def read_secrets(secret_arns: Sequence[str], *, kms_key_arn: str, region: str) -> list[Statement]:
+    """Read these Secrets Manager secrets, decrypting with the key only through Secrets Manager."""
+    return [
+        Statement(actions=["secretsmanager:GetSecretValue"], resources=list(secret_arns)),
+        Statement(
+            actions=["kms:Decrypt"],
+            resources=[kms_key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+            },
+        ),
+    ]

@@ -35,7 +35,7 @@ from constructs import Construct
 from .errors import ConfigError
 from .naming import Naming
 from .options import FARGATE_SIZES
-from .policy import Statement, assume_role_policy, policy_document
+from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .secrets import SecretRef
 from .security import allow_tcp
 
@@ -171,18 +171,9 @@ class FargateService(Construct):
         ]
         secret_arns = sorted({ref.arn for ref in props.secrets.values()})
         if secret_arns:
-            execution_statements += [
-                Statement(actions=["secretsmanager:GetSecretValue"], resources=secret_arns),
-                Statement(
-                    actions=["kms:Decrypt"],
-                    resources=[props.kms_key_arn],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": f"secretsmanager.{props.region}.amazonaws.com"
-                        }
-                    },
-                ),
-            ]
+            execution_statements += read_secrets(
+                secret_arns, kms_key_arn=props.kms_key_arn, region=props.region
+            )
         IamRolePolicy(
             self,
             "execution-policy",

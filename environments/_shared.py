@@ -1,8 +1,16 @@
 """Builders for the values environments share, so each environment file states only its own."""
 
-from constructs_lib.options import NatGateways
+from constructs_lib.options import NatGateways, QueueMode, Tier
 
-from .config import DEFAULT_REGION, NetworkConfig
+from .config import (
+    DEFAULT_REGION,
+    DatabaseConfig,
+    EnvironmentConfig,
+    NetworkConfig,
+    QueueConfig,
+    ServiceConfig,
+    ServicesConfig,
+)
 
 
 def network(
@@ -27,4 +35,27 @@ def network(
         private_subnet_cidrs=tuple(f"{base}.{16 * (i + 1)}.0/20" for i in range(az_count)),
         nat_gateways=nat_gateways,
         flow_log_retention_days=flow_log_retention_days,
+    )
+
+
+def development(name: str, second_octet: int, *, max_tasks: int = 2) -> EnvironmentConfig:
+    """A development-tier environment: two AZs, one NAT gateway, one small database,
+    serverless queue, one task per service scaling to ``max_tasks``."""
+    return EnvironmentConfig(
+        name=name,
+        tier=Tier.DEVELOPMENT,
+        network=network(second_octet, az_count=2, nat_gateways=NatGateways.SINGLE),
+        database=DatabaseConfig(
+            instance_class="db.t4g.micro",
+            multi_az=False,
+            deletion_protection=False,
+            backup_retention_days=1,
+            final_snapshot=False,
+        ),
+        queue=QueueConfig(mode=QueueMode.SERVERLESS),
+        services=ServicesConfig(
+            producer=ServiceConfig(min_tasks=1, max_tasks=max_tasks),
+            consumer=ServiceConfig(min_tasks=1, max_tasks=max_tasks),
+            log_retention_days=14,
+        ),
     )

@@ -1,31 +1,8 @@
-"""The ``stage`` environment: two AZs, one NAT gateway, single-AZ database."""
+"""The ``stage`` environment, the production rehearsal.
 
-from constructs_lib.options import NatGateways, QueueMode, Tier
+Development tier: two AZs, one NAT gateway, single-AZ database, serverless queue; see
+:func:`environments._shared.development`."""
 
-from ._shared import network
-from .config import (
-    DatabaseConfig,
-    EnvironmentConfig,
-    QueueConfig,
-    ServiceConfig,
-    ServicesConfig,
-)
+from ._shared import development
 
-CONFIG = EnvironmentConfig(
-    name="stage",
-    tier=Tier.DEVELOPMENT,
-    network=network(30, az_count=2, nat_gateways=NatGateways.SINGLE),
-    database=DatabaseConfig(
-        instance_class="db.t4g.micro",
-        multi_az=False,
-        deletion_protection=False,
-        backup_retention_days=1,
-        final_snapshot=False,
-    ),
-    queue=QueueConfig(mode=QueueMode.SERVERLESS),
-    services=ServicesConfig(
-        producer=ServiceConfig(min_tasks=1, max_tasks=4),
-        consumer=ServiceConfig(min_tasks=1, max_tasks=4),
-        log_retention_days=14,
-    ),
-)
+CONFIG = development("stage", second_octet=30, max_tasks=4)

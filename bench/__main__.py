@@ -30,7 +30,7 @@ from apps.devtools.servers import MariaDBServer, RedisServer, free_port, wait_po
 ROOT = Path(__file__).resolve().parents[1]
 DB = "bench"
 STREAM = "bench_counts"
-BATCHED_N = int(os.environ.get("BENCH_BATCHED_N", "20000"))
+BATCHED_N = int(os.environ.get("BENCH_BATCHED_N", "100000"))
 BASELINE_N = int(os.environ.get("BENCH_BASELINE_N", "2000"))
 HTTP_REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "4000"))
 HTTP_CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "8"))
@@ -76,7 +76,7 @@ def bench_batched(r: RedisServer, m: MariaDBServer, client: redis.Redis) -> floa
     for v in range(BATCHED_N):
         pipe.xadd(STREAM, {"key": redisq.new_key(), "count": str(v), "ts": "0"})
     pipe.execute()
-    settings = load_settings({**env_for(r, m), "BATCH_SIZE": "500", "BLOCK_MS": "100"})
+    settings = load_settings({**env_for(r, m), "BLOCK_MS": "100"})  # the service's batch size
     consumer = Consumer(settings)
     worker = threading.Thread(target=consumer.run)
     start = time.perf_counter()
@@ -196,7 +196,8 @@ def main() -> int:
         try:
             print(f"cpus={os.cpu_count()} redis AOF appendfsync=always, InnoDB flush at commit=1")
             batched = bench_batched(r, m, client)
-            print(f"consumer (batched, real code, batch 500): {batched:,.0f} values/s "
+            batch = load_settings(env_for(r, m)).batch_size
+            print(f"consumer (batched, real code, batch {batch}): {batched:,.0f} values/s "
                   f"over {BATCHED_N} values")  # fmt: skip
             single = bench_one_at_a_time(m, client)
             print(f"one-at-a-time baseline (pop, insert, commit): {single:,.0f} values/s "

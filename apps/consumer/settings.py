@@ -39,7 +39,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
         db=load_db(env),
         group=env.string("QUEUE_GROUP", "consumers"),
         consumer_name=env.string("CONSUMER_NAME", f"{hostname()}-{os.getpid()}"),
-        batch_size=env.integer("BATCH_SIZE", 500, minimum=1, maximum=10_000),
+        batch_size=env.integer("BATCH_SIZE", 1000, minimum=1, maximum=10_000),
         block_ms=env.integer("BLOCK_MS", 2000, minimum=10, maximum=60_000),
         max_attempts=env.integer("MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
         claim_idle_ms=env.integer("CLAIM_IDLE_MS", 30_000, minimum=100, maximum=86_400_000),

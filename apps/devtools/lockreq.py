@@ -6,14 +6,17 @@ dependencies, without the infrastructure's (cdktf, jsii...):
     python lockreq.py Pipfile.lock > requirements.txt
     pip install --require-hashes --no-deps -r requirements.txt
 
-APP_PACKAGES is the dependency closure of flask, gunicorn, redis, pymysql and cryptography;
-tests/apps checks it against the installed metadata.
+APP_PACKAGES is the dependency closure of APP_ROOTS; tests/apps checks it against the
+installed metadata.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+
+APP_ROOTS = ("flask", "gunicorn", "redis", "hiredis", "pymysql", "cryptography")
+"""What the services import directly (Pipfile [packages] minus the infrastructure)."""
 
 APP_PACKAGES = (
     "blinker",
@@ -22,6 +25,7 @@ APP_PACKAGES = (
     "cryptography",
     "flask",
     "gunicorn",
+    "hiredis",
     "itsdangerous",
     "jinja2",
     "markupsafe",

@@ -140,10 +140,10 @@ def test_docker_requirements_cover_the_dependency_closure() -> None:
 
     from packaging.markers import Marker
 
-    from apps.devtools.lockreq import APP_PACKAGES, requirements
+    from apps.devtools.lockreq import APP_PACKAGES, APP_ROOTS, requirements
 
     closure: set[str] = set()
-    todo = ["flask", "gunicorn", "redis", "pymysql", "cryptography"]
+    todo = list(APP_ROOTS)
     while todo:
         name = todo.pop().lower().replace("_", "-")
         if name in closure:

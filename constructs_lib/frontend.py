@@ -31,6 +31,7 @@ from cdktf_cdktf_provider_aws.cloudfront_origin_access_control import (
 from cdktf_cdktf_provider_aws.data_aws_cloudfront_response_headers_policy import (
     DataAwsCloudfrontResponseHeadersPolicy,
 )
+from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
@@ -110,6 +111,9 @@ class FrontendProps:
     web_acl_arn: str | None = None
     """ARN of a WAFv2 web ACL (scope CLOUDFRONT, in us-east-1) protecting the site and the
     API behind it. Unset: no WAF."""
+    hosted_zone_id: str | None = None
+    """Route 53 zone in which to create alias A and AAAA records for every entry of
+    ``aliases``. Unset: no records (point the names at the distribution yourself)."""
 
 
 class Frontend(Construct):
@@ -267,6 +271,24 @@ class Frontend(Construct):
         self.domain_name: str = self.distribution.domain_name
         self.hosted_zone_id: str = self.distribution.hosted_zone_id
         """For Route 53 alias records of ``aliases``."""
+        self.records: list[Route53Record] = []
+        if props.hosted_zone_id:
+            for alias in props.aliases:
+                for record_type in ("A", "AAAA"):
+                    self.records.append(
+                        Route53Record(
+                            self,
+                            f"record-{alias}-{record_type.lower()}",
+                            zone_id=props.hosted_zone_id,
+                            name=alias,
+                            type=record_type,
+                            alias=Route53RecordAlias(
+                                name=self.distribution.domain_name,
+                                zone_id=self.distribution.hosted_zone_id,
+                                evaluate_target_health=False,
+                            ),
+                        )
+                    )
 
     def _validate(self, props: FrontendProps) -> Path:
         where = self.node.path

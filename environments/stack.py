@@ -425,6 +425,7 @@ class PlatformStack(TerraformStack):
                 kms_key_arn=self.key.arn,
                 aliases=(edge.domain_name,) if edge.domain_name else (),
                 acm_certificate_arn=edge.cloudfront_certificate_arn,
+                hosted_zone_id=edge.hosted_zone_id,
                 web_acl_arn=self.firewall.arn,
             ),
         )

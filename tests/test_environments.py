@@ -12,6 +12,7 @@ import pytest
 from constructs_lib.errors import ConfigError
 from constructs_lib.options import NatGateways, Tier
 from environments import DEV, ENVIRONMENTS, PROD, STAGE, TEST, EnvironmentConfig
+from environments.config import ServiceConfig
 from environments.state import StateConfig
 
 NON_PROD = (DEV, TEST, STAGE)
@@ -246,3 +247,53 @@ def test_state_config_reads_the_environment() -> None:
         "eu-west-1",
         "prod/terraform.tfstate",
     )
+
+
+def with_services(config: EnvironmentConfig, **changes: object) -> EnvironmentConfig:
+    return replace(config, services=replace(config.services, **changes))  # type: ignore[arg-type]
+
+
+def test_prod_services_run_at_least_two_tasks() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^prod\.services\.consumer\.min_tasks: got 1, a production service runs at least 2 tasks",
+    ):
+        with_services(PROD, consumer=ServiceConfig(min_tasks=1, max_tasks=4, cpu=512, memory=1024))
+
+
+def test_service_bounds() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.services\.producer\.min_tasks/max_tasks: got 3/2, use 1 <= min_tasks <= max_tasks$",
+    ):
+        with_services(DEV, producer=ServiceConfig(min_tasks=3, max_tasks=2))
+
+
+def test_fargate_memory_must_fit_the_cpu() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.services\.consumer\.memory: got 4096, use one of 512, 1024, 2048 MiB with 256 CPU units$",
+    ):
+        with_services(DEV, consumer=ServiceConfig(min_tasks=1, max_tasks=2, memory=4096))
+
+
+def test_fargate_cpu_size() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.services\.producer\.cpu: got 300, use 256, 512, 1024, 2048, 4096$",
+    ):
+        with_services(DEV, producer=ServiceConfig(min_tasks=1, max_tasks=2, cpu=300))
+
+
+def test_alarm_email_is_checked() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^dev\.alarm_email: got 'ops-at-example', use an e-mail address"
+    ):
+        replace(DEV, alarm_email="ops-at-example")
+
+
+def test_prod_alb_must_be_protected_and_logged() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^prod\.edge\.alb_access_logs: got False, set it to True"
+    ):
+        replace(PROD, edge=replace(PROD.edge, alb_access_logs=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.db_instance import DbInstance
 from cdktf_cdktf_provider_aws.db_parameter_group import (
@@ -20,11 +21,12 @@ from constructs import Construct
 from .errors import ConfigError
 from .naming import Naming
 from .policy import assume_role_policy
-from .security import allow_tcp
+from .security import RulePair, allow_tcp
 
 MYSQL_PORT = 3306
-LOG_EXPORTS = ("error", "general", "slowquery")
-"""MySQL logs exported to CloudWatch Logs (``audit`` needs an option group)."""
+LOG_EXPORTS = ("error", "slowquery")
+"""MySQL logs exported to CloudWatch Logs (``general`` is off: it logs every statement;
+``audit`` needs an option group)."""
 
 PARAMETERS = {
     "character_set_server": "utf8mb4",
@@ -112,7 +114,8 @@ class Database(Construct):
         self.parameter_group = DbParameterGroup(
             self,
             "parameter-group",
-            name=naming.name("mysql", family.replace(".", "-")),
+            # A prefix, not a name: create_before_destroy needs the replacement to coexist.
+            name_prefix=naming.name("mysql", family.replace(".", "-")) + "-",
             family=family,
             description="utf8mb4, TLS-only connections, slow query log",
             parameter=[DbParameterGroupParameter(name=k, value=v) for k, v in PARAMETERS.items()],
@@ -129,6 +132,7 @@ class Database(Construct):
             for kind in LOG_EXPORTS
         ]
         monitoring_role_arn = None
+        waits_for: list[ITerraformDependable] = list(self.log_groups)
         if props.monitoring_interval_seconds:
             role = IamRole(
                 self,
@@ -138,8 +142,11 @@ class Database(Construct):
                     "monitoring.rds.amazonaws.com", source_account=props.account_id
                 ),
             )
-            IamRolePolicyAttachment(
-                self, "monitoring-policy", role=role.name, policy_arn=ENHANCED_MONITORING_POLICY
+            # RDS checks the role's permissions when it enables Enhanced Monitoring.
+            waits_for.append(
+                IamRolePolicyAttachment(
+                    self, "monitoring-policy", role=role.name, policy_arn=ENHANCED_MONITORING_POLICY
+                )
             )
             monitoring_role_arn = role.arn
 
@@ -182,15 +189,15 @@ class Database(Construct):
             monitoring_interval=props.monitoring_interval_seconds,
             monitoring_role_arn=monitoring_role_arn,
             apply_immediately=False,
-            depends_on=list(self.log_groups),
+            depends_on=waits_for,
         )
         self.port = MYSQL_PORT
         self.database_name = props.database_name
         self.endpoint_address: str = self.instance.address
         self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn
 
-    def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
+    def allow_from(self, peer: SecurityGroup, *, description: str) -> RulePair:
         """Admit MySQL connections from ``peer`` (and let ``peer`` send them)."""
-        allow_tcp(
+        return allow_tcp(
             self, source=peer, target=self.security_group, port=MYSQL_PORT, description=description
         )

@@ -63,10 +63,12 @@ class ServiceAccess:
 
     principal: str
     """E.g. ``cloudfront.amazonaws.com``."""
-    source_account_condition: bool = True
-    """Require ``aws:SourceAccount`` to be this account (confused-deputy guard). Unset: on;
-    turn it off for services that do not send it on KMS calls (CloudWatch alarm actions
-    to an encrypted SNS topic)."""
+    actions: Sequence[str] = KEY_USE_ACTIONS
+    """What the service may do with the key. Unset: encrypt, decrypt, data keys."""
+    source_arn_like: str | None = None
+    """Only on behalf of resources matching this ARN pattern (``AWS:SourceArn``).
+    Unset: no source condition (for services that send none, e.g. CloudWatch alarm
+    actions to an encrypted SNS topic)."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +127,10 @@ class EncryptionKey(Construct):
             statements.append(
                 Statement(
                     principals={"Service": service.principal},
-                    actions=KEY_USE_ACTIONS,
+                    actions=service.actions,
                     conditions=(
-                        {"StringEquals": {"aws:SourceAccount": props.account_id}}
-                        if service.source_account_condition
+                        {"ArnLike": {"AWS:SourceArn": service.source_arn_like}}
+                        if service.source_arn_like
                         else {}
                     ),
                 )

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdktf import AssetType, ITerraformDependable, TerraformAsset
+from cdktf import AssetType, ITerraformDependable, TerraformAsset, TerraformResource
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -79,7 +79,8 @@ class SchemaMigrationProps:
     app_secret_arn: str
     """The application user's secret (``username``, ``password``) the function provisions."""
     depends_on: Sequence[ITerraformDependable] = ()
-    """What must exist before the first invocation (the instance, the secret version).
+    """What must exist before the first invocation: the instance, the secret version, the
+    security-group rules to the database, the private routes to NAT (Secrets Manager).
     Unset: nothing beyond the references."""
     db_tls: str = "required"
     """``required`` (TLS, server certificate not verified: the RDS CA bundle is not
@@ -130,7 +131,7 @@ class SchemaMigration(Construct):
             name=name,
             assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
         )
-        IamRolePolicy(
+        policy = IamRolePolicy(
             self,
             "policy",
             role=self.role.id,
@@ -176,7 +177,7 @@ class SchemaMigration(Construct):
             source_code_hash=self.bundle_sha256,
             timeout=120,
             memory_size=256,
-            reserved_concurrent_executions=1,
+            publish=True,  # a new version on every code or configuration change
             kms_key_arn=props.kms_key_arn,
             tracing_config={"mode": "Active"},
             vpc_config={
@@ -194,7 +195,8 @@ class SchemaMigration(Construct):
                 }
             },
             logging_config={"log_format": "JSON", "log_group": self.log_group.name},
-            depends_on=[self.log_group],
+            # Lambda checks the VPC permissions when it creates the function.
+            depends_on=[self.log_group, policy],
         )
         self.invocation = LambdaInvocation(
             self,
@@ -204,3 +206,10 @@ class SchemaMigration(Construct):
             triggers={"bundle": self.bundle_sha256, "function": self.function.version},
             depends_on=list(props.depends_on),
         )
+
+    def run_after(self, *resources: TerraformResource) -> None:
+        """Invoke only once ``resources`` exist (e.g. the security-group rules to MySQL)."""
+        current = list(self.invocation.depends_on or [])
+        self.invocation.depends_on = current + [
+            f"{r.terraform_resource_type}.{r.friendly_unique_id}" for r in resources
+        ]

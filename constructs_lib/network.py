@@ -122,6 +122,9 @@ class Network(Construct):
 
         self.private_subnets: list[Subnet] = []
         self.private_route_tables: dict[str, RouteTable] = {}
+        self.private_default_routes: list[Route] = []
+        """The private subnets' routes to NAT: what must exist before a private workload
+        can reach AWS APIs."""
         for az, cidr in zip(azs, props.private_subnet_cidrs, strict=True):
             subnet = Subnet(
                 self,
@@ -138,13 +141,14 @@ class Network(Construct):
                 tags={"Name": naming.name("private", az)},
             )
             nat = self.nat_gateways.get(az) or self.nat_gateways[nat_azs[0]]
-            Route(
+            route = Route(
                 self,
                 f"private-{az}-default-route",
                 route_table_id=table.id,
                 destination_cidr_block=ANYWHERE,
                 nat_gateway_id=nat.id,
             )
+            self.private_default_routes.append(route)
             RouteTableAssociation(
                 self, f"private-{az}-rta", subnet_id=subnet.id, route_table_id=table.id
             )

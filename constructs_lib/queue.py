@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .naming import Naming
 from .options import QueueEngine, QueueMode
 from .secrets import GeneratedCredentials, GeneratedCredentialsProps
-from .security import allow_tcp
+from .security import RulePair, allow_tcp
 
 REDIS_PORT = 6379
 APP_ACCESS = "on ~* &* +@all -@dangerous"
@@ -96,6 +96,19 @@ class Queue(Construct):
                 recovery_window_days=props.secret_recovery_window_days,
             ),
         )
+        # Valkey user groups admit only password (or IAM) users, and every group needs a
+        # user named "default": it is switched off, and its password is never handed out.
+        self.default_user_credentials = GeneratedCredentials(
+            self,
+            "default-credentials",
+            props=GeneratedCredentialsProps(
+                name=naming.path("queue", "default-disabled"),
+                username="default",
+                kms_key_arn=props.kms_key_arn,
+                description="ElastiCache queue: the disabled default user (never used)",
+                recovery_window_days=props.secret_recovery_window_days,
+            ),
+        )
         default_user = ElasticacheUser(
             self,
             "default-user",
@@ -103,7 +116,10 @@ class Queue(Construct):
             user_name="default",
             engine=engine,
             access_string=DISABLED_DEFAULT_ACCESS,
-            authentication_mode={"type": "no-password-required"},
+            authentication_mode={
+                "type": "password",
+                "passwords": [self.default_user_credentials.password],
+            },
         )
         app_user = ElasticacheUser(
             self,
@@ -210,8 +226,8 @@ class Queue(Construct):
         """``rediss://host:port`` (TLS); credentials come separately from the secret."""
         return f"rediss://{self.endpoint_address}:{self.port}"
 
-    def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
+    def allow_from(self, peer: SecurityGroup, *, description: str) -> RulePair:
         """Admit queue connections from ``peer`` (and let ``peer`` send them)."""
-        allow_tcp(
+        return allow_tcp(
             self, source=peer, target=self.security_group, port=REDIS_PORT, description=description
         )

@@ -9,6 +9,9 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
 )
 from constructs import Construct
 
+RulePair = tuple[VpcSecurityGroupIngressRule, VpcSecurityGroupEgressRule]
+"""The ingress rule on the target and the matching egress rule on the source."""
+
 
 def allow_tcp(
     scope: Construct,
@@ -17,7 +20,7 @@ def allow_tcp(
     target: SecurityGroup,
     port: int,
     description: str,
-) -> tuple[VpcSecurityGroupIngressRule, VpcSecurityGroupEgressRule]:
+) -> RulePair:
     """Let ``source`` open TCP connections to ``target`` on ``port``.
 
     Adds the ingress rule on ``target`` and the egress rule on ``source``, so that both

@@ -8,12 +8,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdktf import ITerraformDependable
+from cdktf_cdktf_provider_aws.appautoscaling_policy import AppautoscalingPolicy
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
-    AppautoscalingPolicy,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationDimensions,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration as Tracking,
+)
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification as Custom,  # noqa: E501
+)
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetrics as Query,  # noqa: E501
+)
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStat as Stat,  # noqa: E501
+)
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetric as Metric,  # noqa: E501
+)
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetricDimensions as Dimension,  # noqa: E501
+)
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification as Predefined,  # noqa: E501
 )
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -87,7 +102,9 @@ class FargateServiceProps:
     target_group_arn: str | None = None
     """Register the tasks in this load-balancer target group. Unset: not load balanced."""
     health_check_path: str = "/health"
-    """Path the container health check requests. Unset: /health."""
+    """Path the container health check requests: liveness only, since ECS replaces tasks
+    that fail it (dependency checks belong to the load balancer's readiness check).
+    Unset: /health."""
     user: str = "10001"
     """UID the container runs as (the Dockerfiles create it). Unset: 10001, never root."""
     log_retention_days: int = 30
@@ -110,7 +127,7 @@ class FargateService(Construct):
     - an execution role that may pull only its repository, write only its log group and
       read only its own secrets; a task role with only ``task_statements``;
     - deployment circuit breaker with rollback; registered in Cloud Map (A records);
-    - :meth:`scale_on_cpu`, :meth:`scale_on_requests`, :meth:`scale_on_metric` add
+    - :meth:`scale_on_cpu`, :meth:`scale_on_requests`, :meth:`scale_on_backlog_per_task` add
       target-tracking policies between ``scaling.min_tasks`` and ``scaling.max_tasks``.
     """
 
@@ -241,7 +258,8 @@ class FargateService(Construct):
             deployment_circuit_breaker={"enable": True, "rollback": True},
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
-            service_registries={"registry_arn": self.discovery.arn, "container_name": props.name},
+            # A records with awsvpc: the task's IP is registered; no container/port needed.
+            service_registries={"registry_arn": self.discovery.arn},
             load_balancer=(
                 [
                     EcsServiceLoadBalancer(
@@ -291,9 +309,7 @@ class FargateService(Construct):
         return self._track(
             "cpu",
             target_percent,
-            predefined=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
-                predefined_metric_type="ECSServiceAverageCPUUtilization"
-            ),
+            predefined=Predefined(predefined_metric_type="ECSServiceAverageCPUUtilization"),
         )
 
     def scale_on_requests(
@@ -306,35 +322,68 @@ class FargateService(Construct):
         return self._track(
             "requests",
             requests_per_task,
-            predefined=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+            predefined=Predefined(
                 predefined_metric_type="ALBRequestCountPerTarget", resource_label=resource_label
             ),
         )
 
-    def scale_on_metric(
+    def scale_on_backlog_per_task(
         self,
         key: str,
         *,
         namespace: str,
         metric_name: str,
         dimensions: Mapping[str, str],
-        target: int,
-        statistic: str = "Average",
+        per_task: int,
     ) -> AppautoscalingPolicy:
-        """Track a custom metric (e.g. the consumer's queue backlog) near ``target``."""
+        """Keep a backlog metric divided by the running tasks near ``per_task``.
+
+        The backlog itself does not fall when tasks are added, so target tracking on it
+        alone would over-scale; backlog per task does (AWS's "backlog per instance").
+        Running tasks come from Container Insights (``ECS/ContainerInsights``).
+        """
+        running = {"ClusterName": self.props.cluster_name, "ServiceName": self.service_name}
         return self._track(
             key,
-            target,
-            customized=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification(
-                namespace=namespace,
-                metric_name=metric_name,
-                statistic=statistic,
-                dimensions=[
-                    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationDimensions(
-                        name=k, value=v
-                    )
-                    for k, v in sorted(dimensions.items())
-                ],
+            per_task,
+            customized=Custom(
+                metrics=[
+                    Query(
+                        id="backlog",
+                        metric_stat=Stat(
+                            metric=Metric(
+                                namespace=namespace,
+                                metric_name=metric_name,
+                                dimensions=[
+                                    Dimension(name=k, value=v)
+                                    for k, v in sorted(dimensions.items())
+                                ],
+                            ),
+                            stat="Average",
+                        ),
+                        return_data=False,
+                    ),
+                    Query(
+                        id="tasks",
+                        metric_stat=Stat(
+                            metric=Metric(
+                                namespace="ECS/ContainerInsights",
+                                metric_name="RunningTaskCount",
+                                dimensions=[
+                                    Dimension(name=k, value=v) for k, v in sorted(running.items())
+                                ],
+                            ),
+                            stat="Average",
+                        ),
+                        return_data=False,
+                    ),
+                    Query(
+                        id="backlog_per_task",
+                        expression="backlog / tasks",
+                        label=f"{metric_name} per running task",
+                        return_data=True,
+                    ),
+                ]
             ),
         )
 
@@ -356,7 +405,7 @@ class FargateService(Construct):
             service_namespace=self.scaling_target.service_namespace,
             scalable_dimension=self.scaling_target.scalable_dimension,
             resource_id=self.scaling_target.resource_id,
-            target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+            target_tracking_scaling_policy_configuration=Tracking(
                 target_value=target,
                 predefined_metric_specification=predefined,
                 customized_metric_specification=customized,

@@ -111,8 +111,10 @@ class ServicesConfig:
     """Producer scales out above this average CPU. Unset: 60 %."""
     producer_requests_per_task: int = 1000
     """Producer scales out above this many ALB requests per task per minute. Unset: 1000."""
-    consumer_backlog_target: int = 500
-    """Consumer scales out while the queue backlog stays above this. Unset: 500 messages."""
+    consumer_backlog_target: int = 5000
+    """Queue backlog per running consumer task that target tracking aims for: one task
+    drains tens of thousands of values per second, so a few seconds' worth each.
+    Unset: 5000 messages per task."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdktf import ITerraformDependable, S3Backend, TerraformOutput, TerraformStack
+from cdktf import (
+    ITerraformDependable,
+    LocalBackend,
+    S3Backend,
+    TerraformOutput,
+    TerraformStack,
+)
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
@@ -65,6 +71,9 @@ class BootstrapStack(TerraformStack):
         super().__init__(scope, id_)
         naming = Naming("state")
         _base(self, naming, state.region, {})
+        # Relative to where Terraform runs (cdktf.out/stacks/bootstrap): the project root,
+        # so the file survives `rm -rf cdktf.out` and no machine's absolute path is baked in.
+        LocalBackend(self, path="../../../terraform.bootstrap.tfstate")
         identity = DataAwsCallerIdentity(self, "caller")
         key = EncryptionKey(
             self,
@@ -125,8 +134,15 @@ class PlatformStack(TerraformStack):
                 # CloudFront reads the KMS-encrypted frontend objects; CloudWatch alarms
                 # publish to the KMS-encrypted alarm topic.
                 services=(
-                    ServiceAccess("cloudfront.amazonaws.com"),
-                    ServiceAccess("cloudwatch.amazonaws.com", source_account_condition=False),
+                    ServiceAccess(
+                        "cloudfront.amazonaws.com",
+                        actions=("kms:Decrypt",),
+                        source_arn_like=f"arn:aws:cloudfront::{account_id}:distribution/*",
+                    ),
+                    ServiceAccess(
+                        "cloudwatch.amazonaws.com",
+                        actions=("kms:Decrypt", "kms:GenerateDataKey"),
+                    ),
                 ),
             ),
         )
@@ -234,13 +250,19 @@ class PlatformStack(TerraformStack):
                 db_name=self.database.database_name,
                 master_secret_arn=self.database.master_secret_arn,
                 app_secret_arn=self.db_credentials.arn,
-                depends_on=[self.database.instance, self.db_credentials.version],
+                depends_on=[
+                    self.database.instance,
+                    self.db_credentials.version,
+                    *self.network.private_default_routes,
+                ],
                 log_retention_days=services.log_retention_days,
             ),
         )
-        self.database.allow_from(
+        # The invocation runs during the apply: the rules must exist before it.
+        migration_rules = self.database.allow_from(
             self.migration.security_group, description="schema migration to MySQL"
         )
+        self.migration.run_after(*migration_rules)
 
         self.repositories = {
             name: ContainerRepository(
@@ -309,6 +331,7 @@ class PlatformStack(TerraformStack):
             sizing: ServiceConfig,
             port: int,
             environment: dict[str, str],
+            liveness_path: str,
             target_group_arn: str | None = None,
             depends_on: tuple[ITerraformDependable, ...] = (),
         ) -> FargateService:
@@ -335,6 +358,7 @@ class PlatformStack(TerraformStack):
                     environment={**common_env, "PORT": str(port), **environment},
                     secrets=common_secrets,
                     target_group_arn=target_group_arn,
+                    health_check_path=liveness_path,
                     log_retention_days=services.log_retention_days,
                     depends_on=(self.migration.invocation, *depends_on),
                 ),
@@ -353,12 +377,19 @@ class PlatformStack(TerraformStack):
                 "METRICS_INTERVAL": "60",
                 "DB_MIGRATE": "auto",
             },
+            # /health is 503 only when the worker loop died or hung (a dependency outage
+            # reports "degraded" with 200): a liveness check.
+            liveness_path="/health",
         )
         self.producer = service(
             "producer",
             services.producer,
             PRODUCER_PORT,
             {"CONSUMER_URL": f"http://{self.consumer.discovery_name}:{CONSUMER_PORT}"},
+            # "/" answers whenever the process serves; /health (Redis and MySQL reachable) is
+            # the load balancer's readiness check, so an outage of either stops traffic to
+            # the tasks without ECS replacing them all.
+            liveness_path="/",
             target_group_arn=self.load_balancer.target_group.arn,
             depends_on=tuple(self.load_balancer.forwarding),
         )
@@ -374,12 +405,12 @@ class PlatformStack(TerraformStack):
             f"{self.load_balancer.arn_suffix}/{self.load_balancer.target_group_arn_suffix}",
             services.producer_requests_per_task,
         )
-        self.consumer.scale_on_metric(
+        self.consumer.scale_on_backlog_per_task(
             "backlog",
             namespace=METRICS_NAMESPACE,
             metric_name="QueueBacklog",
             dimensions={"Environment": config.name},
-            target=services.consumer_backlog_target,
+            per_task=services.consumer_backlog_target,
         )
 
         # CloudFront-scoped resources (the web ACL) live in us-east-1.

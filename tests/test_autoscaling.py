@@ -46,15 +46,32 @@ def test_producer_scales_on_cpu_and_requests_per_target(
     assert "aws_lb_target_group." in requests["resource_label"]
 
 
-def test_consumer_scales_on_the_backlog_it_publishes(env_stack: tuple[str, dict[str, Any]]) -> None:
+def queries(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {q["id"]: q for q in spec["metrics"]}
+
+
+def test_consumer_scales_on_backlog_per_running_task(env_stack: tuple[str, dict[str, Any]]) -> None:
     name, stack = env_stack
     consumer = policies(stack, name, "consumer")
     assert sorted(consumer) == ["backlog"]
-    metric = consumer["backlog"]["customized_metric_specification"]
+    spec = consumer["backlog"]["customized_metric_specification"]
+    by_id = queries(spec)
+    backlog = by_id["backlog"]["metric_stat"]["metric"]
     # The names the consumer writes in its Embedded Metric Format lines.
-    assert metric["namespace"] == "ProducerConsumer"
-    assert metric["metric_name"] == "QueueBacklog"
-    assert metric["dimensions"] == [{"name": "Environment", "value": name}]
+    assert backlog["namespace"] == "ProducerConsumer"
+    assert backlog["metric_name"] == "QueueBacklog"
+    assert backlog["dimensions"] == [{"name": "Environment", "value": name}]
+    tasks = by_id["tasks"]["metric_stat"]["metric"]
+    assert (tasks["namespace"], tasks["metric_name"]) == (
+        "ECS/ContainerInsights",
+        "RunningTaskCount",
+    )
+    assert {d["name"]: d["value"] for d in tasks["dimensions"]} == {
+        "ClusterName": f"pcp-{name}-cluster",
+        "ServiceName": f"pcp-{name}-consumer",
+    }
+    assert by_id["backlog_per_task"]["expression"] == "backlog / tasks"
+    assert [q["id"] for q in spec["metrics"] if q.get("return_data")] == ["backlog_per_task"]
     assert (
         consumer["backlog"]["target_value"] == ENVIRONMENTS[name].services.consumer_backlog_target
     )
@@ -84,7 +101,8 @@ def test_the_containers_settings_load_and_emit_the_metric_the_policy_tracks(
     settings = consumer_settings(environ("consumer"))
     record = emf_record(settings, backlog=7, processed=0, dead_lettered=0)
     (directive,) = record["_aws"]["CloudWatchMetrics"]
-    metric = policies(stack, name, "consumer")["backlog"]["customized_metric_specification"]
+    spec = policies(stack, name, "consumer")["backlog"]["customized_metric_specification"]
+    metric = queries(spec)["backlog"]["metric_stat"]["metric"]
     assert directive["Namespace"] == metric["namespace"]
     assert {"Name": metric["metric_name"], "Unit": "Count"} in directive["Metrics"]
     assert directive["Dimensions"] == [[d["name"] for d in metric["dimensions"]]]

@@ -44,7 +44,7 @@ def test_database_is_private_encrypted_and_rds_managed(
     assert db["master_user_secret_kms_key_id"].startswith("${aws_kms_key.")
     assert "password" not in db
     assert db["backup_retention_period"] == ENVIRONMENTS[name].database.backup_retention_days
-    assert sorted(db["enabled_cloudwatch_logs_exports"]) == ["error", "general", "slowquery"]
+    assert sorted(db["enabled_cloudwatch_logs_exports"]) == ["error", "slowquery"]
     subnet_group = one(stack, "aws_db_subnet_group")
     assert len(subnet_group["subnet_ids"]) == len(ENVIRONMENTS[name].network.availability_zones)
     assert all("private" in s for s in subnet_group["subnet_ids"])
@@ -64,7 +64,7 @@ def test_exported_logs_have_encrypted_groups_with_retention(
 ) -> None:
     name, stack = env_stack
     groups = {g["name"]: g for g in resources(stack, "aws_cloudwatch_log_group").values()}
-    for kind in ("error", "general", "slowquery"):
+    for kind in ("error", "slowquery"):
         group = groups[f"/aws/rds/instance/pcp-{name}-mysql/{kind}"]
         assert group["retention_in_days"] == ENVIRONMENTS[name].database.log_retention_days
         assert group["kms_key_id"].startswith("${aws_kms_key.")

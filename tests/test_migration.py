@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from environments import ENVIRONMENTS
 from tests.conftest import Synth, one, resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(
     assert function["function_name"] == f"pcp-{name}-migrate"
     assert function["handler"] == "apps.migrate.handler.handler"
     assert function["runtime"].startswith("python3.")
-    assert function["reserved_concurrent_executions"] == 1
+    assert function["publish"] is True  # a new version, and so a new invocation, per change
     subnets = function["vpc_config"]["subnet_ids"]
     assert subnets
     assert all("network_private-" in s for s in subnets)
@@ -36,6 +37,14 @@ def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(
     assert any(d.startswith("aws_db_instance.") for d in invocation["depends_on"])
     assert any(d.startswith("aws_secretsmanager_secret_version.") for d in invocation["depends_on"])
     assert set(invocation["triggers"]) == {"bundle", "function"}
+    assert invocation["triggers"]["function"].endswith(".version}")
+    # It runs during the apply: the rule to MySQL and the routes to NAT must exist first.
+    assert any(
+        d.startswith("aws_vpc_security_group_ingress_rule.database_ingress-3306-from-migration")
+        for d in invocation["depends_on"]
+    )
+    routes = [d for d in invocation["depends_on"] if d.startswith("aws_route.")]
+    assert len(routes) == len(ENVIRONMENTS[name].network.availability_zones)
 
 
 def test_bundle_is_referenced_relative_to_the_stack(synth: Synth) -> None:

@@ -109,7 +109,12 @@ def test_containers_are_hardened(env_stack: tuple[str, dict[str, Any]]) -> None:
             "-m",
             "apps.healthcheck",
         ]
-        assert container["healthCheck"]["command"][4].endswith("/health")
+        # Liveness only: the producer's /health also checks Redis and MySQL (that is the
+        # load balancer's readiness check), so its container check asks "/".
+        expected = {"producer": "/", "consumer": "/health"}[name]
+        assert container["healthCheck"]["command"][4].endswith(
+            f":{container['portMappings'][0]['containerPort']}{expected}"
+        )
         assert container["logConfiguration"]["logDriver"] == "awslogs"
         assert container["mountPoints"] == [
             {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}

@@ -29,8 +29,9 @@ def test_environment_stacks_use_the_s3_backend_with_native_locking(synth: Synth)
 
 
 def test_bootstrap_keeps_local_state(synth: Synth) -> None:
-    backend = synth.stack("bootstrap")["terraform"].get("backend", {})
-    assert "s3" not in backend
+    backend = synth.stack("bootstrap")["terraform"]["backend"]
+    # Relative to cdktf.out/stacks/bootstrap: the project root, on any machine.
+    assert backend == {"local": {"path": "../../../terraform.bootstrap.tfstate"}}
 
 
 def test_every_stack_pins_terraform_and_the_aws_provider(synth: Synth) -> None:

@@ -31,7 +31,7 @@ def _secret(client: Any, arn: str, name: str) -> tuple[str, str]:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    import boto3  # type: ignore[import-not-found]  # provided by the Lambda runtime
+    import boto3  # provided by the Lambda runtime
 
     env = Env(os.environ)
     master_arn = env.required("MASTER_SECRET_ARN")

@@ -24,6 +24,8 @@ def build_app(outdir: str | None = None, environ: Mapping[str, str] | None = Non
     environ = os.environ if environ is None else environ
     state = StateConfig.from_environ(environ)
     release = Release.from_environ(environ)
+    for config in ENVIRONMENTS.values():  # every input is checked before any stack exists
+        release.validate_for(config)
     app = App(outdir=outdir) if outdir else App()
     BootstrapStack(app, BOOTSTRAP_STACK, state=state)
     for config in ENVIRONMENTS.values():

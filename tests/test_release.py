@@ -35,8 +35,13 @@ def test_invalid_tag() -> None:
         Release("a b").validate_for(DEV)
 
 
-def test_synthesis_stops_before_building_prod_with_latest() -> None:
+def test_synthesis_stops_before_building_anything_with_latest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import main
 
+    built: list[str] = []
+    monkeypatch.setattr(main, "BootstrapStack", lambda *a, **k: built.append("bootstrap"))
     with pytest.raises(ConfigError, match=r"^prod\.image_tag: got 'latest'"):
         main.build_app(environ={"IMAGE_TAG": "latest"})
+    assert built == []

@@ -68,16 +68,6 @@ def test_testing_helpers_see_the_stack(synth: Synth) -> None:
     )
 
 
-def test_state_bucket_name_comes_from_the_environment() -> None:
-    # A second, small app: only the stack list and backend are read.
-    import main
-
-    app = main.build_app(environ={"TF_STATE_BUCKET": "acme-tfstate"})
-    stack = app.node.find_child("prod")
-    synthesized = cdktf.Testing.synth(stack)  # type: ignore[arg-type]
-    assert '"bucket": "acme-tfstate"' in synthesized
-
-
 def test_ecr_targets_name_both_repositories(synth: Synth) -> None:
     found = load_tool("ecr_targets").targets(synth.stack("dev"))
     assert len([t for t in found if t.startswith("-target=aws_ecr_repository.")]) == 2

@@ -21,15 +21,21 @@ from pathlib import Path
 
 import redis
 
-from apps.common import redisq
-from apps.common.schema import migrate
+from apps.common import contract, redisq
 from apps.consumer.settings import load_settings
 from apps.consumer.worker import Consumer
-from apps.devtools.servers import MariaDBServer, RedisServer, free_port, wait_port
+from apps.devtools.servers import (
+    MariaDBServer,
+    RedisShape,
+    World,
+    free_port,
+    start_world,
+    wait_port,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DB = "bench"
-STREAM = "bench_counts"
+STREAM = contract.QUEUE_STREAM
 BATCHED_N = int(os.environ.get("BENCH_BATCHED_N", "100000"))
 BASELINE_N = int(os.environ.get("BENCH_BASELINE_N", "2000"))
 HTTP_REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "4000"))
@@ -37,14 +43,12 @@ HTTP_CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "8"))
 TIME_CAP_S = 45.0  # per measurement; figures are computed from what finished
 
 
-def reset_db(maria: MariaDBServer) -> None:
-    conn = maria.root_connect()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{DB}`")
-        cur.execute(f"CREATE DATABASE `{DB}`")
-        cur.execute(f"USE `{DB}`")
-    migrate(conn)
-    conn.close()
+def reset(world: World) -> None:
+    """An empty queue and a freshly provisioned database (schema + app user)."""
+    admin = world.redis.client()
+    admin.flushall()
+    admin.close()
+    world.provision_database(DB, drop=True)
 
 
 def rows(maria: MariaDBServer) -> int:
@@ -56,27 +60,19 @@ def rows(maria: MariaDBServer) -> int:
     return int(row[0]) if row else 0
 
 
-def env_for(r: RedisServer, m: MariaDBServer) -> dict[str, str]:
-    return {
-        "REDIS_URL": r.url,
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(m.port),
-        "DB_NAME": DB,
-        "DB_USER": "root",
-        "DB_PASSWORD": "",
-        "QUEUE_STREAM": STREAM,
-        "ENVIRONMENT": "bench",
-    }
+def env_for(world: World) -> dict[str, str]:
+    """The services' settings: TLS to both servers, as the least-privilege app users."""
+    return {**world.app_env(DB), "ENVIRONMENT": "bench"}
 
 
-def bench_batched(r: RedisServer, m: MariaDBServer, client: redis.Redis) -> float:
-    reset_db(m)
-    client.flushall()
+def bench_batched(world: World, client: redis.Redis) -> float:
+    m = world.maria
+    reset(world)
     pipe = client.pipeline(transaction=False)
     for v in range(BATCHED_N):
         pipe.xadd(STREAM, {"key": redisq.new_key(), "count": str(v), "ts": "0"})
     pipe.execute()
-    settings = load_settings({**env_for(r, m), "BLOCK_MS": "100"})  # the service's batch size
+    settings = load_settings({**env_for(world), "BLOCK_MS": "100"})  # the service's batch size
     consumer = Consumer(settings)
     worker = threading.Thread(target=consumer.run)
     start = time.perf_counter()
@@ -91,10 +87,13 @@ def bench_batched(r: RedisServer, m: MariaDBServer, client: redis.Redis) -> floa
     return done / elapsed
 
 
-def bench_one_at_a_time(m: MariaDBServer, client: redis.Redis) -> float:
-    """The original consumer without its sleep: BLPOP one, INSERT one, COMMIT."""
-    reset_db(m)
-    client.flushall()
+def bench_one_at_a_time(world: World, client: redis.Redis) -> float:
+    """The original consumer without its sleep: BLPOP one, INSERT one, COMMIT.
+
+    ``client`` is the harness's admin user: the list is the original design's, outside
+    the app user's ACL."""
+    m = world.maria
+    reset(world)
     pipe = client.pipeline(transaction=False)
     for v in range(BASELINE_N):
         pipe.rpush("bench_list", v)
@@ -120,12 +119,11 @@ def bench_one_at_a_time(m: MariaDBServer, client: redis.Redis) -> float:
     return done / elapsed
 
 
-def bench_producer(r: RedisServer, m: MariaDBServer, client: redis.Redis) -> dict[str, float]:
-    reset_db(m)
-    client.flushall()
+def bench_producer(world: World, client: redis.Redis) -> dict[str, float]:
+    reset(world)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_"))}
-    env.update(env_for(r, m))
+    env.update(env_for(world))
     env.update({"PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
                 "GUNICORN_THREADS": "4", "LOG_LEVEL": "warning"})  # fmt: skip
     proc = subprocess.Popen(
@@ -190,20 +188,23 @@ def bench_producer(r: RedisServer, m: MariaDBServer, client: redis.Redis) -> dic
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         base = Path(tmp)
-        r = RedisServer(base).start()
-        m = MariaDBServer(base).start()
-        client = redis.Redis.from_url(r.url, decode_responses=True)
+        world = start_world(base, RedisShape.CLUSTER)
+        client = world.redis.client(world.queue_user, decode_responses=True)
+        admin = world.redis.client(decode_responses=True)
         try:
-            print(f"cpus={os.cpu_count()} redis AOF appendfsync=always, InnoDB flush at commit=1")
-            batched = bench_batched(r, m, client)
-            batch = load_settings(env_for(r, m)).batch_size
+            print(
+                f"cpus={os.cpu_count()} redis cluster mode, TLS, ACL app user, AOF "
+                "appendfsync=always; MariaDB TLS (verified), InnoDB flush at commit=1"
+            )
+            batched = bench_batched(world, client)
+            batch = load_settings(env_for(world)).batch_size
             print(f"consumer (batched, real code, batch {batch}): {batched:,.0f} values/s "
                   f"over {BATCHED_N} values")  # fmt: skip
-            single = bench_one_at_a_time(m, client)
+            single = bench_one_at_a_time(world, admin)
             print(f"one-at-a-time baseline (pop, insert, commit): {single:,.0f} values/s "
                   f"over {BASELINE_N} values")  # fmt: skip
             print(f"speed-up: {batched / single:.1f}x (target >= 20x)")
-            prod = bench_producer(r, m, client)
+            prod = bench_producer(world, client)
             print(
                 f"producer POST /count (gunicorn 2 workers x 4 threads, {HTTP_CLIENTS} client "
                 f"threads, keep-alive): {prod['rps']:,.0f} req/s, p50 {prod['p50_ms']:.1f} ms, "
@@ -212,8 +213,8 @@ def main() -> int:
             )
         finally:
             client.close()
-            m.stop()
-            r.stop()
+            admin.close()
+            world.stop()
     return 0
 
 

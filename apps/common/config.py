@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from apps.common import contract, credentials
+
 TlsMode = Literal["off", "required", "verify"]
 
 BIGINT_MIN = -(2**63)
@@ -89,10 +91,23 @@ class RedisSettings:
     stream: str
     socket_timeout_s: float
     connect_timeout_s: float
+    tls_ca: str | None = None
+    """CA bundle that verifies a ``rediss://`` server; None: the system trust store."""
+    credentials_secret: str | None = None
+    """Secrets Manager secret (``username``, ``password``) that the app user's credentials
+    are read from, and re-read after a rotation; None: ``username``/``password``."""
+
+    def credentials(self) -> credentials.CredentialSource | None:
+        """Where connections get their login; None: no AUTH (a local server without ACLs)."""
+        if self.credentials_secret is None and self.username is None and self.password is None:
+            return None
+        return credentials.source(
+            self.credentials_secret, self.username or "default", self.password
+        )
 
     @property
     def dead_letter_stream(self) -> str:
-        return f"{self.stream}:dead"
+        return contract.dead_letter_stream(self.stream)
 
     def __repr__(self) -> str:  # never print credentials
         return f"RedisSettings(url={redact_url(self.url)!r}, stream={self.stream!r})"
@@ -108,6 +123,12 @@ class DbSettings:
     tls: TlsMode
     tls_ca: str | None
     connect_timeout_s: int
+    credentials_secret: str | None = None
+    """Secrets Manager secret (``username``, ``password``) the login is read from, and
+    re-read after a rotation; None: ``user``/``password``."""
+
+    def credentials(self) -> credentials.CredentialSource:
+        return credentials.source(self.credentials_secret, self.user, self.password)
 
     def __repr__(self) -> str:  # never print the password
         return (
@@ -128,7 +149,19 @@ def load_redis(env: Env) -> RedisSettings:
     url = env.required("REDIS_URL")
     if not url.startswith(("redis://", "rediss://")):
         raise ConfigError("environment variable REDIS_URL must start with redis:// or rediss://")
-    stream = env.string("QUEUE_STREAM", "counts")
+    stream = env.string("QUEUE_STREAM", contract.QUEUE_STREAM)
+    if contract.hash_tag(stream) is None:
+        raise ConfigError(
+            f"environment variable QUEUE_STREAM must contain a cluster hash tag, got {stream!r}: "
+            f"use e.g. {contract.QUEUE_STREAM} (the stream and its dead-letter stream must "
+            "share a slot on cluster-mode Redis)"
+        )
+    tls_ca = env.optional("REDIS_TLS_CA")
+    if tls_ca is not None:
+        if not url.startswith("rediss://"):
+            raise ConfigError("environment variable REDIS_TLS_CA needs a rediss:// REDIS_URL")
+        if not os.path.isfile(tls_ca):
+            raise ConfigError(f"environment variable REDIS_TLS_CA: no such file {tls_ca!r}")
     return RedisSettings(
         url=url,
         username=env.optional("REDIS_USERNAME"),
@@ -136,14 +169,20 @@ def load_redis(env: Env) -> RedisSettings:
         stream=stream,
         socket_timeout_s=env.number("REDIS_SOCKET_TIMEOUT_S", 5.0, minimum=0.1, maximum=120),
         connect_timeout_s=env.number("REDIS_CONNECT_TIMEOUT_S", 2.0, minimum=0.1, maximum=60),
+        tls_ca=tls_ca,
+        credentials_secret=env.optional("REDIS_CREDENTIALS_SECRET"),
     )
 
 
 def load_db(env: Env) -> DbSettings:
     host = env.required("DB_HOST")
     name = env.required("DB_NAME")
-    user = env.required("DB_USER")
-    password = env.required("DB_PASSWORD", allow_empty=True)
+    secret = env.optional("DB_CREDENTIALS_SECRET")
+    if secret is None:
+        user = env.required("DB_USER")
+        password = env.required("DB_PASSWORD", allow_empty=True)
+    else:  # the secret names the user: rotation alternates between two
+        user, password = "", ""
     tls = env.choice("DB_TLS", "off", ("off", "required", "verify"))
     tls_ca = env.optional("DB_TLS_CA")
     if tls == "verify":
@@ -161,6 +200,7 @@ def load_db(env: Env) -> DbSettings:
         tls=mode,
         tls_ca=tls_ca,
         connect_timeout_s=env.integer("DB_CONNECT_TIMEOUT_S", 5, minimum=1, maximum=60),
+        credentials_secret=secret,
     )
 
 

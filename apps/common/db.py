@@ -9,6 +9,8 @@ import pymysql.cursors
 
 from apps.common.config import DbSettings, TlsMode
 
+ER_ACCESS_DENIED = 1045
+
 
 def tls_context(mode: TlsMode, ca_file: str | None) -> ssl.SSLContext | None:
     """``off``: plain TCP; ``required``: TLS, no certificate check; ``verify``: CA + hostname."""
@@ -32,19 +34,35 @@ def connect(
     autocommit: bool = False,
     read_timeout_s: int | None = 30,
 ) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
-    """Open one connection; strict SQL mode so bad values fail instead of being clamped."""
-    return raw_connect(
-        host=settings.host,
-        port=settings.port,
-        user=settings.user,
-        password=settings.password,
-        database=settings.name if database else None,
-        tls=settings.tls,
-        tls_ca=settings.tls_ca,
-        connect_timeout_s=settings.connect_timeout_s,
-        autocommit=autocommit,
-        read_timeout_s=read_timeout_s,
-    )
+    """Open one connection; strict SQL mode so bad values fail instead of being clamped.
+
+    A refused login is retried once with the credentials read again from their secret:
+    after a rotation, the cached ones may have been retired.
+    """
+    source = settings.credentials()
+    login = source.get()
+    for attempt in (1, 2):
+        try:
+            return raw_connect(
+                host=settings.host,
+                port=settings.port,
+                user=login.username,
+                password=login.password,
+                database=settings.name if database else None,
+                tls=settings.tls,
+                tls_ca=settings.tls_ca,
+                connect_timeout_s=settings.connect_timeout_s,
+                autocommit=autocommit,
+                read_timeout_s=read_timeout_s,
+            )
+        except pymysql.err.OperationalError as exc:
+            if attempt == 2 or exc.args[0] != ER_ACCESS_DENIED:
+                raise
+            fresh = source.refresh()
+            if fresh == login:
+                raise
+            login = fresh
+    raise AssertionError("unreachable")
 
 
 def raw_connect(

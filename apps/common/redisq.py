@@ -10,10 +10,12 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import ConnectionPool, parse_url
+from redis.connection import Connection, ConnectionPool, SSLConnection, parse_url
+from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
 from apps.common.config import BIGINT_MAX, BIGINT_MIN, RedisSettings
+from apps.common.credentials import CredentialSource
 
 # Fields of a queue entry. ``key`` is the idempotency key that the consumer's insert uses.
 FIELD_KEY = "key"
@@ -25,17 +27,60 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 RedisClient = redis.Redis
 
 
+class _Login(CredentialProvider):
+    """redis-py's view of a :class:`CredentialSource`."""
+
+    def __init__(self, source: CredentialSource) -> None:
+        self.source = source
+
+    def get_credentials(self) -> tuple[str, str]:
+        login = self.source.get()
+        return login.username, login.password
+
+
+class _RetryLogin:
+    """On a refused AUTH, read the credentials again (a rotation may have retired the
+    cached ones) and authenticate once more on the same socket."""
+
+    credential_provider: CredentialProvider | None
+
+    def on_connect_check_health(self, check_health: bool = True) -> None:
+        try:
+            super().on_connect_check_health(check_health)  # type: ignore[misc]
+        except redis.AuthenticationError:
+            provider = self.credential_provider
+            if not isinstance(provider, _Login):
+                raise
+            before = provider.source.get()
+            if provider.source.refresh() == before:
+                raise
+            super().on_connect_check_health(check_health)  # type: ignore[misc]
+
+
+class _RetryLoginConnection(_RetryLogin, Connection):
+    pass
+
+
+class _RetryLoginSSLConnection(_RetryLogin, SSLConnection):
+    pass
+
+
 def make_redis(settings: RedisSettings, *, socket_timeout_s: float | None = None) -> RedisClient:
-    """Client from REDIS_URL; REDIS_USERNAME/REDIS_PASSWORD override URL credentials.
+    """Client from REDIS_URL. The login comes from REDIS_CREDENTIALS_SECRET (re-read when
+    refused after a rotation), else REDIS_USERNAME/REDIS_PASSWORD, else the URL's userinfo.
 
     redis-py's own retries are disabled: callers retry with their own bounded backoff so a
     retry is always visible (and idempotent) at the application level.
     """
     options: dict[str, Any] = dict(parse_url(settings.url))  # type: ignore[no-untyped-call]
-    if settings.username is not None:
-        options["username"] = settings.username
-    if settings.password is not None:
-        options["password"] = settings.password
+    source = settings.credentials()
+    if source is not None:
+        options.pop("username", None)
+        options.pop("password", None)
+        options["credential_provider"] = _Login(source)
+    options["connection_class"] = (
+        _RetryLoginSSLConnection if settings.url.startswith("rediss://") else _RetryLoginConnection
+    )
     options["socket_timeout"] = (
         settings.socket_timeout_s if socket_timeout_s is None else socket_timeout_s
     )
@@ -44,6 +89,12 @@ def make_redis(settings: RedisSettings, *, socket_timeout_s: float | None = None
     options["health_check_interval"] = 30
     options["retry"] = Retry(NoBackoff(), 0)
     options["client_name"] = "apps"
+    if settings.url.startswith("rediss://"):
+        # Always verify the server: against REDIS_TLS_CA, else the system trust store.
+        options["ssl_cert_reqs"] = "required"
+        options["ssl_check_hostname"] = True
+        if settings.tls_ca is not None:
+            options["ssl_ca_certs"] = settings.tls_ca
     return redis.Redis(connection_pool=ConnectionPool(**options))
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import sys
 
-APP_ROOTS = ("flask", "gunicorn", "redis", "hiredis", "pymysql", "cryptography")
+APP_ROOTS = ("flask", "gunicorn", "redis", "hiredis", "pymysql", "cryptography", "boto3")
 """What the services import directly (Pipfile [packages] minus the infrastructure)."""
 
 APP_PACKAGES = (
     "blinker",
+    "boto3",
+    "botocore",
     "cffi",
     "click",
     "cryptography",
@@ -28,10 +30,15 @@ APP_PACKAGES = (
     "hiredis",
     "itsdangerous",
     "jinja2",
+    "jmespath",
     "markupsafe",
     "pycparser",
     "pymysql",
+    "python-dateutil",
     "redis",
+    "s3transfer",
+    "six",
+    "urllib3",
     "werkzeug",
 )
 

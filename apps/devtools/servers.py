@@ -1,8 +1,20 @@
-"""Local, user-space redis-server and MariaDB for tests, the benchmark and ``make run``.
+"""Local, user-space redis-server and MariaDB shaped like what the stacks deploy.
 
-No Docker: each server runs from a temp directory on a loopback port and can be stopped,
-killed and restarted on the same port and data directory. Works as root (``--user=root``)
-and as an ordinary user.
+Tests, the benchmark and ``make run`` use these. No Docker: each server runs from a temp
+directory on a loopback port and can be stopped, killed and restarted on the same port and
+data directory. Works as root (``--user=root``) and as an ordinary user.
+
+Like AWS (see :func:`start_world`):
+
+- **Redis** speaks only TLS (a CA generated here, like ElastiCache's in-transit
+  encryption), the ``default`` user is off, and the application user has exactly the ACL
+  the ``Queue`` construct gives the ElastiCache user (:func:`queue_access_string`). It runs
+  in one of the two shapes the stacks deploy: ``CLUSTER`` (cluster mode, every slot on one
+  node, as ElastiCache Serverless: multi-key commands across slots fail with CROSSSLOT) or
+  ``PRIMARY`` (a plain primary, as the replication group).
+- **MariaDB** requires TLS on every TCP connection (``require_secure_transport``, as the
+  RDS parameter group), and the application connects as the least-privilege user that the
+  deploy-time migration provisions, verifying the server certificate.
 
 ``python -m apps.devtools.servers DIR`` starts both, prints shell ``export`` lines for the
 services, and stops them on SIGTERM/SIGINT (used by scripts/run-local.sh).
@@ -10,19 +22,29 @@ services, and stops them on SIGTERM/SIGINT (used by scripts/run-local.sh).
 
 from __future__ import annotations
 
+import datetime
+import enum
+import ipaddress
 import os
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 import pymysql
+import redis
+
+from apps.common.contract import QUEUE_STREAM, queue_access_string
 
 
 def free_port() -> int:
@@ -56,6 +78,105 @@ def _find(name: str, *extra: str) -> str:
     raise FileNotFoundError(
         f"{name} not found (install the Debian packages in scripts/apt-packages.txt)"
     )
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# --------------------------------------------------------------------------- TLS
+
+_CA_KEY_USAGE_FLAGS = dict.fromkeys(
+    (
+        "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+        "key_agreement", "encipher_only", "decipher_only",
+    ),
+    False,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A private CA and a server certificate for 127.0.0.1 / localhost signed by it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        """Verifies the server against the CA, hostname included (as the apps do)."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+def make_tls(directory: Path) -> TlsFiles:
+    """Generate (once per directory) a CA and a server certificate signed by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_key_usage = x509.KeyUsage(**_CA_KEY_USAGE_FLAGS, key_cert_sign=True, crl_sign=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    if all(p.exists() for p in (files.ca, files.cert, files.key)):
+        return files
+    now = datetime.datetime.now(datetime.UTC)
+    validity = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "local test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(ca_key_usage, critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    files.key.chmod(0o600)
+    return files
+
+
+# --------------------------------------------------------------------------- processes
 
 
 class _Server:
@@ -103,57 +224,172 @@ class _Server:
         return self.proc is not None and self.proc.poll() is None
 
 
-class RedisServer(_Server):
-    """redis-server with AOF ``appendfsync always`` so a restart loses nothing acknowledged."""
+def _command(client: redis.Redis, *args: str) -> Any:
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
-        self.dir = base / "redis"
+
+class RedisShape(enum.Enum):
+    """The two shapes the Queue construct deploys."""
+
+    CLUSTER = "cluster"
+    """Cluster mode, all 16384 slots on one node: ElastiCache Serverless."""
+    PRIMARY = "primary"
+    """A plain primary (cluster mode disabled): the replication group."""
+
+
+@dataclass(frozen=True)
+class AclUser:
+    name: str
+    password: str
+    access: str
+    """ACL rules without the password, in ElastiCache access-string syntax."""
+
+
+class RedisServer(_Server):
+    """redis-server with AOF ``appendfsync always`` so a restart loses nothing acknowledged.
+
+    With ``tls`` it listens only on a TLS port; with ``users`` the ``default`` user is off
+    and only those users (plus an ``admin`` user for the test harness) exist. Users and
+    slots survive restarts (they live in the config file and ``nodes.conf``).
+    """
+
+    def __init__(
+        self,
+        base: Path,
+        port: int | None = None,
+        *,
+        shape: RedisShape = RedisShape.PRIMARY,
+        tls: TlsFiles | None = None,
+        users: Sequence[AclUser] = (),
+    ) -> None:
+        self.dir = base / f"redis-{shape.value}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        self.cluster_port = free_port()
+        self.shape = shape
+        self.tls = tls
+        self.users = tuple(users)
+        self.admin = AclUser("admin", _password(), "on ~* &* +@all") if users else None
         self.log_file = self.dir / "redis.log"
+        self.config_file = self.dir / "redis.conf"
         self.binary = _find("redis-server", "/usr/bin/redis-server")
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL the apps are given (no credentials: those come separately)."""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def client(self, user: AclUser | None = None, **options: Any) -> redis.Redis:
+        """A client as ``user`` (default: the admin user, or ``default`` without ACLs)."""
+        user = user or self.admin
+        kwargs: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, **options}
+        if user is not None:
+            kwargs.update(username=user.name, password=user.password)
+        if self.tls is not None:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.tls.ca))
+        return redis.Redis(**kwargs)
+
+    def _config(self) -> str:
+        lines = [
+            f"dir {self.dir}",
+            "bind 127.0.0.1",
+            "protected-mode yes",
+            "daemonize no",
+            "appendonly yes",
+            "appendfsync always",
+            'save ""',
+        ]
+        if self.tls is not None:
+            lines += [
+                "port 0",
+                f"tls-port {self.port}",
+                f"tls-cert-file {self.tls.cert}",
+                f"tls-key-file {self.tls.key}",
+                f"tls-ca-cert-file {self.tls.ca}",
+                "tls-auth-clients no",  # like ElastiCache: server authentication only
+            ]
+        else:
+            lines.append(f"port {self.port}")
+        if self.shape is RedisShape.CLUSTER:
+            lines += [
+                "cluster-enabled yes",
+                f"cluster-config-file {self.dir / 'nodes.conf'}",
+                f"cluster-port {self.cluster_port}",
+                "cluster-node-timeout 5000",
+                "cluster-require-full-coverage yes",
+            ]
+        if self.admin is not None:
+            lines.append("user default off resetkeys -@all")
+            for user in (self.admin, *self.users):
+                lines.append(f"user {user.name} reset {user.access} >{user.password}")
+        return "\n".join(lines) + "\n"
 
     def start(self) -> RedisServer:
-        self._spawn(
-            [
-                self.binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.dir),
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--save", "",
-                "--daemonize", "no",
-                "--protected-mode", "yes",
-                "--unixsocket", "",
-            ]
-        )  # fmt: skip
-        # Wait until the AOF is loaded (LOADING replies) before declaring it ready.
+        self.config_file.write_text(self._config())
+        self.config_file.chmod(0o600)
+        self._spawn([self.binary, str(self.config_file)])
         deadline = time.monotonic() + 30
+        last: Exception | None = None
         while time.monotonic() < deadline:
+            client = self.client(socket_timeout=2, decode_responses=True)
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
+                client.ping()  # LOADING while the AOF is replayed
+                if self.shape is RedisShape.CLUSTER:
+                    self._assign_slots(client)
+                return self
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                last = exc
+            except redis.ResponseError as exc:  # CLUSTERDOWN until the slots are assigned
+                last = exc
+            finally:
+                client.close()
             time.sleep(0.05)
-        raise TimeoutError("redis-server did not answer PING")
+        raise TimeoutError(f"redis-server did not become ready: {last}")
+
+    def _assign_slots(self, client: redis.Redis) -> None:
+        info = str(_command(client, "CLUSTER", "INFO"))
+        if "cluster_slots_assigned:16384" not in info:
+            _command(client, "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+        deadline = time.monotonic() + 20
+        while "cluster_state:ok" not in str(_command(client, "CLUSTER", "INFO")):
+            if time.monotonic() > deadline:
+                raise TimeoutError("cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def set_passwords(self, user: AclUser, passwords: Sequence[str]) -> None:
+        """Replace ``user``'s passwords (at most two, like ElastiCache) on the running
+        server and in its config file, so a restart keeps them."""
+        admin = self.client()
+        try:
+            _command(admin, "ACL", "SETUSER", user.name, "resetpass", *(f">{p}" for p in passwords))
+        finally:
+            admin.close()
+        self.users = tuple(
+            AclUser(u.name, passwords[-1], u.access) if u.name == user.name else u
+            for u in self.users
+        )
+        text = [
+            line
+            for line in self._config().splitlines()
+            if not line.startswith(f"user {user.name} ")
+        ]
+        extra = " ".join(f">{p}" for p in passwords)
+        text.append(f"user {user.name} reset {user.access} {extra}")
+        self.config_file.write_text("\n".join(text) + "\n")
 
 
 class MariaDBServer(_Server):
-    """mariadbd from a fresh datadir; root has no password on 127.0.0.1 (local use only)."""
+    """mariadbd from a fresh datadir; ``root`` has no password and may log in only from
+    127.0.0.1 (the harness's master user). With ``tls``, every TCP connection must use TLS
+    (``require_secure_transport``), as on RDS with this project's parameter group."""
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
+    def __init__(self, base: Path, port: int | None = None, *, tls: TlsFiles | None = None) -> None:
         self.dir = base / "mariadb"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.datadir = self.dir / "data"
         self.port = port or free_port()
+        self.tls = tls
         self.log_file = self.dir / "mariadb.log"
         self.socket = self.dir / "mysqld.sock"
         self.mariadbd = _find("mariadbd", "/usr/sbin/mariadbd")
@@ -163,7 +399,8 @@ class MariaDBServer(_Server):
         return ["--user=root"] if os.geteuid() == 0 else []
 
     def start(self) -> MariaDBServer:
-        if not (self.datadir / "mysql").exists():
+        fresh = not (self.datadir / "mysql").exists()
+        if fresh:
             subprocess.run(
                 [
                     self.install_db,
@@ -178,6 +415,14 @@ class MariaDBServer(_Server):
                 stderr=subprocess.DEVNULL,
                 timeout=120,
             )
+        tls_args: list[str] = []
+        if self.tls is not None:
+            tls_args = [
+                f"--ssl-ca={self.tls.ca}",
+                f"--ssl-cert={self.tls.cert}",
+                f"--ssl-key={self.tls.key}",
+                "--require-secure-transport=ON",
+            ]
         self._spawn(
             [
                 self.mariadbd,
@@ -193,25 +438,38 @@ class MariaDBServer(_Server):
                 "--innodb-log-file-size=48M",
                 "--innodb-flush-log-at-trx-commit=1",
                 "--max-connections=200",
+                *tls_args,
                 *self._user_args(),
             ]
         )
         deadline = time.monotonic() + 30
         while True:
             try:
-                self.root_connect().close()
-                return self
+                conn = self.root_connect()
+                break
             except pymysql.err.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        try:
+            if fresh:
+                # mariadb-install-db may create anonymous users; ''@'localhost' would shadow
+                # 'app'@'%' for connections from 127.0.0.1. RDS has none: drop them.
+                with conn.cursor() as cur:
+                    cur.execute("SELECT user, host FROM mysql.user WHERE user = ''")
+                    for _user, host in cur.fetchall():
+                        cur.execute("DROP USER ''@%s", (host,))
+        finally:
+            conn.close()
+        return self
 
     def root_connect(
         self, database: str | None = None
     ) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+        ctx = self.tls.client_context() if self.tls else None
         return pymysql.connect(
             host="127.0.0.1", port=self.port, user="root", password="", database=database,
-            connect_timeout=5, autocommit=True,
+            connect_timeout=5, autocommit=True, ssl=ctx, ssl_disabled=ctx is None,
         )  # fmt: skip
 
     def create_database(self, name: str) -> None:
@@ -223,11 +481,183 @@ class MariaDBServer(_Server):
             conn.close()
 
 
+# --------------------------------------------------------------------------- Secrets Manager
+
+
+class SecretsManager:
+    """A local Secrets Manager endpoint (moto's server, in this process's threads).
+
+    The services find it through ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` (boto3's standard
+    per-service endpoint variable) plus dummy credentials: :meth:`runtime_env`, which
+    stands in for what ECS gives every task (a region and the task role's credentials).
+    """
+
+    REGION = "eu-west-1"
+
+    def __init__(self, port: int | None = None) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.port = port or free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SecretsManager:
+        self._server.start()
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def runtime_env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.url,
+            "AWS_REGION": self.REGION,
+            "AWS_DEFAULT_REGION": self.REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "secretsmanager", endpoint_url=self.url, region_name=self.REGION,
+            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (moto)
+        )  # fmt: skip
+
+    def put(self, name: str, username: str, password: str) -> str:
+        """(Re)create secret ``name`` with one version; returns its ARN."""
+        import json
+
+        client = self.client()
+        value = json.dumps({"username": username, "password": password})
+        try:
+            client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        return str(client.create_secret(Name=name, SecretString=value)["ARN"])
+
+
+class LocalQueueUsers:
+    """The rotation function's ElastiCache ``ModifyUser``, on the local redis-server."""
+
+    def __init__(self, server: RedisServer, user_name: str) -> None:
+        self.server = server
+        self.user_name = user_name
+
+    def set_passwords(self, passwords: Sequence[str]) -> None:
+        (user,) = [u for u in self.server.users if u.name == self.user_name]
+        self.server.set_passwords(user, passwords)
+
+
+# --------------------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    """Redis, MariaDB and Secrets Manager as the stacks deploy them, and the app's
+    credentials on them (each also stored in its secret, as the stacks store them)."""
+
+    redis: RedisServer
+    maria: MariaDBServer
+    tls: TlsFiles
+    queue_user: AclUser
+    db_user: str
+    db_password: str
+    secrets: SecretsManager
+    stream: str = QUEUE_STREAM
+    db_secret: str = "/local/mysql/app"  # noqa: S105 (a name)
+    queue_secret: str = "/local/queue/app"  # noqa: S105
+    master_secret: str = "/local/mysql/master"  # noqa: S105
+
+    def reset_credentials(self) -> None:
+        """Undo any rotation: the initial credentials, current in their secrets, and no
+        rotation partner user."""
+        self.secrets.put(self.db_secret, self.db_user, self.db_password)
+        self.secrets.put(self.queue_secret, self.queue_user.name, self.queue_user.password)
+        self.secrets.put(self.master_secret, "root", "")
+        (user,) = [u for u in self.redis.users if u.name == self.queue_user.name]
+        if user.password != self.queue_user.password:
+            self.redis.set_passwords(user, [self.queue_user.password])
+        from apps.migrate.provision import partner
+
+        conn = self.maria.root_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("DROP USER IF EXISTS %s@'%%'", (partner(self.db_user),))
+        finally:
+            conn.close()
+
+    def provision_database(self, name: str, *, drop: bool = False) -> None:
+        """Create (or recreate) database ``name`` and the application user on it, exactly
+        as the deploy-time migration Lambda does (schema + least-privilege grants)."""
+        from apps.migrate.provision import provision
+
+        conn = self.maria.root_connect()
+        try:
+            if drop:
+                with conn.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            conn.autocommit(False)
+            provision(conn, database=name, app_user=self.db_user, app_password=self.db_password)
+        finally:
+            conn.close()
+
+    def app_env(self, database: str) -> dict[str, str]:
+        """What a service needs to reach both servers as the application user."""
+        return {
+            "REDIS_URL": self.redis.url,
+            "REDIS_USERNAME": self.queue_user.name,
+            "REDIS_PASSWORD": self.queue_user.password,
+            "REDIS_TLS_CA": str(self.tls.ca),
+            "QUEUE_STREAM": self.stream,
+            "DB_HOST": "127.0.0.1",
+            "DB_PORT": str(self.maria.port),
+            "DB_NAME": database,
+            "DB_USER": self.db_user,
+            "DB_PASSWORD": self.db_password,
+            "DB_TLS": "verify",
+            "DB_TLS_CA": str(self.tls.ca),
+            "DB_CREDENTIALS_SECRET": self.db_secret,
+            "REDIS_CREDENTIALS_SECRET": self.queue_secret,
+            **self.secrets.runtime_env(),
+        }
+
+    def stop(self) -> None:
+        self.maria.stop()
+        self.redis.stop()
+        self.secrets.stop()
+
+
+def start_world(base: Path, shape: RedisShape = RedisShape.CLUSTER) -> World:
+    """Start Redis (``shape``) and MariaDB with TLS and the application's users."""
+    tls = make_tls(base / "tls")
+    queue_user = AclUser("app", _password(), queue_access_string(QUEUE_STREAM))
+    redis_srv = RedisServer(base, shape=shape, tls=tls, users=[queue_user]).start()
+    try:
+        maria = MariaDBServer(base, tls=tls).start()
+    except Exception:
+        redis_srv.stop()
+        raise
+    world = World(
+        redis_srv, maria, tls, queue_user, db_user="app", db_password=_password(),
+        secrets=SecretsManager().start(),
+    )  # fmt: skip
+    world.reset_credentials()
+    return world
+
+
 def _serve(base: Path) -> int:
     """Start both servers, print ``export`` lines, block until SIGTERM/SIGINT."""
-    redis_srv = RedisServer(base).start()
-    maria = MariaDBServer(base).start()
-    maria.create_database("platform")
+    world = start_world(base)
+    world.provision_database("platform")
     done = threading.Event()
 
     def stop(_sig: int, _frame: FrameType | None) -> None:
@@ -235,19 +665,16 @@ def _serve(base: Path) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"export REDIS_URL={redis_srv.url}")
-    print(
-        f"export DB_HOST=127.0.0.1 DB_PORT={maria.port} DB_NAME=platform DB_USER=root DB_PASSWORD="
-    )
+    for name, value in world.app_env("platform").items():
+        print(f"export {name}='{value}'")
     print("READY", flush=True)
     try:
         while not done.wait(0.5):
-            if not (redis_srv.running and maria.running):
+            if not (world.redis.running and world.maria.running):
                 print("a server exited unexpectedly", file=sys.stderr)
                 return 1
     finally:
-        maria.stop()
-        redis_srv.stop()
+        world.stop()
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +23,121 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `pytest` from the repo root does not put it on sys.path
     sys.path.insert(0, str(ROOT))
 
-from apps.common import redisq  # noqa: E402
-from apps.devtools.servers import MariaDBServer, free_port, wait_port  # noqa: E402
+from apps.common import contract, redisq  # noqa: E402
+from apps.devtools.servers import MariaDBServer, World, free_port, wait_port  # noqa: E402
 
 DB_NAME = "apps_test"
-STREAM = "counts"
-GROUP = "consumers"
+STREAM = contract.QUEUE_STREAM
+GROUP = contract.QUEUE_GROUP
+
+TEST_TUNING = frozenset(
+    {
+        "BIND_HOST", "WEB_CONCURRENCY", "BATCH_SIZE", "BLOCK_MS", "CLAIM_IDLE_MS",
+        "CLAIM_INTERVAL_MS", "METRICS_INTERVAL", "BACKOFF_MAX_S", "DB_CONNECT_TIMEOUT_S",
+        "REDIS_SOCKET_TIMEOUT_S", "STATUS_TIMEOUT_S", "ENQUEUE_BACKOFF_MS",
+    }
+)  # fmt: skip
+"""Variables the tests add to a task definition's environment: timing knobs the settings
+read with production defaults (shorter here so that tests finish in seconds)."""
+
+
+@dataclass(frozen=True)
+class TaskEnvironment:
+    """One container's ``environment`` and ``secrets`` as the synthesized task definition
+    gives them: ``values`` by name, and ``secrets`` as name -> (secret name, JSON key)."""
+
+    container: str
+    values: dict[str, str]
+    secrets: dict[str, tuple[str, str]]
+    secret_arns: dict[str, str]
+    """Variables whose value is the ARN of a secret: name -> secret name."""
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.values) | set(self.secrets) | set(self.secret_arns)
+
+
+_SECRET_REF = re.compile(r"^\$\{aws_secretsmanager_secret\.([^.}]+)\.arn\}:([A-Za-z0-9_]+)::$")
+_SECRET_ARN = re.compile(r"^\$\{aws_secretsmanager_secret\.([^.}]+)\.arn\}$")
+
+
+def task_environment(stack: dict[str, Any], container: str) -> TaskEnvironment:
+    """Read ``container``'s environment from a synthesized stack's task definitions."""
+    secrets_by_id = stack["resource"]["aws_secretsmanager_secret"]
+    for task in stack["resource"]["aws_ecs_task_definition"].values():
+        for definition in json.loads(task["container_definitions"]):
+            if definition["name"] != container:
+                continue
+            values = {e["name"]: e["value"] for e in definition.get("environment", [])}
+            arns = {}
+            for name, value in list(values.items()):
+                if match := _SECRET_ARN.match(value):
+                    arns[name] = secrets_by_id[match[1]]["name"]
+                    del values[name]
+            secrets = {}
+            for s in definition.get("secrets", []):
+                match = _SECRET_REF.match(s["valueFrom"])
+                assert match, f"{container}: unexpected secret reference {s['valueFrom']!r}"
+                secrets[s["name"]] = (secrets_by_id[match[1]]["name"], match[2])
+            return TaskEnvironment(container, values, secrets, arns)
+    raise KeyError(f"no container {container!r} in the stack's task definitions")
+
+
+def localize(task: TaskEnvironment, world: World, database: str) -> dict[str, str]:
+    """The task's environment with every endpoint and credential pointed at ``world``.
+
+    Names are the task definition's, exactly. Values that name an AWS endpoint, a file in
+    the image, or a secret are replaced by their local counterparts; every other value
+    (stream, TLS mode, environment, log level, ...) is the deployed one, unchanged.
+    Fails on a name it does not know how to localize, so a new variable in a task
+    definition cannot slip past the app tests.
+    """
+    local = world.app_env(database)
+    endpoint = {
+        "REDIS_URL", "REDIS_TLS_CA", "DB_HOST", "DB_PORT", "DB_NAME", "DB_TLS_CA",
+    }  # fmt: skip
+    per_test = {"PORT": str(free_port()), "CONSUMER_URL": "http://127.0.0.1:9"}
+    out: dict[str, str] = {}
+    for name, value in task.values.items():
+        if name in endpoint:
+            if name == "REDIS_URL":
+                assert value.startswith("rediss://"), f"{task.container}: {name}={value!r}"
+            out[name] = local[name]
+        elif name in per_test:
+            out[name] = per_test[name]
+        else:
+            assert "${" not in value, f"{task.container}: don't know how to localize {name}"
+            out[name] = value
+    credentials = {
+        "queue": {"username": world.queue_user.name, "password": world.queue_user.password},
+        "db": {"username": world.db_user, "password": world.db_password},
+    }
+    for name, (secret, key) in task.secrets.items():
+        out[name] = credentials[_secret_kind(task, name, secret)][key]
+    local_secret = {"queue": world.queue_secret, "db": world.db_secret}
+    for name, secret in task.secret_arns.items():
+        out[name] = local_secret[_secret_kind(task, name, secret)]
+    if task.secret_arns:
+        out.update(world.secrets.runtime_env())
+    return out
+
+
+RUNTIME_ENV = frozenset(
+    {"AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_REGION", "AWS_DEFAULT_REGION",
+     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+)  # fmt: skip
+"""What the ECS runtime gives every task besides its definition (a region and the task
+role's credentials), stood in for locally by :meth:`SecretsManager.runtime_env`."""
+
+
+def _secret_kind(task: TaskEnvironment, name: str, secret: str) -> str:
+    kind = "queue" if "/queue/" in secret else "db" if "/mysql/" in secret else None
+    assert kind, f"{task.container}: {name} comes from an unknown secret {secret!r}"
+    return kind
 
 
 def db_values(maria: MariaDBServer) -> list[int]:
+    """The stored values, read as the master user (the harness, not the app)."""
     conn = maria.root_connect(DB_NAME)
     try:
         with conn.cursor() as cur:

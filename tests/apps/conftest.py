@@ -1,8 +1,18 @@
-"""Fixtures for the application tests: real redis-server and MariaDB in temp dirs.
+"""Fixtures for the application tests: real redis-server and MariaDB, shaped like AWS.
 
-Servers are session-scoped (one of each, loopback ports picked at runtime); every test
-starts from an empty Redis (FLUSHALL) and a freshly created, migrated database.
-Helpers live in appsupport.py (a distinct module name, so no clash with other conftests).
+The session ``world`` runs every app test twice, once per shape the stacks deploy:
+
+- ``cluster``: cluster-mode Redis with every slot on one node, as the ElastiCache
+  Serverless cache of dev/test/stage; the services get the ``dev`` task definitions'
+  environment;
+- ``primary``: a plain primary, as prod's replication group; the services get the
+  ``prod`` task definitions' environment.
+
+Both speak only TLS with a CA generated here, the ``default`` user is off, and the app
+user has exactly the access string the Queue construct gives ElastiCache. MariaDB requires
+TLS, and the services connect as the least-privilege user the migration provisions,
+verifying the server certificate (``DB_TLS=verify``). Every test starts from an empty
+Redis and a freshly provisioned database. Helpers live in appsupport.py.
 """
 
 from __future__ import annotations
@@ -10,85 +20,96 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
-from appsupport import DB_NAME, STREAM, Proc, free_port
+from appsupport import DB_NAME, STREAM, TEST_TUNING, Proc, free_port, localize, task_environment
 
-from apps.common.schema import migrate
-from apps.devtools.servers import MariaDBServer, RedisServer
+from apps.common import credentials
+from apps.devtools.servers import MariaDBServer, RedisServer, RedisShape, World, start_world
 
-__all__ = ["STREAM"]
+__all__ = ["STREAM", "TEST_TUNING"]
+
+SHAPE_STACK = {RedisShape.CLUSTER: "dev", RedisShape.PRIMARY: "prod"}
+"""Which environment's task definitions each Redis shape stands in for."""
+SHAPE_QUEUE = {
+    RedisShape.CLUSTER: "aws_elasticache_serverless_cache",
+    RedisShape.PRIMARY: "aws_elasticache_replication_group",
+}
+
+
+@pytest.fixture(scope="session", params=list(RedisShape), ids=lambda s: s.value)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    shape: RedisShape = request.param
+    w = start_world(tmp_path_factory.mktemp(f"world-{shape.value}"), shape)
+    yield w
+    w.stop()
 
 
 @pytest.fixture(scope="session")
-def servers(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RedisServer, MariaDBServer]]:
-    base = tmp_path_factory.mktemp("servers")
-    r = RedisServer(base).start()
+def deployed_stack(world: World, synth: Any) -> dict[str, Any]:
+    """The synthesized stack whose queue has the world's Redis shape."""
+    stack: dict[str, Any] = synth.stack(SHAPE_STACK[world.redis.shape])
+    assert stack["resource"].get(SHAPE_QUEUE[world.redis.shape]), (
+        f"{SHAPE_STACK[world.redis.shape]} no longer deploys {SHAPE_QUEUE[world.redis.shape]}"
+    )
+    return stack
+
+
+@pytest.fixture
+def redis_srv(world: World) -> RedisServer:
+    return world.redis
+
+
+@pytest.fixture
+def maria(world: World) -> MariaDBServer:
+    return world.maria
+
+
+@pytest.fixture
+def clean(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Empty Redis, a freshly provisioned database (schema + app user) and un-rotated
+    credentials for every test. In-process apps see the world's Secrets Manager through
+    the same variables as the app processes (:meth:`SecretsManager.runtime_env`)."""
+    if not world.redis.running:  # a crash test may have left it down
+        world.redis.start()
+    if not world.maria.running:
+        world.maria.start()
+    admin = world.redis.client()
     try:
-        m = MariaDBServer(base).start()
-    except Exception:
-        r.stop()
-        raise
-    yield r, m
-    m.stop()
-    r.stop()
-
-
-@pytest.fixture
-def redis_srv(servers: tuple[RedisServer, MariaDBServer]) -> RedisServer:
-    return servers[0]
-
-
-@pytest.fixture
-def maria(servers: tuple[RedisServer, MariaDBServer]) -> MariaDBServer:
-    return servers[1]
-
-
-@pytest.fixture
-def clean(servers: tuple[RedisServer, MariaDBServer]) -> None:
-    """Empty Redis and a fresh, migrated database for every test."""
-    r, m = servers
-    if not r.running:  # a crash test may have left it down
-        r.start()
-    if not m.running:
-        m.start()
-    client = redis.Redis.from_url(r.url)
-    client.flushall()
-    client.close()
-    conn = m.root_connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
-            cur.execute(f"CREATE DATABASE `{DB_NAME}`")
-            cur.execute(f"USE `{DB_NAME}`")
-        migrate(conn)
+        admin.flushall()
     finally:
-        conn.close()
+        admin.close()
+    world.reset_credentials()
+    world.provision_database(DB_NAME, drop=True)
+    for name, value in world.secrets.runtime_env().items():
+        monkeypatch.setenv(name, value)
+    credentials.forget()
+
+
+def _service_env(world: World, stack: dict[str, Any], container: str) -> dict[str, str]:
+    return localize(task_environment(stack, container), world, DB_NAME)
 
 
 @pytest.fixture
-def env(servers: tuple[RedisServer, MariaDBServer], clean: None) -> dict[str, str]:
-    """Service environment (what ECS would inject), pointing at the test servers."""
-    r, m = servers
-    return {
-        "REDIS_URL": r.url,
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(m.port),
-        "DB_NAME": DB_NAME,
-        "DB_USER": "root",
-        "DB_PASSWORD": "",
-        "QUEUE_STREAM": STREAM,
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "info",
-    }
+def producer_env(world: World, deployed_stack: dict[str, Any], clean: None) -> dict[str, str]:
+    """Exactly the producer task definition's variables, pointed at the test servers."""
+    return _service_env(world, deployed_stack, "producer")
 
 
 @pytest.fixture
-def rclient(redis_srv: RedisServer, clean: None) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_srv.url, decode_responses=True)
+def env(producer_env: dict[str, str]) -> dict[str, str]:
+    """The producer's environment; the connection settings every service shares."""
+    return {k: v for k, v in producer_env.items() if k not in {"CONSUMER_URL"}}
+
+
+@pytest.fixture
+def rclient(world: World, clean: None) -> Iterator[redis.Redis]:
+    """A client as the application user (so a test cannot do what the apps may not)."""
+    client = world.redis.client(world.queue_user, decode_responses=True)
     yield client
     with contextlib.suppress(redis.RedisError):
         client.close()
@@ -111,10 +132,11 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
 
 @pytest.fixture
-def consumer_env(env: dict[str, str]) -> dict[str, str]:
-    """Consumer tuned for tests: small batches, quick reclaim, frequent metrics."""
+def consumer_env(world: World, deployed_stack: dict[str, Any], clean: None) -> dict[str, str]:
+    """The consumer task definition's variables, plus timing knobs (``TEST_TUNING``) for
+    small batches, quick reclaim and frequent metrics."""
     return {
-        **env,
+        **_service_env(world, deployed_stack, "consumer"),
         "PORT": str(free_port()),
         "BIND_HOST": "127.0.0.1",
         "BATCH_SIZE": "50",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 import redis
 from appsupport import (
+    STREAM,
     Proc,
     backlog_zero,
     db_rows,
@@ -24,11 +25,9 @@ from appsupport import (
 )
 
 from apps.common import redisq
-from apps.devtools.servers import MariaDBServer, RedisServer
+from apps.devtools.servers import MariaDBServer, World
 
 pytestmark = pytest.mark.crash
-
-STREAM = "counts"
 
 
 def assert_drained_exactly_once(
@@ -142,13 +141,14 @@ def test_mariadb_restart_mid_stream(
 
 
 def test_redis_restart_with_aof_mid_stream(
-    redis_srv: RedisServer,
+    world: World,
     maria: MariaDBServer,
     consumer_env: dict[str, str],
     spawn: Callable[..., Proc],
 ) -> None:
+    redis_srv = world.redis
     proc, _ = start_consumer(spawn, consumer_env)
-    feed_client = redis.Redis.from_url(redis_srv.url, decode_responses=True, socket_timeout=2)
+    feed_client = redis_srv.client(world.queue_user, decode_responses=True, socket_timeout=2)
     values = list(range(10_000, 13_000))
     accepted: list[int] = []
     stop = threading.Event()
@@ -163,7 +163,7 @@ def test_redis_restart_with_aof_mid_stream(
     finally:
         stop.set()
         feeder.join(10)
-    rclient = redis.Redis.from_url(redis_srv.url, decode_responses=True)
+    rclient = redis_srv.client(world.queue_user, decode_responses=True)
     # A value whose XADD reply was lost in the kill may still have been stored: it was not
     # "accepted", so it may appear at most once; every accepted value must appear exactly once.
     done = wait_until(lambda: backlog_zero(rclient) and db_rows(maria) >= len(accepted), 120, 0.2)

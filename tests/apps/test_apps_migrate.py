@@ -34,7 +34,7 @@ def master(maria: MariaDBServer) -> Iterator[pymysql.connections.Connection[Any]
 def app_connect(maria: MariaDBServer, password: str) -> pymysql.connections.Connection[Any]:
     return pymysql.connect(
         host="127.0.0.1", port=maria.port, user="app", password=password, database=FRESH_DB,
-        autocommit=True,
+        autocommit=True, ssl=maria.tls.client_context() if maria.tls else None,
     )  # fmt: skip
 
 

@@ -1,0 +1,62 @@
+"""The contract between the applications and the infrastructure, defined once.
+
+The stacks (``environments/``) and the applications (``apps/``) both import these names,
+and the local servers the tests run against (``apps/devtools/servers.py``) are configured
+from them, so what a test runs against is what the stacks deploy.
+"""
+
+from __future__ import annotations
+
+PRODUCER_PORT = 5080
+CONSUMER_PORT = 8081
+
+QUEUE_STREAM = "{counts}"
+"""Key of the stream between producer and consumer.
+
+The braces are a cluster hash tag: ElastiCache Serverless is cluster-mode, where every key
+that one command or one MULTI/EXEC touches must hash to the same slot. The dead-letter
+stream (:func:`dead_letter_stream`) shares the tag, so the consumer's
+dead-letter + XACK + XDEL transaction stays in one slot."""
+
+QUEUE_GROUP = "consumers"
+METRICS_NAMESPACE = "ProducerConsumer"
+"""Namespace of the consumer's Embedded Metric Format output (``QueueBacklog``)."""
+BACKLOG_METRIC = "QueueBacklog"
+
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+"""The image's system trust store (Debian ``ca-certificates``): ElastiCache's server
+certificates chain to Amazon's public roots, which it holds."""
+RDS_CA_BUNDLE = "/app/apps/common/certs/rds-ca-bundle.pem"
+"""Where the images and the migration Lambda find the RDS CA bundle
+(``apps/common/certs/rds-ca-bundle.pem`` in this repository)."""
+LAMBDA_RDS_CA_BUNDLE = "/var/task/apps/common/certs/rds-ca-bundle.pem"
+"""The same bundle inside the migration Lambda's deployment package."""
+
+
+def hash_tag(key: str) -> str | None:
+    """The cluster hash tag of ``key`` (the text between the first ``{`` and the next
+    ``}``), or None when the whole key is hashed."""
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return key[start + 1 : end]
+
+
+def dead_letter_stream(stream: str) -> str:
+    """The dead-letter stream of ``stream``: same hash tag, so the same cluster slot."""
+    return f"{stream}:dead"
+
+
+def queue_access_string(stream: str = QUEUE_STREAM) -> str:
+    """The application user's ACL on the queue (ElastiCache access-string syntax).
+
+    Only the stream and its dead-letter stream (``~<stream>*``), no pub/sub channels, and
+    only the command categories the apps use: streams, MULTI/EXEC, and connection
+    handling (AUTH, HELLO, PING, CLIENT SETNAME), minus anything dangerous.
+    """
+    if hash_tag(stream) is None:
+        raise ValueError(f"stream {stream!r} needs a hash tag such as {{counts}}")
+    return f"on ~{stream}* resetchannels -@all +@stream +@transaction +@connection -@dangerous"

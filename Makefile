@@ -64,8 +64,14 @@ $(STAMPS)/apt: scripts/apt-packages.txt | $(STAMPS)
 
 deps: $(VENV)/.synced node_modules/.installed
 
+# `make synth` is for review. Production must name an alarm target (environments/alarms.py);
+# when your shell sets none, the review uses an address that can never receive mail. A real
+# `cdktf deploy prod` reads PCP_ALARM_EMAIL / PCP_ALARM_TOPIC_ARN from your shell (or the
+# config file) and stops with an error naming them when both are unset.
+REVIEW_ALARM_EMAIL := alarms@example.invalid
+
 synth: deps
-	$(CDKTF) synth
+	PCP_ALARM_EMAIL="$${PCP_ALARM_EMAIL-$(REVIEW_ALARM_EMAIL)}" $(CDKTF) synth
 
 diff: deps
 	$(CDKTF) diff $(STACK)

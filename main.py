@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from cdktf import App
 
 from environments import ENVIRONMENTS
+from environments.alarms import AlarmTarget
 from environments.release import Release
 from environments.stack import BootstrapStack, PlatformStack
 from environments.state import StateConfig
@@ -24,11 +25,13 @@ def build_app(outdir: str | None = None, environ: Mapping[str, str] | None = Non
     environ = os.environ if environ is None else environ
     state = StateConfig.from_environ(environ)
     release = Release.from_environ(environ)
-    for config in ENVIRONMENTS.values():  # every input is checked before any stack exists
+    alarm_target = AlarmTarget.from_environ(environ)
+    configs = [alarm_target.apply(config) for config in ENVIRONMENTS.values()]
+    for config in configs:  # every input is checked before any stack exists
         release.validate_for(config)
     app = App(outdir=outdir) if outdir else App()
     BootstrapStack(app, BOOTSTRAP_STACK, state=state)
-    for config in ENVIRONMENTS.values():
+    for config in configs:
         PlatformStack(app, config.name, config=config, state=state, release=release)
     return app
 

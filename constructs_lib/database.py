@@ -1,4 +1,4 @@
-"""RDS MySQL 8.0 in private subnets, reachable only from granted security groups."""
+"""RDS MySQL 8.4 in private subnets, reachable only from granted security groups."""
 
 from __future__ import annotations
 
@@ -64,8 +64,9 @@ class DatabaseProps:
     """Unset: 20 GiB gp3."""
     max_allocated_storage_gb: int = 100
     """Unset: storage autoscaling up to 100 GiB."""
-    engine_version: str = "8.0"
-    """Unset: MySQL 8.0, minor versions upgraded automatically."""
+    engine_version: str = "8.4"
+    """Unset: MySQL 8.4 (LTS; 8.0 left RDS standard support on 2026-07-31), minor versions
+    upgraded automatically. The parameter group family follows (``mysql8.4``)."""
     database_name: str = "platform"
     """Unset: ``platform``."""
     master_username: str = "dbadmin"
@@ -162,7 +163,8 @@ class Database(Construct):
             username=props.master_username,
             manage_master_user_password=True,
             master_user_secret_kms_key_id=props.kms_key_arn,
-            iam_database_authentication_enabled=True,
+            # Off: nothing logs in with IAM tokens (the apps use rotated passwords over TLS).
+            iam_database_authentication_enabled=False,
             allocated_storage=props.allocated_storage_gb,
             max_allocated_storage=props.max_allocated_storage_gb,
             storage_type="gp3",

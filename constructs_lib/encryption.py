@@ -67,8 +67,21 @@ class ServiceAccess:
     """What the service may do with the key. Unset: encrypt, decrypt, data keys."""
     source_arn_like: str | None = None
     """Only on behalf of resources matching this ARN pattern (``AWS:SourceArn``).
-    Unset: no source condition (for services that send none, e.g. CloudWatch alarm
-    actions to an encrypted SNS topic)."""
+    Unset: no pattern condition."""
+    source_arn: str | None = None
+    """Only on behalf of exactly this resource (``aws:SourceArn``, e.g. one CloudFront
+    distribution). Unset: no exact condition. With neither, no source condition (for
+    services that send none, e.g. CloudWatch alarm actions to an encrypted SNS topic)."""
+
+    def statement(self) -> Statement:
+        conditions: dict[str, dict[str, str]] = {}
+        if self.source_arn_like:
+            conditions["ArnLike"] = {"AWS:SourceArn": self.source_arn_like}
+        if self.source_arn:
+            conditions["StringEquals"] = {"aws:SourceArn": self.source_arn}
+        return Statement(
+            principals={"Service": self.principal}, actions=self.actions, conditions=conditions
+        )
 
 
 @dataclass(frozen=True)
@@ -123,18 +136,8 @@ class EncryptionKey(Construct):
                     },
                 )
             )
-        for service in props.services:
-            statements.append(
-                Statement(
-                    principals={"Service": service.principal},
-                    actions=service.actions,
-                    conditions=(
-                        {"ArnLike": {"AWS:SourceArn": service.source_arn_like}}
-                        if service.source_arn_like
-                        else {}
-                    ),
-                )
-            )
+        statements += [service.statement() for service in props.services]
+        self._statements = statements
         self.key = KmsKey(
             self,
             "key",
@@ -153,3 +156,9 @@ class EncryptionKey(Construct):
             provider=props.provider,
         )
         self.arn: str = self.key.arn
+
+    def allow_service(self, service: ServiceAccess) -> None:
+        """Let ``service`` use the key too: for a principal scoped to a resource that is
+        created after the key (e.g. the CloudFront distribution that reads the bucket)."""
+        self._statements.append(service.statement())
+        self.key.policy = policy_document(*self._statements)

@@ -49,7 +49,11 @@ class EdgeFirewallProps:
 
 
 class EdgeFirewall(Construct):
-    """A CloudFront-scoped web ACL; attach it with ``Frontend``'s ``web_acl_arn``."""
+    """A CloudFront-scoped web ACL; attach it with ``Frontend``'s ``web_acl_arn``.
+
+    It sees every request to the site and the API: the load balancer is internal and only
+    CloudFront's VPC origin reaches it, so nothing gets around the ACL.
+    """
 
     def __init__(self, scope: Construct, id_: str, *, props: EdgeFirewallProps) -> None:
         super().__init__(scope, id_)

@@ -1,8 +1,9 @@
 """The static frontend: a private bucket behind CloudFront, which also fronts the API.
 
 CloudFront serves the site from S3 (through Origin Access Control) and forwards
-``/api/*`` to the load balancer, so the page and its API share one HTTPS origin: no mixed
-content, no CORS, and the load balancer need not be reachable from browsers.
+``/api/*`` to the internal load balancer through a CloudFront VPC origin, so the page and
+its API share one HTTPS origin: no mixed content, no CORS, and the load balancer has no
+public address at all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cdktf_cdktf_provider_aws.cloudfront_distribution import (
     CloudfrontDistributionOrderedCacheBehavior,
     CloudfrontDistributionOrigin,
     CloudfrontDistributionOriginCustomHeader,
-    CloudfrontDistributionOriginCustomOriginConfig,
+    CloudfrontDistributionOriginVpcOriginConfig,
     CloudfrontDistributionRestrictions,
     CloudfrontDistributionRestrictionsGeoRestriction,
     CloudfrontDistributionViewerCertificate,
@@ -28,6 +29,7 @@ from cdktf_cdktf_provider_aws.cloudfront_distribution import (
 from cdktf_cdktf_provider_aws.cloudfront_origin_access_control import (
     CloudfrontOriginAccessControl,
 )
+from cdktf_cdktf_provider_aws.cloudfront_vpc_origin import CloudfrontVpcOrigin
 from cdktf_cdktf_provider_aws.data_aws_cloudfront_response_headers_policy import (
     DataAwsCloudfrontResponseHeadersPolicy,
 )
@@ -52,7 +54,6 @@ SITE_ORIGIN = "site"
 API_ORIGIN = "api"
 ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 CACHED_METHODS = ["GET", "HEAD"]
-ORIGIN_PROTOCOL_POLICIES = ("http-only", "https-only")
 PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 INDEX = "index.html"
 
@@ -88,11 +89,13 @@ class FrontendProps:
     site_dir: str
     """Absolute path of the folder whose files are uploaded (must hold index.html);
     dotfiles and dot-directories are left out."""
+    api_origin: CloudfrontVpcOrigin
+    """The VPC origin through which CloudFront reaches the internal load balancer
+    (``LoadBalancer.vpc_origin``); it also holds the protocol (HTTP, or HTTPS when the
+    load balancer has a certificate)."""
     api_origin_domain: str
-    """The load balancer's origin name (``LoadBalancer.origin_domain``)."""
-    api_origin_protocol_policy: str = "http-only"
-    """``https-only`` when the load balancer has a certificate
-    (``LoadBalancer.origin_protocol_policy``). Unset: ``http-only``."""
+    """The name the API origin is addressed by (``LoadBalancer.origin_domain``): with
+    HTTPS, the name on the load balancer's certificate (sent as SNI and checked)."""
     api_path_pattern: str = "/api/*"
     """Requests matching this pattern go to the API, uncached. Unset: ``/api/*``."""
     origin_secret_header_value: str | None = None
@@ -154,11 +157,8 @@ class Frontend(Construct):
         api_origin = CloudfrontDistributionOrigin(
             origin_id=API_ORIGIN,
             domain_name=props.api_origin_domain,
-            custom_origin_config=CloudfrontDistributionOriginCustomOriginConfig(
-                http_port=80,
-                https_port=443,
-                origin_protocol_policy=props.api_origin_protocol_policy,
-                origin_ssl_protocols=["TLSv1.2"],
+            vpc_origin_config=CloudfrontDistributionOriginVpcOriginConfig(
+                vpc_origin_id=props.api_origin.id,
                 origin_read_timeout=30,
                 origin_keepalive_timeout=5,
             ),
@@ -315,13 +315,6 @@ class Frontend(Construct):
                 "acm_certificate_arn",
                 repr(cert),
                 "CloudFront only uses ACM certificates from us-east-1",
-            )
-        if props.api_origin_protocol_policy not in ORIGIN_PROTOCOL_POLICIES:
-            raise ConfigError(
-                where,
-                "api_origin_protocol_policy",
-                repr(props.api_origin_protocol_policy),
-                f"give one of {', '.join(ORIGIN_PROTOCOL_POLICIES)}",
             )
         if props.price_class not in PRICE_CLASSES:
             raise ConfigError(

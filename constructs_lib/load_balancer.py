@@ -1,10 +1,12 @@
-"""The internet-facing Application Load Balancer in front of the producer API.
+"""The internal Application Load Balancer in front of the producer API.
 
 Browsers never call the load balancer directly: CloudFront forwards ``/api/*`` to it (see
 :mod:`constructs_lib.frontend`), so the page and its API share one HTTPS origin and there
-is no mixed content. The load balancer therefore admits only CloudFront's origin-facing
-address ranges (and an optional allow-list of CIDRs for direct use), and can further
-require the secret header CloudFront adds to every origin request.
+is no mixed content. The load balancer has no public address: it sits in private subnets
+and CloudFront reaches it through a CloudFront VPC origin (network interfaces CloudFront
+places in the VPC), over AWS's network rather than the internet. Its security group admits
+only those interfaces (and an optional allow-list of private ranges, such as a VPN), and
+it can further require the secret header CloudFront adds to every origin request.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResource, Token
-from cdktf_cdktf_provider_aws.data_aws_ec2_managed_prefix_list import (
-    DataAwsEc2ManagedPrefixList,
+from cdktf_cdktf_provider_aws.cloudfront_vpc_origin import (
+    CloudfrontVpcOrigin,
+    CloudfrontVpcOriginVpcOriginEndpointConfig,
+    CloudfrontVpcOriginVpcOriginEndpointConfigOriginSslProtocols,
 )
 from cdktf_cdktf_provider_aws.data_aws_elb_service_account import DataAwsElbServiceAccount
+from cdktf_cdktf_provider_aws.data_aws_security_group import DataAwsSecurityGroup
 from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
 from cdktf_cdktf_provider_aws.lb_listener import (
     LbListener,
@@ -50,11 +55,18 @@ from .security import allow_tcp
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
-CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
-"""AWS-managed prefix list of the addresses CloudFront uses to reach origins.
-
-It weighs about 55 entries against the security group's rule quota (60 inbound rules by
-default), so it is referenced for one port only: the port CloudFront connects to."""
+CLOUDFRONT_VPC_ORIGINS_GROUP = "CloudFront-VPCOrigins-Service-SG"
+"""The security group CloudFront creates in a VPC together with the first VPC origin there,
+and puts on every network interface it uses to reach VPC origins in that VPC. Admitting it
+(one rule) is narrower than CloudFront's origin-facing prefix list (every distribution's
+servers, about 55 rules' weight): only this account's VPC origins carry it."""
+ORIGIN_TLS_PROTOCOLS = ["TLSv1.2"]
+PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(cidr)
+    for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+"""What may reach an internal load balancer besides CloudFront: RFC 1918 ranges and the
+shared address space many VPNs hand out (RFC 6598)."""
 ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 """The custom header CloudFront adds to every request it forwards to the load balancer."""
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -74,18 +86,16 @@ class LoadBalancerProps:
     naming: Naming
     vpc_id: str
     subnet_ids: Sequence[str]
-    """Public subnets in at least two AZs."""
+    """Private subnets in at least two AZs (the load balancer is internal)."""
     target_port: int
     """The producer container's port; targets are registered by IP (Fargate awsvpc)."""
     health_check_path: str = "/health"
     """Unset: ``/health``, which must answer 200."""
-    cloudfront_prefix_list: bool = True
-    """Admit CloudFront's origin-facing address ranges (managed prefix list ``com.amazonaws.
-    global.cloudfront.origin-facing``) on the port CloudFront connects to (443 with a
-    certificate, else 80). Unset: admitted."""
     allowed_cidrs: Sequence[str] = ()
-    """Extra IPv4 ranges admitted directly on 80 (and 443 with a certificate), e.g. an
-    office for smoke tests. Unset: none; only CloudFront reaches the load balancer."""
+    """Private IPv4 ranges admitted directly on 80 (and 443 with a certificate): a VPN or a
+    peered network, e.g. for smoke tests. The load balancer is internal, so addresses on
+    the internet could never reach it; only ranges inside ``PRIVATE_RANGES`` are accepted.
+    Unset: none; only CloudFront reaches the load balancer."""
     origin_secret_header_value: str | None = None
     """When set, requests are forwarded only when they carry ``X-Origin-Verify`` with this
     value (as CloudFront sends it) or come from ``allowed_cidrs``; anything else gets a
@@ -95,12 +105,14 @@ class LoadBalancerProps:
     certificate_arn: str | None = None
     """ACM certificate (in the load balancer's region) for ``domain_name``. When set, an
     HTTPS listener (TLS 1.3/1.2 policy) serves and the HTTP listener redirects to it with
-    a 301; CloudFront then connects over HTTPS only. Unset: plain HTTP between CloudFront
-    and the load balancer."""
+    a 301; the VPC origin then connects over HTTPS only (TLS 1.2+). Unset: HTTP between
+    CloudFront and the load balancer, on AWS's network (no certificate can name the load
+    balancer's own ``*.elb.amazonaws.com`` name)."""
     domain_name: str | None = None
     """The API's DNS name; required with ``certificate_arn`` (CloudFront checks the
     origin's certificate against it). With ``hosted_zone_id`` an alias A record to the
-    load balancer is created. Unset: the load balancer's own DNS name is the origin."""
+    load balancer is created (it resolves to private addresses: for VPN or peered
+    callers). Unset: the load balancer's own DNS name is the origin."""
     hosted_zone_id: str | None = None
     """Route 53 public hosted zone of ``domain_name``. Unset: no DNS record is created."""
     deletion_protection: bool = False
@@ -117,11 +129,19 @@ class LoadBalancerProps:
 
 
 class LoadBalancer(Construct):
-    """An internet-facing ALB forwarding to one IP target group (the producer tasks).
+    """An internal ALB forwarding to one IP target group (the producer tasks), and the
+    CloudFront VPC origin through which CloudFront reaches it (``vpc_origin``).
 
-    The security group admits only CloudFront's origin-facing ranges and ``allowed_cidrs``
-    (never ``0.0.0.0/0``) and has no egress until :meth:`allow_to` grants a target group's
-    tasks. Invalid HTTP header fields are dropped before they reach the application.
+    The security group admits only CloudFront's VPC-origin interfaces (the group CloudFront
+    creates in the VPC, looked up once the VPC origin exists) on the port the VPC origin
+    uses, and ``allowed_cidrs`` (private ranges, never ``0.0.0.0/0``); it has no egress
+    until :meth:`allow_to` grants a target group's tasks. Invalid HTTP header fields are
+    dropped before they reach the application.
+
+    A VPC origin cannot be changed while a distribution uses it, so its construct id names
+    its protocol (``vpc-origin-http`` or ``vpc-origin-https``): adding a certificate
+    creates a new VPC origin, the distribution moves to it, and Terraform deletes the old
+    one afterwards.
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: LoadBalancerProps) -> None:
@@ -140,23 +160,6 @@ class LoadBalancer(Construct):
             tags={"Name": naming.name("alb")},
         )
         self.ingress_rules: list[VpcSecurityGroupIngressRule] = []
-        if props.cloudfront_prefix_list:
-            cloudfront = DataAwsEc2ManagedPrefixList(
-                self, "cloudfront-prefix-list", name=CLOUDFRONT_PREFIX_LIST
-            )
-            port = HTTPS_PORT if https else HTTP_PORT
-            self.ingress_rules.append(
-                VpcSecurityGroupIngressRule(
-                    self,
-                    f"ingress-{port}-cloudfront",
-                    security_group_id=self.security_group.id,
-                    prefix_list_id=cloudfront.id,
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    description="CloudFront origin-facing servers",
-                )
-            )
         for cidr in props.allowed_cidrs:
             for port in listener_ports:
                 self.ingress_rules.append(
@@ -209,7 +212,7 @@ class LoadBalancer(Construct):
             self,
             "alb",
             name=naming.name("alb"),
-            internal=False,
+            internal=True,
             load_balancer_type="application",
             ip_address_type="ipv4",
             subnets=list(props.subnet_ids),
@@ -221,6 +224,55 @@ class LoadBalancer(Construct):
             access_logs=access_logs,
             tags={"Name": naming.name("alb")},
             depends_on=depends_on or None,
+        )
+
+        # How CloudFront reaches the load balancer: HTTP, or HTTPS (TLS 1.2+) to the name on
+        # the certificate when there is one.
+        protocol = "https" if https else "http"
+        self.origin_protocol_policy = f"{protocol}-only"
+        """The VPC origin's protocol policy."""
+        self.vpc_origin = CloudfrontVpcOrigin(
+            self,
+            f"vpc-origin-{protocol}",
+            vpc_origin_endpoint_config=[
+                CloudfrontVpcOriginVpcOriginEndpointConfig(
+                    arn=self.alb.arn,
+                    name=naming.name("api", protocol),
+                    http_port=HTTP_PORT,
+                    https_port=HTTPS_PORT,
+                    origin_protocol_policy=self.origin_protocol_policy,
+                    origin_ssl_protocols=[
+                        CloudfrontVpcOriginVpcOriginEndpointConfigOriginSslProtocols(
+                            items=ORIGIN_TLS_PROTOCOLS, quantity=len(ORIGIN_TLS_PROTOCOLS)
+                        )
+                    ],
+                )
+            ],
+            tags={"Name": naming.name("api", protocol)},
+        )
+        """The CloudFront VPC origin of this load balancer (``Frontend``'s ``api_origin``)."""
+        # CloudFront creates this group with the VPC's first VPC origin: read it afterwards
+        # (Terraform defers the read to the apply that creates the VPC origin).
+        cloudfront = DataAwsSecurityGroup(
+            self,
+            "cloudfront-vpc-origins",
+            name=CLOUDFRONT_VPC_ORIGINS_GROUP,
+            vpc_id=props.vpc_id,
+            depends_on=[self.vpc_origin],
+        )
+        port = HTTPS_PORT if https else HTTP_PORT
+        self.ingress_rules.insert(
+            0,
+            VpcSecurityGroupIngressRule(
+                self,
+                f"ingress-{port}-cloudfront",
+                security_group_id=self.security_group.id,
+                referenced_security_group_id=cloudfront.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description="CloudFront VPC origins in this VPC",
+            ),
         )
 
         self.target_group = LbTargetGroup(
@@ -351,11 +403,11 @@ class LoadBalancer(Construct):
         self.dns_name: str = self.alb.dns_name
         self.arn_suffix: str = self.alb.arn_suffix
         self.target_group_arn_suffix: str = self.target_group.arn_suffix
-        self.origin_protocol_policy = "https-only" if https else "http-only"
-        """What CloudFront's custom origin for this load balancer must use."""
         self.origin_domain: str = props.domain_name or self.alb.dns_name
-        """The name CloudFront must use as origin domain: ``domain_name`` when set (it is
-        the name on the certificate), else the load balancer's DNS name."""
+        """The name CloudFront must give the origin (``Frontend``'s ``api_origin_domain``):
+        ``domain_name`` when set (the name on the certificate: CloudFront sends it as SNI
+        and checks the certificate against it), else the load balancer's DNS name. Requests
+        are routed by the VPC origin, not by resolving this name."""
 
     def allow_to(self, target: SecurityGroup, *, port: int, description: str) -> None:
         """Let the load balancer reach ``target`` (the producer tasks) on ``port``."""
@@ -382,7 +434,7 @@ class LoadBalancer(Construct):
                 where,
                 "subnet_ids",
                 len(props.subnet_ids),
-                "an Application Load Balancer needs public subnets in 2 or more AZs",
+                "an Application Load Balancer needs private subnets in 2 or more AZs",
             )
         for cidr in props.allowed_cidrs:
             try:
@@ -399,13 +451,16 @@ class LoadBalancer(Construct):
                     "the allow-list must not admit the whole internet; leave it empty and "
                     "go through CloudFront",
                 )
-        if not props.cloudfront_prefix_list and not props.allowed_cidrs:
-            raise ConfigError(
-                where,
-                "allowed_cidrs",
-                "() with cloudfront_prefix_list=False",
-                "admit CloudFront or give at least one CIDR, else nothing reaches the API",
-            )
+            if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
+                raise ConfigError(
+                    where,
+                    "allowed_cidrs",
+                    repr(cidr),
+                    "the load balancer is internal: only private ranges (a VPN or a peered "
+                    "network within "
+                    + ", ".join(str(r) for r in PRIVATE_RANGES)
+                    + ") can reach it; the internet goes through CloudFront",
+                )
         if not 1 <= props.target_port <= 65535:
             raise ConfigError(where, "target_port", props.target_port, "give a TCP port 1-65535")
         if not props.health_check_path.startswith("/"):

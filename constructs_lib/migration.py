@@ -27,12 +27,18 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
+from apps.common.contract import LAMBDA_RDS_CA_BUNDLE
+
 from .naming import Naming
+from .options import CPU_ARCHITECTURE
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 
 HANDLER = "apps.migrate.handler.handler"
-BUNDLED_PACKAGES = ("apps/common", "apps/migrate")
-"""Project packages in the bundle (plus ``apps/__init__.py`` and pymysql)."""
+BUNDLED_PACKAGES = ("apps/common", "apps/migrate", "apps/rotate")
+"""Project packages in the bundle (plus ``apps/__init__.py``, pymysql and redis): the
+migration and the credential rotation functions share it."""
+BUNDLED_DATA = ("apps/common/certs/rds-ca-bundle.pem",)
+"""Non-Python files the functions read: the RDS CA bundle (``DB_TLS_CA``)."""
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -40,18 +46,24 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 def build_bundle(project_root: Path) -> Path:
     """Write the Lambda zip (byte-for-byte reproducible) and return its path.
 
-    Holds ``apps/__init__.py``, ``apps/common``, ``apps/migrate`` and the pure-Python
-    ``pymysql`` package taken from the locked environment.
+    Holds ``apps/__init__.py``, :data:`BUNDLED_PACKAGES`, :data:`BUNDLED_DATA` and the
+    pure-Python ``pymysql`` and ``redis`` packages taken from the locked environment.
     """
     import pymysql
+    import redis
 
     files: list[tuple[str, Path]] = [("apps/__init__.py", project_root / "apps" / "__init__.py")]
     for package in BUNDLED_PACKAGES:
         for path in sorted((project_root / package).rglob("*.py")):
             files.append((path.relative_to(project_root).as_posix(), path))
-    pymysql_dir = Path(pymysql.__file__).parent
-    for path in sorted(pymysql_dir.rglob("*.py")):
-        files.append((f"pymysql/{path.relative_to(pymysql_dir).as_posix()}", path))
+    for data in BUNDLED_DATA:
+        if not (project_root / data).is_file():
+            raise FileNotFoundError(f"{data} is missing: run scripts/refresh-rds-ca.py")
+        files.append((data, project_root / data))
+    for module in (pymysql, redis):
+        root = Path(module.__file__ or "").parent
+        for path in sorted(root.rglob("*.py")):
+            files.append((f"{root.name}/{path.relative_to(root).as_posix()}", path))
     out = Path(tempfile.mkdtemp(prefix="pcp-migration-")) / "migration.zip"
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         for name, path in sorted(files):
@@ -63,6 +75,132 @@ def build_bundle(project_root: Path) -> Path:
 
 
 @dataclass(frozen=True)
+class VpcFunctionParts:
+    """What :func:`vpc_function` creates."""
+
+    log_group: CloudwatchLogGroup
+    security_group: SecurityGroup
+    egress_aws_apis: VpcSecurityGroupEgressRule
+    role: IamRole
+    policy: IamRolePolicy
+    function: LambdaFunction
+    bundle_sha256: str
+
+
+def vpc_function(
+    scope: Construct,
+    *,
+    name: str,
+    description: str,
+    group_description: str,
+    handler: str,
+    project_root: Path,
+    vpc_id: str,
+    subnet_ids: Sequence[str],
+    kms_key_arn: str,
+    account_id: str,
+    statements: Sequence[Statement],
+    variables: dict[str, str],
+    log_retention_days: int,
+    timeout: int,
+) -> VpcFunctionParts:
+    """A function from the shared bundle in the private subnets, in ``scope``: its own
+    encrypted log group, a security group that may only reach AWS APIs (HTTPS) until
+    granted more, and a role with ``statements`` plus logging and VPC networking."""
+    bundle = build_bundle(project_root)
+    bundle_sha256 = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    asset = TerraformAsset(scope, "bundle", path=str(bundle), type=AssetType.FILE)
+    log_group = CloudwatchLogGroup(
+        scope,
+        "log-group",
+        name=f"/aws/lambda/{name}",
+        retention_in_days=log_retention_days,
+        kms_key_id=kms_key_arn,
+    )
+    security_group = SecurityGroup(
+        scope,
+        "security-group",
+        name=name,
+        description=group_description,
+        vpc_id=vpc_id,
+        tags={"Name": name},
+    )
+    egress = VpcSecurityGroupEgressRule(
+        scope,
+        "egress-aws-apis",
+        security_group_id=security_group.id,
+        cidr_ipv4="0.0.0.0/0",
+        ip_protocol="tcp",
+        from_port=443,
+        to_port=443,
+        description="Secrets Manager over HTTPS via NAT",
+    )
+    role = IamRole(
+        scope,
+        "role",
+        name=name,
+        assume_role_policy=assume_role_policy("lambda.amazonaws.com", source_account=account_id),
+    )
+    policy = IamRolePolicy(
+        scope,
+        "policy",
+        role=role.id,
+        name=name.rsplit("-", 1)[-1],
+        policy=policy_document(
+            Statement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"{log_group.arn}:*"],
+            ),
+            *statements,
+            Statement(
+                # Lambda's VPC networking; these EC2 actions have no resource scoping.
+                actions=[
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+            ),
+            Statement(
+                actions=["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                resources=["*"],
+            ),
+        ),
+    )
+    function = LambdaFunction(
+        scope,
+        "function",
+        function_name=name,
+        description=description,
+        role=role.arn,
+        runtime="python3.12",
+        architectures=[CPU_ARCHITECTURE.lambda_name],
+        handler=handler,
+        filename=asset.path,
+        source_code_hash=bundle_sha256,
+        timeout=timeout,
+        memory_size=256,
+        publish=True,  # a new version on every code or configuration change
+        kms_key_arn=kms_key_arn,
+        tracing_config={"mode": "Active"},
+        vpc_config={
+            "subnet_ids": list(subnet_ids),
+            "security_group_ids": [security_group.id],
+        },
+        environment={"variables": variables},
+        logging_config={"log_format": "JSON", "log_group": log_group.name},
+        # Lambda checks the VPC permissions when it creates the function.
+        depends_on=[log_group, policy],
+    )
+    return VpcFunctionParts(
+        log_group, security_group, egress, role, policy, function, bundle_sha256
+    )
+
+
+@dataclass(frozen=True)
 class SchemaMigrationProps:
     naming: Naming
     project_root: Path
@@ -71,6 +209,8 @@ class SchemaMigrationProps:
     subnet_ids: Sequence[str]
     kms_key_arn: str
     region: str
+    account_id: str
+    """The role trusts Lambda only on behalf of this account."""
     db_host: str
     db_port: int
     db_name: str
@@ -80,131 +220,59 @@ class SchemaMigrationProps:
     """The application user's secret (``username``, ``password``) the function provisions."""
     depends_on: Sequence[ITerraformDependable] = ()
     """What must exist before the first invocation: the instance, the secret version, the
-    security-group rules to the database, the private routes to NAT (Secrets Manager).
-    Unset: nothing beyond the references."""
-    db_tls: str = "required"
-    """``required`` (TLS, server certificate not verified: the RDS CA bundle is not
-    shipped) or ``verify`` (needs ``DB_TLS_CA``). Unset: required."""
+    private routes to NAT (Secrets Manager); the security-group rules to the database come
+    through :meth:`SchemaMigration.run_after`. Unset: nothing beyond the references."""
     log_retention_days: int = 30
     """Unset: 30 days."""
 
 
 class SchemaMigration(Construct):
-    """The migration function, its least-privilege role, and its invocation on apply."""
+    """The migration function, its least-privilege role, and its invocation on apply.
+
+    It connects with ``DB_TLS=verify`` against the RDS CA bundle in its package."""
 
     def __init__(self, scope: Construct, id_: str, *, props: SchemaMigrationProps) -> None:
         super().__init__(scope, id_)
-        naming = props.naming
-        name = naming.name("migrate")
-        bundle = build_bundle(props.project_root)
-        self.bundle_sha256 = hashlib.sha256(bundle.read_bytes()).hexdigest()
-        asset = TerraformAsset(self, "bundle", path=str(bundle), type=AssetType.FILE)
-
-        self.log_group = CloudwatchLogGroup(
+        parts = vpc_function(
             self,
-            "log-group",
-            name=f"/aws/lambda/{name}",
-            retention_in_days=props.log_retention_days,
-            kms_key_id=props.kms_key_arn,
-        )
-        self.security_group = SecurityGroup(
-            self,
-            "security-group",
-            name=name,
-            description="Schema migration function",
-            vpc_id=props.vpc_id,
-            tags={"Name": name},
-        )
-        VpcSecurityGroupEgressRule(
-            self,
-            "egress-aws-apis",
-            security_group_id=self.security_group.id,
-            cidr_ipv4="0.0.0.0/0",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            description="Secrets Manager over HTTPS via NAT",
-        )
-        self.role = IamRole(
-            self,
-            "role",
-            name=name,
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
-        )
-        policy = IamRolePolicy(
-            self,
-            "policy",
-            role=self.role.id,
-            name="migrate",
-            policy=policy_document(
-                Statement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[f"{self.log_group.arn}:*"],
-                ),
-                *read_secrets(
-                    [props.master_secret_arn, props.app_secret_arn],
-                    kms_key_arn=props.kms_key_arn,
-                    region=props.region,
-                ),
-                Statement(
-                    # Lambda's VPC networking; these EC2 actions have no resource scoping.
-                    actions=[
-                        "ec2:AssignPrivateIpAddresses",
-                        "ec2:CreateNetworkInterface",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeSubnets",
-                        "ec2:UnassignPrivateIpAddresses",
-                    ],
-                    resources=["*"],
-                ),
-                Statement(
-                    actions=["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
-                    resources=["*"],
-                ),
-            ),
-        )
-        self.function = LambdaFunction(
-            self,
-            "function",
-            function_name=name,
+            name=props.naming.name("migrate"),
             description="Creates the database, migrates the schema, provisions the app user",
-            role=self.role.arn,
-            runtime="python3.12",
-            architectures=["arm64"],
+            group_description="Schema migration function",
             handler=HANDLER,
-            filename=asset.path,
-            source_code_hash=self.bundle_sha256,
-            timeout=120,
-            memory_size=256,
-            publish=True,  # a new version on every code or configuration change
+            project_root=props.project_root,
+            vpc_id=props.vpc_id,
+            subnet_ids=props.subnet_ids,
             kms_key_arn=props.kms_key_arn,
-            tracing_config={"mode": "Active"},
-            vpc_config={
-                "subnet_ids": list(props.subnet_ids),
-                "security_group_ids": [self.security_group.id],
+            account_id=props.account_id,
+            statements=read_secrets(
+                [props.master_secret_arn, props.app_secret_arn],
+                kms_key_arn=props.kms_key_arn,
+                region=props.region,
+            ),
+            variables={
+                "MASTER_SECRET_ARN": props.master_secret_arn,
+                "APP_SECRET_ARN": props.app_secret_arn,
+                "DB_HOST": props.db_host,
+                "DB_PORT": str(props.db_port),
+                "DB_NAME": props.db_name,
+                "DB_TLS": "verify",
+                "DB_TLS_CA": LAMBDA_RDS_CA_BUNDLE,
             },
-            environment={
-                "variables": {
-                    "MASTER_SECRET_ARN": props.master_secret_arn,
-                    "APP_SECRET_ARN": props.app_secret_arn,
-                    "DB_HOST": props.db_host,
-                    "DB_PORT": str(props.db_port),
-                    "DB_NAME": props.db_name,
-                    "DB_TLS": props.db_tls,
-                }
-            },
-            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
-            # Lambda checks the VPC permissions when it creates the function.
-            depends_on=[self.log_group, policy],
+            log_retention_days=props.log_retention_days,
+            timeout=120,
         )
+        self.log_group = parts.log_group
+        self.security_group = parts.security_group
+        self.role = parts.role
+        self.function = parts.function
+        self.bundle_sha256 = parts.bundle_sha256
         self.invocation = LambdaInvocation(
             self,
             "invocation",
             function_name=self.function.function_name,
             input=json.dumps({"action": "migrate"}),
             triggers={"bundle": self.bundle_sha256, "function": self.function.version},
-            depends_on=list(props.depends_on),
+            depends_on=[*props.depends_on, parts.egress_aws_apis],
         )
 
     def run_after(self, *resources: TerraformResource) -> None:

@@ -72,7 +72,10 @@ class ObservabilityProps:
     queue_backlog_metric: str = "QueueBacklog"
     """Unset: ``QueueBacklog`` (the name apps/consumer/service.py emits)."""
     alarm_email: str | None = None
-    """Unset: no subscription; alarms reach only whatever subscribes to the topic later."""
+    """Subscribed (e-mail) to the environment's topic. Unset: no subscription."""
+    alarm_topic_arn: str | None = None
+    """An existing SNS topic (paging, chat) every alarm also notifies. Unset: only the
+    environment's topic."""
     backlog_threshold: int = 1000
     """Alarm when the backlog maximum over 5 minutes exceeds this. Unset: 1000 messages."""
     alb_5xx_threshold: int = 10
@@ -161,6 +164,10 @@ class Observability(Construct):
                 endpoint=props.alarm_email,
             )
 
+        self.alarm_actions: list[str] = [self.topic.arn]
+        """Where every alarm (and its recovery) is sent."""
+        if props.alarm_topic_arn is not None:
+            self.alarm_actions.append(props.alarm_topic_arn)
         self.alarms: dict[str, CloudwatchMetricAlarm] = {}
         self._add_alarms(props)
         self.dashboard = CloudwatchDashboard(
@@ -213,8 +220,8 @@ class Observability(Construct):
             alarm_name=name,
             alarm_description=description,
             actions_enabled=True,
-            alarm_actions=[self.topic.arn],
-            ok_actions=[self.topic.arn],
+            alarm_actions=self.alarm_actions,
+            ok_actions=self.alarm_actions,
             **config,
         )
 

@@ -44,3 +44,20 @@ FARGATE_SIZES: Mapping[int, Sequence[int]] = {
     4096: tuple(range(8192, 30721, 1024)),
 }
 """Valid Fargate CPU units and the memory sizes (MiB) each allows."""
+
+
+class CpuArchitecture(Enum):
+    """CPU of the Fargate tasks and Lambda functions; images must be built for it."""
+
+    ARM64 = "ARM64"
+    """Graviton: about 20 % cheaper than x86_64 on Fargate for the same vCPU and memory.
+    Build with ``docker build --platform linux/arm64``."""
+    X86_64 = "X86_64"
+
+    @property
+    def lambda_name(self) -> str:
+        return self.value.lower()
+
+
+CPU_ARCHITECTURE = CpuArchitecture.ARM64
+"""One architecture for every task and function (README's ``docker build --platform``)."""

@@ -46,12 +46,11 @@ def policy_document(*statements: Statement) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [s.render() for s in statements]})
 
 
-def assume_role_policy(service: str, *, source_account: str | None = None) -> str:
-    """A trust policy letting ``service`` (e.g. ``ecs-tasks.amazonaws.com``) assume a role.
-
-    With ``source_account`` the trust is limited to that account (confused-deputy guard).
-    """
-    conditions = {"StringEquals": {"aws:SourceAccount": source_account}} if source_account else {}
+def assume_role_policy(service: str, *, source_account: str) -> str:
+    """A trust policy letting ``service`` (e.g. ``ecs-tasks.amazonaws.com``) assume a role
+    only on behalf of ``source_account`` (``aws:SourceAccount``: the confused-deputy guard;
+    required, so no role of this project can be created without it)."""
+    conditions = {"StringEquals": {"aws:SourceAccount": source_account}}
     return policy_document(
         Statement(
             actions=["sts:AssumeRole"],

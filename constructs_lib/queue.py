@@ -29,8 +29,6 @@ from .secrets import GeneratedCredentials, GeneratedCredentialsProps
 from .security import RulePair, allow_tcp
 
 REDIS_PORT = 6379
-APP_ACCESS = "on ~* &* +@all -@dangerous"
-"""What the application user may do: every key, no administrative or dangerous command."""
 DISABLED_DEFAULT_ACCESS = "off -@all"
 
 
@@ -41,6 +39,13 @@ class QueueProps:
     subnet_ids: Sequence[str]
     """Private subnets, one per AZ; a replication group places one node in each."""
     kms_key_arn: str
+    app_access_string: str
+    """The application user's ACL (ElastiCache access-string syntax): the keys and command
+    categories the apps use, nothing more. The app tests give their local Redis user the
+    same string (``apps.common.contract.queue_access_string``)."""
+    availability_zones: Sequence[str] = ()
+    """The AZ of each subnet, in order: a replication group pins one node in each
+    (``preferred_cache_cluster_azs``). Unset: ElastiCache places the nodes."""
     mode: QueueMode = QueueMode.SERVERLESS
     """Unset: ElastiCache Serverless, as in the original design."""
     engine: QueueEngine = QueueEngine.VALKEY
@@ -72,6 +77,13 @@ class Queue(Construct):
         super().__init__(scope, id_)
         if props.mode is QueueMode.REPLICATION_GROUP and len(props.subnet_ids) < 1:
             raise ConfigError(self.node.path, "subnet_ids", 0, "give at least one private subnet")
+        if props.availability_zones and len(props.availability_zones) != len(props.subnet_ids):
+            raise ConfigError(
+                self.node.path,
+                "availability_zones",
+                list(props.availability_zones),
+                f"give the AZ of each of the {len(props.subnet_ids)} subnets, in order",
+            )
         naming = props.naming
         engine = props.engine.value
         self.mode = props.mode
@@ -121,15 +133,19 @@ class Queue(Construct):
                 "passwords": [self.default_user_credentials.password],
             },
         )
-        app_user = ElasticacheUser(
+        self.app_user = ElasticacheUser(
             self,
             "app-user",
             user_id=naming.name("queue", "app"),
             user_name=self.credentials.username,
             engine=engine,
-            access_string=APP_ACCESS,
+            access_string=props.app_access_string,
             authentication_mode={"type": "password", "passwords": [self.credentials.password]},
+            # Rotation (Secrets Manager) sets the passwords from then on; Terraform must not
+            # put the first one back.
+            lifecycle={"ignore_changes": ["authentication_mode"]},
         )
+        app_user = self.app_user
         self.user_group = ElasticacheUserGroup(
             self,
             "user-group",
@@ -195,6 +211,7 @@ class Queue(Construct):
                 engine_version="8.0" if props.engine is QueueEngine.VALKEY else "7.1",
                 node_type=props.node_type,
                 num_cache_clusters=nodes,
+                preferred_cache_cluster_azs=list(props.availability_zones) or None,
                 automatic_failover_enabled=nodes > 1,
                 multi_az_enabled=nodes > 1,
                 port=REDIS_PORT,

@@ -82,6 +82,7 @@ class GeneratedCredentials(Construct):
             lifecycle={"ignore_changes": ["secret_string"]},
         )
         self.arn: str = self.secret.arn
+        self.name = props.name
         self.username = props.username
         self.password: str = Fn.lookup(Fn.jsondecode(self.version.secret_string), "password")
         """A reference to the stored password, for resources that must be given it."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdktf import ITerraformDependable
+from cdktf import ITerraformDependable, TerraformResource
 from cdktf_cdktf_provider_aws.appautoscaling_policy import AppautoscalingPolicy
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration as Tracking,
@@ -49,9 +49,9 @@ from constructs import Construct
 
 from .errors import ConfigError
 from .naming import Naming
-from .options import FARGATE_SIZES
+from .options import CPU_ARCHITECTURE, FARGATE_SIZES
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
-from .secrets import SecretRef
+from .secrets import GeneratedCredentials, SecretRef
 from .security import allow_tcp
 
 HTTPS = 443
@@ -84,6 +84,8 @@ class FargateServiceProps:
     kms_key_arn: str
     """Decrypts the injected secrets; encrypts the log group."""
     region: str
+    account_id: str
+    """The roles trust ECS only on behalf of this account (``aws:SourceAccount``)."""
     namespace_id: str
     """Cloud Map namespace the service registers in (A records)."""
     scaling: Scaling
@@ -97,6 +99,10 @@ class FargateServiceProps:
     """Plain settings. Never credentials: those go in ``secrets``. Unset: none."""
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
     """Variable name to a key of a Secrets Manager secret, injected at start. Unset: none."""
+    credentials_secrets: Mapping[str, GeneratedCredentials] = field(default_factory=dict)
+    """Variable name (``*_SECRET``) to a credentials secret the application reads itself
+    at run time (and again after a rotation): the variable holds the secret's ARN and the
+    task role may read that secret. Unset: none."""
     task_statements: Sequence[Statement] = ()
     """What the application itself calls in AWS. Unset: nothing (the task role has no policy)."""
     target_group_arn: str | None = None
@@ -154,7 +160,7 @@ class FargateService(Construct):
             vpc_id=props.vpc_id,
             tags={"Name": self.service_name},
         )
-        VpcSecurityGroupEgressRule(
+        self.egress_aws_apis = VpcSecurityGroupEgressRule(
             self,
             "egress-aws-apis",
             security_group_id=self.security_group.id,
@@ -169,7 +175,9 @@ class FargateService(Construct):
             self,
             "execution-role",
             name=naming.name(props.name, "execution"),
-            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+            assume_role_policy=assume_role_policy(
+                "ecs-tasks.amazonaws.com", source_account=props.account_id
+            ),
         )
         execution_statements = [
             Statement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
@@ -202,15 +210,24 @@ class FargateService(Construct):
             self,
             "task-role",
             name=naming.name(props.name, "task"),
-            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+            assume_role_policy=assume_role_policy(
+                "ecs-tasks.amazonaws.com", source_account=props.account_id
+            ),
         )
-        if props.task_statements:
+        task_statements = list(props.task_statements)
+        if props.credentials_secrets:
+            task_statements += read_secrets(
+                sorted({c.arn for c in props.credentials_secrets.values()}),
+                kms_key_arn=props.kms_key_arn,
+                region=props.region,
+            )
+        if task_statements:
             IamRolePolicy(
                 self,
                 "task-policy",
                 role=self.task_role.id,
                 name="application",
-                policy=policy_document(*props.task_statements),
+                policy=policy_document(*task_statements),
             )
 
         self.task_definition = EcsTaskDefinition(
@@ -221,7 +238,10 @@ class FargateService(Construct):
             memory=str(props.memory),
             network_mode="awsvpc",
             requires_compatibilities=["FARGATE"],
-            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            runtime_platform={
+                "operating_system_family": "LINUX",
+                "cpu_architecture": CPU_ARCHITECTURE.value,
+            },
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
             volume=[EcsTaskDefinitionVolume(name="tmp")],
@@ -276,7 +296,10 @@ class FargateService(Construct):
             enable_ecs_managed_tags=True,
             enable_execute_command=False,
             lifecycle={"ignore_changes": ["desired_count"]},
-            depends_on=list(props.depends_on) or None,
+            # `cdktf deploy` fails when the tasks never become healthy (crash loop, failing
+            # health check), instead of reporting success while the circuit breaker rolls back.
+            wait_for_steady_state=True,
+            depends_on=[*props.depends_on, self.egress_aws_apis],
         )
 
         self.scaling_target = AppautoscalingTarget(
@@ -293,6 +316,14 @@ class FargateService(Construct):
         """Set by the stack: ``<name>.<namespace>``, how peers reach this service."""
 
     # --- intent helpers ---------------------------------------------------------------
+
+    def requires(self, *resources: TerraformResource) -> None:
+        """Start the service only once ``resources`` exist: the security-group rules its
+        tasks need at start (``Database.allow_from``, ``Queue.allow_from`` return them)."""
+        self.service.depends_on = [
+            *(self.service.depends_on or []),
+            *(f"{r.terraform_resource_type}.{r.friendly_unique_id}" for r in resources),
+        ]
 
     def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
         """Admit connections from ``peer`` to the service's port."""
@@ -424,9 +455,14 @@ class FargateService(Construct):
             "user": props.user,
             "readonlyRootFilesystem": True,
             "portMappings": [{"containerPort": props.port, "protocol": "tcp", "name": props.name}],
-            "environment": [{"name": k, "value": v} for k, v in sorted(props.environment.items())],
-            "secrets": [
-                {"name": k, "valueFrom": ref.value_from} for k, ref in sorted(props.secrets.items())
+            "environment": [
+                {"name": k, "value": v}
+                for k, v in sorted(
+                    {
+                        **props.environment,
+                        **{k: c.arn for k, c in props.credentials_secrets.items()},
+                    }.items()
+                )
             ],
             "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],  # noqa: S108 (a task-scoped volume)
             "healthCheck": {
@@ -457,6 +493,10 @@ class FargateService(Construct):
         }
         if props.command:
             container["command"] = list(props.command)
+        if props.secrets:
+            container["secrets"] = [
+                {"name": k, "valueFrom": ref.value_from} for k, ref in sorted(props.secrets.items())
+            ]
         return container
 
     def _validate(self, props: FargateServiceProps) -> None:
@@ -478,6 +518,11 @@ class FargateService(Construct):
             )
         if props.user in ("0", "root"):
             raise ConfigError(where, "user", props.user, "run as a non-root UID")
+        unnamed = sorted(k for k in props.credentials_secrets if not k.endswith("_SECRET"))
+        if unnamed:
+            raise ConfigError(
+                where, "credentials_secrets", ", ".join(unnamed), "name them *_SECRET"
+            )
         leaked = sorted(k for k in props.environment if _looks_secret(k))
         if leaked:
             raise ConfigError(

@@ -32,7 +32,13 @@ PRODUCTION_MIN_TASKS = 2
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _NAME_MAX = 12
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
+_PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(r)
+    for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+"""What can reach the internal ALB besides CloudFront: RFC 1918 and RFC 6598 ranges."""
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 
 
@@ -52,7 +58,7 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    """RDS MySQL 8.0."""
+    """RDS MySQL 8.4."""
 
     instance_class: str
     multi_az: bool
@@ -64,8 +70,9 @@ class DatabaseConfig:
     """Initial gp3 storage. Unset: 20 GiB (the RDS minimum)."""
     max_allocated_storage_gb: int = 100
     """Ceiling for storage autoscaling. Unset: 100 GiB."""
-    engine_version: str = "8.0"
-    """MySQL major version; minor versions are upgraded by RDS. Unset: 8.0."""
+    engine_version: str = "8.4"
+    """MySQL major version; minor versions are upgraded by RDS. Unset: 8.4 (8.0 left RDS
+    standard support on 2026-07-31; new 8.0 instances are billed Extended Support)."""
     database_name: str = "platform"
     """The application schema. Unset: ``platform``."""
     performance_insights: bool = False
@@ -124,8 +131,9 @@ class EdgeConfig:
     domain_name: str | None = None
     """Serve the frontend at this name (CloudFront alias) and the ALB origin at
     ``origin.<domain_name>`` over HTTPS. Unset: the ``*.cloudfront.net`` name, and
-    CloudFront reaches the ALB over HTTP (the ALB admits only CloudFront and
-    ``allowed_cidrs``, and checks a secret origin header)."""
+    CloudFront reaches the internal ALB through its VPC origin over HTTP, on AWS's
+    network (the ALB admits only CloudFront's VPC origins and ``allowed_cidrs``, and
+    checks a secret origin header)."""
     hosted_zone_id: str | None = None
     """Route 53 zone of ``domain_name``; required with it."""
     alb_certificate_arn: str | None = None
@@ -133,8 +141,9 @@ class EdgeConfig:
     cloudfront_certificate_arn: str | None = None
     """ACM certificate in us-east-1 for ``domain_name`` (CloudFront's requirement)."""
     allowed_cidrs: tuple[str, ...] = ()
-    """Address ranges that may call the ALB directly (as the original's curl examples do).
-    Unset: only CloudFront reaches the ALB."""
+    """Private ranges (a VPN or a peered network: within 10/8, 172.16/12, 192.168/16 or
+    100.64/10) that may call the internal ALB directly, e.g. for smoke tests. The ALB has
+    no public address, so internet ranges are refused. Unset: only CloudFront reaches it."""
     alb_deletion_protection: bool = False
     """Unset: the ALB can be destroyed."""
     alb_access_logs: bool = False
@@ -155,8 +164,11 @@ class EnvironmentConfig:
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     """Unset: CloudFront's own name, no custom domain, no direct ALB access."""
     alarm_email: str | None = None
-    """Subscribe this address to the environment's alarm topic. Unset: no subscription
-    (subscribe chat or paging integrations to the topic yourself)."""
+    """Subscribe this address to the environment's alarm topic. Unset: no subscription.
+    The production tier needs this or ``alarm_topic_arn`` (or ``PCP_ALARM_EMAIL`` /
+    ``PCP_ALARM_TOPIC_ARN`` at synth time, see :mod:`environments.alarms`)."""
+    alarm_topic_arn: str | None = None
+    """An existing SNS topic (paging, chat) that every alarm also notifies. Unset: none."""
     region: str = DEFAULT_REGION
     """AWS region. Unset: eu-central-1 (the original design's region)."""
     extra_tags: dict[str, str] = field(default_factory=dict)
@@ -357,6 +369,14 @@ def _validate_services(config: EnvironmentConfig) -> None:
     email = config.alarm_email
     if email is not None and not _EMAIL_RE.match(email):
         raise _fail(config, "alarm_email", repr(email), "use an e-mail address or leave it unset")
+    topic = config.alarm_topic_arn
+    if topic is not None and not _SNS_ARN_RE.match(topic):
+        raise _fail(
+            config,
+            "alarm_topic_arn",
+            repr(topic),
+            "use an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>) or leave it unset",
+        )
 
 
 def _validate_edge(config: EnvironmentConfig) -> None:
@@ -375,6 +395,14 @@ def _validate_edge(config: EnvironmentConfig) -> None:
                 cidr,
                 "name the ranges that may call the ALB directly "
                 "(the internet goes through CloudFront)",
+            )
+        if not any(ipaddress.IPv4Network(cidr).subnet_of(r) for r in _PRIVATE_RANGES):
+            raise _fail(
+                config,
+                "edge.allowed_cidrs",
+                cidr,
+                "the ALB is internal: name private ranges of a VPN or peered network "
+                "(10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10)",
             )
     if edge.domain_name is None:
         extras = [

@@ -6,6 +6,7 @@ into each other. Importing this module loads the AWS provider bindings (slow).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from cdktf import (
@@ -19,6 +20,17 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
+from apps.common.contract import (
+    BACKLOG_METRIC,
+    CONSUMER_PORT,
+    LAMBDA_RDS_CA_BUNDLE,
+    METRICS_NAMESPACE,
+    PRODUCER_PORT,
+    QUEUE_STREAM,
+    RDS_CA_BUNDLE,
+    SYSTEM_CA_BUNDLE,
+    queue_access_string,
+)
 from constructs_lib.bucket import SecureBucket, SecureBucketProps
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
@@ -30,9 +42,11 @@ from constructs_lib.migration import SchemaMigration, SchemaMigrationProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps
 from constructs_lib.observability import Observability, ObservabilityProps, ServiceMetrics
+from constructs_lib.policy import Statement, read_secrets
 from constructs_lib.queue import Queue, QueueProps
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
-from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps, SecretRef
+from constructs_lib.rotation import CredentialRotation, CredentialRotationProps
+from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps
 from constructs_lib.service import FargateService, FargateServiceProps, Scaling
 
 from .config import EnvironmentConfig, ServiceConfig
@@ -41,11 +55,6 @@ from .state import StateConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SITE_DIR = PROJECT_ROOT / "apps" / "frontend" / "static"
-PRODUCER_PORT = 5080
-CONSUMER_PORT = 8081
-QUEUE_STREAM = "counts"
-METRICS_NAMESPACE = "ProducerConsumer"
-"""Namespace of the consumer's Embedded Metric Format output (``QueueBacklog``)."""
 
 TERRAFORM_VERSION = ">= 1.10, < 2.0"
 """1.10 brought S3-native state locking (``use_lockfile``)."""
@@ -131,14 +140,9 @@ class PlatformStack(TerraformStack):
                 account_id=account_id,
                 region=config.region,
                 description=f"{naming.prefix}: data at rest",
-                # CloudFront reads the KMS-encrypted frontend objects; CloudWatch alarms
-                # publish to the KMS-encrypted alarm topic.
+                # CloudWatch alarms publish to the KMS-encrypted alarm topic; CloudFront
+                # (this environment's distribution only) is added once it exists.
                 services=(
-                    ServiceAccess(
-                        "cloudfront.amazonaws.com",
-                        actions=("kms:Decrypt",),
-                        source_arn_like=f"arn:aws:cloudfront::{account_id}:distribution/*",
-                    ),
                     ServiceAccess(
                         "cloudwatch.amazonaws.com",
                         actions=("kms:Decrypt", "kms:GenerateDataKey"),
@@ -195,6 +199,8 @@ class PlatformStack(TerraformStack):
                 vpc_id=self.network.vpc.id,
                 subnet_ids=self.network.private_subnet_ids,
                 kms_key_arn=self.key.arn,
+                app_access_string=queue_access_string(QUEUE_STREAM),
+                availability_zones=net.availability_zones,
                 mode=queue.mode,
                 engine=queue.engine,
                 node_type=queue.node_type,
@@ -245,6 +251,7 @@ class PlatformStack(TerraformStack):
                 subnet_ids=self.network.private_subnet_ids,
                 kms_key_arn=self.key.arn,
                 region=config.region,
+                account_id=account_id,
                 db_host=self.database.endpoint_address,
                 db_port=self.database.port,
                 db_name=self.database.database_name,
@@ -294,7 +301,7 @@ class PlatformStack(TerraformStack):
             props=LoadBalancerProps(
                 naming=naming,
                 vpc_id=self.network.vpc.id,
-                subnet_ids=self.network.public_subnet_ids,
+                subnet_ids=self.network.private_subnet_ids,  # internal: CloudFront VPC origin
                 target_port=PRODUCER_PORT,
                 allowed_cidrs=edge.allowed_cidrs,
                 origin_secret_header_value=self.origin_secret.password,
@@ -308,21 +315,24 @@ class PlatformStack(TerraformStack):
             ),
         )
 
+        self._rotations(naming, account_id)
+        # The services read their credentials from the secrets at run time (and again
+        # after a rotation), so the task definitions carry the secrets' ARNs, not values.
         common_env = {
             "ENVIRONMENT": config.name,
             "REDIS_URL": self.queue.url,
+            "REDIS_TLS_CA": SYSTEM_CA_BUNDLE,
             "QUEUE_STREAM": QUEUE_STREAM,
             "DB_HOST": self.database.endpoint_address,
             "DB_PORT": str(self.database.port),
             "DB_NAME": self.database.database_name,
-            "DB_TLS": "required",
+            "DB_TLS": "verify",
+            "DB_TLS_CA": RDS_CA_BUNDLE,
             "LOG_LEVEL": "info",
         }
-        common_secrets: dict[str, SecretRef] = {
-            "REDIS_USERNAME": self.queue.credentials.field("username"),
-            "REDIS_PASSWORD": self.queue.credentials.field("password"),
-            "DB_USER": self.db_credentials.field("username"),
-            "DB_PASSWORD": self.db_credentials.field("password"),
+        credentials = {
+            "REDIS_CREDENTIALS_SECRET": self.queue.credentials,
+            "DB_CREDENTIALS_SECRET": self.db_credentials,
         }
         namespace = self.cluster.namespace_name
 
@@ -351,12 +361,13 @@ class PlatformStack(TerraformStack):
                     port=port,
                     kms_key_arn=self.key.arn,
                     region=config.region,
+                    account_id=account_id,
                     namespace_id=self.cluster.namespace.id,
                     scaling=Scaling(sizing.min_tasks, sizing.max_tasks),
                     cpu=sizing.cpu,
                     memory=sizing.memory,
                     environment={**common_env, "PORT": str(port), **environment},
-                    secrets=common_secrets,
+                    credentials_secrets=credentials,
                     target_group_arn=target_group_arn,
                     health_check_path=liveness_path,
                     log_retention_days=services.log_retention_days,
@@ -364,8 +375,10 @@ class PlatformStack(TerraformStack):
                 ),
             )
             built.discovery_name = f"{name}.{namespace}"
-            self.database.allow_from(built.security_group, description=f"{name} to MySQL")
-            self.queue.allow_from(built.security_group, description=f"{name} to the queue")
+            built.requires(
+                *self.database.allow_from(built.security_group, description=f"{name} to MySQL"),
+                *self.queue.allow_from(built.security_group, description=f"{name} to the queue"),
+            )
             return built
 
         self.consumer = service(
@@ -408,7 +421,7 @@ class PlatformStack(TerraformStack):
         self.consumer.scale_on_backlog_per_task(
             "backlog",
             namespace=METRICS_NAMESPACE,
-            metric_name="QueueBacklog",
+            metric_name=BACKLOG_METRIC,
             dimensions={"Environment": config.name},
             per_task=services.consumer_backlog_target,
         )
@@ -443,6 +456,20 @@ class PlatformStack(TerraformStack):
                 log_retention_days=services.log_retention_days,
             ),
         )
+        # The frontend objects get a key of their own: its policy names this distribution,
+        # which (through the origin secret) already depends on the environment key.
+        self.frontend_key = EncryptionKey(
+            self,
+            "frontend-key",
+            props=EncryptionKeyProps(
+                naming=naming,
+                account_id=account_id,
+                region=config.region,
+                description=f"{naming.prefix}: frontend objects (read by CloudFront)",
+                log_group_services=False,
+                alias_suffix="frontend",
+            ),
+        )
         self.frontend = Frontend(
             self,
             "frontend",
@@ -450,15 +477,24 @@ class PlatformStack(TerraformStack):
                 naming=naming,
                 bucket_name=f"{naming.prefix}-frontend-{account_id}",
                 site_dir=str(SITE_DIR),
+                api_origin=self.load_balancer.vpc_origin,
                 api_origin_domain=self.load_balancer.origin_domain,
-                api_origin_protocol_policy=self.load_balancer.origin_protocol_policy,
                 origin_secret_header_value=self.origin_secret.password,
-                kms_key_arn=self.key.arn,
+                kms_key_arn=self.frontend_key.arn,
                 aliases=(edge.domain_name,) if edge.domain_name else (),
                 acm_certificate_arn=edge.cloudfront_certificate_arn,
                 hosted_zone_id=edge.hosted_zone_id,
                 web_acl_arn=self.firewall.arn,
             ),
+        )
+
+        # CloudFront reads the KMS-encrypted frontend objects, for this distribution only.
+        self.frontend_key.allow_service(
+            ServiceAccess(
+                "cloudfront.amazonaws.com",
+                actions=("kms:Decrypt",),
+                source_arn=self.frontend.distribution_arn,
+            )
         )
 
         self.observability = Observability(
@@ -480,7 +516,85 @@ class PlatformStack(TerraformStack):
                 queue_metric_namespace=METRICS_NAMESPACE,
                 queue_metric_environment=config.name,
                 alarm_email=config.alarm_email,
+                alarm_topic_arn=config.alarm_topic_arn,
             ),
+        )
+
+    def _rotations(self, naming: Naming, account_id: str) -> None:
+        """Rotation schedules for the app's MySQL and queue credentials."""
+        config = self.config
+
+        def props(
+            name: str,
+            credentials: GeneratedCredentials,
+            target: str,
+            variables: dict[str, str],
+            statements: Sequence[Statement],
+        ) -> CredentialRotationProps:
+            return CredentialRotationProps(
+                naming=naming,
+                name=name,
+                project_root=PROJECT_ROOT,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.private_subnet_ids,
+                kms_key_arn=self.key.arn,
+                region=config.region,
+                account_id=account_id,
+                credentials=credentials,
+                target=target,
+                variables=variables,
+                statements=statements,
+                log_retention_days=config.services.log_retention_days,
+            )
+
+        self.db_rotation = CredentialRotation(
+            self,
+            "db-rotation",
+            props=props(
+                "rotate-db",
+                self.db_credentials,
+                "mysql",
+                {
+                    "MASTER_SECRET_ARN": self.database.master_secret_arn,
+                    "DB_HOST": self.database.endpoint_address,
+                    "DB_PORT": str(self.database.port),
+                    "DB_NAME": self.database.database_name,
+                    "DB_TLS": "verify",
+                    "DB_TLS_CA": LAMBDA_RDS_CA_BUNDLE,
+                },
+                read_secrets(
+                    [self.database.master_secret_arn],
+                    kms_key_arn=self.key.arn,
+                    region=config.region,
+                ),
+            ),
+        )
+        self.db_rotation.start_after(
+            *self.database.allow_from(
+                self.db_rotation.security_group, description="credential rotation to MySQL"
+            ),
+            self.migration.invocation,  # the first user and the schema exist
+        )
+        self.queue_rotation = CredentialRotation(
+            self,
+            "queue-rotation",
+            props=props(
+                "rotate-queue",
+                self.queue.credentials,
+                "elasticache",
+                {"QUEUE_USER_ID": self.queue.app_user.user_id, "REDIS_URL": self.queue.url},
+                [
+                    Statement(
+                        actions=["elasticache:DescribeUsers", "elasticache:ModifyUser"],
+                        resources=[self.queue.app_user.arn],
+                    )
+                ],
+            ),
+        )
+        self.queue_rotation.start_after(
+            *self.queue.allow_from(
+                self.queue_rotation.security_group, description="credential rotation to the queue"
+            )
         )
 
     def _outputs(self) -> None:

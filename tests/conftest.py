@@ -22,6 +22,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 ENVIRONMENT_STACKS = ("dev", "test", "stage", "prod")
 IMAGE_TAG = "0123456789ab"
 """The image tag every test synthesis deploys (as CI would pass a commit SHA)."""
+REVIEW_ALARM_EMAIL = "alarms@example.invalid"
+"""What ``make synth`` gives production when the shell names no alarm target."""
+SYNTH_ENVIRON = {"IMAGE_TAG": IMAGE_TAG, "PCP_ALARM_EMAIL": REVIEW_ALARM_EMAIL}
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import main  # loads the provider bindings: once per session
 
     outdir = tmp_path_factory.mktemp("cdktf.out")
-    main.build_app(outdir=str(outdir), environ={"IMAGE_TAG": IMAGE_TAG}).synth()
+    main.build_app(outdir=str(outdir), environ=SYNTH_ENVIRON).synth()
     stacks = {
         p.name: json.loads((p / "cdk.tf.json").read_text())
         for p in sorted((outdir / "stacks").iterdir())

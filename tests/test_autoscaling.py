@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from apps.common.contract import SYSTEM_CA_BUNDLE
 from environments import ENVIRONMENTS
 from tests.conftest import resources
+
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEM_CA = SYSTEM_CA_BUNDLE  # Debian's trust store, as in the images
 
 
 def policies(stack: dict[str, Any], env: str, service: str) -> dict[str, dict[str, Any]]:
@@ -94,7 +99,9 @@ def test_the_containers_settings_load_and_emit_the_metric_the_policy_tracks(
     def environ(service: str) -> dict[str, str]:
         container = defined[service]
         env = {e["name"]: e["value"] for e in container["environment"]}
-        env.update({s["name"]: "from-secrets-manager" for s in container["secrets"]})
+        # Files in the image, found here at their repository paths.
+        env["DB_TLS_CA"] = str(ROOT / env["DB_TLS_CA"].removeprefix("/app/"))
+        env["REDIS_TLS_CA"] = SYSTEM_CA
         return env
 
     producer_settings(environ("producer"))

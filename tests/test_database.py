@@ -36,7 +36,7 @@ def test_database_is_private_encrypted_and_rds_managed(
     name, stack = env_stack
     db = one(stack, "aws_db_instance")
     assert db["engine"] == "mysql"
-    assert db["engine_version"] == "8.0"
+    assert db["engine_version"] == "8.4"
     assert db["publicly_accessible"] is False
     assert db["storage_encrypted"] is True
     assert db["kms_key_id"].startswith("${aws_kms_key.")
@@ -53,7 +53,7 @@ def test_database_is_private_encrypted_and_rds_managed(
 def test_parameter_group_forces_utf8mb4_and_tls(env_stack: tuple[str, dict[str, Any]]) -> None:
     _, stack = env_stack
     group = one(stack, "aws_db_parameter_group")
-    assert group["family"] == "mysql8.0"
+    assert group["family"] == "mysql8.4"
     params = {p["name"]: p["value"] for p in group["parameter"]}
     assert params["character_set_server"] == "utf8mb4"
     assert params["require_secure_transport"] == "1"

@@ -1,4 +1,5 @@
-"""The edge as each environment stack wires it: CloudFront (+ WAF) → ALB → producer."""
+"""The edge as each environment stack wires it: CloudFront (+ WAF) → VPC origin → internal
+ALB → producer."""
 
 from __future__ import annotations
 
@@ -74,16 +75,81 @@ def test_alb_forwards_only_requests_carrying_the_origin_header(
     assert rule["action"][0]["type"] == "forward"
 
 
-def test_alb_is_public_hardened_and_checks_health(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_alb_is_hardened_and_checks_health(env_stack: tuple[str, dict[str, Any]]) -> None:
     _, stack = env_stack
     alb = one(stack, "aws_lb")
-    assert alb["internal"] is False
     assert alb["drop_invalid_header_fields"] is True
-    assert all("network_public-" in s for s in alb["subnets"])
     target_group = one(stack, "aws_lb_target_group")
     assert target_group["target_type"] == "ip"
     assert target_group["health_check"]["path"] == "/health"
     assert target_group["port"] == 5080
+
+
+def test_alb_is_internal_in_the_private_subnets(env_stack: tuple[str, dict[str, Any]]) -> None:
+    """No public address: the internet reaches the API only through CloudFront."""
+    _, stack = env_stack
+    alb = one(stack, "aws_lb")
+    assert alb["internal"] is True
+    private = sorted(
+        ref("aws_subnet", key)
+        for key, subnet in resources(stack, "aws_subnet").items()
+        if subnet["tags"]["tier"] == "private"
+    )
+    assert sorted(alb["subnets"]) == private
+
+
+def test_api_origin_is_a_cloudfront_vpc_origin(env_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = env_stack
+    distribution = one(stack, "aws_cloudfront_distribution")
+    (api,) = distribution["ordered_cache_behavior"]
+    origin = next(o for o in distribution["origin"] if o["origin_id"] == api["target_origin_id"])
+    (vpc_origin_id,) = resources(stack, "aws_cloudfront_vpc_origin")
+    assert origin["vpc_origin_config"]["vpc_origin_id"] == ref(
+        "aws_cloudfront_vpc_origin", vpc_origin_id
+    )
+    assert "custom_origin_config" not in origin  # never a public origin
+
+
+def test_vpc_origin_points_at_the_alb_over_http_without_a_domain(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
+    """No shipped environment names a domain: HTTP on AWS's network, no certificate."""
+    _, stack = env_stack
+    alb = logical_id(stack, "aws_lb", "load_balancer_type", "application")
+    (config,) = one(stack, "aws_cloudfront_vpc_origin")["vpc_origin_endpoint_config"]
+    assert config["arn"] == ref("aws_lb", alb, "arn")
+    assert (config["http_port"], config["https_port"]) == (80, 443)
+    assert config["origin_protocol_policy"] == "http-only"
+    # VPC origins need an internet gateway on the VPC (their traffic does not use it).
+    (igw,) = resources(stack, "aws_internet_gateway").values()
+    (vpc,) = resources(stack, "aws_vpc")
+    assert igw["vpc_id"] == ref("aws_vpc", vpc)
+
+
+def test_alb_admits_only_cloudfront_vpc_origins(env_stack: tuple[str, dict[str, Any]]) -> None:
+    """Not CloudFront's public origin-facing prefix list (every distribution's servers), not
+    0.0.0.0/0: only the security group CloudFront gives its VPC origin interfaces here."""
+    name, stack = env_stack
+    alb_sg = ref(
+        "aws_security_group", logical_id(stack, "aws_security_group", "name", f"pcp-{name}-alb")
+    )
+    rules = [
+        r
+        for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if r["security_group_id"] == alb_sg
+    ]
+    (rule,) = rules  # no shipped environment allows direct CIDRs
+    ((lookup_id, lookup),) = stack["data"]["aws_security_group"].items()
+    assert lookup["name"] == "CloudFront-VPCOrigins-Service-SG"
+    (vpc,) = resources(stack, "aws_vpc")
+    assert lookup["vpc_id"] == ref("aws_vpc", vpc)
+    (vpc_origin,) = resources(stack, "aws_cloudfront_vpc_origin")
+    # CloudFront creates the group with the first VPC origin: look it up after that.
+    assert lookup["depends_on"] == [f"aws_cloudfront_vpc_origin.{vpc_origin}"]
+    assert rule["referenced_security_group_id"] == f"${{data.aws_security_group.{lookup_id}.id}}"
+    assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 80, 80)
+    assert "aws_ec2_managed_prefix_list" not in stack.get("data", {})
+    assert not any("prefix_list_id" in r or "cidr_ipv4" in r for r in rules)
 
 
 def test_prod_alb_is_protected_and_logged(synth: Synth) -> None:

@@ -1,8 +1,9 @@
-"""Frontend construct: private bucket + CloudFront (OAC) that also routes /api/* to the ALB.
+"""Frontend construct: private bucket + CloudFront (OAC) that also routes /api/* to the ALB
+through a VPC origin.
 
 One app with two unit stacks is synthesized to disk once for the module: ``default``
-(CloudFront certificate, HTTP to the ALB, no origin secret, SSE-S3) and ``custom``
-(aliases with an ACM certificate, HTTPS to the ALB, origin secret, KMS, WAF).
+(CloudFront certificate, the ALB's own name, no origin secret, SSE-S3) and ``custom``
+(aliases with an ACM certificate, the ALB's certificate name, origin secret, KMS, WAF).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SECRET = "Zq8vN3kLm2Pw9Xr4Ty7Ua1Sd"
 KMS = "arn:aws:kms:eu-central-1:123456789012:key/k"
 ACM = "arn:aws:acm:us-east-1:123456789012:certificate/c"
 WAF = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/pcp/1"
+ALB_ARN = "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/app/pcp-unit-alb/1"
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _props(site: Path, **overrides: Any) -> Any:
+def _props(site: Path, stack: Any, **overrides: Any) -> Any:
     from constructs_lib.frontend import FrontendProps
     from constructs_lib.naming import Naming
 
@@ -63,17 +65,42 @@ def _props(site: Path, **overrides: Any) -> Any:
         "naming": Naming("unit"),
         "bucket_name": "pcp-unit-frontend",
         "site_dir": str(site),
-        "api_origin_domain": "pcp-unit-alb-123.eu-central-1.elb.amazonaws.com",
+        "api_origin": stack.node.find_child("api-origin"),
+        "api_origin_domain": "internal-pcp-unit-alb-123.eu-central-1.elb.amazonaws.com",
     }
     return FrontendProps(**{**props, **overrides})
 
 
 def _stack(app: Any, name: str) -> Any:
+    """A stack with the VPC origin the API is reached through (as ``LoadBalancer`` makes it)."""
     from cdktf import TerraformStack
+    from cdktf_cdktf_provider_aws.cloudfront_vpc_origin import (
+        CloudfrontVpcOrigin,
+        CloudfrontVpcOriginVpcOriginEndpointConfig,
+        CloudfrontVpcOriginVpcOriginEndpointConfigOriginSslProtocols,
+    )
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
     stack = TerraformStack(app, name)
     AwsProvider(stack, "aws", region="eu-central-1")
+    CloudfrontVpcOrigin(
+        stack,
+        "api-origin",
+        vpc_origin_endpoint_config=[
+            CloudfrontVpcOriginVpcOriginEndpointConfig(
+                arn=ALB_ARN,
+                name="pcp-unit-api",
+                http_port=80,
+                https_port=443,
+                origin_protocol_policy="http-only",
+                origin_ssl_protocols=[
+                    CloudfrontVpcOriginVpcOriginEndpointConfigOriginSslProtocols(
+                        items=["TLSv1.2"], quantity=1
+                    )
+                ],
+            )
+        ],
+    )
     return stack
 
 
@@ -89,7 +116,6 @@ def synthesized(site_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Syn
         "default": {},
         "custom": {
             "api_origin_domain": "api.example.com",
-            "api_origin_protocol_policy": "https-only",
             "origin_secret_header_value": SECRET,
             "kms_key_arn": KMS,
             "aliases": ["www.example.com"],
@@ -100,7 +126,7 @@ def synthesized(site_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Syn
     }
     for name, overrides in variants.items():
         stack = _stack(app, name)
-        frontend = Frontend(stack, "frontend", props=_props(site_dir, **overrides))
+        frontend = Frontend(stack, "frontend", props=_props(site_dir, stack, **overrides))
         TerraformOutput(stack, "url", value=frontend.url)
         TerraformOutput(stack, "distribution_arn", value=frontend.distribution_arn)
         assert sorted(frontend.objects) == UPLOADED
@@ -195,11 +221,13 @@ def test_api_path_goes_uncached_to_the_alb_origin_with_all_methods(
     assert api["response_headers_policy_id"] == _headers_policy_ref(default)
 
     origin = _origins(default)["api"]
-    assert origin["domain_name"] == "pcp-unit-alb-123.eu-central-1.elb.amazonaws.com"
-    config = origin["custom_origin_config"]
-    assert config["origin_protocol_policy"] == "http-only"
-    assert config["origin_ssl_protocols"] == ["TLSv1.2"]
-    assert (config["http_port"], config["https_port"]) == (80, 443)
+    assert origin["domain_name"] == "internal-pcp-unit-alb-123.eu-central-1.elb.amazonaws.com"
+    assert origin["vpc_origin_config"] == {
+        "vpc_origin_id": "${aws_cloudfront_vpc_origin.api-origin.id}",
+        "origin_read_timeout": 30,
+        "origin_keepalive_timeout": 5,
+    }
+    assert "custom_origin_config" not in origin  # the API is never a public origin
     assert "custom_header" not in origin
 
 
@@ -254,10 +282,14 @@ def test_custom_domain_uses_the_acm_certificate_with_sni_and_tls12(
     assert custom["output"]["url"]["value"] == "https://www.example.com"
 
 
-def test_api_origin_gets_the_secret_header_over_https(custom: dict[str, Any]) -> None:
+def test_api_origin_gets_the_secret_header_and_the_certificate_name(
+    custom: dict[str, Any],
+) -> None:
     origin = _origins(custom)["api"]
-    assert origin["domain_name"] == "api.example.com"
-    assert origin["custom_origin_config"]["origin_protocol_policy"] == "https-only"
+    assert origin["domain_name"] == "api.example.com"  # SNI and the name checked on TLS
+    assert origin["vpc_origin_config"]["vpc_origin_id"] == (
+        "${aws_cloudfront_vpc_origin.api-origin.id}"
+    )
     assert origin["custom_header"] == [{"name": "X-Origin-Verify", "value": SECRET}]
 
 
@@ -344,10 +376,6 @@ def test_content_type_of_other_files(key: str, expected: str) -> None:
             },
             r"acm_certificate_arn: got .*, CloudFront only uses ACM certificates from us-east-1",
         ),
-        (
-            {"api_origin_protocol_policy": "match-viewer"},
-            r"api_origin_protocol_policy: got 'match-viewer'",
-        ),
         ({"price_class": "PriceClass_50"}, r"price_class: got 'PriceClass_50'"),
         ({"api_path_pattern": "/*"}, r"api_path_pattern: got '/\*'"),
     ],
@@ -361,7 +389,7 @@ def test_invalid_configuration_is_refused(
 
     stack = _stack(Testing.app(), "unit")
     with pytest.raises(ConfigError, match=message):
-        Frontend(stack, "frontend", props=_props(site_dir, **overrides))
+        Frontend(stack, "frontend", props=_props(site_dir, stack, **overrides))
 
 
 def test_site_dir_must_hold_index_html(tmp_path: Path) -> None:
@@ -372,4 +400,4 @@ def test_site_dir_must_hold_index_html(tmp_path: Path) -> None:
     (tmp_path / "app.js").write_text("")
     stack = _stack(Testing.app(), "unit")
     with pytest.raises(ConfigError, match=r"site_dir: got .*, the folder must hold index\.html$"):
-        Frontend(stack, "frontend", props=_props(tmp_path))
+        Frontend(stack, "frontend", props=_props(tmp_path, stack))

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.conftest import Synth, named, resources
+from tests.conftest import Synth, resources
 
 POLICY_ATTRIBUTES = {
     "aws_iam_role_policy": "policy",
@@ -26,6 +26,7 @@ RESOURCE_STAR_ALLOWED = {
     "ec2:UnassignPrivateIpAddresses",
     "xray:PutTelemetryRecords",
     "xray:PutTraceSegments",
+    "secretsmanager:GetRandomPassword",
 }
 
 
@@ -96,7 +97,7 @@ def role_policy(stack: dict[str, Any], role_name: str) -> list[dict[str, Any]]:
     return out
 
 
-def test_execution_roles_read_only_their_secrets_and_repository(synth: Synth) -> None:
+def test_execution_roles_pull_and_log_only(synth: Synth) -> None:
     for env in ("dev", "prod"):
         stack = synth.stack(env)
         repos = {
@@ -109,20 +110,24 @@ def test_execution_roles_read_only_their_secrets_and_repository(synth: Synth) ->
             assert by_action["ecr:BatchGetImage"]["Resource"] == [
                 f"${{aws_ecr_repository.{repos[service]}.arn}}"
             ]
-            secrets = by_action["secretsmanager:GetSecretValue"]["Resource"]
-            assert len(secrets) == 2  # the app's database user and the queue user, nothing else
-            assert all(s.startswith("${aws_secretsmanager_secret.") for s in secrets)
-            assert by_action["kms:Decrypt"]["Condition"]["StringEquals"]["kms:ViaService"] == (
-                "secretsmanager.eu-central-1.amazonaws.com"
-            )
+            # ECS injects nothing: the tasks read their credentials themselves.
+            assert "secretsmanager:GetSecretValue" not in by_action
 
 
-def test_task_roles_carry_no_permissions(synth: Synth) -> None:
-    # Neither app calls an AWS API: the consumer publishes its metrics through its logs.
+def test_task_roles_read_only_the_two_credentials_secrets(synth: Synth) -> None:
+    # The one AWS API the apps call: GetSecretValue on their credentials (rotation); the
+    # consumer publishes its metrics through its logs.
     stack = synth.stack("prod")
     for service in ("producer", "consumer"):
-        assert role_policy(stack, f"pcp-prod-{service}-task") == []
-        assert named(stack, "aws_iam_role")[f"pcp-prod-{service}-task"]
+        statements_ = role_policy(stack, f"pcp-prod-{service}-task")
+        by_action = {a: s for s in statements_ for a in as_list(s["Action"])}
+        assert set(by_action) == {"secretsmanager:GetSecretValue", "kms:Decrypt"}
+        secrets = by_action["secretsmanager:GetSecretValue"]["Resource"]
+        assert len(secrets) == 2  # the app's database user and the queue user, nothing else
+        assert all(s.startswith("${aws_secretsmanager_secret.") for s in secrets)
+        assert by_action["kms:Decrypt"]["Condition"]["StringEquals"]["kms:ViaService"] == (
+            "secretsmanager.eu-central-1.amazonaws.com"
+        )
 
 
 def test_migration_reads_only_the_master_and_app_secrets(synth: Synth) -> None:

@@ -1,4 +1,5 @@
-"""LoadBalancer construct: internet-facing ALB admitting only CloudFront (and allowed CIDRs).
+"""LoadBalancer construct: internal ALB reached by CloudFront through a VPC origin (and by
+allowed private CIDRs).
 
 Two unit stacks are synthesized once for the module: ``plain`` (defaults: HTTP only, no
 origin secret, no logs, no DNS) and ``full`` (certificate, origin secret, allowed CIDRs,
@@ -16,7 +17,9 @@ from constructs_lib.errors import ConfigError
 from tests.conftest import one, resources
 
 SECRET = "Zq8vN3kLm2Pw9Xr4Ty7Ua1Sd"
-CIDRS = ["203.0.113.0/24", "198.51.100.7/32"]
+CIDRS = ["172.16.0.0/22", "100.64.7.0/24"]
+"""Private ranges (a VPN, a peered network): the only sources that can reach an internal ALB."""
+CLOUDFRONT_SG = "CloudFront-VPCOrigins-Service-SG"
 CERT = "arn:aws:acm:eu-central-1:123456789012:certificate/abc"
 OUTPUTS = (
     "dns_name",
@@ -40,7 +43,7 @@ def _stack(**overrides: Any) -> tuple[Any, Any]:
     props: dict[str, Any] = {
         "naming": Naming("unit"),
         "vpc_id": "vpc-1",
-        "subnet_ids": ["subnet-public-a", "subnet-public-b"],
+        "subnet_ids": ["subnet-private-a", "subnet-private-b"],
         "target_port": 5000,
     }
     lb = LoadBalancer(stack, "lb", props=LoadBalancerProps(**{**props, **overrides}))
@@ -49,6 +52,7 @@ def _stack(**overrides: Any) -> tuple[Any, Any]:
     for name in OUTPUTS:
         TerraformOutput(stack, name, value=getattr(lb, name))
     TerraformOutput(stack, "forwarding", value=[r.fqn for r in lb.forwarding])
+    TerraformOutput(stack, "vpc_origin_id", value=lb.vpc_origin.id)
     return stack, lb
 
 
@@ -83,9 +87,9 @@ def _ref(doc: dict[str, Any], type_: str, attr: str) -> str:
     return f"${{{type_}.{logical_id}.{attr}}}"
 
 
-def _prefix_list_ref(doc: dict[str, Any]) -> str:
-    (logical_id,) = doc["data"]["aws_ec2_managed_prefix_list"]
-    return f"${{data.aws_ec2_managed_prefix_list.{logical_id}.id}}"
+def _cloudfront_sg_ref(doc: dict[str, Any]) -> str:
+    (logical_id,) = doc["data"]["aws_security_group"]
+    return f"${{data.aws_security_group.{logical_id}.id}}"
 
 
 def _alb_sg_ref(doc: dict[str, Any]) -> str:
@@ -104,13 +108,13 @@ def _alb_ingress(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in rules if r["security_group_id"] == sg]
 
 
-def test_alb_is_internet_facing_in_the_given_subnets_and_drops_invalid_headers(
+def test_alb_is_internal_in_the_given_subnets_and_drops_invalid_headers(
     plain: dict[str, Any],
 ) -> None:
     alb = one(plain, "aws_lb")
-    assert alb["internal"] is False
+    assert alb["internal"] is True
     assert alb["load_balancer_type"] == "application"
-    assert alb["subnets"] == ["subnet-public-a", "subnet-public-b"]
+    assert alb["subnets"] == ["subnet-private-a", "subnet-private-b"]
     assert alb["security_groups"] == [_alb_sg_ref(plain)]
     assert alb["drop_invalid_header_fields"] is True
     assert alb["enable_deletion_protection"] is False
@@ -158,30 +162,61 @@ def test_with_certificate_https_serves_tls13_and_http_redirects_301(full: dict[s
     assert redirect["redirect"] == {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}
 
 
-def test_security_group_admits_cloudfront_only_by_default(plain: dict[str, Any]) -> None:
+def test_cloudfront_reaches_the_alb_through_a_vpc_origin(
+    plain: dict[str, Any], full: dict[str, Any]
+) -> None:
+    for doc, policy in ((plain, "http-only"), (full, "https-only")):
+        (logical_id, origin), *others = resources(doc, "aws_cloudfront_vpc_origin").items()
+        assert not others
+        (config,) = origin["vpc_origin_endpoint_config"]
+        assert config["arn"] == _ref(doc, "aws_lb", "arn")
+        assert config["name"] == f"pcp-unit-api-{policy.removesuffix('-only')}"
+        assert (config["http_port"], config["https_port"]) == (80, 443)
+        assert config["origin_protocol_policy"] == policy
+        assert config["origin_ssl_protocols"] == [{"items": ["TLSv1.2"], "quantity": 1}]
+        # A VPC origin in use cannot be updated: a protocol change makes a new one (its
+        # construct id names the protocol), the distribution moves to it, then Terraform
+        # deletes the old one. No create_before_destroy: it would spread to the ALB, whose
+        # fixed name and target group cannot exist twice.
+        assert logical_id.startswith(f"lb_vpc-origin-{policy.removesuffix('-only')}_")
+        assert "lifecycle" not in origin
+
+
+def test_security_group_admits_only_cloudfront_vpc_origins_by_default(
+    plain: dict[str, Any],
+) -> None:
     sg = next(
         g for g in resources(plain, "aws_security_group").values() if g["name"] == "pcp-unit-alb"
     )
     assert "ingress" not in sg
     assert "egress" not in sg
-    (prefix_list,) = plain["data"]["aws_ec2_managed_prefix_list"].values()
-    assert prefix_list["name"] == "com.amazonaws.global.cloudfront.origin-facing"
+    (lookup,) = plain["data"]["aws_security_group"].values()
+    assert lookup["name"] == CLOUDFRONT_SG
+    assert lookup["vpc_id"] == "vpc-1"
+    (vpc_origin,) = resources(plain, "aws_cloudfront_vpc_origin")
+    # CloudFront creates the group with the VPC's first VPC origin: read it after that.
+    assert lookup["depends_on"] == [f"aws_cloudfront_vpc_origin.{vpc_origin}"]
     (rule,) = _alb_ingress(plain)
-    assert rule["prefix_list_id"] == _prefix_list_ref(plain)
+    assert rule["referenced_security_group_id"] == _cloudfront_sg_ref(plain)
     assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 80, 80)
+    assert "aws_ec2_managed_prefix_list" not in plain["data"]
     assert "cidr_ipv4" not in rule
+    assert "prefix_list_id" not in rule
 
 
-def test_security_group_admits_prefix_list_on_443_and_each_cidr_on_both_ports(
+def test_security_group_admits_cloudfront_on_443_and_each_cidr_on_both_ports(
     full: dict[str, Any],
 ) -> None:
     rules = _alb_ingress(full)
-    by_source = {(r.get("cidr_ipv4") or r["prefix_list_id"], r["from_port"]) for r in rules}
+    by_source = {
+        (r.get("cidr_ipv4") or r["referenced_security_group_id"], r["from_port"]) for r in rules
+    }
     assert by_source == {
-        (_prefix_list_ref(full), 443),
+        (_cloudfront_sg_ref(full), 443),
         *((cidr, port) for cidr in CIDRS for port in (80, 443)),
     }
     assert all(r["from_port"] == r["to_port"] for r in rules)
+    assert not any("prefix_list_id" in r for r in rules)
     text = json.dumps(full["resource"])
     assert "0.0.0.0/0" not in text
     assert "::/0" not in text
@@ -266,6 +301,7 @@ def test_route53_alias_record_points_at_the_alb(
 def test_exposed_attributes(plain: dict[str, Any], full: dict[str, Any]) -> None:
     out = {k: v["value"] for k, v in plain["output"].items()}
     assert out["dns_name"] == _ref(plain, "aws_lb", "dns_name")
+    assert out["vpc_origin_id"] == _ref(plain, "aws_cloudfront_vpc_origin", "id")
     assert out["arn_suffix"] == _ref(plain, "aws_lb", "arn_suffix")
     assert out["target_group_arn_suffix"] == _ref(plain, "aws_lb_target_group", "arn_suffix")
     assert out["origin_protocol_policy"] == "http-only"
@@ -308,8 +344,12 @@ def test_allow_to_adds_the_matching_ingress_and_egress_pair(plain: dict[str, Any
         ({"allowed_cidrs": ["2001:db8::/32"]}, r"allowed_cidrs: got '2001:db8::/32', give IPv4"),
         ({"allowed_cidrs": ["0.0.0.0/0"]}, r"allowed_cidrs: got '0\.0\.0\.0/0', .*whole internet"),
         (
-            {"cloudfront_prefix_list": False},
-            r"allowed_cidrs: got \(\) with cloudfront_prefix_list=False",
+            {"allowed_cidrs": ["203.0.113.0/24"]},
+            r"allowed_cidrs: got '203\.0\.113\.0/24', the load balancer is internal",
+        ),
+        (
+            {"allowed_cidrs": ["10.0.0.0/7"]},
+            r"allowed_cidrs: got '10\.0\.0\.0/7', the load balancer is internal",
         ),
         ({"certificate_arn": CERT}, r"^unit/lb\.domain_name: got None, certificate_arn needs"),
         ({"hosted_zone_id": "Z1"}, r"^unit/lb\.domain_name: got None, hosted_zone_id is set"),

@@ -21,7 +21,7 @@ def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(
     env_stack: tuple[str, dict[str, Any]],
 ) -> None:
     name, stack = env_stack
-    function = one(stack, "aws_lambda_function")
+    function = migration_function(stack)
     assert function["function_name"] == f"pcp-{name}-migrate"
     assert function["handler"] == "apps.migrate.handler.handler"
     assert function["runtime"].startswith("python3.")
@@ -31,7 +31,7 @@ def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(
     assert all("network_private-" in s for s in subnets)
     env = function["environment"]["variables"]
     assert env["MASTER_SECRET_ARN"].endswith(".master_user_secret[0].secret_arn}")
-    assert env["DB_TLS"] == "required"
+    assert env["DB_TLS"] == "verify"
     assert not any("PASSWORD" in k for k in env)
     invocation = one(stack, "aws_lambda_invocation")
     assert any(d.startswith("aws_db_instance.") for d in invocation["depends_on"])
@@ -47,8 +47,25 @@ def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(
     assert len(routes) == len(ENVIRONMENTS[name].network.availability_zones)
 
 
+def migration_function(stack: dict[str, Any]) -> dict[str, Any]:
+    (function,) = [
+        f
+        for f in resources(stack, "aws_lambda_function").values()
+        if f["handler"] == "apps.migrate.handler.handler"
+    ]
+    return function
+
+
+def test_functions_share_one_bundle(env_stack: tuple[str, dict[str, Any]]) -> None:
+    """The migration and both rotation functions run the same package (built once)."""
+    _, stack = env_stack
+    functions = resources(stack, "aws_lambda_function").values()
+    assert len(functions) == 3
+    assert len({f["source_code_hash"] for f in functions}) == 1
+
+
 def test_bundle_is_referenced_relative_to_the_stack(synth: Synth) -> None:
-    function = one(synth.stack("dev"), "aws_lambda_function")
+    function = migration_function(synth.stack("dev"))
     assert function["filename"].startswith("assets/")
     bundle = synth.outdir / "stacks" / "dev" / function["filename"]
     assert bundle.is_file()
@@ -56,7 +73,7 @@ def test_bundle_is_referenced_relative_to_the_stack(synth: Synth) -> None:
 
 @pytest.fixture(scope="module")
 def bundle(synth: Synth) -> Path:
-    function = one(synth.stack("dev"), "aws_lambda_function")
+    function = migration_function(synth.stack("dev"))
     return synth.outdir / "stacks" / "dev" / function["filename"]
 
 

@@ -23,6 +23,7 @@ TG = "targetgroup/pcp-unit-producer/fedcba9876543210"
 SERVICES = {"pcp-unit-producer": 2, "pcp-unit-consumer": 1}
 FIXED_KEYS = {"alb-5xx", "unhealthy-targets", "db-cpu", "db-free-storage", "queue-backlog"}
 ALL_KEYS = FIXED_KEYS | {f"running-{s}" for s in SERVICES}
+PAGER = "arn:aws:sns:eu-central-1:123456789012:pager"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def synth_unit(**overrides: Any) -> Unit:
 def full() -> Unit:
     return synth_unit(
         alarm_email="ops@example.com",
+        alarm_topic_arn=PAGER,
         queue_backlog_metric="Backlog",
         backlog_threshold=250,
         alb_5xx_threshold=25,
@@ -148,8 +150,8 @@ def test_every_alarm_notifies_the_topic_when_firing_and_recovering(unit: Unit) -
     assert alarms
     for logical_id, alarm in alarms.items():
         assert alarm["actions_enabled"] is True, logical_id
-        assert alarm["alarm_actions"] == [topic_arn(unit)], logical_id
-        assert alarm["ok_actions"] == [topic_arn(unit)], logical_id
+        assert alarm["alarm_actions"][0] == topic_arn(unit), logical_id
+        assert alarm["ok_actions"] == alarm["alarm_actions"], logical_id
         assert "Look at" in alarm["alarm_description"], logical_id
 
 
@@ -348,3 +350,10 @@ def test_invalid_props_are_refused(overrides: dict[str, Any], message: str) -> N
     stack = TerraformStack(Testing.app(), "unit")
     with pytest.raises(ConfigError, match=message):
         Observability(stack, "obs", props=props(**overrides))
+
+
+def test_alarms_also_notify_the_given_topic(full: Unit, minimal: Unit) -> None:
+    for key in ALL_KEYS:
+        assert full.alarm(key)["alarm_actions"] == [topic_arn(full), PAGER]
+        assert full.alarm(key)["ok_actions"] == [topic_arn(full), PAGER]
+        assert minimal.alarm(key)["alarm_actions"] == [topic_arn(minimal)]

@@ -43,5 +43,5 @@ def test_synthesis_stops_before_building_anything_with_latest(
     built: list[str] = []
     monkeypatch.setattr(main, "BootstrapStack", lambda *a, **k: built.append("bootstrap"))
     with pytest.raises(ConfigError, match=r"^prod\.image_tag: got 'latest'"):
-        main.build_app(environ={"IMAGE_TAG": "latest"})
+        main.build_app(environ={"IMAGE_TAG": "latest", "PCP_ALARM_EMAIL": "a@example.invalid"})
     assert built == []

@@ -1,4 +1,4 @@
-"""The security-group chain: internet → CloudFront → ALB → producer → queue/database,
+"""The security-group chain: internet → CloudFront (VPC origin) → ALB → producer → queue/DB,
 consumer → queue/database, migration → database; nothing else open."""
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ def group_names(stack: dict[str, Any]) -> dict[str, str]:
     out = {}
     for key, group in resources(stack, "aws_security_group").items():
         out[f"${{aws_security_group.{key}.id}}"] = group["name"].split("-", 2)[2]
+    # The group CloudFront puts on its VPC-origin interfaces (looked up, not managed here).
+    for key, lookup in stack.get("data", {}).get("aws_security_group", {}).items():
+        assert lookup["name"] == "CloudFront-VPCOrigins-Service-SG"
+        out[f"${{data.aws_security_group.{key}.id}}"] = "cloudfront"
     return out
 
 
@@ -24,10 +28,8 @@ def ingress_edges(stack: dict[str, Any]) -> set[tuple[str, str, int]]:
         assert rule["from_port"] == rule["to_port"], "single ports only"
         if "referenced_security_group_id" in rule:
             source = names[rule["referenced_security_group_id"]]
-        elif "prefix_list_id" in rule:
-            assert "cloudfront" in rule["prefix_list_id"]
-            source = "cloudfront"
         else:
+            assert "prefix_list_id" not in rule  # never CloudFront's public prefix list
             source = rule["cidr_ipv4"]
         edges.add((source, names[rule["security_group_id"]], rule["from_port"]))
     return edges
@@ -42,8 +44,10 @@ def test_the_chain_and_nothing_else(env_stack: tuple[str, dict[str, Any]]) -> No
         ("producer", "mysql", 3306),
         ("consumer", "mysql", 3306),
         ("migrate", "mysql", 3306),
+        ("rotate-db", "mysql", 3306),
         ("producer", "queue", 6379),
         ("consumer", "queue", 6379),
+        ("rotate-queue", "queue", 6379),
     }
     expected |= {(cidr, "alb", 80) for cidr in ENVIRONMENTS[name].edge.allowed_cidrs}
     assert ingress_edges(stack) == expected
@@ -76,4 +80,4 @@ def test_egress_matches_ingress_or_is_https_to_aws_apis(
                 443,
                 443,
             )
-            assert source in {"producer", "consumer", "migrate"}
+            assert source in {"producer", "consumer", "migrate", "rotate-db", "rotate-queue"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import cdktf
@@ -72,3 +74,62 @@ def test_ecr_targets_name_both_repositories(synth: Synth) -> None:
     found = load_tool("ecr_targets").targets(synth.stack("dev"))
     assert len([t for t in found if t.startswith("-target=aws_ecr_repository.")]) == 2
     assert len([t for t in found if t.startswith("-target=aws_ecr_lifecycle_policy.")]) == 2
+
+
+_REFERENCE = re.compile(r"\b((?:data\.)?aws_[a-z0-9_]+\.[A-Za-z0-9_-]+)")
+
+
+def dependency_graph(stack: dict[str, Any]) -> dict[str, set[str]]:
+    """Resource address -> the addresses it refers to or depends on (as Terraform sees it)."""
+    nodes: dict[str, dict[str, Any]] = {}
+    for kind, prefix in (("resource", ""), ("data", "data.")):
+        for type_, items in stack.get(kind, {}).items():
+            for name, body in items.items():
+                nodes[f"{prefix}{type_}.{name}"] = body
+    graph: dict[str, set[str]] = {}
+    for address, body in nodes.items():
+        refs = set(_REFERENCE.findall(json.dumps({k: v for k, v in body.items() if k != "//"})))
+        graph[address] = {r for r in refs if r in nodes and r != address}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_dependency_cycle(synth: Synth) -> None:
+    """``terraform validate`` cannot run here (no providers): check what it would."""
+    for name in ("bootstrap", *ENVIRONMENT_STACKS):
+        assert find_cycle(dependency_graph(synth.stack(name))) is None, name
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    stack = {
+        "resource": {
+            "aws_kms_key": {"k": {"policy": "${aws_cloudfront_distribution.d.arn}"}},
+            "aws_cloudfront_distribution": {"d": {"x": "${aws_kms_key.k.arn}"}},
+        }
+    }
+    assert find_cycle(dependency_graph(stack)) == [
+        "aws_cloudfront_distribution.d",
+        "aws_kms_key.k",
+        "aws_cloudfront_distribution.d",
+    ]

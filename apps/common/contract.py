@@ -53,10 +53,12 @@ def dead_letter_stream(stream: str) -> str:
 def queue_access_string(stream: str = QUEUE_STREAM) -> str:
     """The application user's ACL on the queue (ElastiCache access-string syntax).
 
-    Only the stream and its dead-letter stream (``~<stream>*``), no pub/sub channels, and
-    only the command categories the apps use: streams, MULTI/EXEC, and connection
-    handling (AUTH, HELLO, PING, CLIENT SETNAME), minus anything dangerous.
+    Only the stream and its dead-letter stream (``~<stream>*``) and only the command
+    categories the apps use: streams, MULTI/EXEC, and connection handling (AUTH, HELLO,
+    PING, CLIENT SETNAME), minus anything dangerous. No channel pattern is granted (Redis 7
+    and Valkey default to none); ``resetchannels`` is left out because ElastiCache refuses
+    ``reset`` in access strings.
     """
     if hash_tag(stream) is None:
         raise ValueError(f"stream {stream!r} needs a hash tag such as {{counts}}")
-    return f"on ~{stream}* resetchannels -@all +@stream +@transaction +@connection -@dangerous"
+    return f"on ~{stream}* -@all +@stream +@transaction +@connection -@dangerous"

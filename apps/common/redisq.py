@@ -26,6 +26,18 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 RedisClient = redis.Redis
 
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,  # LOADING: replaying the AOF after a restart
+    redis.exceptions.ClusterDownError,  # CLUSTERDOWN: a cluster-mode node before state ok
+    redis.exceptions.TryAgainError,  # TRYAGAIN: slot migration (ElastiCache scaling)
+    redis.exceptions.ReadOnlyError,  # READONLY: a former primary, during a failover
+)
+"""Redis errors that pass: retry with backoff, never treat the message as bad. Found by
+restarting the local cluster-mode server (as ElastiCache does in maintenance): it answers
+CLUSTERDOWN for a moment, which used to end the consumer's worker loop."""
+
 
 class _Login(CredentialProvider):
     """redis-py's view of a :class:`CredentialSource`."""
@@ -161,7 +173,7 @@ def enqueue(
         try:
             entry_id = client.xadd(stream, fields)  # type: ignore[arg-type]
             return str(entry_id), msg_key
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+        except TRANSIENT_ERRORS as exc:
             last = exc
             if attempt + 1 < attempts:
                 time.sleep(backoff_s * (2**attempt))

@@ -33,7 +33,7 @@ INSERT_SQL = f"INSERT IGNORE INTO `{COUNTS_TABLE}` (msg_key, value) VALUES (%s, 
 # Errors that say "this data can never be stored" (isolate and dead-letter the message);
 # everything else from the database is treated as transient (retry, never ack).
 POISON_DB_ERRORS = (pymysql.err.DataError, pymysql.err.IntegrityError)
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+REDIS_ERRORS = redisq.TRANSIENT_ERRORS
 
 Entry = tuple[str, dict[str, str] | None]
 

@@ -22,6 +22,7 @@ services, and stops them on SIGTERM/SIGINT (used by scripts/run-local.sh).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
 import ipaddress
@@ -538,10 +539,8 @@ class SecretsManager:
 
         client = self.client()
         value = json.dumps({"username": username, "password": password})
-        try:
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-        except client.exceptions.ResourceNotFoundException:
-            pass
         return str(client.create_secret(Name=name, SecretString=value)["ARN"])
 
 

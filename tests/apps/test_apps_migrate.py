@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +12,7 @@ import redis
 from appsupport import Proc, db_values, enqueue_values, start_consumer, wait_until
 
 from apps.common.schema import SCHEMA_VERSION, current_version, migrate
-from apps.devtools.servers import MariaDBServer
+from apps.devtools.servers import MariaDBServer, World
 from apps.migrate import provision
 
 FRESH_DB = "apps_provision"
@@ -83,6 +81,7 @@ def test_app_user_least_privilege_and_rotation(
 
 
 def test_consumer_starts_as_app_user_after_deploy_migration(
+    world: World,
     master: pymysql.connections.Connection[Any],
     maria: MariaDBServer,
     consumer_env: dict[str, str],
@@ -90,7 +89,8 @@ def test_consumer_starts_as_app_user_after_deploy_migration(
     rclient: redis.Redis,
 ) -> None:
     provision(master, database=FRESH_DB, app_user="app", app_password="s3cret")
-    env = {**consumer_env, "DB_NAME": FRESH_DB, "DB_USER": "app", "DB_PASSWORD": "s3cret"}
+    world.secrets.put(world.db_secret, "app", "s3cret")  # what the migration's secret holds
+    env = {**consumer_env, "DB_NAME": FRESH_DB}
     proc, _ = start_consumer(spawn, env)
     enqueue_values(rclient, [1, 2, 3])
 
@@ -108,33 +108,31 @@ def test_consumer_starts_as_app_user_after_deploy_migration(
 
 def test_lambda_handler_reads_secrets_and_provisions(
     master: pymysql.connections.Connection[Any],
-    maria: MariaDBServer,
+    world: World,
+    deployed_stack: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """boto3 is not installed here: a stand-in Secrets Manager client serves the two JSON
-    secrets; the database work is real. TLS is off because the test server has no cert."""
-    secrets = {
-        "arn:master": json.dumps({"username": "root", "password": ""}),
-        "arn:app": json.dumps({"username": "app", "password": "from-secret"}),
-    }
-    calls: list[str] = []
-
-    class SecretsClient:
-        def get_secret_value(self, SecretId: str) -> dict[str, str]:  # noqa: N803 - boto3 API
-            calls.append(SecretId)
-            return {"SecretString": secrets[SecretId]}
-
-    fake_boto3 = types.ModuleType("boto3")
-    fake_boto3.client = lambda name: SecretsClient()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "boto3", fake_boto3)
-    for key, value in {
-        "MASTER_SECRET_ARN": "arn:master",
-        "APP_SECRET_ARN": "arn:app",
+    """The handler with the synthesized function's variables: secrets from the world's
+    Secrets Manager, TLS verified against the world's CA (in AWS: the RDS CA bundle)."""
+    (function,) = [
+        f
+        for f in deployed_stack["resource"]["aws_lambda_function"].values()
+        if f["handler"] == "apps.migrate.handler.handler"
+    ]
+    deployed = function["environment"]["variables"]
+    world.secrets.put("/local/mysql/master", "root", "")
+    app_arn = world.secrets.put("/local/mysql/provision", "app", "from-secret")
+    local = {
+        "MASTER_SECRET_ARN": "/local/mysql/master",
+        "APP_SECRET_ARN": app_arn,
         "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(maria.port),
+        "DB_PORT": str(world.maria.port),
         "DB_NAME": FRESH_DB,
-        "DB_TLS": "off",
-    }.items():
+        "DB_TLS": deployed["DB_TLS"],
+        "DB_TLS_CA": str(world.tls.ca),
+    }
+    assert set(local) == set(deployed)
+    for key, value in {**local, **world.secrets.runtime_env()}.items():
         monkeypatch.setenv(key, value)
     from apps.migrate.handler import handler
 
@@ -142,13 +140,11 @@ def test_lambda_handler_reads_secrets_and_provisions(
     assert summary["status"] == "ok"
     assert summary["schema_to"] == SCHEMA_VERSION
     assert summary["app_user"] == "app"
-    assert sorted(calls) == ["arn:app", "arn:master"]
     json.dumps(summary)
-    app_connect(maria, "from-secret").close()
+    app_connect(world.maria, "from-secret").close()
 
 
 def test_lambda_handler_names_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "boto3", types.ModuleType("boto3"))
     monkeypatch.delenv("MASTER_SECRET_ARN", raising=False)
     from apps.common.config import ConfigError
     from apps.migrate.handler import handler

@@ -41,8 +41,8 @@ def test_defaults() -> None:
     c = consumer_settings(BASE)
     assert p.port == 5080
     assert c.port == 8081
-    assert p.redis.stream == c.redis.stream == "counts"
-    assert c.redis.dead_letter_stream == "counts:dead"
+    assert p.redis.stream == c.redis.stream == "{counts}"
+    assert c.redis.dead_letter_stream == "{counts}:dead"
     assert p.db.port == 3306
     assert p.db.tls == "off"
     assert p.environment == "local"

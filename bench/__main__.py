@@ -189,6 +189,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         base = Path(tmp)
         world = start_world(base, RedisShape.CLUSTER)
+        os.environ.update(world.secrets.runtime_env())  # the in-process consumer's "task"
         client = world.redis.client(world.queue_user, decode_responses=True)
         admin = world.redis.client(decode_responses=True)
         try:

@@ -585,9 +585,11 @@ class PlatformStack(TerraformStack):
                 {"QUEUE_USER_ID": self.queue.app_user.user_id, "REDIS_URL": self.queue.url},
                 [
                     Statement(
-                        actions=["elasticache:DescribeUsers", "elasticache:ModifyUser"],
-                        resources=[self.queue.app_user.arn],
-                    )
+                        actions=["elasticache:ModifyUser"], resources=[self.queue.app_user.arn]
+                    ),
+                    # Read-only; whether AWS scopes it to a user ARN is unverified here, and a
+                    # refused describe would stop every rotation after ModifyUser succeeded.
+                    Statement(actions=["elasticache:DescribeUsers"], resources=["*"]),
                 ],
             ),
         )

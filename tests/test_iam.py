@@ -27,6 +27,7 @@ RESOURCE_STAR_ALLOWED = {
     "xray:PutTelemetryRecords",
     "xray:PutTraceSegments",
     "secretsmanager:GetRandomPassword",
+    "elasticache:DescribeUsers",  # read-only; the queue rotation waits on the user's status
 }
 
 
@@ -137,3 +138,18 @@ def test_migration_reads_only_the_master_and_app_secrets(synth: Synth) -> None:
     assert any("master_user_secret" in r for r in resources_)
     assert any(r.startswith("${aws_secretsmanager_secret.") for r in resources_)
     assert len(resources_) == 2
+
+
+def test_queue_rotation_may_modify_only_the_app_user(synth: Synth) -> None:
+    stack = synth.stack("prod")
+    by_action = {
+        a: s for s in role_policy(stack, "pcp-prod-rotate-queue") for a in as_list(s["Action"])
+    }
+    (user,) = [
+        k for k, u in resources(stack, "aws_elasticache_user").items() if u["user_name"] == "app"
+    ]
+    assert by_action["elasticache:ModifyUser"]["Resource"] == [
+        f"${{aws_elasticache_user.{user}.arn}}"
+    ]
+    assert "secretsmanager:PutSecretValue" in by_action
+    assert not any(a.startswith("rds") for a in by_action)

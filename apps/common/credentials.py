@@ -73,8 +73,14 @@ class SecretCredentials:
     def _sm(self) -> Any:
         if self._client is None:
             import boto3  # only deployed services (and tests of them) need it
+            from botocore.config import Config  # type: ignore[import-untyped]
 
-            self._client = boto3.client("secretsmanager")
+            # Bounded: a login waits on this call, and botocore's default read timeout
+            # (60 s, retried) would stall the service far longer than the login's own timeout.
+            config = Config(
+                connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
+            )
+            self._client = boto3.client("secretsmanager", config=config)
         return self._client
 
     def _read(self) -> Credentials:

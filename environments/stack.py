@@ -28,6 +28,7 @@ from apps.common.contract import (
     PRODUCER_PORT,
     QUEUE_STREAM,
     RDS_CA_BUNDLE,
+    READINESS_PATH,
     SYSTEM_CA_BUNDLE,
     queue_access_string,
 )
@@ -303,6 +304,9 @@ class PlatformStack(TerraformStack):
                 vpc_id=self.network.vpc.id,
                 subnet_ids=self.network.private_subnet_ids,  # internal: CloudFront VPC origin
                 target_port=PRODUCER_PORT,
+                # Readiness is what the write path needs (the queue): a database outage
+                # keeps the tasks in service, POSTs queue up and are stored later.
+                health_check_path=READINESS_PATH,
                 allowed_cidrs=edge.allowed_cidrs,
                 origin_secret_header_value=self.origin_secret.password,
                 certificate_arn=edge.alb_certificate_arn,
@@ -371,7 +375,9 @@ class PlatformStack(TerraformStack):
                     target_group_arn=target_group_arn,
                     health_check_path=liveness_path,
                     log_retention_days=services.log_retention_days,
-                    depends_on=(self.migration.invocation, *depends_on),
+                    # New tasks start after the schema migration and after the queue user
+                    # holds this release's access string (apps/common/contract.py).
+                    depends_on=(self.migration.invocation, self.queue.app_user, *depends_on),
                 ),
             )
             built.discovery_name = f"{name}.{namespace}"
@@ -399,9 +405,9 @@ class PlatformStack(TerraformStack):
             services.producer,
             PRODUCER_PORT,
             {"CONSUMER_URL": f"http://{self.consumer.discovery_name}:{CONSUMER_PORT}"},
-            # "/" answers whenever the process serves; /health (Redis and MySQL reachable) is
-            # the load balancer's readiness check, so an outage of either stops traffic to
-            # the tasks without ECS replacing them all.
+            # "/" answers whenever the process serves; /ready (the queue reachable) is the
+            # load balancer's readiness check, so a queue outage stops traffic to the tasks
+            # without ECS replacing them all.
             liveness_path="/",
             target_group_arn=self.load_balancer.target_group.arn,
             depends_on=tuple(self.load_balancer.forwarding),

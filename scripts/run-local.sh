@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole platform locally without Docker: redis-server and MariaDB in user space
-# (temp dir, loopback ports), the producer (gunicorn), the consumer and the frontend dev
+# (temp dir, loopback ports), the producer (waitress), the consumer and the frontend dev
 # server that forwards /api/ to the producer. Ctrl-C stops everything.
 #
 #   bash scripts/run-local.sh            # web on http://127.0.0.1:8080/

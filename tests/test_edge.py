@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from apps.common.contract import READINESS_PATH
 from tests.conftest import Synth, logical_id, named, one, ref, resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,8 @@ def test_alb_is_hardened_and_checks_health(env_stack: tuple[str, dict[str, Any]]
     assert alb["drop_invalid_header_fields"] is True
     target_group = one(stack, "aws_lb_target_group")
     assert target_group["target_type"] == "ip"
-    assert target_group["health_check"]["path"] == "/health"
+    # readiness = the write path (the queue), not the database: apps' contract
+    assert target_group["health_check"]["path"] == READINESS_PATH == "/ready"
     assert target_group["port"] == 5080
 
 

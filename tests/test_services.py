@@ -61,11 +61,21 @@ def test_only_the_producer_is_behind_the_load_balancer(
     assert "load_balancer" not in services[f"pcp-{name}-consumer"]
 
 
-def test_services_start_after_the_schema_migration(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_services_start_after_the_schema_migration_and_the_queue_acl(
+    env_stack: tuple[str, dict[str, Any]],
+) -> None:
+    """New tasks need this release's schema and this release's queue ACL (the producer's
+    enqueue script is refused with NOPERM under the previous one)."""
     _, stack = env_stack
     (invocation,) = resources(stack, "aws_lambda_invocation")
+    app_user = next(
+        address
+        for address, user in resources(stack, "aws_elasticache_user").items()
+        if user["user_name"] != "default"
+    )
     for service in resources(stack, "aws_ecs_service").values():
         assert f"aws_lambda_invocation.{invocation}" in service["depends_on"]
+        assert f"aws_elasticache_user.{app_user}" in service["depends_on"]
 
 
 def test_both_services_register_in_the_environment_namespace(
@@ -110,8 +120,8 @@ def test_containers_are_hardened(env_stack: tuple[str, dict[str, Any]]) -> None:
             "-m",
             "apps.healthcheck",
         ]
-        # Liveness only: the producer's /health also checks Redis and MySQL (that is the
-        # load balancer's readiness check), so its container check asks "/".
+        # Liveness only: readiness (the producer's /ready) is the load balancer's check,
+        # so the producer's container check asks "/".
         expected = {"producer": "/", "consumer": "/health"}[name]
         assert container["healthCheck"]["command"][4].endswith(
             f":{container['portMappings'][0]['containerPort']}{expected}"

@@ -50,15 +50,35 @@ def dead_letter_stream(stream: str) -> str:
     return f"{stream}:dead"
 
 
+def idempotency_key_prefix(stream: str) -> str:
+    """Prefix of the producer's idempotency records (one per key, value and entry id). Same
+    hash tag as the stream, so the enqueue script touches one cluster slot."""
+    return f"{stream}:idem:"
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""Request header a client names its submission with, and the response header the producer
+answers with (also when the outcome is unknown, so a retry can reuse it)."""
+
+READINESS_PATH = "/ready"
+"""The producer's readiness: 200 while the write path (the queue) works. The load balancer
+routes by it; a database outage leaves it 200 (POSTs queue up) and shows in /health."""
+
+
 def queue_access_string(stream: str = QUEUE_STREAM) -> str:
     """The application user's ACL on the queue (ElastiCache access-string syntax).
 
-    Only the stream and its dead-letter stream (``~<stream>*``) and only the command
-    categories the apps use: streams, MULTI/EXEC, and connection handling (AUTH, HELLO,
-    PING, CLIENT SETNAME), minus anything dangerous. No channel pattern is granted (Redis 7
-    and Valkey default to none); ``resetchannels`` is left out because ElastiCache refuses
-    ``reset`` in access strings.
+    Only the stream, its dead-letter stream and the idempotency records (``~<stream>*``),
+    and only what the apps use: streams, MULTI/EXEC, connection handling (AUTH, HELLO,
+    PING, CLIENT SETNAME), and EVAL/EVALSHA of the producer's enqueue script and the
+    consumer's pruning script with the GET and SET those run (Redis checks a script's
+    commands against the caller's ACL), minus anything dangerous. No channel pattern is
+    granted (Redis 7 and Valkey default to none); ``resetchannels`` is left out because
+    ElastiCache refuses ``reset`` in access strings.
     """
     if hash_tag(stream) is None:
         raise ValueError(f"stream {stream!r} needs a hash tag such as {{counts}}")
-    return f"on ~{stream}* -@all +@stream +@transaction +@connection -@dangerous"
+    return (
+        f"on ~{stream}* -@all +@stream +@transaction +@connection "
+        "+eval +evalsha +get +set -@dangerous"
+    )

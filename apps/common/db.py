@@ -10,6 +10,8 @@ import pymysql.cursors
 from apps.common.config import DbSettings, TlsMode
 
 ER_ACCESS_DENIED = 1045
+DEFAULT_READ_TIMEOUT_S = 30
+"""How long one statement may wait for the server (a lock wait ends here at the latest)."""
 
 
 def tls_context(mode: TlsMode, ca_file: str | None) -> ssl.SSLContext | None:
@@ -32,7 +34,7 @@ def connect(
     *,
     database: bool = True,
     autocommit: bool = False,
-    read_timeout_s: int | None = 30,
+    read_timeout_s: int | None = DEFAULT_READ_TIMEOUT_S,
 ) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
     """Open one connection; strict SQL mode so bad values fail instead of being clamped.
 
@@ -76,7 +78,7 @@ def raw_connect(
     tls_ca: str | None = None,
     connect_timeout_s: int = 5,
     autocommit: bool = False,
-    read_timeout_s: int | None = 30,
+    read_timeout_s: int | None = DEFAULT_READ_TIMEOUT_S,
 ) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
     ctx = tls_context(tls, tls_ca)
     return pymysql.connect(

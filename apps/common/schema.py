@@ -32,6 +32,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UNIQUE KEY uq_counts_msg_key (msg_key)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
     ),
+    # 2: idempotency keys compare exactly. Version 1's utf8mb4 default collation is
+    # case-insensitive, so `Order-42` and `order-42` were one key and the second value was
+    # dropped. Keys are [A-Za-z0-9_.:-] (the API checks), so ascii_bin holds every stored
+    # key unchanged. The column change rebuilds the table (MySQL and MariaDB copy it).
+    (
+        f"ALTER TABLE `{COUNTS_TABLE}` "
+        "MODIFY msg_key VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -62,10 +70,15 @@ def current_version(conn: pymysql.connections.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(conn: pymysql.connections.Connection[Any]) -> dict[str, int]:
-    """Bring the connected database to SCHEMA_VERSION; returns ``{"from": a, "to": b}``."""
+def migrate(
+    conn: pymysql.connections.Connection[Any], target: int = SCHEMA_VERSION
+) -> dict[str, int]:
+    """Bring the connected database to ``target`` (unset: SCHEMA_VERSION; a lower one only
+    to test an upgrade); returns ``{"from": a, "to": b}``."""
+    if not 1 <= target <= SCHEMA_VERSION:
+        raise MigrationError(f"target version {target} is not between 1 and {SCHEMA_VERSION}")
     before = current_version(conn)
-    if before >= SCHEMA_VERSION:
+    if before >= target:
         _end_read(conn)
         return {"from": before, "to": before}
     with conn.cursor() as cur:
@@ -75,9 +88,9 @@ def migrate(conn: pymysql.connections.Connection[Any]) -> dict[str, int]:
             raise MigrationError(f"could not take the migration lock {LOCK_NAME!r}")
         try:
             version = current_version(conn)  # another process may have migrated meanwhile
-            if version < SCHEMA_VERSION:
+            if version < target:
                 cur.execute(_VERSION_DDL)
-            while version < SCHEMA_VERSION:
+            while version < target:
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)
                 version += 1

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import redis
 
+from apps.common import db as dbmod
 from apps.common import redisq
 from apps.common.config import hostname
 from apps.consumer.settings import ConsumerSettings
@@ -69,18 +70,46 @@ class Service:
             return {"lag": None, "pending": None, "backlog": None}
 
     def health(self) -> tuple[int, dict[str, Any]]:
+        """200 while the worker loop runs (a liveness check: ECS replaces the task on 503).
+        ``status`` tells the rest: ``degraded`` (a dependency unreachable), ``stalled`` (the
+        batch in hand has waited longer than STALL_AFTER_S, e.g. on a database lock)."""
         stats = self.consumer.stats
-        stale_after = max(30.0, 3 * self.settings.block_ms / 1000 + 10)
-        alive = self._worker_alive() and time.monotonic() - stats.heartbeat < stale_after
+        now = time.monotonic()
+        # A statement may block up to the database read timeout before the loop beats again.
+        stale_after = max(
+            30.0, 3 * self.settings.block_ms / 1000 + 10, dbmod.DEFAULT_READ_TIMEOUT_S + 10
+        )
+        alive = self._worker_alive() and now - stats.heartbeat < stale_after
         deps_ok = stats.redis_ok and stats.db_ok
+        started = stats.batch_started
+        batch_age = None if started is None else now - started
+        stalled = batch_age is not None and batch_age > self.settings.stall_after_s
+        if not alive:
+            status, message = "unhealthy", "worker loop is not running"
+        elif stalled:
+            status = "stalled"
+            message = (
+                f"a batch of {stats.batch_entries} entries has waited {batch_age:.0f} s "
+                "to be stored (a database lock or outage)"
+            )
+        elif not deps_ok:
+            status, message = "degraded", "a dependency is unreachable; retrying"
+        else:
+            status, message = "ok", "consumer is running"
         body = {
-            "status": "ok" if alive and deps_ok else ("degraded" if alive else "unhealthy"),
+            "status": status,
             "service": "consumer",
-            "message": "consumer is running" if alive else "worker loop is not running",
+            "message": message,
             "hostname": self.host,
             "consumer": self.settings.consumer_name,
             "environment": self.settings.environment,
             "worker_alive": alive,
+            "batch": {
+                "in_progress": started is not None,
+                "entries": stats.batch_entries if started is not None else 0,
+                "age_s": None if batch_age is None else round(batch_age, 1),
+                "stalled": stalled,
+            },
             "redis": {"reachable": stats.redis_ok},
             "database": {"reachable": stats.db_ok},
         }

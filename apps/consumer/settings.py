@@ -6,7 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from apps.common.config import DbSettings, Env, RedisSettings, hostname, load_db, load_redis
+from apps.common.config import (
+    ConfigError,
+    DbSettings,
+    Env,
+    RedisSettings,
+    hostname,
+    load_db,
+    load_redis,
+)
 
 
 @dataclass(frozen=True)
@@ -27,11 +35,24 @@ class ConsumerSettings:
     environment: str
     db_migrate: str
     backoff_max_s: float
+    prune_idle_ms: int
+    stall_after_s: float
     log_level: str
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
     env = Env(environ)
+    block_ms = env.integer("BLOCK_MS", 2000, minimum=10, maximum=60_000)
+    prune_idle_ms = env.integer(
+        "CONSUMER_PRUNE_IDLE_MS", 3_600_000, minimum=1000, maximum=30 * 86_400_000
+    )
+    if prune_idle_ms < 4 * block_ms:
+        # A live consumer is idle for up to one blocking read; pruning it would be harmless
+        # (its next read recreates it) but would churn the group.
+        raise ConfigError(
+            f"environment variable CONSUMER_PRUNE_IDLE_MS must be at least 4 x BLOCK_MS "
+            f"({4 * block_ms}), got {prune_idle_ms}: raise it, or lower BLOCK_MS"
+        )
     return ConsumerSettings(
         port=env.integer("PORT", 8081, minimum=0, maximum=65535),
         bind_host=env.string("BIND_HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all
@@ -40,7 +61,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
         group=env.string("QUEUE_GROUP", "consumers"),
         consumer_name=env.string("CONSUMER_NAME", f"{hostname()}-{os.getpid()}"),
         batch_size=env.integer("BATCH_SIZE", 1000, minimum=1, maximum=10_000),
-        block_ms=env.integer("BLOCK_MS", 2000, minimum=10, maximum=60_000),
+        block_ms=block_ms,
         max_attempts=env.integer("MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
         claim_idle_ms=env.integer("CLAIM_IDLE_MS", 30_000, minimum=100, maximum=86_400_000),
         claim_interval_ms=env.integer("CLAIM_INTERVAL_MS", 5_000, minimum=100, maximum=3_600_000),
@@ -49,5 +70,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
         environment=env.string("ENVIRONMENT", "local"),
         db_migrate=env.choice("DB_MIGRATE", "auto", ("auto", "off")),
         backoff_max_s=env.number("BACKOFF_MAX_S", 5.0, minimum=0.05, maximum=300),
+        prune_idle_ms=prune_idle_ms,
+        stall_after_s=env.number("STALL_AFTER_S", 15.0, minimum=0.5, maximum=3600),
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
     )

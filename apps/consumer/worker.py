@@ -51,7 +51,11 @@ class Stats:
     batches: int = 0
     redis_ok: bool = False
     db_ok: bool = False
+    pruned: int = 0
     heartbeat: float = field(default_factory=time.monotonic)
+    batch_started: float | None = None
+    """monotonic time the batch in hand was read; None between batches."""
+    batch_entries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, **deltas: int) -> None:
@@ -67,6 +71,7 @@ class Stats:
                 "failed": self.failed,
                 "dead_lettered": self.dead_lettered,
                 "batches": self.batches,
+                "pruned_consumers": self.pruned,
             }
 
 
@@ -86,6 +91,7 @@ class Consumer:
         self._recover_own = True  # first read our own pending entries (restart, reconnect)
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
+        self._next_prune = 0.0
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> None:
@@ -121,11 +127,15 @@ class Consumer:
                 log.info("stop requested; current batch handed back unacknowledged")
                 break
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not _stream_gone(exc):
                     raise
-                log.warning("consumer group vanished (%s); recreating", exc)
+                # NOGROUP: the group was destroyed. UNBLOCKED: the stream key was deleted
+                # (DEL, FLUSHALL) while this consumer was blocked on it. Either way the group
+                # is recreated on an empty stream and work goes on.
+                log.warning("stream or consumer group vanished (%s); recreating", exc)
                 self._group_ready = False
                 self._recover_own = True
+                self.stats.batch_started = None
         self.close()
         log.info("consumer %s stopped", self.s.consumer_name)
 
@@ -138,6 +148,9 @@ class Consumer:
                 return 0
             return self.handle(entries, self._deliveries(entries))
         now = time.monotonic()
+        if now >= self._next_prune:
+            self._next_prune = now + min(self.s.prune_idle_ms / 2000, 300.0)
+            self.prune_consumers()
         if now >= self._next_claim:
             self._next_claim = now + self.s.claim_interval_ms / 1000
             claimed = self._reclaim()
@@ -201,6 +214,28 @@ class Consumer:
             log.info("reclaimed %d stale pending entries", len(entries))
         return entries
 
+    def prune_consumers(self) -> list[str]:
+        """Remove the group's consumers idle longer than the bound that hold nothing (a
+        task that died); their entries, if any, are first reclaimed by XAUTOCLAIM. One
+        script, so no consumer can take an entry between the check and the delete."""
+        try:
+            reply: Any = self.redis.eval(
+                _PRUNE_LUA, 1, self.stream, self.s.group, str(self.s.prune_idle_ms),
+                self.s.consumer_name,
+            )  # fmt: skip
+        except REDIS_ERRORS:
+            raise  # the loop's reconnect and backoff
+        except redis.ResponseError as exc:
+            # Housekeeping never stops the work: the stream may be gone for a moment, or
+            # the ACL may still be the previous release's during a deploy.
+            log.warning("pruning idle consumers failed: %s", exc)
+            return []
+        removed = [str(name) for name in reply or []]
+        if removed:
+            self.stats.add(pruned=len(removed))
+            log.info("pruned %d idle consumers: %s", len(removed), ", ".join(removed))
+        return removed
+
     def _deliveries(self, entries: list[Entry]) -> dict[str, int]:
         ids = [eid for eid, _ in entries]
         info: Any = self.redis.xpending_range(
@@ -247,6 +282,14 @@ class Consumer:
 
     # ----------------------------------------------------------------- batch handling
     def handle(self, entries: list[Entry], deliveries: dict[str, int]) -> int:
+        self.stats.batch_started = time.monotonic()
+        self.stats.batch_entries = len(entries)
+        try:
+            return self._handle(entries, deliveries)
+        finally:
+            self.stats.batch_started = None
+
+    def _handle(self, entries: list[Entry], deliveries: dict[str, int]) -> int:
         good: list[tuple[str, redisq.Message]] = []
         gone: list[str] = []
         dead: list[tuple[str, dict[str, str], str]] = []
@@ -319,6 +362,7 @@ class Consumer:
             with conn.cursor() as cur:
                 cur.executemany(INSERT_SQL, [(m.key, m.value) for _, m in batch])
                 inserted = max(cur.rowcount, 0)
+                conflicts = self._conflicts(cur, batch) if inserted < len(batch) else {}
             conn.commit()
         except POISON_DB_ERRORS as exc:
             self._rollback()
@@ -328,8 +372,22 @@ class Consumer:
             self._drop_db()
             raise
         self.stats.db_ok = True
-        self.stats.add(duplicates=max(len(batch) - inserted, 0))
-        return [eid for eid, _ in batch], []
+        self.stats.add(duplicates=max(len(batch) - inserted - len(conflicts), 0))
+        return [eid for eid, _ in batch if eid not in conflicts], list(conflicts.items())
+
+    @staticmethod
+    def _conflicts(cur: Any, batch: list[tuple[str, redisq.Message]]) -> dict[str, str]:
+        """Entries whose key is stored with another value: a key reused for a new value
+        after the producer's record of it expired. Reported, never silently dropped."""
+        keys = sorted({m.key for _, m in batch})
+        marks = ", ".join(["%s"] * len(keys))
+        cur.execute(f"SELECT msg_key, value FROM `{COUNTS_TABLE}` WHERE msg_key IN ({marks})", keys)  # noqa: S608
+        stored = {str(k): int(v) for k, v in cur.fetchall()}
+        return {
+            eid: f"idempotency key {m.key!r} already stored with another value ({stored[m.key]})"
+            for eid, m in batch
+            if m.key in stored and stored[m.key] != m.value
+        }
 
     def _store_one_by_one(
         self, batch: list[tuple[str, redisq.Message]]
@@ -341,8 +399,12 @@ class Consumer:
             try:
                 with conn.cursor() as cur:
                     cur.execute(INSERT_SQL, (msg.key, msg.value))
+                    conflict = self._conflicts(cur, [(eid, msg)]) if cur.rowcount < 1 else {}
                 conn.commit()
-                stored.append(eid)
+                if conflict:
+                    poisoned.extend(conflict.items())
+                else:
+                    stored.append(eid)
             except POISON_DB_ERRORS as exc:
                 self._rollback()
                 poisoned.append((eid, f"database rejected the row: {exc}"))
@@ -392,6 +454,26 @@ class Consumer:
             # Acked entries are XDELed, so the stream holds only pending + undelivered ones.
             lag = max(int(r.xlen(self.stream)) - pending, 0)
         return {"lag": lag, "pending": pending, "backlog": lag + pending}
+
+
+def _stream_gone(exc: redis.ResponseError) -> bool:
+    text = str(exc)
+    return text.startswith(("NOGROUP", "UNBLOCKED")) or "NOGROUP" in text
+
+
+# KEYS[1] stream; ARGV group, idle bound (ms), the caller's own name (never pruned).
+_PRUNE_LUA = """
+local removed = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) and f['name'] ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    table.insert(removed, f['name'])
+  end
+end
+return removed
+"""
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-APP_ROOTS = ("flask", "gunicorn", "redis", "hiredis", "pymysql", "cryptography", "boto3")
+APP_ROOTS = ("flask", "waitress", "redis", "hiredis", "pymysql", "cryptography", "boto3")
 """What the services import directly (Pipfile [packages] minus the infrastructure)."""
 
 APP_PACKAGES = (
@@ -26,7 +26,6 @@ APP_PACKAGES = (
     "click",
     "cryptography",
     "flask",
-    "gunicorn",
     "hiredis",
     "itsdangerous",
     "jinja2",
@@ -39,6 +38,7 @@ APP_PACKAGES = (
     "s3transfer",
     "six",
     "urllib3",
+    "waitress",
     "werkzeug",
 )
 

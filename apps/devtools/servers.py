@@ -321,7 +321,13 @@ class RedisServer(_Server):
                 "cluster-require-full-coverage yes",
             ]
         if self.admin is not None:
-            lines.append("user default off resetkeys -@all")
+            # The default user is off: nobody can log in as it, as on ElastiCache. Its rules
+            # still allow everything because Redis 7.0 replays an append-only file as the
+            # default user and re-checks ACLs at each EXEC: with "-@all" every MULTI/EXEC in
+            # the file (a script's effects, the consumer's dead-letter + XACK + XDEL) was
+            # refused on restart and acknowledged writes were lost (redis/redis#14541, fixed
+            # upstream in #14545; valkey-io/valkey#3983). ElastiCache keeps no AOF.
+            lines.append("user default off resetkeys ~* &* +@all")
             for user in (self.admin, *self.users):
                 lines.append(f"user {user.name} reset {user.access} >{user.password}")
         return "\n".join(lines) + "\n"

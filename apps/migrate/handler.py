@@ -53,6 +53,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         tls_ca=env.optional("DB_TLS_CA"),
         connect_timeout_s=10,
         autocommit=False,
+        # A migration may copy the table (version 2 does): let a statement run as long as
+        # the function may (its timeout), not the services' 30 s.
+        read_timeout_s=None,
     )
     try:
         summary = provision(

@@ -1,4 +1,4 @@
-"""``python -m apps.producer``: read settings from the environment, serve with gunicorn."""
+"""``python -m apps.producer``: read settings from the environment, then serve."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from apps.common import db as dbmod
 from apps.common import redisq
 from apps.common.config import BIGINT_MAX, BIGINT_MIN, hostname
+from apps.common.contract import IDEMPOTENCY_HEADER, READINESS_PATH
 from apps.common.schema import COUNTS_TABLE
 from apps.producer.settings import ProducerSettings
 
@@ -27,7 +28,8 @@ log = logging.getLogger("apps.producer")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+    "Access-Control-Allow-Headers": f"Content-Type, {IDEMPOTENCY_HEADER}",
+    "Access-Control-Expose-Headers": f"{IDEMPOTENCY_HEADER}, Idempotent-Replayed, Retry-After",
     "Access-Control-Max-Age": "600",
 }
 
@@ -94,7 +96,6 @@ def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
 
 def create_app(settings: ProducerSettings) -> Flask:
     app = Flask("apps.producer")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     backends = Backends(settings)
     app.extensions["backends"] = backends
@@ -113,12 +114,19 @@ def create_app(settings: ProducerSettings) -> Flask:
         r_ok, r_err = backends.redis_ok()
         d_ok, d_err = backends.db_ok()
         ok = r_ok and d_ok
+        if ok:
+            message = "producer is running"
+        elif r_ok:
+            message = "the database is unreachable: values are accepted and stored later"
+        else:
+            message = "the queue is unreachable: values are not accepted"
         body: dict[str, Any] = {
             "status": "ok" if ok else "unavailable",
             "service": "producer",
-            "message": "producer is running" if ok else "a dependency is unreachable",
+            "message": message,
             "hostname": host,
             "environment": settings.environment,
+            "accepting": r_ok,
             "redis": {"reachable": r_ok, **({"error": r_err} if r_err else {})},
             "database": {"reachable": d_ok, **({"error": d_err} if d_err else {})},
         }
@@ -130,6 +138,14 @@ def create_app(settings: ProducerSettings) -> Flask:
     def health() -> tuple[Response, int]:
         body, ok = health_body()
         return jsonify(body), 200 if ok else 503
+
+    def ready() -> tuple[Response, int]:
+        """Readiness for the load balancer: what the write path needs (the queue) only."""
+        r_ok, r_err = backends.redis_ok()
+        body: dict[str, Any] = {"ready": r_ok, "hostname": host}
+        if r_err:
+            body["error"] = f"queue unreachable: {r_err}"
+        return jsonify(body), 200 if r_ok else 503
 
     def status() -> tuple[Response, int]:
         producer, ok = health_body()
@@ -157,14 +173,15 @@ def create_app(settings: ProducerSettings) -> Flask:
         return jsonify({"count": count, "latest": latest, "hostname": host}), 200
 
     def post_count() -> tuple[Response, int]:
+        too_large = f"request body larger than {settings.max_body_bytes} bytes"
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
-            return error(413, f"request body larger than {settings.max_body_bytes} bytes")
+            return error(413, too_large)
         if request.mimetype != "application/json":
             return error(415, "Content-Type must be application/json")
-        raw = request.get_data(cache=True)
-        if len(raw) > settings.max_body_bytes:
-            return error(413, f"request body larger than {settings.max_body_bytes} bytes")
+        raw = read_body(request.environ, settings.max_body_bytes)
+        if raw is None:
+            return error(413, too_large)
         try:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -179,39 +196,96 @@ def create_app(settings: ProducerSettings) -> Flask:
                 400 if type(value) is not int else 422,
                 f"count must be an integer between {BIGINT_MIN} and {BIGINT_MAX}",
             )
-        key = request.headers.get("Idempotency-Key")
+        key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not redisq.KEY_PATTERN.match(key):
-            return error(400, "Idempotency-Key must be 1-64 characters of [A-Za-z0-9_.:-]")
+            return error(400, f"{IDEMPOTENCY_HEADER} must be 1-64 characters of [A-Za-z0-9_.:-]")
         try:
-            entry_id, msg_key = redisq.enqueue(
+            done = redisq.enqueue(
                 backends.redis,
                 settings.redis.stream,
                 value,
                 key=key,
                 attempts=settings.enqueue_attempts,
                 backoff_s=settings.enqueue_backoff_ms / 1000,
+                ttl_s=settings.idempotency_ttl_s,
+            )
+        except redisq.KeyConflictError as exc:
+            return error(
+                422,
+                f"{IDEMPOTENCY_HEADER} {exc.key!r} was already used for a different value; "
+                "use a new key for a new value",
+                key=exc.key,
             )
         except redisq.EnqueueError as exc:
             log.warning("enqueue failed: %s", exc)
-            return error(503, "queue unavailable, value not accepted; retry later")
-        return jsonify(
+            if exc.outcome_unknown:
+                response, code = error(
+                    503,
+                    "the queue did not answer in time: the value may or may not have been "
+                    f"accepted; retry with the same {IDEMPOTENCY_HEADER} to store it once",
+                    outcome="unknown",
+                    key=exc.key,
+                )
+            else:
+                response, code = error(
+                    503,
+                    "queue unavailable: the value was not accepted; retry later",
+                    outcome="not_accepted",
+                    key=exc.key,
+                )
+            response.headers[IDEMPOTENCY_HEADER] = exc.key
+            response.headers["Retry-After"] = "1"
+            return response, code
+        response = jsonify(
             {
                 "status": "accepted",
-                "message": f"value {value} added to the queue",
+                "message": (
+                    f"value {value} was already accepted under this key"
+                    if done.replayed
+                    else f"value {value} added to the queue"
+                ),
                 "count": value,
-                "id": entry_id,
-                "key": msg_key,
+                "id": done.entry_id,
+                "key": done.key,
+                "replayed": done.replayed,
                 "hostname": host,
             }
-        ), 202
+        )
+        response.headers[IDEMPOTENCY_HEADER] = done.key
+        if done.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response, 202
 
     for prefix in ("", "/api"):
         app.add_url_rule(f"{prefix}/", f"index{prefix}", index, methods=["GET"])
         app.add_url_rule(f"{prefix}/health", f"health{prefix}", health, methods=["GET"])
+        app.add_url_rule(f"{prefix}{READINESS_PATH}", f"ready{prefix}", ready, methods=["GET"])
         app.add_url_rule(f"{prefix}/status", f"status{prefix}", status, methods=["GET"])
         app.add_url_rule(f"{prefix}/count", f"get_count{prefix}", get_count, methods=["GET"])
         app.add_url_rule(f"{prefix}/count", f"post_count{prefix}", post_count, methods=["POST"])
     return app
+
+
+def read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit`` bytes.
+
+    Reads ``wsgi.input`` itself so a chunked body (no Content-Length) meets the same limit
+    as a declared one: at most ``limit + 1`` bytes are read either way.
+    """
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH") or ""
+    remaining = int(declared) if declared.isdigit() else limit + 1
+    if remaining > limit + 1:
+        return None
+    parts: list[bytes] = []
+    while remaining > 0:
+        part = stream.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    body = b"".join(parts)
+    return None if len(body) > limit else body
 
 
 def fetch_health(base_url: str, timeout_s: float) -> dict[str, Any]:

@@ -24,15 +24,17 @@ if str(ROOT) not in sys.path:  # `pytest` from the repo root does not put it on 
     sys.path.insert(0, str(ROOT))
 
 from apps.common import contract, redisq  # noqa: E402
+from apps.consumer.worker import Consumer  # noqa: E402
 from apps.devtools.servers import MariaDBServer, World, free_port, wait_port  # noqa: E402
 
 DB_NAME = "apps_test"
 STREAM = contract.QUEUE_STREAM
 GROUP = contract.QUEUE_GROUP
+DEAD_STREAM = contract.dead_letter_stream(STREAM)
 
 TEST_TUNING = frozenset(
     {
-        "BIND_HOST", "WEB_CONCURRENCY", "BATCH_SIZE", "BLOCK_MS", "CLAIM_IDLE_MS",
+        "BIND_HOST", "THREADS", "BATCH_SIZE", "BLOCK_MS", "CLAIM_IDLE_MS",
         "CLAIM_INTERVAL_MS", "METRICS_INTERVAL", "BACKOFF_MAX_S", "DB_CONNECT_TIMEOUT_S",
         "REDIS_SOCKET_TIMEOUT_S", "STATUS_TIMEOUT_S", "ENQUEUE_BACKOFF_MS",
     }
@@ -165,8 +167,7 @@ def enqueue_values(client: redis.Redis, values: list[int]) -> list[str]:
     """Enqueue through the producer's own enqueue function; returns the idempotency keys."""
     keys = []
     for v in values:
-        _eid, key = redisq.enqueue(client, STREAM, v)
-        keys.append(key)
+        keys.append(redisq.enqueue(client, STREAM, v).key)
     return keys
 
 
@@ -255,3 +256,16 @@ def backlog_zero(client: redis.Redis) -> bool:
                 int(g["pending"]) == 0 and int(g.get("lag") or 0) == 0 and client.xlen(STREAM) == 0
             )
     return False
+
+
+def drain(consumer: Consumer, rounds: int = 200) -> None:
+    """Run the consumer loop steps until nothing is left (bounded)."""
+    consumer._db()
+    consumer._ensure_group()
+    idle = 0
+    for _ in range(rounds):
+        consumer._next_claim = 0.0
+        handled = consumer.step()
+        idle = idle + 1 if handled == 0 else 0
+        if idle >= 3:
+            return

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from appsupport import GROUP, STREAM, db_values, enqueue_values, wait_until
+from appsupport import DEAD_STREAM, GROUP, STREAM, db_values, drain, enqueue_values, wait_until
 
 from apps.common import redisq
 from apps.consumer.service import Service
@@ -36,19 +36,6 @@ def cenv(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def drain(consumer: Consumer, rounds: int = 200) -> None:
-    """Run the consumer loop steps until nothing is left (bounded)."""
-    consumer._db()
-    consumer._ensure_group()
-    idle = 0
-    for _ in range(rounds):
-        consumer._next_claim = 0.0
-        handled = consumer.step()
-        idle = idle + 1 if handled == 0 else 0
-        if idle >= 3:
-            return
-
-
 @pytest.fixture
 def consumer(cenv: dict[str, str]) -> Iterator[Consumer]:
     c = Consumer(load_settings(cenv))
@@ -71,13 +58,35 @@ def test_batch_insert_exactly_once(
 def test_same_idempotency_key_twice_is_stored_once(
     consumer: Consumer, rclient: redis.Redis, maria: MariaDBServer
 ) -> None:
-    # What a producer retry after a lost XADD reply looks like in the stream.
-    redisq.enqueue(rclient, STREAM, 11, key="k1")
-    redisq.enqueue(rclient, STREAM, 11, key="k1")
-    redisq.enqueue(rclient, STREAM, 12, key="k2")
+    # Two entries with one key: the producer's script adds one per key while its record
+    # lives, so this is a producer of an earlier release, or a key reused after the record
+    # expired.
+    raw_entry(rclient, "k1", 11)
+    raw_entry(rclient, "k1", 11)
+    raw_entry(rclient, "k2", 12)
     drain(consumer)
     assert sorted(db_values(maria)) == [11, 12]
     assert consumer.stats.snapshot()["duplicates"] == 1
+    assert consumer.stats.snapshot()["dead_lettered"] == 0
+
+
+def test_key_reused_for_another_value_is_dead_lettered_not_dropped(
+    consumer: Consumer, rclient: redis.Redis, maria: MariaDBServer
+) -> None:
+    raw_entry(rclient, "order-7", 70)
+    drain(consumer)
+    raw_entry(rclient, "order-7", 71)  # later, another value under the stored key
+    raw_entry(rclient, "Order-7", 72)  # keys compare exactly: this one is new
+    drain(consumer)
+    assert sorted(db_values(maria)) == [70, 72]
+    dead = rclient.xrange(DEAD_STREAM)
+    assert len(dead) == 1
+    assert dead[0][1]["orig_count"] == "71"
+    assert "already stored with another value" in dead[0][1]["reason"]
+
+
+def raw_entry(client: redis.Redis, key: str, value: int) -> None:
+    client.xadd(STREAM, {redisq.FIELD_KEY: key, redisq.FIELD_VALUE: str(value)})
 
 
 class CrashAfterCommit(Consumer):
@@ -179,7 +188,9 @@ def test_service_health_metrics_and_emf(
     service._worker = threading.Thread(target=service.consumer.run)
     service._worker.start()
     try:
-        assert wait_until(lambda: len(db_values(maria)) == 3, 20)
+        # Rows are committed before the batch is acknowledged and counted: wait for both.
+        assert wait_until(lambda: service.consumer.stats.snapshot()["processed"] == 3, 20)
+        assert len(db_values(maria)) == 3
         code, health = service.health()
         assert code == 200
         assert health["redis"]["reachable"] is True

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 import redis
 from appsupport import (
+    GROUP,
     STREAM,
     Proc,
     backlog_zero,
@@ -147,7 +148,7 @@ def test_redis_restart_with_aof_mid_stream(
     spawn: Callable[..., Proc],
 ) -> None:
     redis_srv = world.redis
-    proc, _ = start_consumer(spawn, consumer_env)
+    proc, url = start_consumer(spawn, consumer_env)
     feed_client = redis_srv.client(world.queue_user, decode_responses=True, socket_timeout=2)
     values = list(range(10_000, 13_000))
     accepted: list[int] = []
@@ -167,7 +168,7 @@ def test_redis_restart_with_aof_mid_stream(
     # A value whose XADD reply was lost in the kill may still have been stored: it was not
     # "accepted", so it may appear at most once; every accepted value must appear exactly once.
     done = wait_until(lambda: backlog_zero(rclient) and db_rows(maria) >= len(accepted), 120, 0.2)
-    assert done, proc.logs()
+    assert done, _state(rclient, maria, url, len(accepted)) + proc.logs()
     stored = Counter(db_values(maria))
     assert all(n == 1 for n in stored.values()), "duplicates stored"
     assert not Counter(accepted) - stored, "accepted values lost"
@@ -176,3 +177,20 @@ def test_redis_restart_with_aof_mid_stream(
     assert "redis unavailable" in proc.logs()
     rclient.close()
     feed_client.close()
+
+
+def _state(client: redis.Redis, maria: MariaDBServer, url: str, accepted: int) -> str:
+    """What a failed wait saw: the group, the table and the consumer's own view."""
+    parts = [f"accepted={accepted} rows={db_rows(maria)}"]
+    for name, probe in (
+        ("groups", lambda: client.xinfo_groups(STREAM)),
+        ("xlen", lambda: client.xlen(STREAM)),
+        ("consumers", lambda: client.xinfo_consumers(STREAM, GROUP)),
+        ("health", lambda: http_json(f"{url}/health")),
+        ("metrics", lambda: http_json(f"{url}/metrics")),
+    ):
+        try:
+            parts.append(f"{name}={probe()}")
+        except Exception as exc:  # a diagnostic, never the failure itself
+            parts.append(f"{name}: {exc!r}")
+    return "\n".join(parts) + "\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from appsupport import DB_NAME, RUNTIME_ENV, TEST_TUNING, localize, task_environment
 
 from apps.consumer.settings import load_settings as load_consumer
@@ -53,3 +54,19 @@ def test_deployed_env_verifies_tls_as_the_app_user(
     login = settings.redis.credentials()
     assert login is not None
     assert login.get().username == world.queue_user.name
+
+
+def test_nobody_can_act_as_the_default_user(world: World) -> None:
+    """The local server's default user is off, as on ElastiCache: a connection that does not
+    log in as a named user can run nothing (its permissive rules exist only for the
+    append-only-file replay; see RedisServer._config)."""
+    anonymous = world.redis.client(user=None)
+    anonymous.connection_pool.connection_kwargs.pop("username", None)
+    anonymous.connection_pool.connection_kwargs.pop("password", None)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.set("{counts}:x", "1")
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.execute_command("AUTH", "default", "")
+    finally:
+        anonymous.close()

@@ -151,3 +151,41 @@ def test_lambda_handler_names_missing_variable(monkeypatch: pytest.MonkeyPatch) 
 
     with pytest.raises(ConfigError, match="MASTER_SECRET_ARN"):
         handler({}, None)
+
+
+def test_upgrade_to_version_2_makes_idempotency_keys_case_sensitive(
+    master: pymysql.connections.Connection[Any],
+) -> None:
+    with master.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{FRESH_DB}`")
+        cur.execute(f"USE `{FRESH_DB}`")
+    assert migrate(master, target=1) == {"from": 0, "to": 1}
+    insert = "INSERT IGNORE INTO counts (msg_key, value) VALUES (%s, %s)"
+    with master.cursor() as cur:
+        cur.execute(insert, ("Order-42", 1))
+        cur.execute(insert, ("order-42", 2))
+        assert cur.rowcount == 0  # version 1: one key to the collation, the value dropped
+    master.commit()
+    assert migrate(master) == {"from": 1, "to": SCHEMA_VERSION}
+    with master.cursor() as cur:
+        cur.execute(insert, ("order-42", 2))
+        cur.execute(insert, ("ORDER-42", 3))
+        cur.execute(insert, ("Order-42", 4))  # still the same key as the stored one
+        cur.execute("SELECT msg_key, value FROM counts ORDER BY value")
+        assert cur.fetchall() == (("Order-42", 1), ("order-42", 2), ("ORDER-42", 3))
+        cur.execute(
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'counts' AND COLUMN_NAME = 'msg_key'",
+            (FRESH_DB,),
+        )
+        assert cur.fetchone() == ("ascii_bin",)
+    master.commit()
+
+
+def test_migrate_refuses_a_target_it_does_not_know(
+    master: pymysql.connections.Connection[Any],
+) -> None:
+    from apps.common.schema import MigrationError
+
+    with pytest.raises(MigrationError, match="between 1 and"):
+        migrate(master, target=SCHEMA_VERSION + 1)

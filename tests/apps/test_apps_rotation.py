@@ -170,7 +170,7 @@ def test_rotation_under_load_fails_no_request_and_loses_nothing(
     port = free_port()
     producer = spawn(
         "apps.producer",
-        {**env, "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
+        {**env, "PORT": str(port), "BIND_HOST": "127.0.0.1", "THREADS": "4",
          "CONSUMER_URL": consumer_url},
     )  # fmt: skip
     wait_port(port, timeout_s=30, proc=producer.popen)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Settings, start-up failures, the health-check CLI and the gunicorn-served producer."""
+"""Settings, start-up failures, the health-check CLI and the served producer."""
 
 from __future__ import annotations
 
@@ -98,21 +98,23 @@ def test_healthcheck_cli(env: dict[str, str], spawn: Callable[..., Proc], tmp_pa
     port = free_port()
     home = tmp_path / "home"
     home.mkdir()
-    penv = {**env, "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
-            "HOME": str(home), "TMPDIR": str(tmp_path)}  # fmt: skip
+    (tmp_path / "tmp").mkdir()
+    penv = {**env, "PORT": str(port), "BIND_HOST": "127.0.0.1",
+            "HOME": str(home), "TMPDIR": str(tmp_path / "tmp")}  # fmt: skip
     producer = spawn("apps.producer", penv)
     wait_port(port, 30, producer.popen)
     assert run(f"http://127.0.0.1:{port}/health") == 0
     assert run(f"http://127.0.0.1:{port}/nope") == 1
     assert run(f"http://127.0.0.1:{free_port()}/health") == 1
     assert run("not-a-url") == 1
-    # gunicorn wrote nothing outside TMPDIR (read-only root filesystem friendly)
+    # the server wrote nothing to disk (read-only root filesystem friendly)
     assert list(home.iterdir()) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_gunicorn_producer_end_to_end(env: dict[str, str], spawn: Callable[..., Proc]) -> None:
+def test_served_producer_end_to_end(env: dict[str, str], spawn: Callable[..., Proc]) -> None:
     port = free_port()
-    penv = {**env, "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2"}
+    penv = {**env, "PORT": str(port), "BIND_HOST": "127.0.0.1"}
     producer = spawn("apps.producer", penv)
     wait_port(port, 30, producer.popen)
     base = f"http://127.0.0.1:{port}"

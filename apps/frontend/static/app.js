@@ -19,12 +19,20 @@ function clearError() {
   el.hidden = true;
 }
 
+class ApiError extends Error {
+  constructor(message, status, body) {
+    super(message);
+    this.status = status; // 0: no answer reached the page
+    this.body = body;
+  }
+}
+
 async function callApi(path, options = {}) {
   let response;
   try {
     response = await fetch(`${API}/${path}`, { cache: "no-store", ...options });
   } catch (err) {
-    throw new Error(`API unreachable (${err.message})`);
+    throw new ApiError(`API unreachable (${err.message})`, 0, null);
   }
   let body = null;
   try {
@@ -34,9 +42,47 @@ async function callApi(path, options = {}) {
   }
   if (!response.ok) {
     const detail = body && body.error ? body.error : response.statusText;
-    throw new Error(`API error ${response.status}: ${detail}`);
+    throw new ApiError(`API error ${response.status}: ${detail}`, response.status, body);
   }
   return body;
+}
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// One idempotency key per submission. It is kept while the outcome is unknown, so sending
+// the same value again (by hand or by the automatic retries) stores it at most once.
+let pending = null; // { value, key }
+
+const RETRY_DELAYS_MS = [500, 1500];
+
+function outcomeUnknown(err) {
+  // No answer at all, a gateway error, or the producer saying it does not know.
+  if (err.status === 0 || err.status === 502 || err.status === 504) return true;
+  return err.status === 503 && !(err.body && err.body.outcome === "not_accepted");
+}
+
+function retryable(err) {
+  return err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504;
+}
+
+async function postValue(value, key) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      // Sent as a raw JSON number so 64-bit values keep their precision.
+      return await callApi("count", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+        body: `{"count": ${value}}`,
+      });
+    } catch (err) {
+      if (!retryable(err) || attempt >= RETRY_DELAYS_MS.length) throw err;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+    }
+  }
 }
 
 async function refresh() {
@@ -67,20 +113,27 @@ async function send(event) {
     return;
   }
   $("send").disabled = true;
+  if (pending === null || pending.value !== value) pending = { value, key: newKey() };
   try {
-    // Sent as a raw JSON number so 64-bit values keep their precision.
-    const data = await callApi("count", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: `{"count": ${value}}`,
-    });
-    $("result").textContent = `Accepted ${data.count} (message ${data.id}).`;
+    const data = await postValue(value, pending.key);
+    pending = null;
+    const note = data.replayed ? " It had already been accepted; it is stored once." : "";
+    $("result").textContent = `Accepted ${data.count} (message ${data.id}).${note}`;
     clearError();
     $("value").value = String(Math.floor(Date.now() / 1000));
     // The consumer stores it asynchronously: refresh a few times.
     for (const delay of [300, 1000, 2500]) setTimeout(refresh, delay);
   } catch (err) {
-    showError(`The value was not accepted. ${err.message}`);
+    if (outcomeUnknown(err)) {
+      showError(
+        `It is not known whether ${value} was accepted: the API did not answer in time. ` +
+          "Send it again: it reuses the same key, so it is stored at most once. " +
+          err.message,
+      );
+    } else {
+      pending = null;
+      showError(`The value was not accepted. ${err.message}`);
+    }
   } finally {
     $("send").disabled = false;
   }

@@ -21,13 +21,14 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps synth test lint typecheck pytest checkov run bench diff clean
+.PHONY: help deps synth test lint typecheck pytest checkov run bench diff clean review
 
 help:
 	@echo "make synth   install pinned deps, then cdktf synth (every stack to cdktf.out/stacks/)"
 	@echo "make test    install deps and test tools, then ruff, mypy, hadolint, pytest (incl. checkov)"
 	@echo "make run     run producer, consumer, Redis, MariaDB and the frontend locally"
 	@echo "make bench   print consumer and producer throughput figures"
+	@echo "make review  synth, then review/index.html: diagrams, posture, cost (BASE=<git ref> adds a diff; FAIL_ON=risky)"
 
 $(STAMPS):
 	@mkdir -p $@
@@ -73,6 +74,10 @@ REVIEW_ALARM_EMAIL := alarms@example.invalid
 synth: deps
 	PCP_ALARM_EMAIL="$${PCP_ALARM_EMAIL-$(REVIEW_ALARM_EMAIL)}" $(CDKTF) synth
 
+# Offline review of the synth (tools/review): no credentials, no network.
+review: deps $(STAMPS)/apt
+	$(VENV)/bin/python -m tools.review $(if $(BASE),--base $(BASE)) $(if $(FAIL_ON),--fail-on $(FAIL_ON))
+
 diff: deps
 	$(CDKTF) diff $(STACK)
 
@@ -100,6 +105,7 @@ run: deps $(STAMPS)/apt
 
 bench: deps $(STAMPS)/apt
 	$(PIPENV) run python -m bench
+	$(PIPENV) run python -m bench.review
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""``python -m bench.review``: how long ``make review`` takes next to ``make synth``.
+
+Prints three wall times on this machine and the two ratios the review tool is held to
+(at most 1.5x): a review with a fresh synth, and a review against a base whose synth is
+cached. Never fails on time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(argv: list[str]) -> float:
+    env = {
+        **os.environ,
+        "PCP_ALARM_EMAIL": os.environ.get("PCP_ALARM_EMAIL", "alarms@example.invalid"),
+    }
+    started = time.monotonic()
+    subprocess.run(
+        argv, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return time.monotonic() - started
+
+
+def main() -> int:
+    cdktf = str(ROOT / "node_modules" / ".bin" / "cdktf")
+    synth = timed([cdktf, "synth"])
+    review = timed([sys.executable, "-m", "tools.review"])
+    timed([sys.executable, "-m", "tools.review", "--base", "HEAD"])  # fills the cache
+    cached = timed([sys.executable, "-m", "tools.review", "--base", "HEAD"])
+    print(f"make synth (cdktf synth): {synth:.1f} s")
+    print(f"make review: {review:.1f} s ({review / synth:.2f}x synth; limit 1.5x)")
+    ratio = cached / synth
+    print(f"make review BASE=HEAD, base cached: {cached:.1f} s ({ratio:.2f}x synth; limit 1.5x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""``make review`` end to end on the session's synth (no new synth): outputs, the terminal
+summary, and FAIL_ON=risky against a base that differs by one opened port."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Synth
+from tools.review import __main__ as cli
+
+
+def test_review_writes_the_page_and_prints_one_line_per_stack(
+    synth: Synth, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "review"
+    assert cli.main(["--no-synth", "--outdir", str(synth.outdir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    for name in ("bootstrap", "dev", "test", "stage", "prod"):
+        assert any(line.startswith(f"{name} ") and "/month" in line for line in printed), name
+        assert (out / f"{name}.md").is_file()
+    assert (out / "index.html").is_file()
+    assert "estimate" in " ".join(printed)
+
+
+@pytest.fixture
+def base_with_a_closed_port(synth: Synth, tmp_path: Path) -> Path:
+    """A copy of the synth as the base, where the ALB -> producer rule had another port: the
+    working tree then 'opens' 5080."""
+    base = tmp_path / "base"
+    shutil.copytree(synth.outdir, base)
+    file = base / "stacks" / "prod" / "cdk.tf.json"
+    doc = json.loads(file.read_text())
+    rules = doc["resource"]["aws_vpc_security_group_ingress_rule"]
+    rule = next(v for k, v in rules.items() if k.startswith("producer_ingress"))
+    rule["from_port"] = rule["to_port"] = 8443
+    file.write_text(json.dumps(doc))
+    return base
+
+
+def test_fail_on_risky_exits_1_on_a_widening(
+    synth: Synth, tmp_path: Path, base_with_a_closed_port: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "base_outdir", lambda ref: ("0" * 40, base_with_a_closed_port))
+    args = [
+        "--no-synth",
+        "--outdir",
+        str(synth.outdir),
+        "--out",
+        str(tmp_path / "r"),
+        "--base",
+        "main",
+    ]
+    assert cli.main(args) == 0  # reported, not failed, without FAIL_ON
+    assert cli.main([*args, "--fail-on", "risky"]) == 1
+    diff = (tmp_path / "r" / "diff.md").read_text()
+    assert "new ingress: load-balancer/alb -> producer/service on tcp/5080" in diff
+    assert "prod      1 changed" in diff

@@ -1,0 +1,162 @@
+"""The synthesized stacks as data: resources by address, with their construct paths.
+
+Reads ``cdktf.out/stacks/<stack>/cdk.tf.json`` only: no credentials, no network, no state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_REF = re.compile(r"\$\{((?:data\.)?aws_[a-z0-9_]+\.[A-Za-z0-9_-]+)(?:\.[^}]*)?\}")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource or data source of a stack."""
+
+    type: str
+    name: str
+    """The Terraform name (CDKTF's logical id)."""
+    attrs: dict[str, Any]
+    """The resource's arguments as synthesized (``//`` metadata removed)."""
+    path: str
+    """The construct path, e.g. ``prod/database/instance``."""
+    data: bool = False
+
+    @property
+    def address(self) -> str:
+        prefix = "data." if self.data else ""
+        return f"{prefix}{self.type}.{self.name}"
+
+    @property
+    def construct(self) -> str:
+        """The construct path without the stack name: ``database/instance``."""
+        return self.path.split("/", 1)[1] if "/" in self.path else self.path
+
+    def refs(self, key: str | None = None) -> list[str]:
+        """Addresses this resource refers to (in ``key`` only, when given)."""
+        value = self.attrs if key is None else self.attrs.get(key)
+        return list(dict.fromkeys(references(value)))
+
+
+@dataclass
+class Stack:
+    name: str
+    resources: dict[str, Resource] = field(default_factory=dict)
+    """By address (``aws_vpc.network_vpc_ABC``, ``data.aws_caller_identity.x``)."""
+    region: str | None = None
+
+    def of_type(self, *types: str) -> list[Resource]:
+        return [r for r in self.resources.values() if r.type in types and not r.data]
+
+    def managed(self) -> Iterator[Resource]:
+        """Managed resources (not data sources)."""
+        return (r for r in self.resources.values() if not r.data)
+
+    def get(self, address: str) -> Resource | None:
+        return self.resources.get(address)
+
+    def target(self, value: Any) -> Resource | None:
+        """The first resource that ``value`` (an attribute value) refers to."""
+        for address in references(value):
+            found = self.resources.get(address)
+            if found is not None:
+                return found
+        return None
+
+
+def is_on(value: Any) -> bool:
+    """A synthesized boolean: CDKTF writes some as JSON booleans, some as "true"/"false"."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def references(value: Any) -> Iterator[str]:
+    """Every ``${type.name...}`` address inside a value (strings, lists, dicts)."""
+    if isinstance(value, str):
+        for match in _REF.finditer(value):
+            yield match.group(1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
+
+
+def parse_stack(name: str, document: dict[str, Any]) -> Stack:
+    stack = Stack(name=name)
+    for kind, data in (("resource", False), ("data", True)):
+        for type_, by_name in document.get(kind, {}).items():
+            for logical, body in by_name.items():
+                attrs = {k: v for k, v in body.items() if k != "//"}
+                path = body.get("//", {}).get("metadata", {}).get("path", f"{name}/{logical}")
+                res = Resource(type=type_, name=logical, attrs=attrs, path=path, data=data)
+                stack.resources[res.address] = res
+    providers = document.get("provider", {}).get("aws", [])
+    for provider in providers if isinstance(providers, list) else [providers]:
+        if "alias" not in provider and "region" in provider:
+            stack.region = provider["region"]
+    return stack
+
+
+def load_stacks(outdir: Path) -> dict[str, Stack]:
+    """Every stack under ``<outdir>/stacks`` (``outdir`` is CDKTF's ``cdktf.out``)."""
+    stacks: dict[str, Stack] = {}
+    for file in sorted((outdir / "stacks").glob("*/cdk.tf.json")):
+        name = file.parent.name
+        stacks[name] = parse_stack(name, json.loads(file.read_text(encoding="utf-8")))
+    return stacks
+
+
+_SG_KEYS = ("security_groups", "vpc_security_group_ids", "security_group_ids")
+
+
+def security_group_owners(stack: Stack) -> dict[str, Resource]:
+    """Security group address -> the resource that uses it (load balancer, ECS service,
+    database, cache, Lambda function, VPC endpoint, CloudFront VPC origin)."""
+    owners: dict[str, Resource] = {}
+    for res in stack.managed():
+        if res.type in (
+            "aws_security_group",
+            "aws_vpc_security_group_ingress_rule",
+            "aws_vpc_security_group_egress_rule",
+            "aws_default_security_group",
+        ):
+            continue
+        values: list[Any] = [res.attrs.get(k) for k in _SG_KEYS]
+        values.append(res.attrs.get("network_configuration"))
+        values.append(res.attrs.get("vpc_config"))
+        for address in references(values):
+            if address.startswith("aws_security_group.") and address not in owners:
+                owners[address] = res
+    return owners
+
+
+def owner_label(stack: Stack, owners: dict[str, Resource], value: Any) -> str:
+    """A readable name for a security group reference: its owner's construct path, else
+    the security group's own construct path; data sources keep their address."""
+    for address in references(value):
+        owner = owners.get(address)
+        if owner is not None:
+            return owner.construct
+        found = stack.get(address)
+        if found is not None:
+            return found.construct
+        return address
+    return str(value)
+
+
+def readable(stack: Stack, text: str) -> str:
+    """``${aws_x.logical.arn}:*`` -> ``<construct path>.arn:*``: references by construct path."""
+
+    def name(match: re.Match[str]) -> str:
+        found = stack.get(match.group(1))
+        rest = match.group(0)[len(match.group(1)) + 2 : -1]
+        return (found.construct if found else match.group(1)) + rest
+
+    return _REF.sub(name, text)

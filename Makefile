@@ -21,13 +21,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps synth test lint typecheck pytest checkov run bench diff clean review
+.PHONY: help deps synth test lint typecheck pytest checkov run bench diff clean review deploy destroy
 
 help:
 	@echo "make synth   install pinned deps, then cdktf synth (every stack to cdktf.out/stacks/)"
 	@echo "make test    install deps and test tools, then ruff, mypy, hadolint, pytest (incl. checkov)"
 	@echo "make run     run producer, consumer, Redis, MariaDB and the frontend locally"
 	@echo "make bench   print consumer and producer throughput figures"
+	@echo "make deploy ENV=dev   bootstrap, synth, repositories, images, deploy, smoke test (DRY_RUN=1, AUTO_APPROVE=1)"
+	@echo "make destroy ENV=dev  destroy an environment (refuses a deletion-protected database)"
 	@echo "make review  synth, then review/index.html: diagrams, posture, cost (BASE=<git ref> adds a diff; FAIL_ON=risky)"
 
 $(STAMPS):
@@ -77,6 +79,16 @@ synth: deps
 # Offline review of the synth (tools/review): no credentials, no network.
 review: deps $(STAMPS)/apt
 	$(VENV)/bin/python -m tools.review $(if $(BASE),--base $(BASE)) $(if $(FAIL_ON),--fail-on $(FAIL_ON))
+
+DEPLOY_FLAGS = $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--auto-approve)
+
+deploy: deps
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<dev|test|stage|prod> [DRY_RUN=1] [AUTO_APPROVE=1]"; exit 2; }
+	$(VENV)/bin/python -m tools.deploy deploy $(ENV) $(DEPLOY_FLAGS)
+
+destroy: deps
+	@test -n "$(ENV)" || { echo "usage: make destroy ENV=<dev|test|stage|prod> [DRY_RUN=1] [AUTO_APPROVE=1]"; exit 2; }
+	$(VENV)/bin/python -m tools.deploy destroy $(ENV) $(DEPLOY_FLAGS)
 
 diff: deps
 	$(CDKTF) diff $(STACK)

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from tools.git import head_revision
 from tools.review.cost import estimate
 from tools.review.diff import diff_stacks
 from tools.review.model import load_stacks
@@ -121,17 +122,6 @@ def base_outdir(ref: str) -> tuple[str, Path]:
     return sha, cached
 
 
-def _head_revision() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "--short=12", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return out or "latest"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make review", description=__doc__)
     parser.add_argument("--base", help="git ref to compare with (synthesized once per commit)")
@@ -145,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # One image tag for both synths (the working tree's, as a deploy from here would use):
     # the diff then shows what the code changes, not that a release is a new image.
-    os.environ.setdefault("IMAGE_TAG", _head_revision())
+    os.environ.setdefault("IMAGE_TAG", head_revision(ROOT))
     if not args.no_synth:
         synthesize(ROOT, args.outdir, "working tree")
     head = load_stacks(args.outdir)

@@ -1,0 +1,343 @@
+"""``make deploy`` / ``make destroy`` orchestration against moto in server mode (STS, S3,
+ECR, RDS, CloudWatch Logs over HTTP, as boto3 sees AWS). Only the two external CLIs are
+replaced, by a recording stub that does to moto what they would do to AWS: the CDKTF/
+Terraform CLI creates the state bucket and the repositories, Docker pushes an image."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from apps.devtools.servers import free_port
+from tests.conftest import IMAGE_TAG, Synth
+from tools.deploy import __main__ as deploy
+from tools.deploy.plan import Runner, StepError, display, repository_names
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "eu-central-1"
+BUCKET = "pcp-test-state"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Credentials and endpoint for boto3; moto's state reset for each test."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "TF_STATE_BUCKET": BUCKET,
+        "IMAGE_TAG": IMAGE_TAG,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"))  # noqa: S310
+    return {
+        "s3": boto3.client("s3", region_name=REGION),
+        "ecr": boto3.client("ecr", region_name=REGION),
+        "rds": boto3.client("rds", region_name=REGION),
+    }
+
+
+@pytest.fixture
+def outdir(synth: Synth, tmp_path: Path) -> Path:
+    copy = tmp_path / "cdktf.out"
+    shutil.copytree(synth.outdir, copy)
+    return copy
+
+
+@dataclass
+class Recorder(Runner):
+    """Stands in for the cdktf, terraform and docker CLIs; records every call."""
+
+    aws: dict[str, Any]
+    outdir: Path
+    fail_once: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(io.StringIO(), ROOT)
+        self.calls: list[str] = []
+
+    def __call__(
+        self,
+        step: str,
+        argv: Any,
+        *,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        shown: str | None = None,
+    ) -> str:
+        line = display(argv, ROOT)
+        self.calls.append(line)
+        if self.fail_once and self.fail_once in line:
+            self.fail_once = None
+            raise StepError(step, f"`{line}` failed (simulated)", "re-run")
+        words = list(argv)
+        if words[1:3] == ["deploy", "bootstrap"]:
+            self.aws["s3"].create_bucket(
+                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+        elif words[0] == "terraform" and "apply" in words:
+            stack = json.loads((self.outdir / "stacks" / "dev" / "cdk.tf.json").read_text())
+            for name in repository_names(stack).values():
+                self.aws["ecr"].create_repository(repositoryName=name)
+        elif words[:2] == ["docker", "push"]:
+            repo, tag = words[2].split("/", 1)[1].rsplit(":", 1)
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"digest": f"sha256:{repo}"},
+                }
+            )
+            self.aws["ecr"].put_image(repositoryName=repo, imageManifest=manifest, imageTag=tag)
+        elif words[1:2] == ["deploy"]:
+            out = Path(words[words.index("--outputs-file") + 1])
+            out.write_text(json.dumps({words[2]: {"cloudfront_url": "https://d1.cloudfront.net"}}))
+        return ""
+
+
+@dataclass(frozen=True)
+class FakeSmoke:
+    ok: bool
+    steps: tuple[str, ...]
+    error: str | None
+
+
+def run(argv: list[str], recorder: Recorder, outdir: Path, smoked: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+
+    def smoke(url: str) -> FakeSmoke:
+        smoked.append(url)
+        return FakeSmoke(True, ("ready 200", "POST 202", "stored"), None)
+
+    code = deploy.main(argv, runner=recorder, out=out, smoke=smoke, outdir=outdir)
+    return code, out.getvalue()
+
+
+def short(calls: list[str]) -> list[str]:
+    """Each call as `<tool> <subcommand>[ <what>]`, enough to check the order."""
+    result = []
+    for call in calls:
+        words = call.split()
+        if words[0] == "docker" and words[1] in ("build", "push"):
+            service = "producer" if "producer" in call else "consumer"
+            result.append(f"docker {words[1]} {service}")
+        elif words[0] == "terraform":
+            result.append(f"terraform {'init' if 'init' in words else 'apply'}")
+        else:
+            result.append(" ".join(words[:3]) if words[1] == "deploy" else " ".join(words[:2]))
+    return result
+
+
+FIRST_DEPLOY = [
+    "cdktf deploy bootstrap",
+    "cdktf synth",
+    "terraform init",
+    "terraform apply",
+    "docker login",
+    "docker build producer",
+    "docker push producer",
+    "docker build consumer",
+    "docker push consumer",
+    "cdktf deploy dev",
+]
+
+
+def test_first_deploy_runs_every_step_in_order_then_smoke_tests(
+    aws: dict[str, Any], outdir: Path
+) -> None:
+    recorder, smoked = Recorder(aws, outdir), []
+    code, out = run(["deploy", "dev", "--auto-approve"], recorder, outdir, smoked)
+    assert code == 0, out
+    assert short(recorder.calls) == FIRST_DEPLOY
+    assert smoked == ["https://d1.cloudfront.net"]
+    assert "account 123456789012" in out
+    assert re.search(r"\[7/7\] smoke test\n(    .*\n)+    done in [\d.]+ s", out)
+    push = next(c for c in recorder.calls if c.startswith("docker build"))
+    assert "--platform linux/arm64" in push  # the task definitions' architecture
+
+
+def test_second_deploy_skips_what_exists(aws: dict[str, Any], outdir: Path) -> None:
+    run(["deploy", "dev", "--auto-approve"], Recorder(aws, outdir), outdir, [])
+    again = Recorder(aws, outdir)
+    code, out = run(["deploy", "dev", "--auto-approve"], again, outdir, [])
+    assert code == 0, out
+    assert short(again.calls) == ["cdktf synth", "cdktf deploy dev"]
+    assert "producer, consumer already in ECR" in out
+
+
+def test_a_failure_mid_way_resumes_where_it_stopped(aws: dict[str, Any], outdir: Path) -> None:
+    failing = Recorder(aws, outdir, fail_once="docker push")
+    code, out = run(["deploy", "dev", "--auto-approve"], failing, outdir, [])
+    assert code == 1
+    assert "step 'images' failed" in out
+    assert short(failing.calls)[-1] == "docker push producer"
+    resumed = Recorder(aws, outdir)
+    code, out = run(["deploy", "dev", "--auto-approve"], resumed, outdir, [])
+    assert code == 0, out
+    assert short(resumed.calls) == [
+        "cdktf synth",
+        "docker login",
+        "docker build producer",
+        "docker push producer",
+        "docker build consumer",
+        "docker push consumer",
+        "cdktf deploy dev",
+    ]
+
+
+def test_a_failed_smoke_test_fails_the_deploy(aws: dict[str, Any], outdir: Path) -> None:
+    out = io.StringIO()
+    code = deploy.main(
+        ["deploy", "dev", "--auto-approve"],
+        runner=Recorder(aws, outdir),
+        out=out,
+        smoke=lambda url: FakeSmoke(False, ("ready 200",), "the value was not stored in 180 s"),
+        outdir=outdir,
+    )
+    assert code == 1
+    assert "step 'smoke test' failed: the value was not stored" in out.getvalue()
+
+
+def test_destroy_refuses_a_protected_prod_database(aws: dict[str, Any], outdir: Path) -> None:
+    aws["rds"].create_db_instance(
+        DBInstanceIdentifier="pcp-prod-mysql",
+        DBInstanceClass="db.t4g.medium",
+        Engine="mysql",
+        MasterUsername="admin",
+        MasterUserPassword="password1234",
+        AllocatedStorage=20,
+        DeletionProtection=True,
+    )
+    recorder = Recorder(aws, outdir)
+    code, out = run(["destroy", "prod", "--auto-approve"], recorder, outdir, [])
+    assert code == 1
+    assert "pcp-prod-mysql has deletion protection on" in out
+    assert "--no-deletion-protection" in out
+    assert not any("destroy" in c for c in recorder.calls)
+
+
+def test_destroy_empties_buckets_says_what_it_keeps_then_destroys(
+    aws: dict[str, Any], outdir: Path
+) -> None:
+    stack = json.loads((outdir / "stacks" / "prod" / "cdk.tf.json").read_text())
+    buckets = [
+        b["bucket"].replace("${data.aws_caller_identity.caller.account_id}", "123456789012")
+        for b in stack["resource"]["aws_s3_bucket"].values()
+        if "bucket" in b and not b.get("force_destroy")
+    ]
+    assert buckets  # prod's access-log bucket is not force_destroy
+    for bucket in buckets:
+        aws["s3"].create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        aws["s3"].put_object(Bucket=bucket, Key="log", Body=b"x")
+    recorder = Recorder(aws, outdir)
+    code, out = run(["destroy", "prod", "--auto-approve"], recorder, outdir, [])
+    assert code == 0, out  # no protected database exists in this account
+    assert "keeps: RDS final snapshot" in out or "keeps: the state bucket" in out
+    assert "keeps: RDS final snapshot pcp-prod-mysql-final" in out
+    assert short(recorder.calls) == ["cdktf synth", "cdktf destroy"]
+    for bucket in buckets:
+        assert aws["s3"].list_object_versions(Bucket=bucket).get("Versions") is None
+
+
+def test_dry_run_without_credentials_prints_the_documented_sequence(
+    outdir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
+    monkeypatch.delenv("TF_STATE_BUCKET", raising=False)
+    out = io.StringIO()
+    assert deploy.main(["deploy", "dev", "--dry-run"], out=out, outdir=outdir) == 0
+    text = out.getvalue().replace(str(outdir), "cdktf.out")
+    printed = [line.strip()[2:] for line in text.splitlines() if line.strip().startswith("$ ")]
+    assert printed == documented_sequence(IMAGE_TAG)
+    assert "no credentials: a dry run assumes nothing exists yet" in text
+
+
+def documented_sequence(tag: str) -> list[str]:
+    """The commands README's "What `make deploy` does" lists, with this run's tag."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### What `make deploy` does", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [
+        line.replace("<tag>", tag)
+        for line in block.splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+def test_declining_the_confirmation_changes_nothing(aws: dict[str, Any], outdir: Path) -> None:
+    recorder, out = Recorder(aws, outdir), io.StringIO()
+    code = deploy.main(["deploy", "dev"], runner=recorder, out=out, outdir=outdir,
+                       confirm=lambda prompt: False)  # fmt: skip
+    assert code == 1
+    assert "not confirmed" in out.getvalue()
+    assert "AUTO_APPROVE=1" in out.getvalue()
+    assert recorder.calls == []
+    assert "Buckets" not in aws["s3"].list_buckets() or not aws["s3"].list_buckets()["Buckets"]
+
+
+def test_no_credentials_is_an_error_naming_the_fix(
+    outdir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    out = io.StringIO()
+    assert deploy.main(["deploy", "dev", "--auto-approve"], out=out, outdir=outdir) == 1
+    assert "step 'credentials' failed: no AWS credentials found" in out.getvalue()
+    assert "fix: set AWS_PROFILE" in out.getvalue()
+
+
+def test_a_missing_cli_and_a_denied_push_name_their_fix(tmp_path: Path) -> None:
+    runner = Runner(io.StringIO(), ROOT)
+    with pytest.raises(StepError, match="docker-missing-here is not installed"):
+        runner("images", ["docker-missing-here", "build", "."])
+    script = tmp_path / "docker"
+    script.write_text(
+        "#!/bin/sh\necho 'denied: not authorized to perform ecr:PutImage' >&2\nexit 1\n"
+    )
+    script.chmod(0o755)
+    with pytest.raises(StepError, match="ecr:PutImage") as caught:
+        runner("images", [str(script), "push", "x/y:z"])
+    assert "step 'images' failed" in str(caught.value)
+    assert "fix: the role may not push to this repository" in str(caught.value)

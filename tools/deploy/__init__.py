@@ -1,0 +1,1 @@
+"""``make deploy`` / ``make destroy``: one command per use, every step idempotent."""

@@ -1,0 +1,559 @@
+"""The steps of ``make deploy`` and ``make destroy``, each idempotent, so a re-run after a
+failure resumes where it stopped. AWS is read and changed through boto3; the Docker, CDKTF
+and Terraform CLIs run as subprocesses (``Runner``), which a dry run prints instead."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TextIO
+
+from tools.ecr_targets import targets as ecr_targets
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("producer", "consumer")
+SENSITIVE_OUTPUTS = frozenset({"database_endpoint"})
+DEFAULT_REGION = "eu-central-1"
+DEFAULT_STATE_BUCKET = "pcp-terraform-state"
+
+
+class StepError(Exception):
+    """A step failed: the message names the step, the cause and the fix."""
+
+    def __init__(self, step: str, cause: str, fix: str) -> None:
+        super().__init__(f"step {step!r} failed: {cause}\n  fix: {fix}")
+        self.step = step
+
+
+def display(argv: Sequence[str], root: Path) -> str:
+    """The command as a reader would type it: tools by name, paths relative to the repo."""
+    prefix = f"{root}/"
+    shown = [Path(argv[0]).name, *(a.replace(prefix, "") for a in argv[1:])]
+    return shlex.join(shown)
+
+
+class Runner:
+    """Prints an external CLI command, then runs it (``execute``); a failure is a
+    StepError with the command's last output."""
+
+    def __init__(self, out: TextIO, root: Path = ROOT) -> None:
+        self.out = out
+        self.root = root
+
+    def __call__(
+        self,
+        step: str,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        shown: str | None = None,
+    ) -> str:
+        print(f"    $ {shown or display(argv, self.root)}", file=self.out, flush=True)
+        return self.execute(step, argv, stdin=stdin, env=env)
+
+    def execute(
+        self, step: str, argv: Sequence[str], *, stdin: str | None, env: dict[str, str] | None
+    ) -> str:
+        try:
+            result = subprocess.run(
+                list(argv),
+                input=stdin,
+                env={**os.environ, **(env or {})},
+                text=True,
+                capture_output=True,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise StepError(step, f"{argv[0]} is not installed", _install_hint(argv[0])) from None
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip()[-1500:]
+            raise StepError(
+                step,
+                f"`{shlex.join(argv)}` exited {result.returncode}:\n{tail}",
+                _fix_for(argv, tail),
+            )
+        return result.stdout
+
+
+class DryRunner(Runner):
+    """Prints the command and changes nothing."""
+
+    def execute(
+        self, step: str, argv: Sequence[str], *, stdin: str | None, env: dict[str, str] | None
+    ) -> str:
+        return ""
+
+
+def _install_hint(tool: str) -> str:
+    return {
+        "docker": "install Docker (with buildx for --platform) and start its engine",
+        "terraform": "install Terraform >= 1.10",
+    }.get(tool, f"install {tool} or run `make deps`")
+
+
+def _fix_for(argv: Sequence[str], output: str) -> str:
+    text = output.lower()
+    tool = [Path(argv[0]).name, *argv[1:2]]
+    if tool == ["docker", "push"] and ("denied" in text or "unauthorized" in text):
+        return (
+            "the role may not push to this repository: it needs ecr:InitiateLayerUpload, "
+            "ecr:UploadLayerPart, ecr:CompleteLayerUpload and ecr:PutImage on it"
+        )
+    if "cannot connect to the docker daemon" in text:
+        return "start the Docker engine"
+    if "bucketalreadyexists" in text:
+        return "the state bucket name is taken: set TF_STATE_BUCKET to a globally unique name"
+    return (
+        "read the output above; every step is idempotent, so re-run `make deploy` after fixing it"
+    )
+
+
+@dataclass
+class Context:
+    env: str
+    runner: Runner
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    root: Path = ROOT
+    outdir: Path | None = None
+    region: str = DEFAULT_REGION
+    state_bucket: str = DEFAULT_STATE_BUCKET
+    image_tag: str = "latest"
+    dry_run: bool = False
+    auto_approve: bool = False
+    confirm: Callable[[str], bool] = lambda prompt: input(prompt).strip().lower() in ("y", "yes")
+    session: Any = None
+    """A boto3 session, or None when a dry run has no credentials."""
+    account: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cdktf(self) -> str:
+        local = self.root / "node_modules" / ".bin" / "cdktf"
+        return str(local) if local.exists() else "cdktf"
+
+    @property
+    def synth_dir(self) -> Path:
+        return self.outdir or self.root / "cdktf.out"
+
+    def stack(self) -> dict[str, Any]:
+        path = self.synth_dir / "stacks" / self.env / "cdk.tf.json"
+        if not path.exists():
+            raise StepError("synth", f"{path} does not exist", "run the synth step (make synth)")
+        document: dict[str, Any] = json.loads(path.read_text())
+        return document
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.session.client(service, region_name=region or self.region)
+
+    @property
+    def registry(self) -> str:
+        return f"{self.account or '<account>'}.dkr.ecr.{self.region}.amazonaws.com"
+
+    def synth_env(self) -> dict[str, str]:
+        return {"IMAGE_TAG": self.image_tag, "TF_STATE_BUCKET": self.state_bucket}
+
+
+Step = Callable[[Context], str | None]
+"""Runs one step; returns a short note (what it found or skipped) or None."""
+
+
+def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> None:
+    total = len(steps)
+    for number, (name, step) in enumerate(steps, 1):
+        print(f"[{number}/{total}] {name}", file=ctx.out, flush=True)
+        began = time.monotonic()
+        note = step(ctx)
+        took = time.monotonic() - began
+        if ctx.dry_run and note and not note.startswith("no credentials"):
+            note = None  # a dry run did not do what the note would say
+        done = f" ({note})" if note else ""
+        print(
+            f"    done in {took:.1f} s, {time.monotonic() - ctx.started:.0f} s in all{done}",
+            file=ctx.out,
+            flush=True,
+        )
+
+
+# ------------------------------------------------------------------ shared steps
+
+
+def credentials(ctx: Context) -> str | None:
+    if ctx.session is None:
+        if not ctx.dry_run:
+            raise StepError(
+                "credentials",
+                "no AWS credentials found",
+                "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and AWS_REGION",
+            )
+        return "no credentials: a dry run assumes nothing exists yet"
+    try:
+        identity = ctx.client("sts").get_caller_identity()
+    except Exception as exc:  # botocore: NoCredentialsError, ClientError, endpoint errors
+        raise StepError(
+            "credentials",
+            f"the credentials do not work: {exc}",
+            "refresh them (aws sso login, or new keys) and check AWS_REGION",
+        ) from exc
+    ctx.account = str(identity["Account"])
+    print(
+        f"    account {ctx.account} ({identity['Arn']}), region {ctx.region}, environment "
+        f"{ctx.env}",
+        file=ctx.out,
+    )
+    if ctx.dry_run or ctx.auto_approve:
+        return None
+    if not ctx.confirm(f"    change account {ctx.account} in {ctx.region}? [y/N] "):
+        raise StepError("credentials", "not confirmed", "answer y, or set AUTO_APPROVE=1")
+    return None
+
+
+def _exists(call: Callable[[], Any], missing: tuple[str, ...]) -> bool:
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+    try:
+        call()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in missing:
+            return False
+        raise
+    return True
+
+
+# ------------------------------------------------------------------ deploy
+
+
+def state_bucket(ctx: Context) -> str | None:
+    if ctx.session is not None:
+        s3 = ctx.client("s3")
+        try:
+            found = _exists(
+                lambda: s3.head_bucket(Bucket=ctx.state_bucket), ("404", "NoSuchBucket")
+            )
+        except Exception as exc:  # 403: the name belongs to another account
+            raise StepError(
+                "state bucket",
+                f"s3://{ctx.state_bucket} is not ours ({exc})",
+                "set TF_STATE_BUCKET to a globally unique name",
+            ) from exc
+        if found:
+            return f"s3://{ctx.state_bucket} exists"
+    ctx.runner(
+        "state bucket", [ctx.cdktf, "deploy", "bootstrap", "--auto-approve"], env=ctx.synth_env()
+    )
+    return f"bootstrapped s3://{ctx.state_bucket}"
+
+
+def synth(ctx: Context) -> str | None:
+    argv = [ctx.cdktf, "synth"]
+    shown = f"IMAGE_TAG={ctx.image_tag} cdktf synth"
+    if ctx.dry_run and not (ctx.synth_dir / "stacks" / ctx.env / "cdk.tf.json").exists():
+        # A dry run needs the stack to name what it would do; the synth writes only here.
+        Runner(ctx.out, ctx.root)("synth", argv, env=ctx.synth_env(), shown=shown)
+    else:
+        ctx.runner("synth", argv, env=ctx.synth_env(), shown=shown)
+    return f"image tag {ctx.image_tag}"
+
+
+def repository_names(stack: dict[str, Any]) -> dict[str, str]:
+    """Service -> ECR repository name, from the synthesized stack."""
+    names: dict[str, str] = {}
+    for body in stack.get("resource", {}).get("aws_ecr_repository", {}).values():
+        name = str(body["name"])
+        service = next((s for s in SERVICES if name.endswith(s)), name)
+        names[service] = name
+    return names
+
+
+def repositories(ctx: Context) -> str | None:
+    stack = ctx.stack()
+    wanted = sorted(repository_names(stack).values())
+    if ctx.session is not None:
+        ecr = ctx.client("ecr")
+        have = {r["repositoryName"] for r in _describe_repositories(ecr, wanted)}
+        if set(wanted) <= have:
+            return "repositories exist"
+    chdir = f"-chdir={ctx.synth_dir / 'stacks' / ctx.env}"
+    ctx.runner("repositories", ["terraform", chdir, "init", "-input=false"])
+    ctx.runner(
+        "repositories",
+        ["terraform", chdir, "apply", "-input=false", "-auto-approve", *ecr_targets(stack)],
+    )
+    return f"created {', '.join(wanted)}"
+
+
+def _describe_repositories(ecr: Any, names: list[str]) -> list[dict[str, Any]]:
+    found = []
+    for name in names:
+        try:
+            found += ecr.describe_repositories(repositoryNames=[name])["repositories"]
+        except ecr.exceptions.RepositoryNotFoundException:
+            continue
+    return found
+
+
+def platform(stack: dict[str, Any]) -> str:
+    """Docker's --platform for the task definitions' CPU architecture."""
+    archs = {
+        str((body.get("runtime_platform") or {}).get("cpu_architecture", "X86_64"))
+        for body in stack.get("resource", {}).get("aws_ecs_task_definition", {}).values()
+    }
+    if len(archs) != 1:
+        raise StepError(
+            "images",
+            f"the task definitions mix architectures {sorted(archs)}",
+            "give every service the same cpu_architecture",
+        )
+    return {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}[archs.pop()]
+
+
+def images(ctx: Context) -> str | None:
+    stack = ctx.stack()
+    names = repository_names(stack)
+    arch = platform(stack)
+    ecr = ctx.client("ecr") if ctx.session is not None else None
+    pushed, skipped = [], []
+    logged_in = False
+    for service in SERVICES:
+        repo = names[service]
+        uri = f"{ctx.registry}/{repo}:{ctx.image_tag}"
+        if ecr is not None and _image_exists(ecr, repo, ctx.image_tag):
+            skipped.append(service)  # tags are immutable: an existing one is this commit's
+            continue
+        if not logged_in:
+            _login(ctx, ecr)
+            logged_in = True
+        ctx.runner(
+            "images",
+            [
+                "docker",
+                "build",
+                "--platform",
+                arch,
+                "-f",
+                f"apps/{service}/Dockerfile",
+                "-t",
+                uri,
+                ".",
+            ],
+        )
+        ctx.runner("images", ["docker", "push", uri])
+        pushed.append(service)
+    parts = ([f"pushed {', '.join(pushed)}"] if pushed else []) + (
+        [f"{', '.join(skipped)} already in ECR"] if skipped else []
+    )
+    return "; ".join(parts)
+
+
+def _image_exists(ecr: Any, repo: str, tag: str) -> bool:
+    try:
+        ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])
+    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+        return False
+    return True
+
+
+def _login(ctx: Context, ecr: Any) -> None:
+    argv = ["docker", "login", "--username", "AWS", "--password-stdin", ctx.registry]
+    if ecr is None:
+        ctx.runner("images", argv, shown=f"aws ecr get-login-password | {shlex.join(argv)}")
+        return
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    password = base64.b64decode(token).decode().split(":", 1)[1]
+    ctx.runner(
+        "images", argv, stdin=password, shown=f"aws ecr get-login-password | {shlex.join(argv)}"
+    )
+
+
+def deploy_stack(ctx: Context) -> str | None:
+    outputs = ctx.synth_dir / f"outputs-{ctx.env}.json"
+    ctx.runner(
+        "deploy",
+        [ctx.cdktf, "deploy", ctx.env, "--auto-approve", "--outputs-file", str(outputs)],
+        env=ctx.synth_env(),
+        shown=f"IMAGE_TAG={ctx.image_tag} cdktf deploy {ctx.env} --auto-approve "
+        f"--outputs-file {str(outputs).replace(f'{ctx.root}/', '')}",
+    )
+    if outputs.exists():
+        document = json.loads(outputs.read_text())
+        ctx.outputs = dict(document.get(ctx.env, document))
+        for key, value in sorted(ctx.outputs.items()):
+            if key not in SENSITIVE_OUTPUTS:
+                print(f"    {key} = {value}", file=ctx.out)
+    return None
+
+
+def make_smoke(smoke: Callable[[str], Any]) -> Step:
+    def smoke_step(ctx: Context) -> str | None:
+        url = str(ctx.outputs.get("cloudfront_url", "<cloudfront_url>"))
+        if ctx.dry_run:
+            print(
+                f"    smoke test {url}: /api/ready, POST /api/count, GET /api/count until "
+                "stored, /api/status",
+                file=ctx.out,
+            )
+            return None
+        result = smoke(url)
+        for line in result.steps:
+            print(f"    {line}", file=ctx.out)
+        if not result.ok:
+            _print_service_logs(ctx)
+            raise StepError(
+                "smoke test",
+                str(result.error),
+                "read the service logs above; re-run `make deploy` once fixed",
+            )
+        return "the platform answers and stores values"
+
+    return smoke_step
+
+
+def _print_service_logs(ctx: Context, lines: int = 20) -> None:
+    if ctx.session is None:
+        return
+    logs = ctx.client("logs")
+    groups = [
+        str(body["name"])
+        for body in ctx.stack().get("resource", {}).get("aws_cloudwatch_log_group", {}).values()
+        if any(str(body.get("name", "")).endswith(f"/{s}") for s in SERVICES)
+    ]
+    for group in groups:
+        try:
+            events = logs.filter_log_events(logGroupName=group, limit=1000).get("events", [])
+        except Exception as exc:  # the group may not exist yet
+            print(f"    (no logs from {group}: {exc})", file=ctx.out)
+            continue
+        print(f"    last lines of {group}:", file=ctx.out)
+        for event in events[-lines:]:
+            print(f"      {event['message'].rstrip()}", file=ctx.out)
+
+
+def deploy_steps(smoke: Callable[[str], Any]) -> list[tuple[str, Step]]:
+    return [
+        ("credentials", credentials),
+        ("state bucket", state_bucket),
+        ("synth", synth),
+        ("repositories", repositories),
+        ("images", images),
+        ("deploy", deploy_stack),
+        ("smoke test", make_smoke(smoke)),
+    ]
+
+
+# ------------------------------------------------------------------ destroy
+
+
+def protection(ctx: Context) -> str | None:
+    """Refuse to destroy a database that deletion protection still guards."""
+    for body in ctx.stack().get("resource", {}).get("aws_db_instance", {}).values():
+        identifier = str(body["identifier"])
+        if body.get("deletion_protection") is not True:
+            continue
+        if ctx.session is None:
+            raise StepError(
+                "protection",
+                f"{identifier} is deletion-protected in this environment",
+                "lift it deliberately first (see below), then destroy",
+            )
+        rds = ctx.client("rds")
+        try:
+            live = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+        except rds.exceptions.DBInstanceNotFoundFault:
+            continue
+        if live and live[0].get("DeletionProtection"):
+            raise StepError(
+                "protection",
+                f"{identifier} has deletion protection on",
+                f"lift it deliberately: `aws rds modify-db-instance --db-instance-identifier "
+                f"{identifier} --no-deletion-protection --apply-immediately`, then run "
+                "`make destroy` again",
+            )
+    return "no deletion-protected database"
+
+
+def keeps(ctx: Context) -> str | None:
+    stack = ctx.stack().get("resource", {})
+    for body in stack.get("aws_db_instance", {}).values():
+        if not body.get("skip_final_snapshot"):
+            print(
+                f"    keeps: RDS final snapshot {body.get('final_snapshot_identifier')}",
+                file=ctx.out,
+            )
+    for body in stack.get("aws_elasticache_replication_group", {}).values():
+        if body.get("final_snapshot_identifier"):
+            print(
+                f"    keeps: ElastiCache final snapshot {body['final_snapshot_identifier']}",
+                file=ctx.out,
+            )
+    print(
+        f"    keeps: the state bucket s3://{ctx.state_bucket} and the bootstrap stack", file=ctx.out
+    )
+    if (
+        not ctx.dry_run
+        and not ctx.auto_approve
+        and not ctx.confirm(f"    destroy {ctx.env}? [y/N] ")
+    ):
+        raise StepError("keeps", "not confirmed", "answer y, or set AUTO_APPROVE=1")
+    return None
+
+
+def empty(ctx: Context) -> str | None:
+    """Empty the buckets Terraform cannot delete while they hold objects."""
+    stack = ctx.stack().get("resource", {})
+    buckets = [
+        _account_resolved(str(b["bucket"]), ctx.account)
+        for b in stack.get("aws_s3_bucket", {}).values()
+        if "bucket" in b and not b.get("force_destroy")
+    ]
+    emptied = []
+    for bucket in buckets:
+        if ctx.dry_run or ctx.session is None:
+            print(f"    would empty s3://{bucket} (every object version)", file=ctx.out)
+            continue
+        s3 = ctx.client("s3")
+        if not _exists(partial(s3.head_bucket, Bucket=bucket), ("404", "NoSuchBucket")):
+            continue
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            if doomed:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+        emptied.append(bucket)
+    return f"emptied {', '.join(emptied)}" if emptied else None
+
+
+def _account_resolved(name: str, account: str | None) -> str:
+    """A bucket name with the stack's account-id reference filled in (``<account>`` when
+    a dry run has no credentials)."""
+    return re.sub(
+        r"\$\{data\.aws_caller_identity\.[^}]+\.account_id\}", account or "<account>", name
+    )
+
+
+def destroy_stack(ctx: Context) -> str | None:
+    ctx.runner("destroy", [ctx.cdktf, "destroy", ctx.env, "--auto-approve"], env=ctx.synth_env())
+    return None
+
+
+def destroy_steps() -> list[tuple[str, Step]]:
+    return [
+        ("credentials", credentials),
+        ("synth", synth),
+        ("protection", protection),
+        ("keeps", keeps),
+        ("empty", empty),
+        ("destroy", destroy_stack),
+    ]

@@ -80,6 +80,7 @@ class Recorder(Runner):
     def __post_init__(self) -> None:
         super().__init__(io.StringIO(), ROOT)
         self.calls: list[str] = []
+        self.envs: list[dict[str, str]] = []
 
     def __call__(
         self,
@@ -92,6 +93,7 @@ class Recorder(Runner):
     ) -> str:
         line = display(argv, ROOT)
         self.calls.append(line)
+        self.envs.append(dict(env or {}))
         if self.fail_once and self.fail_once in line:
             self.fail_once = None
             raise StepError(step, f"`{line}` failed (simulated)", "re-run")
@@ -182,7 +184,7 @@ def test_first_deploy_runs_every_step_in_order_then_smoke_tests(
 
 
 def test_second_deploy_skips_what_exists(aws: dict[str, Any], outdir: Path) -> None:
-    run(["deploy", "dev", "--auto-approve"], Recorder(aws, outdir), outdir, [])
+    assert run(["deploy", "dev", "--auto-approve"], Recorder(aws, outdir), outdir, [])[0] == 0
     again = Recorder(aws, outdir)
     code, out = run(["deploy", "dev", "--auto-approve"], again, outdir, [])
     assert code == 0, out
@@ -256,10 +258,31 @@ def test_destroy_empties_buckets_says_what_it_keeps_then_destroys(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
         aws["s3"].put_object(Bucket=bucket, Key="log", Body=b"x")
+    prod = json.loads((outdir / "stacks" / "prod" / "cdk.tf.json").read_text())
+    repos = [
+        r["name"]
+        for r in prod["resource"]["aws_ecr_repository"].values()
+        if not r.get("force_delete")
+    ]
+    assert repos  # prod's repositories keep their images unless emptied
+    for repo in repos:
+        aws["ecr"].create_repository(repositoryName=repo)
+        aws["ecr"].put_image(
+            repositoryName=repo,
+            imageTag="v1",
+            imageManifest=json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"digest": "sha256:1"},
+                }
+            ),
+        )
     recorder = Recorder(aws, outdir)
     code, out = run(["destroy", "prod", "--auto-approve"], recorder, outdir, [])
     assert code == 0, out  # no protected database exists in this account
-    assert "keeps: RDS final snapshot" in out or "keeps: the state bucket" in out
+    for repo in repos:
+        assert aws["ecr"].list_images(repositoryName=repo)["imageIds"] == []
     assert "keeps: RDS final snapshot pcp-prod-mysql-final" in out
     assert short(recorder.calls) == ["cdktf synth", "cdktf destroy"]
     for bucket in buckets:
@@ -322,6 +345,7 @@ def test_no_credentials_is_an_error_naming_the_fix(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
     out = io.StringIO()
     assert deploy.main(["deploy", "dev", "--auto-approve"], out=out, outdir=outdir) == 1
     assert "step 'credentials' failed: no AWS credentials found" in out.getvalue()
@@ -341,3 +365,67 @@ def test_a_missing_cli_and_a_denied_push_name_their_fix(tmp_path: Path) -> None:
         runner("images", [str(script), "push", "x/y:z"])
     assert "step 'images' failed" in str(caught.value)
     assert "fix: the role may not push to this repository" in str(caught.value)
+
+
+def test_another_environment_synthesizes_with_the_review_alarm_address(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every synth builds prod too, which must name an alarm target: a dev deploy supplies
+    the address that can never receive mail; a prod deploy without one is refused."""
+    monkeypatch.delenv("PCP_ALARM_EMAIL", raising=False)
+    monkeypatch.delenv("PCP_ALARM_TOPIC_ARN", raising=False)
+    recorder = Recorder(aws, outdir)
+    code, out = run(["deploy", "dev", "--auto-approve"], recorder, outdir, [])
+    assert code == 0, out
+    cdktf = [
+        env
+        for call, env in zip(recorder.calls, recorder.envs, strict=True)
+        if call.startswith("cdktf")
+    ]
+    assert cdktf
+    assert all(env["PCP_ALARM_EMAIL"] == "alarms@example.invalid" for env in cdktf)
+    assert all(env["IMAGE_TAG"] == IMAGE_TAG and env["TF_STATE_BUCKET"] == BUCKET for env in cdktf)
+    refused = Recorder(aws, outdir)
+    code, out = run(["deploy", "prod", "--auto-approve"], refused, outdir, [])
+    assert code == 1
+    assert "prod needs an alarm target" in out
+    assert refused.calls == []
+
+
+def test_images_go_to_the_stacks_region_whatever_aws_region_says(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    recorder = Recorder(aws, outdir)
+    code, out = run(["deploy", "dev", "--auto-approve"], recorder, outdir, [])
+    assert code == 0, out
+    pushes = [c for c in recorder.calls if c.startswith("docker push")]
+    assert len(pushes) == 2
+    assert all(".dkr.ecr.eu-central-1.amazonaws.com/" in c for c in pushes)
+    again = Recorder(aws, outdir)
+    assert run(["deploy", "dev", "--auto-approve"], again, outdir, [])[0] == 0
+    assert not [c for c in again.calls if c.startswith("docker")]
+
+
+def test_uncommitted_changes_are_refused_without_an_explicit_tag(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Tags are immutable and an existing tag is not rebuilt: uncommitted code must not be
+    pushed under the commit's tag."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "f").write_text("1")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    (repo / "f").write_text("2")
+    monkeypatch.delenv("IMAGE_TAG", raising=False)
+    monkeypatch.setattr(deploy, "ROOT", repo)
+    recorder = Recorder(aws, outdir)
+    code, out = run(["deploy", "dev", "--auto-approve"], recorder, outdir, [])
+    assert code == 1
+    assert "uncommitted changes" in out
+    assert recorder.calls == []

@@ -82,6 +82,7 @@ def main(
         image_tag=os.environ.get("IMAGE_TAG") or head_revision(ROOT),
         dry_run=args.dry_run,
         auto_approve=args.auto_approve,
+        deploying=args.action == "deploy",
         session=aws,
     )
     if confirm is not None:

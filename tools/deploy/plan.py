@@ -25,6 +25,9 @@ SERVICES = ("producer", "consumer")
 SENSITIVE_OUTPUTS = frozenset({"database_endpoint"})
 DEFAULT_REGION = "eu-central-1"
 DEFAULT_STATE_BUCKET = "pcp-terraform-state"
+REVIEW_ALARM_EMAIL = "alarms@example.invalid"
+PRODUCTION = frozenset({"prod"})
+"""Environments whose alarm target must be real (environments/prod.py: Tier.PRODUCTION)."""
 
 
 class StepError(Exception):
@@ -65,25 +68,35 @@ class Runner:
     def execute(
         self, step: str, argv: Sequence[str], *, stdin: str | None, env: dict[str, str] | None
     ) -> str:
+        """Run it, showing its output as it comes (a prod deploy takes many minutes) and
+        keeping the last lines for the error."""
         try:
-            result = subprocess.run(
+            proc = subprocess.Popen(
                 list(argv),
-                input=stdin,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {})},
+                cwd=self.root,
                 text=True,
-                capture_output=True,
-                check=False,
             )
         except FileNotFoundError:
             raise StepError(step, f"{argv[0]} is not installed", _install_hint(argv[0])) from None
-        if result.returncode != 0:
-            tail = (result.stdout + result.stderr).strip()[-1500:]
+        if stdin is not None and proc.stdin is not None:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            print(f"      | {lines[-1]}", file=self.out, flush=True)
+        code = proc.wait()
+        if code != 0:
+            tail = "\n".join(lines[-40:])
             raise StepError(
-                step,
-                f"`{shlex.join(argv)}` exited {result.returncode}:\n{tail}",
-                _fix_for(argv, tail),
+                step, f"`{shlex.join(argv)}` exited {code}:\n{tail}", _fix_for(argv, tail)
             )
-        return result.stdout
+        return "\n".join(lines)
 
 
 class DryRunner(Runner):
@@ -131,6 +144,8 @@ class Context:
     image_tag: str = "latest"
     dry_run: bool = False
     auto_approve: bool = False
+    deploying: bool = True
+    """False for a destroy."""
     confirm: Callable[[str], bool] = lambda prompt: input(prompt).strip().lower() in ("y", "yes")
     session: Any = None
     """A boto3 session, or None when a dry run has no credentials."""
@@ -162,7 +177,13 @@ class Context:
         return f"{self.account or '<account>'}.dkr.ecr.{self.region}.amazonaws.com"
 
     def synth_env(self) -> dict[str, str]:
-        return {"IMAGE_TAG": self.image_tag, "TF_STATE_BUCKET": self.state_bucket}
+        env = {"IMAGE_TAG": self.image_tag, "TF_STATE_BUCKET": self.state_bucket}
+        if not (os.environ.get("PCP_ALARM_EMAIL") or os.environ.get("PCP_ALARM_TOPIC_ARN")):
+            # Every synth builds every stack, and production must name an alarm target. For
+            # another environment, prod's target is never deployed: use the address that
+            # `make synth` uses, which can never receive mail. (preflight refuses prod.)
+            env["PCP_ALARM_EMAIL"] = REVIEW_ALARM_EMAIL
+        return env
 
 
 Step = Callable[[Context], str | None]
@@ -189,7 +210,46 @@ def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> None:
 # ------------------------------------------------------------------ shared steps
 
 
+def preflight(ctx: Context) -> None:
+    """What must hold before anything is changed (checked also in a dry run)."""
+    if not ctx.deploying:
+        return  # a destroy deploys nothing: prod's alarm target and the image do not matter
+    alarm = os.environ.get("PCP_ALARM_EMAIL") or os.environ.get("PCP_ALARM_TOPIC_ARN")
+    if ctx.env in PRODUCTION and not alarm:
+        raise StepError(
+            "credentials",
+            f"{ctx.env} needs an alarm target",
+            "set PCP_ALARM_EMAIL (or PCP_ALARM_TOPIC_ARN) in your shell",
+        )
+    if ctx.image_tag == "latest":
+        raise StepError(
+            "credentials",
+            "no image tag: not a git checkout and IMAGE_TAG unset",
+            "run from a git checkout, or set IMAGE_TAG to a new release tag",
+        )
+    if not os.environ.get("IMAGE_TAG") and _dirty(ctx.root):
+        # Tags are immutable and a tag already in ECR is not rebuilt: uncommitted code under
+        # the commit's tag would stick to that tag for good.
+        raise StepError(
+            "credentials",
+            "the working tree has uncommitted changes",
+            "commit them (the images are tagged with the commit), or set IMAGE_TAG to a new tag",
+        )
+
+
+def _dirty(root: Path) -> bool:
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
 def credentials(ctx: Context) -> str | None:
+    preflight(ctx)
     if ctx.session is None:
         if not ctx.dry_run:
             raise StepError(
@@ -276,8 +336,24 @@ def repository_names(stack: dict[str, Any]) -> dict[str, str]:
     return names
 
 
+def stack_region(stack: dict[str, Any]) -> str | None:
+    """The region the stack deploys to (its default AWS provider's)."""
+    providers = stack.get("provider", {}).get("aws", [])
+    for provider in providers if isinstance(providers, list) else [providers]:
+        if "alias" not in provider and provider.get("region"):
+            return str(provider["region"])
+    return None
+
+
 def repositories(ctx: Context) -> str | None:
     stack = ctx.stack()
+    region = stack_region(stack)
+    if region and region != ctx.region:
+        print(
+            f"    the stack deploys to {region} (AWS_REGION is {ctx.region}): using {region}",
+            file=ctx.out,
+        )
+        ctx.region = region
     wanted = sorted(repository_names(stack).values())
     if ctx.session is not None:
         ecr = ctx.client("ecr")
@@ -430,13 +506,24 @@ def _print_service_logs(ctx: Context, lines: int = 20) -> None:
     ]
     for group in groups:
         try:
-            events = logs.filter_log_events(logGroupName=group, limit=1000).get("events", [])
+            events = _recent_events(logs, group)
         except Exception as exc:  # the group may not exist yet
             print(f"    (no logs from {group}: {exc})", file=ctx.out)
             continue
         print(f"    last lines of {group}:", file=ctx.out)
         for event in events[-lines:]:
             print(f"      {event['message'].rstrip()}", file=ctx.out)
+
+
+def _recent_events(logs: Any, group: str, minutes: int = 30) -> list[dict[str, Any]]:
+    """The group's events of the last ``minutes``, oldest first (the tail is the newest)."""
+    start = int((time.time() - minutes * 60) * 1000)
+    events: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(
+        logGroupName=group, startTime=start, PaginationConfig={"MaxItems": 5000}
+    ):
+        events += page.get("events", [])
+    return events
 
 
 def deploy_steps(smoke: Callable[[str], Any]) -> list[tuple[str, Step]]:
@@ -509,7 +596,8 @@ def keeps(ctx: Context) -> str | None:
 
 
 def empty(ctx: Context) -> str | None:
-    """Empty the buckets Terraform cannot delete while they hold objects."""
+    """Empty the buckets and repositories Terraform cannot delete while they hold
+    something (prod keeps its images: its repositories have no ``force_delete``)."""
     stack = ctx.stack().get("resource", {})
     buckets = [
         _account_resolved(str(b["bucket"]), ctx.account)
@@ -532,6 +620,22 @@ def empty(ctx: Context) -> str | None:
             if doomed:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
         emptied.append(bucket)
+    for body in stack.get("aws_ecr_repository", {}).values():
+        if body.get("force_delete"):
+            continue  # Terraform deletes it with its images
+        repo = str(body["name"])
+        if ctx.dry_run or ctx.session is None:
+            print(f"    would delete every image in ECR {repo}", file=ctx.out)
+            continue
+        ecr = ctx.client("ecr")
+        try:
+            for page in ecr.get_paginator("list_images").paginate(repositoryName=repo):
+                ids = page.get("imageIds", [])
+                for i in range(0, len(ids), 100):
+                    ecr.batch_delete_image(repositoryName=repo, imageIds=ids[i : i + 100])
+        except ecr.exceptions.RepositoryNotFoundException:
+            continue
+        emptied.append(repo)
     return f"emptied {', '.join(emptied)}" if emptied else None
 
 

@@ -289,22 +289,22 @@ def test_destroy_empties_buckets_says_what_it_keeps_then_destroys(
         assert aws["s3"].list_object_versions(Bucket=bucket).get("Versions") is None
 
 
-def test_dry_run_without_credentials_prints_the_documented_sequence(
-    outdir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-    ):
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credential source boto3 could find (environment, files, instance metadata)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_ENDPOINT_URL"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
+
+
+def test_dry_run_without_credentials_prints_the_documented_sequence(
+    outdir: Path, monkeypatch: pytest.MonkeyPatch, no_credentials: None
+) -> None:
+    monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.delenv("TF_STATE_BUCKET", raising=False)
     out = io.StringIO()
     assert deploy.main(["deploy", "dev", "--dry-run"], out=out, outdir=outdir) == 0
@@ -337,15 +337,7 @@ def test_declining_the_confirmation_changes_nothing(aws: dict[str, Any], outdir:
     assert "Buckets" not in aws["s3"].list_buckets() or not aws["s3"].list_buckets()["Buckets"]
 
 
-def test_no_credentials_is_an_error_naming_the_fix(
-    outdir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
+def test_no_credentials_is_an_error_naming_the_fix(outdir: Path, no_credentials: None) -> None:
     out = io.StringIO()
     assert deploy.main(["deploy", "dev", "--auto-approve"], out=out, outdir=outdir) == 1
     assert "step 'credentials' failed: no AWS credentials found" in out.getvalue()

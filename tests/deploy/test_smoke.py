@@ -9,10 +9,6 @@ talks only to the dev server's URL, as a deploy talks to ``https://<dist>.cloudf
 from __future__ import annotations
 
 import itertools
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,49 +16,17 @@ from pathlib import Path
 import pytest
 
 from apps.devtools.servers import RedisShape, World, free_port, start_world, wait_port
+from tests.apps.appsupport import Proc
 from tools.deploy.smoke import SmokeResult, main, smoke_test
 
-ROOT = Path(__file__).resolve().parents[2]
 DB_NAME = "smoke_test"
 _SEQUENCE = itertools.count(1)
 
 
-class Proc:
-    """``python -m <module>`` with the given environment, logging to ``log_dir``."""
-
-    def __init__(
-        self, module: str, env: dict[str, str], log_dir: Path, args: list[str] | None = None
-    ) -> None:
-        self.name = module
-        self.log_path = log_dir / f"{module.rsplit('.', 1)[-1]}-{next(_SEQUENCE)}.log"
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_"))}
-        full_env.update(env)
-        full_env["PYTHONUNBUFFERED"] = "1"
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", module, *(args or [])],
-                cwd=ROOT,
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def running(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
-
-    def logs(self) -> str:
-        return f"--- {self.name}\n" + self.log_path.read_text(errors="replace")[-3000:]
+def spawn(module: str, env: dict[str, str], log_dir: Path, args: list[str] | None = None) -> Proc:
+    """The app tests' ``Proc``, with a name unique in ``log_dir``."""
+    name = f"{module.rsplit('.', 1)[-1]}-{next(_SEQUENCE)}"
+    return Proc(module, env, log_dir, name, args)
 
 
 @dataclass
@@ -77,7 +41,7 @@ class Platform:
     consumer: Proc | None = None
 
     def logs(self) -> str:
-        return "\n".join(p.logs() for p in self.procs)
+        return "\n".join(f"--- {p.name}\n{p.logs()}" for p in self.procs)
 
     def stored_values(self) -> list[int]:
         """What the counts table holds, read as the master user (the harness)."""
@@ -116,7 +80,7 @@ def platform(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     web_port = free_port()
     plat = Platform(world, f"http://127.0.0.1:{web_port}", consumer_port, service_env, log_dir)
     try:
-        producer = Proc(
+        producer = spawn(
             "apps.producer",
             {
                 **service_env,
@@ -128,7 +92,7 @@ def platform(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         )
         plat.procs.append(producer)
         wait_port(producer_port, timeout_s=30, proc=producer.popen)
-        web = Proc(
+        web = spawn(
             "apps.frontend.devserver",
             {},
             log_dir,
@@ -151,7 +115,7 @@ def consumer(platform: Platform) -> Iterator[Proc]:
         "BLOCK_MS": "200",
         "BACKOFF_MAX_S": "0.5",
     }
-    proc = Proc("apps.consumer", env, platform.log_dir)
+    proc = spawn("apps.consumer", env, platform.log_dir)
     platform.procs.append(proc)
     platform.consumer = proc
     try:
@@ -219,7 +183,7 @@ def test_an_unhealthy_status_fails_and_reports_the_body(platform: Platform) -> N
     # A consumer that stores values but is not where the producer looks for its health
     # (CONSUMER_URL): the value is stored, then /api/status says "degraded".
     port = free_port()
-    proc = Proc("apps.consumer", {**platform.service_env, "PORT": str(port)}, platform.log_dir)
+    proc = spawn("apps.consumer", {**platform.service_env, "PORT": str(port)}, platform.log_dir)
     platform.procs.append(proc)
     try:
         wait_port(port, timeout_s=30, proc=proc.popen)

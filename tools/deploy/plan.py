@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tools.ecr_targets import targets as ecr_targets
+from tools.git import has_uncommitted_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("producer", "consumer")
@@ -227,7 +228,7 @@ def preflight(ctx: Context) -> None:
             "no image tag: not a git checkout and IMAGE_TAG unset",
             "run from a git checkout, or set IMAGE_TAG to a new release tag",
         )
-    if not os.environ.get("IMAGE_TAG") and _dirty(ctx.root):
+    if not os.environ.get("IMAGE_TAG") and has_uncommitted_changes(ctx.root):
         # Tags are immutable and a tag already in ECR is not rebuilt: uncommitted code under
         # the commit's tag would stick to that tag for good.
         raise StepError(
@@ -235,17 +236,6 @@ def preflight(ctx: Context) -> None:
             "the working tree has uncommitted changes",
             "commit them (the images are tagged with the commit), or set IMAGE_TAG to a new tag",
         )
-
-
-def _dirty(root: Path) -> bool:
-    out = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.returncode == 0 and bool(out.stdout.strip())
 
 
 def credentials(ctx: Context) -> str | None:

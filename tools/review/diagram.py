@@ -36,7 +36,7 @@ from typing import Any
 
 import graphviz  # type: ignore[import-untyped]
 
-from tools.review.model import Resource, Stack, references
+from tools.review.model import Resource, Stack, attached_security_groups, references
 
 __all__ = ["diagram", "diagram_source"]
 
@@ -645,7 +645,7 @@ class _Builder:
             resource = self.stack.resources.get(address)
             if resource is None:
                 continue
-            for attached in _security_groups(resource):
+            for attached in attached_security_groups(resource):
                 owners.setdefault(attached, []).append(address)
         # A group the stack only reads (CloudFront's VPC-origin group) belongs to the drawn
         # resource whose creation it waits for.
@@ -837,18 +837,6 @@ class _Builder:
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _security_groups(resource: Resource) -> list[str]:
-    """The security groups a resource is attached to (addresses)."""
-    attrs = resource.attrs
-    values: list[Any] = [
-        attrs.get(key)
-        for key in ("security_groups", "vpc_security_group_ids", "security_group_ids")
-    ]
-    values += [b.get("security_groups") for b in _blocks(attrs.get("network_configuration"))]
-    values += [b.get("security_group_ids") for b in _blocks(attrs.get("vpc_config"))]
-    return list(dict.fromkeys(references(values)))
 
 
 def _route_target(stack: Stack, route: dict[str, Any]) -> Resource | None:

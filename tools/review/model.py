@@ -114,6 +114,27 @@ def load_stacks(outdir: Path) -> dict[str, Stack]:
 
 
 _SG_KEYS = ("security_groups", "vpc_security_group_ids", "security_group_ids")
+_SG_RULES = frozenset(
+    {
+        "aws_security_group",
+        "aws_vpc_security_group_ingress_rule",
+        "aws_vpc_security_group_egress_rule",
+        "aws_default_security_group",
+    }
+)
+
+
+def attached_security_groups(resource: Resource) -> list[str]:
+    """The security groups a resource is attached to (addresses): a load balancer's, an
+    ECS service's network configuration, a Lambda's VPC config, a database's, a cache's."""
+    attrs = resource.attrs
+    values: list[Any] = [attrs.get(key) for key in _SG_KEYS]
+    for block in ("network_configuration", "vpc_config"):
+        nested = attrs.get(block)
+        for item in nested if isinstance(nested, list) else [nested]:
+            if isinstance(item, dict):
+                values += [item.get(key) for key in _SG_KEYS]
+    return [a for a in dict.fromkeys(references(values)) if a.startswith("aws_security_group.")]
 
 
 def security_group_owners(stack: Stack) -> dict[str, Resource]:
@@ -121,19 +142,10 @@ def security_group_owners(stack: Stack) -> dict[str, Resource]:
     database, cache, Lambda function, VPC endpoint, CloudFront VPC origin)."""
     owners: dict[str, Resource] = {}
     for res in stack.managed():
-        if res.type in (
-            "aws_security_group",
-            "aws_vpc_security_group_ingress_rule",
-            "aws_vpc_security_group_egress_rule",
-            "aws_default_security_group",
-        ):
+        if res.type in _SG_RULES:
             continue
-        values: list[Any] = [res.attrs.get(k) for k in _SG_KEYS]
-        values.append(res.attrs.get("network_configuration"))
-        values.append(res.attrs.get("vpc_config"))
-        for address in references(values):
-            if address.startswith("aws_security_group.") and address not in owners:
-                owners[address] = res
+        for address in attached_security_groups(res):
+            owners.setdefault(address, res)
     return owners
 
 

@@ -37,6 +37,8 @@ from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53Record
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
+from apps.common.contract import ORIGIN_VERIFY_HEADER
+
 from .bucket import SecureBucket, SecureBucketProps
 from .errors import ConfigError
 from .naming import Naming
@@ -48,7 +50,6 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 
-ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 """Custom header CloudFront adds to API requests; the load balancer checks it."""
 SITE_ORIGIN = "site"
 API_ORIGIN = "api"

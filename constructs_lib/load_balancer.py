@@ -47,6 +47,8 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
 )
 from constructs import Construct
 
+from apps.common.contract import ORIGIN_VERIFY_HEADER
+
 from .bucket import SecureBucket, SecureBucketProps
 from .errors import ConfigError
 from .naming import Naming
@@ -67,7 +69,6 @@ PRIVATE_RANGES = tuple(
 )
 """What may reach an internal load balancer besides CloudFront: RFC 1918 ranges and the
 shared address space many VPNs hand out (RFC 6598)."""
-ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 """The custom header CloudFront adds to every request it forwards to the load balancer."""
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 """TLS 1.3 and 1.2 only, forward-secret ciphers."""

@@ -27,7 +27,7 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
-from apps.common.contract import LAMBDA_RDS_CA_BUNDLE
+from apps.common.contract import LAMBDA_RDS_CA_BUNDLE, EnvVar
 
 from .naming import Naming
 from .options import CPU_ARCHITECTURE
@@ -250,13 +250,13 @@ class SchemaMigration(Construct):
                 region=props.region,
             ),
             variables={
-                "MASTER_SECRET_ARN": props.master_secret_arn,
-                "APP_SECRET_ARN": props.app_secret_arn,
-                "DB_HOST": props.db_host,
-                "DB_PORT": str(props.db_port),
-                "DB_NAME": props.db_name,
-                "DB_TLS": "verify",
-                "DB_TLS_CA": LAMBDA_RDS_CA_BUNDLE,
+                EnvVar.MASTER_SECRET_ARN: props.master_secret_arn,
+                EnvVar.APP_SECRET_ARN: props.app_secret_arn,
+                EnvVar.DB_HOST: props.db_host,
+                EnvVar.DB_PORT: str(props.db_port),
+                EnvVar.DB_NAME: props.db_name,
+                EnvVar.DB_TLS: "verify",
+                EnvVar.DB_TLS_CA: LAMBDA_RDS_CA_BUNDLE,
             },
             log_retention_days=props.log_retention_days,
             timeout=120,

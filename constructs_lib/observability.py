@@ -19,6 +19,8 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
+from apps.common.contract import BACKLOG_METRIC
+
 from .errors import ConfigError
 from .naming import Naming
 from .policy import Statement, policy_document
@@ -69,8 +71,8 @@ class ObservabilityProps:
     """Namespace of the backlog metric the consumer publishes (Embedded Metric Format)."""
     queue_metric_environment: str
     """Value of that metric's single dimension ``Environment``."""
-    queue_backlog_metric: str = "QueueBacklog"
-    """Unset: ``QueueBacklog`` (the name apps/consumer/service.py emits)."""
+    queue_backlog_metric: str = BACKLOG_METRIC
+    """Unset: ``QueueBacklog`` (the contract's ``BACKLOG_METRIC``, what the consumer emits)."""
     alarm_email: str | None = None
     """Subscribed (e-mail) to the environment's topic. Unset: no subscription."""
     alarm_topic_arn: str | None = None

@@ -20,6 +20,8 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_rotation import (
 )
 from constructs import Construct
 
+from apps.common.contract import EnvVar
+
 from .errors import ConfigError
 from .migration import vpc_function
 from .naming import Naming
@@ -111,7 +113,7 @@ class CredentialRotation(Construct):
                 ),
                 *props.statements,
             ],
-            variables={"ROTATION_TARGET": props.target, **props.variables},
+            variables={EnvVar.ROTATION_TARGET: props.target, **props.variables},
             log_retention_days=props.log_retention_days,
             timeout=300,
         )

@@ -30,6 +30,7 @@ from apps.common.contract import (
     RDS_CA_BUNDLE,
     READINESS_PATH,
     SYSTEM_CA_BUNDLE,
+    EnvVar,
     queue_access_string,
 )
 from constructs_lib.bucket import SecureBucket, SecureBucketProps
@@ -322,21 +323,21 @@ class PlatformStack(TerraformStack):
         self._rotations(naming, account_id)
         # The services read their credentials from the secrets at run time (and again
         # after a rotation), so the task definitions carry the secrets' ARNs, not values.
-        common_env = {
-            "ENVIRONMENT": config.name,
-            "REDIS_URL": self.queue.url,
-            "REDIS_TLS_CA": SYSTEM_CA_BUNDLE,
-            "QUEUE_STREAM": QUEUE_STREAM,
-            "DB_HOST": self.database.endpoint_address,
-            "DB_PORT": str(self.database.port),
-            "DB_NAME": self.database.database_name,
-            "DB_TLS": "verify",
-            "DB_TLS_CA": RDS_CA_BUNDLE,
-            "LOG_LEVEL": "info",
+        common_env: dict[str, str] = {
+            EnvVar.ENVIRONMENT: config.name,
+            EnvVar.REDIS_URL: self.queue.url,
+            EnvVar.REDIS_TLS_CA: SYSTEM_CA_BUNDLE,
+            EnvVar.QUEUE_STREAM: QUEUE_STREAM,
+            EnvVar.DB_HOST: self.database.endpoint_address,
+            EnvVar.DB_PORT: str(self.database.port),
+            EnvVar.DB_NAME: self.database.database_name,
+            EnvVar.DB_TLS: "verify",
+            EnvVar.DB_TLS_CA: RDS_CA_BUNDLE,
+            EnvVar.LOG_LEVEL: "info",
         }
-        credentials = {
-            "REDIS_CREDENTIALS_SECRET": self.queue.credentials,
-            "DB_CREDENTIALS_SECRET": self.db_credentials,
+        credentials: dict[str, GeneratedCredentials] = {
+            EnvVar.REDIS_CREDENTIALS_SECRET: self.queue.credentials,
+            EnvVar.DB_CREDENTIALS_SECRET: self.db_credentials,
         }
         namespace = self.cluster.namespace_name
 
@@ -370,7 +371,7 @@ class PlatformStack(TerraformStack):
                     scaling=Scaling(sizing.min_tasks, sizing.max_tasks),
                     cpu=sizing.cpu,
                     memory=sizing.memory,
-                    environment={**common_env, "PORT": str(port), **environment},
+                    environment={**common_env, EnvVar.PORT: str(port), **environment},
                     credentials_secrets=credentials,
                     target_group_arn=target_group_arn,
                     health_check_path=liveness_path,
@@ -392,9 +393,9 @@ class PlatformStack(TerraformStack):
             services.consumer,
             CONSUMER_PORT,
             {
-                "METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "METRICS_INTERVAL": "60",
-                "DB_MIGRATE": "auto",
+                EnvVar.METRICS_NAMESPACE: METRICS_NAMESPACE,
+                EnvVar.METRICS_INTERVAL: "60",
+                EnvVar.DB_MIGRATE: "auto",
             },
             # /health is 503 only when the worker loop died or hung (a dependency outage
             # reports "degraded" with 200): a liveness check.
@@ -404,7 +405,7 @@ class PlatformStack(TerraformStack):
             "producer",
             services.producer,
             PRODUCER_PORT,
-            {"CONSUMER_URL": f"http://{self.consumer.discovery_name}:{CONSUMER_PORT}"},
+            {EnvVar.CONSUMER_URL: f"http://{self.consumer.discovery_name}:{CONSUMER_PORT}"},
             # "/" answers whenever the process serves; /ready (the queue reachable) is the
             # load balancer's readiness check, so a queue outage stops traffic to the tasks
             # without ECS replacing them all.
@@ -561,12 +562,12 @@ class PlatformStack(TerraformStack):
                 self.db_credentials,
                 "mysql",
                 {
-                    "MASTER_SECRET_ARN": self.database.master_secret_arn,
-                    "DB_HOST": self.database.endpoint_address,
-                    "DB_PORT": str(self.database.port),
-                    "DB_NAME": self.database.database_name,
-                    "DB_TLS": "verify",
-                    "DB_TLS_CA": LAMBDA_RDS_CA_BUNDLE,
+                    EnvVar.MASTER_SECRET_ARN: self.database.master_secret_arn,
+                    EnvVar.DB_HOST: self.database.endpoint_address,
+                    EnvVar.DB_PORT: str(self.database.port),
+                    EnvVar.DB_NAME: self.database.database_name,
+                    EnvVar.DB_TLS: "verify",
+                    EnvVar.DB_TLS_CA: LAMBDA_RDS_CA_BUNDLE,
                 },
                 read_secrets(
                     [self.database.master_secret_arn],
@@ -588,7 +589,10 @@ class PlatformStack(TerraformStack):
                 "rotate-queue",
                 self.queue.credentials,
                 "elasticache",
-                {"QUEUE_USER_ID": self.queue.app_user.user_id, "REDIS_URL": self.queue.url},
+                {
+                    EnvVar.QUEUE_USER_ID: self.queue.app_user.user_id,
+                    EnvVar.REDIS_URL: self.queue.url,
+                },
                 [
                     Statement(
                         actions=["elasticache:ModifyUser"], resources=[self.queue.app_user.arn]

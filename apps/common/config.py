@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from apps.common import contract, credentials
+from apps.common.contract import EnvVar
 
 TlsMode = Literal["off", "required", "verify"]
 
@@ -146,17 +147,17 @@ def redact_url(url: str) -> str:
 
 
 def load_redis(env: Env) -> RedisSettings:
-    url = env.required("REDIS_URL")
+    url = env.required(EnvVar.REDIS_URL)
     if not url.startswith(("redis://", "rediss://")):
         raise ConfigError("environment variable REDIS_URL must start with redis:// or rediss://")
-    stream = env.string("QUEUE_STREAM", contract.QUEUE_STREAM)
+    stream = env.string(EnvVar.QUEUE_STREAM, contract.QUEUE_STREAM)
     if contract.hash_tag(stream) is None:
         raise ConfigError(
             f"environment variable QUEUE_STREAM must contain a cluster hash tag, got {stream!r}: "
             f"use e.g. {contract.QUEUE_STREAM} (the stream and its dead-letter stream must "
             "share a slot on cluster-mode Redis)"
         )
-    tls_ca = env.optional("REDIS_TLS_CA")
+    tls_ca = env.optional(EnvVar.REDIS_TLS_CA)
     if tls_ca is not None:
         if not url.startswith("rediss://"):
             raise ConfigError("environment variable REDIS_TLS_CA needs a rediss:// REDIS_URL")
@@ -170,21 +171,21 @@ def load_redis(env: Env) -> RedisSettings:
         socket_timeout_s=env.number("REDIS_SOCKET_TIMEOUT_S", 5.0, minimum=0.1, maximum=120),
         connect_timeout_s=env.number("REDIS_CONNECT_TIMEOUT_S", 2.0, minimum=0.1, maximum=60),
         tls_ca=tls_ca,
-        credentials_secret=env.optional("REDIS_CREDENTIALS_SECRET"),
+        credentials_secret=env.optional(EnvVar.REDIS_CREDENTIALS_SECRET),
     )
 
 
 def load_db(env: Env) -> DbSettings:
-    host = env.required("DB_HOST")
-    name = env.required("DB_NAME")
-    secret = env.optional("DB_CREDENTIALS_SECRET")
+    host = env.required(EnvVar.DB_HOST)
+    name = env.required(EnvVar.DB_NAME)
+    secret = env.optional(EnvVar.DB_CREDENTIALS_SECRET)
     if secret is None:
         user = env.required("DB_USER")
         password = env.required("DB_PASSWORD", allow_empty=True)
     else:  # the secret names the user: rotation alternates between two
         user, password = "", ""
-    tls = env.choice("DB_TLS", "off", ("off", "required", "verify"))
-    tls_ca = env.optional("DB_TLS_CA")
+    tls = env.choice(EnvVar.DB_TLS, "off", ("off", "required", "verify"))
+    tls_ca = env.optional(EnvVar.DB_TLS_CA)
     if tls == "verify":
         if tls_ca is None:
             raise ConfigError("missing required environment variable DB_TLS_CA (DB_TLS=verify)")
@@ -193,7 +194,7 @@ def load_db(env: Env) -> DbSettings:
     mode: TlsMode = "off" if tls == "off" else ("required" if tls == "required" else "verify")
     return DbSettings(
         host=host,
-        port=env.integer("DB_PORT", 3306, minimum=1, maximum=65535),
+        port=env.integer(EnvVar.DB_PORT, 3306, minimum=1, maximum=65535),
         name=name,
         user=user,
         password=password,

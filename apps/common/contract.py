@@ -7,6 +7,8 @@ from them, so what a test runs against is what the stacks deploy.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 PRODUCER_PORT = 5080
 CONSUMER_PORT = 8081
 
@@ -22,6 +24,11 @@ QUEUE_GROUP = "consumers"
 METRICS_NAMESPACE = "ProducerConsumer"
 """Namespace of the consumer's Embedded Metric Format output (``QueueBacklog``)."""
 BACKLOG_METRIC = "QueueBacklog"
+PROCESSED_METRIC = "MessagesProcessed"
+DEAD_LETTERED_METRIC = "MessagesDeadLettered"
+
+ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
+"""The header CloudFront adds to API requests and the load balancer requires."""
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 """The image's system trust store (Debian ``ca-certificates``): ElastiCache's server
@@ -54,6 +61,40 @@ def idempotency_key_prefix(stream: str) -> str:
     """Prefix of the producer's idempotency records (one per key, value and entry id). Same
     hash tag as the stream, so the enqueue script touches one cluster slot."""
     return f"{stream}:idem:"
+
+
+class EnvVar(StrEnum):
+    """Environment variables the stacks set and the applications read.
+
+    Only the names that cross the boundary are here; tunables that only the applications
+    read (``THREADS``, ``BATCH_SIZE``, ...) are defined with their defaults in the
+    applications' settings modules.
+    """
+
+    ENVIRONMENT = "ENVIRONMENT"
+    PORT = "PORT"
+    LOG_LEVEL = "LOG_LEVEL"
+    REDIS_URL = "REDIS_URL"
+    REDIS_TLS_CA = "REDIS_TLS_CA"
+    REDIS_CREDENTIALS_SECRET = "REDIS_CREDENTIALS_SECRET"  # noqa: S105 (a name)
+    """ARN of the queue credentials secret the application reads at run time."""
+    QUEUE_STREAM = "QUEUE_STREAM"
+    DB_HOST = "DB_HOST"
+    DB_PORT = "DB_PORT"
+    DB_NAME = "DB_NAME"
+    DB_TLS = "DB_TLS"
+    DB_TLS_CA = "DB_TLS_CA"
+    DB_CREDENTIALS_SECRET = "DB_CREDENTIALS_SECRET"  # noqa: S105 (a name)
+    """ARN of the MySQL credentials secret the application reads at run time."""
+    DB_MIGRATE = "DB_MIGRATE"
+    METRICS_NAMESPACE = "METRICS_NAMESPACE"
+    METRICS_INTERVAL = "METRICS_INTERVAL"
+    CONSUMER_URL = "CONSUMER_URL"
+    MASTER_SECRET_ARN = "MASTER_SECRET_ARN"  # noqa: S105 (a name)
+    """The RDS-managed master secret (schema migration and MySQL rotation only)."""
+    APP_SECRET_ARN = "APP_SECRET_ARN"  # noqa: S105 (a name)
+    ROTATION_TARGET = "ROTATION_TARGET"
+    QUEUE_USER_ID = "QUEUE_USER_ID"
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -18,6 +18,7 @@ import redis
 from apps.common import db as dbmod
 from apps.common import redisq
 from apps.common.config import hostname
+from apps.common.contract import BACKLOG_METRIC, DEAD_LETTERED_METRIC, PROCESSED_METRIC
 from apps.consumer.settings import ConsumerSettings
 from apps.consumer.worker import Consumer
 
@@ -36,17 +37,17 @@ def emf_record(
                     "Namespace": settings.metrics_namespace,
                     "Dimensions": [["Environment"]],
                     "Metrics": [
-                        {"Name": "QueueBacklog", "Unit": "Count"},
-                        {"Name": "MessagesProcessed", "Unit": "Count"},
-                        {"Name": "MessagesDeadLettered", "Unit": "Count"},
+                        {"Name": BACKLOG_METRIC, "Unit": "Count"},
+                        {"Name": PROCESSED_METRIC, "Unit": "Count"},
+                        {"Name": DEAD_LETTERED_METRIC, "Unit": "Count"},
                     ],
                 }
             ],
         },
         "Environment": settings.environment,
-        "QueueBacklog": backlog,
-        "MessagesProcessed": processed,
-        "MessagesDeadLettered": dead_lettered,
+        BACKLOG_METRIC: backlog,
+        PROCESSED_METRIC: processed,
+        DEAD_LETTERED_METRIC: dead_lettered,
     }
 
 
@@ -140,9 +141,9 @@ class Service:
             record["_aws"]["CloudWatchMetrics"][0]["Metrics"] = [
                 m
                 for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                if m["Name"] != "QueueBacklog"
+                if m["Name"] != BACKLOG_METRIC
             ]
-            del record["QueueBacklog"]
+            del record[BACKLOG_METRIC]
         else:
             record = emf_record(self.settings, backlog, processed, dead)
         self.out.write(json.dumps(record, separators=(",", ":")) + "\n")

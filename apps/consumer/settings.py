@@ -15,6 +15,7 @@ from apps.common.config import (
     load_db,
     load_redis,
 )
+from apps.common.contract import CONSUMER_PORT, METRICS_NAMESPACE, QUEUE_GROUP, EnvVar
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
             f"({4 * block_ms}), got {prune_idle_ms}: raise it, or lower BLOCK_MS"
         )
     return ConsumerSettings(
-        port=env.integer("PORT", 8081, minimum=0, maximum=65535),
+        port=env.integer(EnvVar.PORT, CONSUMER_PORT, minimum=0, maximum=65535),
         bind_host=env.string("BIND_HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all
         redis=load_redis(env),
         db=load_db(env),
-        group=env.string("QUEUE_GROUP", "consumers"),
+        group=env.string("QUEUE_GROUP", QUEUE_GROUP),
         consumer_name=env.string("CONSUMER_NAME", f"{hostname()}-{os.getpid()}"),
         batch_size=env.integer("BATCH_SIZE", 1000, minimum=1, maximum=10_000),
         block_ms=block_ms,
         max_attempts=env.integer("MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
         claim_idle_ms=env.integer("CLAIM_IDLE_MS", 30_000, minimum=100, maximum=86_400_000),
         claim_interval_ms=env.integer("CLAIM_INTERVAL_MS", 5_000, minimum=100, maximum=3_600_000),
-        metrics_interval_s=env.number("METRICS_INTERVAL", 60.0, minimum=0.1, maximum=3600),
-        metrics_namespace=env.string("METRICS_NAMESPACE", "ProducerConsumer"),
-        environment=env.string("ENVIRONMENT", "local"),
-        db_migrate=env.choice("DB_MIGRATE", "auto", ("auto", "off")),
+        metrics_interval_s=env.number(EnvVar.METRICS_INTERVAL, 60.0, minimum=0.1, maximum=3600),
+        metrics_namespace=env.string(EnvVar.METRICS_NAMESPACE, METRICS_NAMESPACE),
+        environment=env.string(EnvVar.ENVIRONMENT, "local"),
+        db_migrate=env.choice(EnvVar.DB_MIGRATE, "auto", ("auto", "off")),
         backoff_max_s=env.number("BACKOFF_MAX_S", 5.0, minimum=0.05, maximum=300),
         prune_idle_ms=prune_idle_ms,
         stall_after_s=env.number("STALL_AFTER_S", 15.0, minimum=0.5, maximum=3600),
-        log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        log_level=env.choice(EnvVar.LOG_LEVEL, "info", ("debug", "info", "warning", "error")),
     )

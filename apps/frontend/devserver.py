@@ -19,6 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from apps.common.contract import PRODUCER_PORT
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
@@ -118,7 +120,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--api", default="http://127.0.0.1:5080", help="producer base URL")
+    parser.add_argument(
+        "--api", default=f"http://127.0.0.1:{PRODUCER_PORT}", help="producer base URL"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     server = make_server(args.host, args.port, args.api)

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from apps.common.config import ConfigError, Env
+from apps.common.contract import EnvVar
 from apps.common.db import raw_connect
 from apps.migrate.provision import provision
 
@@ -34,12 +35,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     import boto3  # provided by the Lambda runtime
 
     env = Env(os.environ)
-    master_arn = env.required("MASTER_SECRET_ARN")
-    app_arn = env.required("APP_SECRET_ARN")
-    host = env.required("DB_HOST")
-    database = env.required("DB_NAME")
-    port = env.integer("DB_PORT", 3306, minimum=1, maximum=65535)
-    tls = env.choice("DB_TLS", "required", ("required", "verify", "off"))
+    master_arn = env.required(EnvVar.MASTER_SECRET_ARN)
+    app_arn = env.required(EnvVar.APP_SECRET_ARN)
+    host = env.required(EnvVar.DB_HOST)
+    database = env.required(EnvVar.DB_NAME)
+    port = env.integer(EnvVar.DB_PORT, 3306, minimum=1, maximum=65535)
+    tls = env.choice(EnvVar.DB_TLS, "required", ("required", "verify", "off"))
     client = boto3.client("secretsmanager")
     master_user, master_password = _secret(client, master_arn, "MASTER_SECRET_ARN")
     app_user, app_password = _secret(client, app_arn, "APP_SECRET_ARN")
@@ -50,7 +51,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         password=master_password,
         database=None,
         tls="verify" if tls == "verify" else ("off" if tls == "off" else "required"),
-        tls_ca=env.optional("DB_TLS_CA"),
+        tls_ca=env.optional(EnvVar.DB_TLS_CA),
         connect_timeout_s=10,
         autocommit=False,
         # A migration may copy the table (version 2 does): let a statement run as long as

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from apps.common.config import DbSettings, Env, RedisSettings, load_db, load_redis
+from apps.common.contract import PRODUCER_PORT, EnvVar
 from apps.common.redisq import DEFAULT_IDEMPOTENCY_TTL_S
 
 
@@ -32,14 +33,14 @@ class ProducerSettings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ProducerSettings:
     env = Env(environ)
-    consumer_url = env.optional("CONSUMER_URL")
+    consumer_url = env.optional(EnvVar.CONSUMER_URL)
     return ProducerSettings(
-        port=env.integer("PORT", 5080, minimum=1, maximum=65535),
+        port=env.integer(EnvVar.PORT, PRODUCER_PORT, minimum=1, maximum=65535),
         bind_host=env.string("BIND_HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all
         redis=load_redis(env),
         db=load_db(env),
         consumer_url=consumer_url.rstrip("/") if consumer_url else None,
-        environment=env.string("ENVIRONMENT", "local"),
+        environment=env.string(EnvVar.ENVIRONMENT, "local"),
         threads=env.integer("THREADS", 8, minimum=1, maximum=64),
         connection_limit=env.integer("CONNECTION_LIMIT", 1000, minimum=10, maximum=60_000),
         request_timeout_s=env.number("REQUEST_TIMEOUT_S", 10.0, minimum=0.5, maximum=300),
@@ -52,5 +53,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ProducerSettings:
         idempotency_ttl_s=env.integer(
             "IDEMPOTENCY_TTL_S", DEFAULT_IDEMPOTENCY_TTL_S, minimum=60, maximum=7 * 86_400
         ),
-        log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        log_level=env.choice(EnvVar.LOG_LEVEL, "info", ("debug", "info", "warning", "error")),
     )

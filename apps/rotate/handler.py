@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from apps.common.config import ConfigError, Env, RedisSettings
+from apps.common.contract import EnvVar
 from apps.common.credentials import Credentials
 from apps.common.db import raw_connect
 from apps.migrate.provision import partner, set_app_user
@@ -217,22 +218,22 @@ def rotate(sm: Any, target: Target, step: str, secret_id: str, token: str) -> No
 
 def target_from_env(env: Env, sm: Any, aws: Any) -> Target:
     """The target ``ROTATION_TARGET`` names, configured from the environment."""
-    kind = env.choice("ROTATION_TARGET", "mysql", ("mysql", "elasticache"))
+    kind = env.choice(EnvVar.ROTATION_TARGET, "mysql", ("mysql", "elasticache"))
     if kind == "mysql":
-        master = _value(sm, env.required("MASTER_SECRET_ARN"), VersionStage=CURRENT)
+        master = _value(sm, env.required(EnvVar.MASTER_SECRET_ARN), VersionStage=CURRENT)
         return MySqlAlternatingUsers(
             master=master,
-            host=env.required("DB_HOST"),
-            port=env.integer("DB_PORT", 3306, minimum=1, maximum=65535),
-            database=env.required("DB_NAME"),
-            tls=env.choice("DB_TLS", "verify", ("required", "verify")),
-            tls_ca=env.optional("DB_TLS_CA"),
+            host=env.required(EnvVar.DB_HOST),
+            port=env.integer(EnvVar.DB_PORT, 3306, minimum=1, maximum=65535),
+            database=env.required(EnvVar.DB_NAME),
+            tls=env.choice(EnvVar.DB_TLS, "verify", ("required", "verify")),
+            tls_ca=env.optional(EnvVar.DB_TLS_CA),
             user_host=env.string("APP_USER_HOST", "%"),
         )
     from apps.common.config import load_redis
 
     return RedisTwoPasswords(
-        users=ElastiCacheUser(aws("elasticache"), env.required("QUEUE_USER_ID")),
+        users=ElastiCacheUser(aws("elasticache"), env.required(EnvVar.QUEUE_USER_ID)),
         redis=load_redis(env),
     )
 

@@ -11,7 +11,7 @@ import pytest
 from constructs_lib.errors import ConfigError
 from environments import ENVIRONMENTS
 from environments.alarms import AlarmTarget
-from tests.conftest import IMAGE_TAG, REVIEW_ALARM_EMAIL, one, ref, resources
+from tests.support import IMAGE_TAG, REVIEW_ALARM_EMAIL, one, ref, resources
 
 PAGER = "arn:aws:sns:eu-central-1:123456789012:pager"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synth
+from tests.support import Synth
 
 
 def load_scanner() -> Any:

@@ -15,7 +15,7 @@ import pytest
 from constructs_lib.errors import ConfigError
 from environments import STAGE
 from environments.config import EdgeConfig
-from tests.conftest import IMAGE_TAG, one, resources
+from tests.support import IMAGE_TAG, one, resources
 
 DOMAIN = "counts.example.com"
 ZONE = "Z0123456789ABCDEFGHIJ"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import Synth, one, resources
+from tests.support import Synth, one, resources
 
 
 def test_prod_database_is_multi_az_and_protected(synth: Synth) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from apps.common.contract import READINESS_PATH
-from tests.conftest import Synth, logical_id, named, one, ref, resources
+from tests.support import Synth, logical_id, named, one, ref, resources
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "apps" / "frontend" / "static"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from constructs_lib.errors import ConfigError
-from tests.conftest import one, resources
+from tests.support import one, resources
 
 SITE = {
     "index.html": b"<!doctype html><title>pcp</title>\n",

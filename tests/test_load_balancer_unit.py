@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from constructs_lib.errors import ConfigError
-from tests.conftest import one, resources
+from tests.support import one, resources
 
 SECRET = "Zq8vN3kLm2Pw9Xr4Ty7Ua1Sd"
 CIDRS = ["172.16.0.0/22", "100.64.7.0/24"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import Synth, one, resources
+from tests.support import Synth, one, resources
 
 ROOT = Path(__file__).resolve().parent.parent
 

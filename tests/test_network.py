@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import Synth, one, ref, resources
+from tests.support import Synth, one, ref, resources
 
 
 def routing(stack: dict[str, Any]) -> dict[str, str | None]:

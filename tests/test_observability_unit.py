@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import one, resources
+from tests.support import one, resources
 
 KEY = "arn:aws:kms:eu-central-1:123456789012:key/k"
 ACCOUNT = "123456789012"

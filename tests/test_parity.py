@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from apps.common import contract
-from tests.conftest import ENVIRONMENT_STACKS, Synth, containers, one, resources
+from tests.support import ENVIRONMENT_STACKS, Synth, containers, one, resources
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from apps.common.contract import SYSTEM_CA_BUNDLE
 from environments import ENVIRONMENTS
-from tests.support import resources
+from tests.support import ROOT, resources
 
-ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_CA = SYSTEM_CA_BUNDLE  # Debian's trust store, as in the images
 
 

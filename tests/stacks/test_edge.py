@@ -4,15 +4,13 @@ ALB → producer."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apps.common.contract import READINESS_PATH
-from tests.support import Synth, logical_id, named, one, ref, resources
+from tests.support import ROOT, Synth, logical_id, named, one, ref, resources
 
-ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "apps" / "frontend" / "static"
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from environments.config import EdgeConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 """The project root."""
 
@@ -21,6 +23,20 @@ IMAGE_TAG = "0123456789ab"
 REVIEW_ALARM_EMAIL = "alarms@example.invalid"
 """What ``make synth`` gives production when the shell names no alarm target."""
 SYNTH_ENVIRON = {"IMAGE_TAG": IMAGE_TAG, "PCP_ALARM_EMAIL": REVIEW_ALARM_EMAIL}
+
+# A custom domain: no shipped environment names one, so the edge tests build a copy of
+# ``stage`` with this ``EdgeConfig`` and the config tests break it one field at a time.
+DOMAIN = "counts.example.com"
+ZONE = "Z0123456789ABCDEFGHIJ"
+VPN = "172.16.0.0/22"
+"""A private range (a VPN or a peered network) that may call the internal ALB directly."""
+EDGE = EdgeConfig(
+    domain_name=DOMAIN,
+    hosted_zone_id=ZONE,
+    alb_certificate_arn="arn:aws:acm:eu-central-1:123456789012:certificate/alb",
+    cloudfront_certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/cdn",
+    allowed_cidrs=(VPN,),
+)
 
 
 # --- the session synthesis (the ``synth`` fixture) ------------------------------------------

@@ -2,7 +2,8 @@
 
 The AWS provider bindings take 10-15 s to load, so every stack is synthesized exactly
 once per test session (``synth``), in-process, and tests read the parsed JSON. Modules
-that need no synthesis (config validation, apps) never import cdktf.
+that need no synthesis (config validation, apps) never import cdktf. Construct unit
+tests build into a small stack of their own (``unit_stack``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ENVIRONMENT_STACKS, Synth, synth_app
+from tests.support import ENVIRONMENT_STACKS, Synth, UnitStack, new_unit_stack, synth_app
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -29,3 +30,9 @@ def env_stack(request: pytest.FixtureRequest, synth: Synth) -> tuple[str, dict[s
     """Each environment stack in turn, as ``(name, parsed JSON)``."""
     name: str = request.param
     return name, synth.stack(name)
+
+
+@pytest.fixture
+def unit_stack() -> UnitStack:
+    """A fresh small stack (AWS provider included) for one construct unit test."""
+    return new_unit_stack()

@@ -10,9 +10,13 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from constructs_lib.naming import Naming
 from environments.config import EdgeConfig
+
+if TYPE_CHECKING:
+    from cdktf import App, TerraformStack
 
 ROOT = Path(__file__).resolve().parent.parent
 """The project root."""
@@ -121,3 +125,46 @@ def load_tool(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# --- construct unit tests (the ``unit_stack`` fixture) -----------------------------------
+
+UNIT = "unit"
+"""The name of a unit stack, and the environment its names are built for."""
+NAMING = Naming(UNIT)
+"""The ``Naming`` construct props take in unit tests: names start ``pcp-unit-``."""
+REGION = "eu-central-1"
+ACCOUNT_ID = "123456789012"
+KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/k"
+"""A customer-managed key the construct under test is given (none is created)."""
+
+
+@dataclass(frozen=True)
+class UnitStack:
+    """One small stack, with the AWS provider, that a construct unit test builds into."""
+
+    stack: TerraformStack
+
+    def synth(self) -> dict[str, Any]:
+        """The stack synthesized in memory and parsed."""
+        return synthesize(self.stack)
+
+
+def new_unit_stack(app: App | None = None, name: str = UNIT) -> UnitStack:
+    """A stack with the AWS provider in ``REGION``, in ``app`` (a fresh ``Testing.app()``
+    unless given). The ``unit_stack`` fixture is one; module-scoped fixtures that share a
+    synthesized stack call this."""
+    from cdktf import TerraformStack, Testing
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    stack = TerraformStack(Testing.app() if app is None else app, name)
+    AwsProvider(stack, "aws", region=REGION)
+    return UnitStack(stack)
+
+
+def synthesize(stack: TerraformStack) -> dict[str, Any]:
+    """``stack`` synthesized in memory (``Testing.synth``) and parsed."""
+    from cdktf import Testing
+
+    doc: dict[str, Any] = json.loads(Testing.synth(stack))
+    return doc

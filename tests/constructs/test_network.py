@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import ACCOUNT_ID, NAMING, REGION, UnitStack
 
-def test_network_construct_rejects_mismatched_subnets() -> None:
-    from cdktf import TerraformStack, Testing
 
+def test_network_construct_rejects_mismatched_subnets(unit_stack: UnitStack) -> None:
     from constructs_lib.errors import ConfigError
-    from constructs_lib.naming import Naming
     from constructs_lib.network import Network, NetworkProps
 
-    stack = TerraformStack(Testing.app(), "unit")
     props = NetworkProps(
-        naming=Naming("unit"),
-        account_id="123456789012",
-        region="eu-central-1",
+        naming=NAMING,
+        account_id=ACCOUNT_ID,
+        region=REGION,
         vpc_cidr="10.0.0.0/16",
         availability_zones=("eu-central-1a", "eu-central-1b"),
         public_subnet_cidrs=("10.0.0.0/24",),
@@ -26,4 +24,4 @@ def test_network_construct_rejects_mismatched_subnets() -> None:
         ConfigError,
         match=r"^unit/network\.public_subnet_cidrs: got 1, give one subnet per AZ \(2\)$",
     ):
-        Network(stack, "network", props=props)
+        Network(unit_stack.stack, "network", props=props)

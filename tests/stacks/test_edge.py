@@ -25,6 +25,7 @@ from tests.support import (
     one,
     ref,
     resources,
+    synthesize,
 )
 
 SITE = ROOT / "apps" / "frontend" / "static"
@@ -239,8 +240,7 @@ def stack() -> dict[str, Any]:
     built = PlatformStack(
         Testing.app(), "custom", config=config, state=StateConfig(), release=Release(IMAGE_TAG)
     )
-    doc: dict[str, Any] = json.loads(Testing.synth(built))
-    return doc
+    return synthesize(built)
 
 
 def test_alb_serves_https_and_redirects_http(stack: dict[str, Any]) -> None:

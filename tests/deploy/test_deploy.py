@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from apps.devtools.servers import free_port
-from tests.conftest import IMAGE_TAG, Synth
+from tests.support import IMAGE_TAG, Synth
 from tools.deploy import __main__ as deploy
 from tools.deploy.plan import Runner, StepError, display, repository_names
 

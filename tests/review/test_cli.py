@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Synth
+from tests.support import Synth
 from tools.review import __main__ as cli
 
 

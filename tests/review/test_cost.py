@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synth
+from tests.support import Synth
 from tools.review import cost
 from tools.review.cost import (
     DISCLAIMER,

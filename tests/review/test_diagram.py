@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synth, resources
+from tests.support import Synth, resources
 from tools.review.diagram import diagram, diagram_source
 from tools.review.model import Resource, Stack, parse_stack
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synth
+from tests.support import Synth
 from tools.review.diff import diff_stack
 from tools.review.model import parse_stack
 

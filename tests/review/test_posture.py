@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Synth
+from tests.support import Synth
 from tools.review.model import Stack, load_stacks
 from tools.review.posture import posture
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Synth
+from tests.support import Synth
 from tools.review.model import load_stacks
 from tools.review.report import StackReview, review_stacks, write
 

@@ -13,11 +13,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import one, resources
+from tests.support import (
+    ACCOUNT_ID,
+    KMS_KEY_ARN,
+    NAMING,
+    REGION,
+    UnitStack,
+    new_unit_stack,
+    one,
+    resources,
+)
 
-KEY = "arn:aws:kms:eu-central-1:123456789012:key/k"
-ACCOUNT = "123456789012"
-REGION = "eu-central-1"
 LB = "app/pcp-unit/0123456789abcdef"
 TG = "targetgroup/pcp-unit-producer/fedcba9876543210"
 SERVICES = {"pcp-unit-producer": 2, "pcp-unit-consumer": 1}
@@ -44,14 +50,13 @@ class Unit:
 
 
 def props(**overrides: Any) -> Any:
-    from constructs_lib.naming import Naming
     from constructs_lib.observability import ObservabilityProps, ServiceMetrics
 
     values: dict[str, Any] = {
-        "naming": Naming("unit"),
+        "naming": NAMING,
         "region": REGION,
-        "account_id": ACCOUNT,
-        "kms_key_arn": KEY,
+        "account_id": ACCOUNT_ID,
+        "kms_key_arn": KMS_KEY_ARN,
         "cluster_name": "pcp-unit-cluster",
         "services": [ServiceMetrics(name, count) for name, count in SERVICES.items()],
         "load_balancer_arn_suffix": LB,
@@ -65,16 +70,12 @@ def props(**overrides: Any) -> Any:
 
 
 def synth_unit(**overrides: Any) -> Unit:
-    from cdktf import TerraformStack, Testing
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
     from constructs_lib.observability import Observability
 
-    stack = TerraformStack(Testing.app(), "unit")
-    AwsProvider(stack, "aws", region=REGION)
-    obs = Observability(stack, "obs", props=props(**overrides))
-    alarm_ids = {key: stack.get_logical_id(alarm) for key, alarm in obs.alarms.items()}
-    return Unit(json.loads(Testing.synth(stack)), set(obs.alarms), alarm_ids)
+    unit = new_unit_stack()
+    obs = Observability(unit.stack, "obs", props=props(**overrides))
+    alarm_ids = {key: unit.stack.get_logical_id(alarm) for key, alarm in obs.alarms.items()}
+    return Unit(unit.synth(), set(obs.alarms), alarm_ids)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def topic_arn(unit: Unit) -> str:
 
 def test_topic_is_encrypted_with_the_given_key(unit: Unit) -> None:
     topic = one(unit.doc, "aws_sns_topic")
-    assert topic["kms_master_key_id"] == KEY
+    assert topic["kms_master_key_id"] == KMS_KEY_ARN
     assert topic["name"] == "pcp-unit-alarms"
 
 
@@ -121,8 +122,8 @@ def test_topic_policy_admits_only_cloudwatch_alarms_of_this_account(unit: Unit) 
     assert statement["Action"] == ["sns:Publish"]
     assert statement["Resource"] == [topic_arn(unit)]
     assert statement["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": ACCOUNT},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:pcp-unit-*"},
+        "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:pcp-unit-*"},
     }
 
 
@@ -334,9 +335,9 @@ def test_dashboard_widgets_fit_the_grid_without_overlapping(full: Unit) -> None:
         ({"backlog_threshold": 0}, r"^unit/obs\.backlog_threshold: got 0, give 1 or more$"),
     ],
 )
-def test_invalid_props_are_refused(overrides: dict[str, Any], message: str) -> None:
-    from cdktf import TerraformStack, Testing
-
+def test_invalid_props_are_refused(
+    unit_stack: UnitStack, overrides: dict[str, Any], message: str
+) -> None:
     from constructs_lib.errors import ConfigError
     from constructs_lib.observability import Observability, ServiceMetrics
 
@@ -347,9 +348,8 @@ def test_invalid_props_are_refused(overrides: dict[str, Any], message: str) -> N
             ServiceMetrics("pcp-unit-producer", 1),
             ServiceMetrics("pcp-unit-consumer", 0),
         ]
-    stack = TerraformStack(Testing.app(), "unit")
     with pytest.raises(ConfigError, match=message):
-        Observability(stack, "obs", props=props(**overrides))
+        Observability(unit_stack.stack, "obs", props=props(**overrides))
 
 
 def test_alarms_also_notify_the_given_topic(full: Unit, minimal: Unit) -> None:

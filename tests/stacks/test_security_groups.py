@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from environments import ENVIRONMENTS
-from tests.conftest import resources
+from tests.support import resources
 
 
 def group_names(stack: dict[str, Any]) -> dict[str, str]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from apps.common.contract import SYSTEM_CA_BUNDLE
 from environments import ENVIRONMENTS
-from tests.conftest import resources
+from tests.support import ROOT, resources
 
-ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_CA = SYSTEM_CA_BUNDLE  # Debian's trust store, as in the images
 
 
@@ -91,7 +89,7 @@ def test_the_containers_settings_load_and_emit_the_metric_the_policy_tracks(
     from apps.consumer.service import emf_record
     from apps.consumer.settings import load_settings as consumer_settings
     from apps.producer.settings import load_settings as producer_settings
-    from tests.conftest import containers
+    from tests.support import containers
 
     name, stack = env_stack
     defined = containers(stack)

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apps.common import contract
-from tests.conftest import ENVIRONMENT_STACKS, Synth, containers, one, resources
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ENVIRONMENT_STACKS, ROOT, Synth, containers, one, resources
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:

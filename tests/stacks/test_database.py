@@ -1,14 +1,14 @@
-"""Database construct: RDS MySQL 8.0, private, encrypted, no password in code."""
+"""The database as each environment stack deploys it: RDS MySQL, private, encrypted, no
+password in code."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import Synth, one, resources
+from tests.support import Synth, one, resources
 
 
 def test_prod_database_is_multi_az_and_protected(synth: Synth) -> None:
@@ -81,58 +81,3 @@ def test_database_security_group_is_closed_until_granted(
     cidr_rules = [r for r in rules if "cidr_ipv4" in r or "cidr_ipv6" in r]
     # No rule anywhere in the stack opens the database or queue to an address range.
     assert all(r.get("from_port") not in (3306, 6379) for r in cidr_rules)
-
-
-def test_allow_from_adds_the_matching_ingress_and_egress_pair() -> None:
-    from cdktf import TerraformStack, Testing
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-    from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-
-    from constructs_lib.database import Database, DatabaseProps
-    from constructs_lib.naming import Naming
-
-    stack = TerraformStack(Testing.app(), "unit")
-    AwsProvider(stack, "aws", region="eu-central-1")
-    db = Database(
-        stack,
-        "db",
-        props=DatabaseProps(
-            naming=Naming("unit"),
-            account_id="123456789012",
-            vpc_id="vpc-1",
-            subnet_ids=["subnet-a", "subnet-b"],
-            kms_key_arn="arn:aws:kms:eu-central-1:123456789012:key/k",
-        ),
-    )
-    peer = SecurityGroup(stack, "peer", vpc_id="vpc-1", description="peer")
-    db.allow_from(peer, description="peer to MySQL")
-    doc = json.loads(Testing.synth(stack))
-    (ingress,) = doc["resource"]["aws_vpc_security_group_ingress_rule"].values()
-    (egress,) = doc["resource"]["aws_vpc_security_group_egress_rule"].values()
-    assert ingress["security_group_id"].startswith("${aws_security_group.db_security-group")
-    assert ingress["referenced_security_group_id"] == "${aws_security_group.peer.id}"
-    assert egress["security_group_id"] == "${aws_security_group.peer.id}"
-    assert egress["referenced_security_group_id"] == ingress["security_group_id"]
-    assert (ingress["from_port"], ingress["to_port"], ingress["ip_protocol"]) == (3306, 3306, "tcp")
-    assert (egress["from_port"], egress["to_port"]) == (3306, 3306)
-
-
-def test_database_construct_needs_two_subnets() -> None:
-    from cdktf import TerraformStack, Testing
-
-    from constructs_lib.database import Database, DatabaseProps
-    from constructs_lib.errors import ConfigError
-    from constructs_lib.naming import Naming
-
-    stack = TerraformStack(Testing.app(), "unit")
-    props = DatabaseProps(
-        naming=Naming("unit"),
-        account_id="123456789012",
-        vpc_id="vpc-1",
-        subnet_ids=["subnet-a"],
-        kms_key_arn="arn:aws:kms:eu-central-1:123456789012:key/k",
-    )
-    with pytest.raises(
-        ConfigError, match=r"^unit/db\.subnet_ids: got 1, give subnets in 2 or more AZs$"
-    ):
-        Database(stack, "db", props=props)

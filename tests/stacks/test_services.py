@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import IMAGE_TAG, Synth, containers, logical_id, named, one, ref, resources
+from tests.support import IMAGE_TAG, Synth, containers, logical_id, named, one, ref, resources
 
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import cdktf
 
-from tests.conftest import ENVIRONMENT_STACKS, Synth, load_tool
+from tests.support import ENVIRONMENT_STACKS, Synth, load_tool
 
 
 def test_one_stack_per_environment_plus_bootstrap(synth: Synth) -> None:

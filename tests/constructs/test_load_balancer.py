@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from constructs_lib.errors import ConfigError
-from tests.conftest import one, resources
+from tests.support import NAMING, UnitStack, new_unit_stack, one, resources
 
 SECRET = "Zq8vN3kLm2Pw9Xr4Ty7Ua1Sd"
 CIDRS = ["172.16.0.0/22", "100.64.7.0/24"]
@@ -30,18 +30,16 @@ OUTPUTS = (
 )
 
 
-def _stack(**overrides: Any) -> tuple[Any, Any]:
-    from cdktf import TerraformOutput, TerraformStack, Testing
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
+def _stack(**overrides: Any) -> UnitStack:
+    from cdktf import TerraformOutput
     from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 
     from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
-    from constructs_lib.naming import Naming
 
-    stack = TerraformStack(Testing.app(), "unit")
-    AwsProvider(stack, "aws", region="eu-central-1")
+    unit = new_unit_stack()
+    stack = unit.stack
     props: dict[str, Any] = {
-        "naming": Naming("unit"),
+        "naming": NAMING,
         "vpc_id": "vpc-1",
         "subnet_ids": ["subnet-private-a", "subnet-private-b"],
         "target_port": 5000,
@@ -53,23 +51,17 @@ def _stack(**overrides: Any) -> tuple[Any, Any]:
         TerraformOutput(stack, name, value=getattr(lb, name))
     TerraformOutput(stack, "forwarding", value=[r.fqn for r in lb.forwarding])
     TerraformOutput(stack, "vpc_origin_id", value=lb.vpc_origin.id)
-    return stack, lb
+    return unit
 
 
 @pytest.fixture(scope="module")
 def plain() -> dict[str, Any]:
-    from cdktf import Testing
-
-    stack, _ = _stack()
-    doc: dict[str, Any] = json.loads(Testing.synth(stack))
-    return doc
+    return _stack().synth()
 
 
 @pytest.fixture(scope="module")
 def full() -> dict[str, Any]:
-    from cdktf import Testing
-
-    stack, _ = _stack(
+    return _stack(
         allowed_cidrs=CIDRS,
         origin_secret_header_value=SECRET,
         certificate_arn=CERT,
@@ -77,9 +69,7 @@ def full() -> dict[str, Any]:
         hosted_zone_id="Z0123456789",
         access_logs_bucket_name="pcp-unit-alb-logs",
         deletion_protection=True,
-    )
-    doc: dict[str, Any] = json.loads(Testing.synth(stack))
-    return doc
+    ).synth()
 
 
 def _ref(doc: dict[str, Any], type_: str, attr: str) -> str:

@@ -1,18 +1,33 @@
 """The edge as each environment stack wires it: CloudFront (+ WAF) → VPC origin → internal
-ALB → producer."""
+ALB → producer; and, in one more stack, what a custom domain switches on (HTTPS end to
+end, Route 53 records)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from apps.common.contract import READINESS_PATH
-from tests.conftest import Synth, logical_id, named, one, ref, resources
+from environments import STAGE
+from tests.support import (
+    DOMAIN,
+    EDGE,
+    IMAGE_TAG,
+    ROOT,
+    VPN,
+    ZONE,
+    Synth,
+    logical_id,
+    named,
+    one,
+    ref,
+    resources,
+    synthesize,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "apps" / "frontend" / "static"
 
 
@@ -206,3 +221,84 @@ def test_frontend_objects_are_readable_only_by_this_distribution(
     assert statement["Action"] == ["s3:GetObject"]
     (condition,) = statement["Condition"].values()
     assert condition["AWS:SourceArn"].startswith("${aws_cloudfront_distribution.")
+
+
+# --- a custom domain ------------------------------------------------------------------------
+# No shipped environment names a domain, so ``stack`` builds one more stack (a copy of
+# ``stage`` with ``EdgeConfig`` filled in) and these tests check what the domain switches on.
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    from cdktf import Testing
+
+    from environments.release import Release
+    from environments.stack import PlatformStack
+    from environments.state import StateConfig
+
+    config = replace(STAGE, name="custom", edge=EDGE)
+    built = PlatformStack(
+        Testing.app(), "custom", config=config, state=StateConfig(), release=Release(IMAGE_TAG)
+    )
+    return synthesize(built)
+
+
+def test_alb_serves_https_and_redirects_http(stack: dict[str, Any]) -> None:
+    listeners = {
+        listener["port"]: listener for listener in resources(stack, "aws_lb_listener").values()
+    }
+    assert sorted(listeners) == [80, 443]
+    https = listeners[443]
+    assert https["protocol"] == "HTTPS"
+    assert https["certificate_arn"] == EDGE.alb_certificate_arn
+    assert https["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    (redirect,) = listeners[80]["default_action"]
+    assert redirect["type"] == "redirect"
+    assert redirect["redirect"]["protocol"] == "HTTPS"
+    assert redirect["redirect"]["status_code"] == "HTTP_301"
+
+
+def test_cloudfront_uses_the_domain_and_reaches_the_alb_over_https(stack: dict[str, Any]) -> None:
+    """HTTPS end to end: viewer → CloudFront (us-east-1 certificate) → VPC origin → ALB
+    (regional certificate for ``origin.<domain>``, the name CloudFront checks)."""
+    distribution = one(stack, "aws_cloudfront_distribution")
+    assert distribution["aliases"] == [DOMAIN]
+    certificate = distribution["viewer_certificate"]
+    assert certificate["acm_certificate_arn"] == EDGE.cloudfront_certificate_arn
+    assert certificate["minimum_protocol_version"].startswith("TLSv1.2")
+    (api,) = distribution["ordered_cache_behavior"]
+    assert api["viewer_protocol_policy"] == "redirect-to-https"
+    origin = next(o for o in distribution["origin"] if o["origin_id"] == api["target_origin_id"])
+    assert origin["domain_name"] == f"origin.{DOMAIN}"
+    (vpc_origin_id,) = resources(stack, "aws_cloudfront_vpc_origin")
+    assert origin["vpc_origin_config"]["vpc_origin_id"] == (
+        f"${{aws_cloudfront_vpc_origin.{vpc_origin_id}.id}}"
+    )
+    assert "custom_origin_config" not in origin
+    (config,) = one(stack, "aws_cloudfront_vpc_origin")["vpc_origin_endpoint_config"]
+    assert config["origin_protocol_policy"] == "https-only"
+    assert config["https_port"] == 443
+    assert config["origin_ssl_protocols"] == [{"items": ["TLSv1.2"], "quantity": 1}]
+
+
+def test_cloudfront_vpc_origins_reach_the_alb_on_443_only(stack: dict[str, Any]) -> None:
+    (lookup_id,) = stack["data"]["aws_security_group"]
+    group = f"${{data.aws_security_group.{lookup_id}.id}}"
+    from_cloudfront = [
+        r
+        for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if r.get("referenced_security_group_id") == group
+    ]
+    assert [(r["from_port"], r["to_port"]) for r in from_cloudfront] == [(443, 443)]
+
+
+def test_route53_names_the_site_and_the_origin(stack: dict[str, Any]) -> None:
+    records = [(r["name"], r["type"]) for r in resources(stack, "aws_route53_record").values()]
+    assert sorted(records) == sorted([(DOMAIN, "A"), (DOMAIN, "AAAA"), (f"origin.{DOMAIN}", "A")])
+    assert all(r["zone_id"] == ZONE for r in resources(stack, "aws_route53_record").values())
+
+
+def test_allowed_private_cidrs_reach_the_alb_directly(stack: dict[str, Any]) -> None:
+    rules = resources(stack, "aws_vpc_security_group_ingress_rule").values()
+    direct = [r for r in rules if r.get("cidr_ipv4") == VPN]
+    assert sorted(r["from_port"] for r in direct) == [80, 443]

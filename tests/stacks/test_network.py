@@ -1,4 +1,5 @@
-"""Network construct: subnets per AZ, NAT layout, routing, flow logs, default SG."""
+"""The network as each environment stack deploys it: subnets per AZ, NAT layout, routing,
+flow logs, default SG."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import Synth, one, ref, resources
+from tests.support import Synth, one, ref, resources
 
 
 def routing(stack: dict[str, Any]) -> dict[str, str | None]:
@@ -104,27 +105,3 @@ def test_s3_gateway_endpoint_serves_the_private_route_tables(
     endpoint = one(stack, "aws_vpc_endpoint")
     assert endpoint["vpc_endpoint_type"] == "Gateway"
     assert len(endpoint["route_table_ids"]) == len(ENVIRONMENTS[name].network.availability_zones)
-
-
-def test_network_construct_rejects_mismatched_subnets() -> None:
-    from cdktf import TerraformStack, Testing
-
-    from constructs_lib.errors import ConfigError
-    from constructs_lib.naming import Naming
-    from constructs_lib.network import Network, NetworkProps
-
-    stack = TerraformStack(Testing.app(), "unit")
-    props = NetworkProps(
-        naming=Naming("unit"),
-        account_id="123456789012",
-        region="eu-central-1",
-        vpc_cidr="10.0.0.0/16",
-        availability_zones=("eu-central-1a", "eu-central-1b"),
-        public_subnet_cidrs=("10.0.0.0/24",),
-        private_subnet_cidrs=("10.0.16.0/20", "10.0.32.0/20"),
-    )
-    with pytest.raises(
-        ConfigError,
-        match=r"^unit/network\.public_subnet_cidrs: got 1, give one subnet per AZ \(2\)$",
-    ):
-        Network(stack, "network", props=props)

@@ -12,8 +12,8 @@ import pytest
 from constructs_lib.errors import ConfigError
 from constructs_lib.options import NatGateways, Tier
 from environments import DEV, ENVIRONMENTS, PROD, STAGE, TEST, EnvironmentConfig
-from environments.config import ServiceConfig
-from environments.state import StateConfig
+from environments.config import EdgeConfig, ServiceConfig
+from tests.support import EDGE, ZONE
 
 NON_PROD = (DEV, TEST, STAGE)
 
@@ -233,22 +233,6 @@ def test_log_retention_must_be_a_cloudwatch_period() -> None:
         with_network(DEV, flow_log_retention_days=42)
 
 
-def test_state_bucket_name_is_checked() -> None:
-    with pytest.raises(ConfigError, match=r"^state\.bucket: got 'My_Bucket', use 3-63 lower-case"):
-        StateConfig(bucket="My_Bucket")
-
-
-def test_state_config_reads_the_environment() -> None:
-    state = StateConfig.from_environ(
-        {"TF_STATE_BUCKET": "acme-tfstate", "TF_STATE_REGION": "eu-west-1"}
-    )
-    assert (state.bucket, state.region, state.key("prod")) == (
-        "acme-tfstate",
-        "eu-west-1",
-        "prod/terraform.tfstate",
-    )
-
-
 def with_services(config: EnvironmentConfig, **changes: object) -> EnvironmentConfig:
     return replace(config, services=replace(config.services, **changes))  # type: ignore[arg-type]
 
@@ -297,3 +281,37 @@ def test_prod_alb_must_be_protected_and_logged() -> None:
         ConfigError, match=r"^prod\.edge\.alb_access_logs: got False, set it to True"
     ):
         replace(PROD, edge=replace(PROD.edge, alb_access_logs=False))
+
+
+@pytest.mark.parametrize(
+    ("edge", "message"),
+    [
+        (
+            replace(EDGE, hosted_zone_id=None),
+            r"^stage\.edge\.hosted_zone_id: got None, name the Route 53 zone of domain_name$",
+        ),
+        (
+            replace(EDGE, cloudfront_certificate_arn=EDGE.alb_certificate_arn),
+            r"^stage\.edge\.cloudfront_certificate_arn: got .*, use an ACM certificate ARN in us-east-1",
+        ),
+        (
+            EdgeConfig(hosted_zone_id=ZONE),
+            r"^stage\.edge\.hosted_zone_id: got set, set edge\.domain_name too, or unset it$",
+        ),
+        (
+            replace(EDGE, allowed_cidrs=("0.0.0.0/0",)),
+            r"^stage\.edge\.allowed_cidrs: got 0\.0\.0\.0/0, name the ranges",
+        ),
+        (
+            replace(EDGE, allowed_cidrs=("203.0.113.0/24",)),
+            r"^stage\.edge\.allowed_cidrs: got 203\.0\.113\.0/24, the ALB is internal",
+        ),
+        (
+            replace(EDGE, domain_name="not a domain"),
+            r"^stage\.edge\.domain_name: got 'not a domain', use a DNS name$",
+        ),
+    ],
+)
+def test_edge_config_errors(edge: EdgeConfig, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        replace(STAGE, edge=edge)

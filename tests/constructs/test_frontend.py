@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from constructs_lib.errors import ConfigError
-from tests.conftest import one, resources
+from tests.support import KMS_KEY_ARN, NAMING, UnitStack, new_unit_stack, one, resources
 
 SITE = {
     "index.html": b"<!doctype html><title>pcp</title>\n",
@@ -32,7 +32,6 @@ SITE = {
 }
 UPLOADED = sorted(k for k in SITE if not k.startswith("."))
 SECRET = "Zq8vN3kLm2Pw9Xr4Ty7Ua1Sd"
-KMS = "arn:aws:kms:eu-central-1:123456789012:key/k"
 ACM = "arn:aws:acm:us-east-1:123456789012:certificate/c"
 WAF = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/pcp/1"
 ALB_ARN = "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/app/pcp-unit-alb/1"
@@ -59,10 +58,9 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _props(site: Path, stack: Any, **overrides: Any) -> Any:
     from constructs_lib.frontend import FrontendProps
-    from constructs_lib.naming import Naming
 
     props: dict[str, Any] = {
-        "naming": Naming("unit"),
+        "naming": NAMING,
         "bucket_name": "pcp-unit-frontend",
         "site_dir": str(site),
         "api_origin": stack.node.find_child("api-origin"),
@@ -71,18 +69,16 @@ def _props(site: Path, stack: Any, **overrides: Any) -> Any:
     return FrontendProps(**{**props, **overrides})
 
 
-def _stack(app: Any, name: str) -> Any:
-    """A stack with the VPC origin the API is reached through (as ``LoadBalancer`` makes it)."""
-    from cdktf import TerraformStack
+def _stack(unit: UnitStack) -> Any:
+    """The unit stack, with the VPC origin the API is reached through (as ``LoadBalancer``
+    makes it)."""
     from cdktf_cdktf_provider_aws.cloudfront_vpc_origin import (
         CloudfrontVpcOrigin,
         CloudfrontVpcOriginVpcOriginEndpointConfig,
         CloudfrontVpcOriginVpcOriginEndpointConfigOriginSslProtocols,
     )
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
 
-    stack = TerraformStack(app, name)
-    AwsProvider(stack, "aws", region="eu-central-1")
+    stack = unit.stack
     CloudfrontVpcOrigin(
         stack,
         "api-origin",
@@ -117,7 +113,7 @@ def synthesized(site_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Syn
         "custom": {
             "api_origin_domain": "api.example.com",
             "origin_secret_header_value": SECRET,
-            "kms_key_arn": KMS,
+            "kms_key_arn": KMS_KEY_ARN,
             "aliases": ["www.example.com"],
             "acm_certificate_arn": ACM,
             "web_acl_arn": WAF,
@@ -125,7 +121,7 @@ def synthesized(site_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Syn
         },
     }
     for name, overrides in variants.items():
-        stack = _stack(app, name)
+        stack = _stack(new_unit_stack(app, name))
         frontend = Frontend(stack, "frontend", props=_props(site_dir, stack, **overrides))
         TerraformOutput(stack, "url", value=frontend.url)
         TerraformOutput(stack, "distribution_arn", value=frontend.distribution_arn)
@@ -299,10 +295,10 @@ def test_kms_key_encrypts_the_bucket_and_every_object(
     (rule,) = one(custom, "aws_s3_bucket_server_side_encryption_configuration")["rule"]
     assert rule["apply_server_side_encryption_by_default"] == {
         "sse_algorithm": "aws:kms",
-        "kms_master_key_id": KMS,
+        "kms_master_key_id": KMS_KEY_ARN,
     }
     for obj in resources(custom, "aws_s3_object").values():
-        assert (obj["server_side_encryption"], obj["kms_key_id"]) == ("aws:kms", KMS)
+        assert (obj["server_side_encryption"], obj["kms_key_id"]) == ("aws:kms", KMS_KEY_ARN)
     for obj in resources(default, "aws_s3_object").values():
         assert "kms_key_id" not in obj
 
@@ -381,23 +377,19 @@ def test_content_type_of_other_files(key: str, expected: str) -> None:
     ],
 )
 def test_invalid_configuration_is_refused(
-    site_dir: Path, overrides: dict[str, Any], message: str
+    unit_stack: UnitStack, site_dir: Path, overrides: dict[str, Any], message: str
 ) -> None:
-    from cdktf import Testing
-
     from constructs_lib.frontend import Frontend
 
-    stack = _stack(Testing.app(), "unit")
+    stack = _stack(unit_stack)
     with pytest.raises(ConfigError, match=message):
         Frontend(stack, "frontend", props=_props(site_dir, stack, **overrides))
 
 
-def test_site_dir_must_hold_index_html(tmp_path: Path) -> None:
-    from cdktf import Testing
-
+def test_site_dir_must_hold_index_html(unit_stack: UnitStack, tmp_path: Path) -> None:
     from constructs_lib.frontend import Frontend
 
     (tmp_path / "app.js").write_text("")
-    stack = _stack(Testing.app(), "unit")
+    stack = _stack(unit_stack)
     with pytest.raises(ConfigError, match=r"site_dir: got .*, the folder must hold index\.html$"):
         Frontend(stack, "frontend", props=_props(tmp_path, stack))

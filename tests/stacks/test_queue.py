@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synth, one, resources
+from tests.support import Synth, one, resources
 
 
 def test_prod_queue_is_a_multi_az_replication_group_with_failover(synth: Synth) -> None:

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synth
+from tests.support import ROOT, Synth
 
 
 def load_scanner() -> Any:
     """Import tools/checkov_scan.py, registered (its dataclasses need their module)."""
-    path = Path(__file__).resolve().parent.parent / "tools" / "checkov_scan.py"
+    path = ROOT / "tools" / "checkov_scan.py"
     spec = importlib.util.spec_from_file_location("checkov_scan", path)
     assert spec
     assert spec.loader

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.conftest import Synth
+from tests.support import Synth
 
 SECRET_KEY = re.compile(
     r"(password|passwd|secret_string|auth_token|token|private_key|secret_key)", re.I

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.conftest import Synth, one, resources
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, Synth, one, resources
 
 
 def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.conftest import Synth, resources
+from tests.support import Synth, resources
 
 POLICY_ATTRIBUTES = {
     "aws_iam_role_policy": "policy",

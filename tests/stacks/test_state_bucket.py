@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synth, one
+from tests.support import Synth, one
 
 
 @pytest.fixture(scope="module")

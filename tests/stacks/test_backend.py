@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ENVIRONMENT_STACKS, Synth
+from tests.support import ENVIRONMENT_STACKS, Synth
 
 TERRAFORM = shutil.which("terraform")
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed")

@@ -1,0 +1,27 @@
+"""Network construct: its subnet rule, on a unit stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import ACCOUNT_ID, NAMING, REGION, UnitStack
+
+
+def test_network_construct_rejects_mismatched_subnets(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.network import Network, NetworkProps
+
+    props = NetworkProps(
+        naming=NAMING,
+        account_id=ACCOUNT_ID,
+        region=REGION,
+        vpc_cidr="10.0.0.0/16",
+        availability_zones=("eu-central-1a", "eu-central-1b"),
+        public_subnet_cidrs=("10.0.0.0/24",),
+        private_subnet_cidrs=("10.0.16.0/20", "10.0.32.0/20"),
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^unit/network\.public_subnet_cidrs: got 1, give one subnet per AZ \(2\)$",
+    ):
+        Network(unit_stack.stack, "network", props=props)

@@ -1,0 +1,170 @@
+"""Helpers and constants shared by the infrastructure tests; the fixtures live in conftest.py.
+
+Nothing here imports cdktf at module level: the config-validation, review and app tests
+import this module too, and the AWS provider bindings take 10-15 s to load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from constructs_lib.naming import Naming
+from environments.config import EdgeConfig
+
+if TYPE_CHECKING:
+    from cdktf import App, TerraformStack
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The project root."""
+
+ENVIRONMENT_STACKS = ("dev", "test", "stage", "prod")
+IMAGE_TAG = "0123456789ab"
+"""The image tag every test synthesis deploys (as CI would pass a commit SHA)."""
+REVIEW_ALARM_EMAIL = "alarms@example.invalid"
+"""What ``make synth`` gives production when the shell names no alarm target."""
+SYNTH_ENVIRON = {"IMAGE_TAG": IMAGE_TAG, "PCP_ALARM_EMAIL": REVIEW_ALARM_EMAIL}
+
+# A custom domain: no shipped environment names one, so the edge tests build a copy of
+# ``stage`` with this ``EdgeConfig`` and the config tests break it one field at a time.
+DOMAIN = "counts.example.com"
+ZONE = "Z0123456789ABCDEFGHIJ"
+VPN = "172.16.0.0/22"
+"""A private range (a VPN or a peered network) that may call the internal ALB directly."""
+EDGE = EdgeConfig(
+    domain_name=DOMAIN,
+    hosted_zone_id=ZONE,
+    alb_certificate_arn="arn:aws:acm:eu-central-1:123456789012:certificate/alb",
+    cloudfront_certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/cdn",
+    allowed_cidrs=(VPN,),
+)
+
+
+# --- the session synthesis (the ``synth`` fixture) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Synth:
+    """Every synthesized stack of the app, parsed."""
+
+    outdir: Path
+    stacks: dict[str, dict[str, Any]]
+
+    def stack(self, name: str) -> dict[str, Any]:
+        return self.stacks[name]
+
+    def text(self, name: str) -> str:
+        return (self.outdir / "stacks" / name / "cdk.tf.json").read_text()
+
+
+def synth_app(outdir: Path) -> Synth:
+    """Synthesize the whole app (``main.build_app``) into ``outdir`` and parse every stack."""
+    import main  # loads the provider bindings
+
+    main.build_app(outdir=str(outdir), environ=SYNTH_ENVIRON).synth()
+    stacks = {
+        p.name: json.loads((p / "cdk.tf.json").read_text())
+        for p in sorted((outdir / "stacks").iterdir())
+    }
+    return Synth(outdir=outdir, stacks=stacks)
+
+
+# --- reading synthesized JSON ---------------------------------------------------------------
+
+
+def resources(stack: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    """``{logical id: config}`` of every resource of ``type_`` in ``stack``."""
+    found: dict[str, dict[str, Any]] = stack.get("resource", {}).get(type_, {})
+    return found
+
+
+def one(stack: dict[str, Any], type_: str) -> dict[str, Any]:
+    """The single resource of ``type_``; fails when there are none or several."""
+    found = resources(stack, type_)
+    assert len(found) == 1, f"expected one {type_}, found {sorted(found)}"
+    return next(iter(found.values()))
+
+
+def named(stack: dict[str, Any], type_: str, key: str = "name") -> dict[str, dict[str, Any]]:
+    """Resources of ``type_`` keyed by their ``key`` attribute (e.g. security groups by name)."""
+    return {r[key]: r for r in resources(stack, type_).values()}
+
+
+def logical_id(stack: dict[str, Any], type_: str, key: str, value: str) -> str:
+    """The logical id of the resource of ``type_`` whose ``key`` is ``value``."""
+    (found,) = [k for k, r in resources(stack, type_).items() if r.get(key) == value]
+    return found
+
+
+def ref(type_: str, logical_id: str, attr: str = "id") -> str:
+    """The interpolation Terraform uses to refer to an attribute of a resource."""
+    return f"${{{type_}.{logical_id}.{attr}}}"
+
+
+def containers(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every container definition of the stack's task definitions, by container name."""
+    out: dict[str, dict[str, Any]] = {}
+    for task in resources(stack, "aws_ecs_task_definition").values():
+        for container in json.loads(task["container_definitions"]):
+            out[container["name"]] = container
+    return out
+
+
+# --- tools ------------------------------------------------------------------------------------
+
+
+def load_tool(name: str) -> Any:
+    """Import ``tools/<name>.py`` (the tools are scripts, not a package)."""
+    path = ROOT / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- construct unit tests (the ``unit_stack`` fixture) -----------------------------------
+
+UNIT = "unit"
+"""The name of a unit stack, and the environment its names are built for."""
+NAMING = Naming(UNIT)
+"""The ``Naming`` construct props take in unit tests: names start ``pcp-unit-``."""
+REGION = "eu-central-1"
+ACCOUNT_ID = "123456789012"
+KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/k"
+"""A customer-managed key the construct under test is given (none is created)."""
+
+
+@dataclass(frozen=True)
+class UnitStack:
+    """One small stack, with the AWS provider, that a construct unit test builds into."""
+
+    stack: TerraformStack
+
+    def synth(self) -> dict[str, Any]:
+        """The stack synthesized in memory and parsed."""
+        return synthesize(self.stack)
+
+
+def new_unit_stack(app: App | None = None, name: str = UNIT) -> UnitStack:
+    """A stack with the AWS provider in ``REGION``, in ``app`` (a fresh ``Testing.app()``
+    unless given). The ``unit_stack`` fixture is one; module-scoped fixtures that share a
+    synthesized stack call this."""
+    from cdktf import TerraformStack, Testing
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    stack = TerraformStack(Testing.app() if app is None else app, name)
+    AwsProvider(stack, "aws", region=REGION)
+    return UnitStack(stack)
+
+
+def synthesize(stack: TerraformStack) -> dict[str, Any]:
+    """``stack`` synthesized in memory (``Testing.synth``) and parsed."""
+    from cdktf import Testing
+
+    doc: dict[str, Any] = json.loads(Testing.synth(stack))
+    return doc

@@ -14,8 +14,8 @@ from cdktf import App
 from environments import ENVIRONMENTS
 from environments.alarms import AlarmTarget
 from environments.release import Release
-from environments.stack import BootstrapStack, PlatformStack
 from environments.state import StateConfig
+from stacks import BootstrapStack, PlatformStack
 
 BOOTSTRAP_STACK = "bootstrap"
 

@@ -15,14 +15,18 @@ from cdktf_cdktf_provider_aws.service_discovery_private_dns_namespace import (
 )
 from constructs import Construct
 
+from .encryption import EncryptionKey
 from .naming import Naming
+from .network import Network
 
 
 @dataclass(frozen=True)
 class ClusterProps:
     naming: Naming
-    vpc_id: str
-    kms_key_arn: str
+    network: Network
+    """Where the cluster's services run (its private subnets) and the namespace lives."""
+    key: EncryptionKey
+    """Encrypts the Container Insights log group."""
     namespace_name: str
     """Private DNS namespace for service discovery, e.g. ``dev.pcp.internal``."""
     log_retention_days: int = 30
@@ -35,18 +39,23 @@ class Cluster(Construct):
     """Fargate-only ECS cluster with Container Insights and a private Cloud Map namespace.
 
     The Container Insights log group is created here, encrypted and with a retention,
-    instead of being left for ECS to create without either.
+    instead of being left for ECS to create without either. A service placed in the
+    cluster (``FargateService(cluster=...)``) takes the network, the namespace, the naming
+    and the account from it.
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: ClusterProps) -> None:
         super().__init__(scope, id_)
+        self.naming = props.naming
+        self.network = props.network
+        self.key = props.key
         self.name = props.naming.name("cluster")
         self.insights_log_group = CloudwatchLogGroup(
             self,
             "insights-log-group",
             name=f"/aws/ecs/containerinsights/{self.name}/performance",
             retention_in_days=props.log_retention_days,
-            kms_key_id=props.kms_key_arn,
+            kms_key_id=props.key.arn,
         )
         self.cluster = EcsCluster(
             self,
@@ -70,7 +79,8 @@ class Cluster(Construct):
             self,
             "namespace",
             name=props.namespace_name,
-            vpc=props.vpc_id,
+            vpc=props.network.vpc.id,
             description=f"{props.naming.prefix}: service discovery",
         )
         self.namespace_name = props.namespace_name
+        self.arn: str = self.cluster.arn

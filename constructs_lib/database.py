@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -18,10 +17,17 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
+from apps.common.contract import EnvVar
+
+from .encryption import EncryptionKey
 from .errors import ConfigError
 from .naming import Naming
+from .network import Network
 from .policy import assume_role_policy
-from .security import RulePair, allow_tcp
+from .security import Peer, RulePair, allow_tcp
+from .settings import DatabaseSettings
+
+__all__ = ["Database", "DatabaseProps", "DatabaseSettings"]
 
 MYSQL_PORT = 3306
 LOG_EXPORTS = ("error", "slowquery")
@@ -44,39 +50,12 @@ ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnha
 @dataclass(frozen=True)
 class DatabaseProps:
     naming: Naming
-    account_id: str
-    vpc_id: str
-    subnet_ids: Sequence[str]
-    """Private subnets in at least two AZs."""
-    kms_key_arn: str
+    network: Network
+    """Placed in its private subnets (two AZs or more)."""
+    key: EncryptionKey
     """Encrypts storage, the managed master secret, Performance Insights and the logs."""
-    instance_class: str = "db.t4g.micro"
-    """Unset: db.t4g.micro."""
-    multi_az: bool = False
-    """Unset: single-AZ (no standby)."""
-    deletion_protection: bool = True
-    """Unset: protected; an environment must opt out explicitly."""
-    backup_retention_days: int = 7
-    """Unset: 7 days of automated backups."""
-    final_snapshot: bool = True
-    """Unset: a final snapshot ``<identifier>-final`` is taken on delete."""
-    allocated_storage_gb: int = 20
-    """Unset: 20 GiB gp3."""
-    max_allocated_storage_gb: int = 100
-    """Unset: storage autoscaling up to 100 GiB."""
-    engine_version: str = "8.4"
-    """Unset: MySQL 8.4 (LTS; 8.0 left RDS standard support on 2026-07-31), minor versions
-    upgraded automatically. The parameter group family follows (``mysql8.4``)."""
-    database_name: str = "platform"
-    """Unset: ``platform``."""
-    master_username: str = "dbadmin"
-    """Unset: ``dbadmin``; its password is generated and rotated by RDS in Secrets Manager."""
-    performance_insights: bool = False
-    """Unset: off (not offered on micro/small classes)."""
-    monitoring_interval_seconds: int = 60
-    """Enhanced Monitoring granularity; 0 turns it off. Unset: 60 s."""
-    log_retention_days: int = 30
-    """Unset: exported logs kept 30 days."""
+    settings: DatabaseSettings = field(default_factory=DatabaseSettings)
+    """Unset: every :class:`DatabaseSettings` default (protected, backed up)."""
 
 
 class Database(Construct):
@@ -89,11 +68,15 @@ class Database(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: DatabaseProps) -> None:
         super().__init__(scope, id_)
-        if len(props.subnet_ids) < 2:
+        azs = props.network.availability_zones
+        if len(azs) < 2:
             raise ConfigError(
-                self.node.path, "subnet_ids", len(props.subnet_ids), "give subnets in 2 or more AZs"
+                self.node.path, "network", len(azs), "give a network of 2 or more AZs"
             )
         naming = props.naming
+        settings = props.settings
+        self.network = props.network
+        self.key = props.key
         self.identifier = naming.name("mysql")
 
         self.security_group = SecurityGroup(
@@ -101,17 +84,17 @@ class Database(Construct):
             "security-group",
             name=naming.name("mysql"),
             description="RDS MySQL: 3306 from granted security groups only",
-            vpc_id=props.vpc_id,
+            vpc_id=props.network.vpc.id,
             tags={"Name": naming.name("mysql")},
         )
         self.subnet_group = DbSubnetGroup(
             self,
             "subnet-group",
             name=naming.name("mysql"),
-            subnet_ids=list(props.subnet_ids),
+            subnet_ids=list(props.network.private_subnet_ids),
             description="Private subnets of the platform database",
         )
-        family = f"mysql{props.engine_version}"
+        family = f"mysql{settings.engine_version}"
         self.parameter_group = DbParameterGroup(
             self,
             "parameter-group",
@@ -127,20 +110,20 @@ class Database(Construct):
                 self,
                 f"log-{kind}",
                 name=f"/aws/rds/instance/{self.identifier}/{kind}",
-                retention_in_days=props.log_retention_days,
-                kms_key_id=props.kms_key_arn,
+                retention_in_days=settings.log_retention_days,
+                kms_key_id=props.key.arn,
             )
             for kind in LOG_EXPORTS
         ]
         monitoring_role_arn = None
         waits_for: list[ITerraformDependable] = list(self.log_groups)
-        if props.monitoring_interval_seconds:
+        if settings.monitoring_interval_seconds:
             role = IamRole(
                 self,
                 "monitoring-role",
                 name=naming.name("rds-monitoring"),
                 assume_role_policy=assume_role_policy(
-                    "monitoring.rds.amazonaws.com", source_account=props.account_id
+                    "monitoring.rds.amazonaws.com", source_account=props.network.account_id
                 ),
             )
             # RDS checks the role's permissions when it enables Enhanced Monitoring.
@@ -156,49 +139,62 @@ class Database(Construct):
             "instance",
             identifier=self.identifier,
             engine="mysql",
-            engine_version=props.engine_version,
+            engine_version=settings.engine_version,
             auto_minor_version_upgrade=True,
-            instance_class=props.instance_class,
-            db_name=props.database_name,
-            username=props.master_username,
+            instance_class=settings.instance_class,
+            db_name=settings.database_name,
+            username=settings.master_username,
             manage_master_user_password=True,
-            master_user_secret_kms_key_id=props.kms_key_arn,
+            master_user_secret_kms_key_id=props.key.arn,
             # Off: nothing logs in with IAM tokens (the apps use rotated passwords over TLS).
             iam_database_authentication_enabled=False,
-            allocated_storage=props.allocated_storage_gb,
-            max_allocated_storage=props.max_allocated_storage_gb,
+            allocated_storage=settings.allocated_storage_gb,
+            max_allocated_storage=settings.max_allocated_storage_gb,
             storage_type="gp3",
             storage_encrypted=True,
-            kms_key_id=props.kms_key_arn,
+            kms_key_id=props.key.arn,
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
             parameter_group_name=self.parameter_group.name,
             publicly_accessible=False,
-            multi_az=props.multi_az,
-            deletion_protection=props.deletion_protection,
-            backup_retention_period=props.backup_retention_days,
+            multi_az=settings.multi_az,
+            deletion_protection=settings.deletion_protection,
+            backup_retention_period=settings.backup_retention_days,
             backup_window="02:00-03:00",
             maintenance_window="sun:03:30-sun:04:30",
             copy_tags_to_snapshot=True,
-            skip_final_snapshot=not props.final_snapshot,
-            final_snapshot_identifier=f"{self.identifier}-final" if props.final_snapshot else None,
-            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-            performance_insights_enabled=props.performance_insights,
-            performance_insights_kms_key_id=props.kms_key_arn
-            if props.performance_insights
+            skip_final_snapshot=not settings.final_snapshot,
+            final_snapshot_identifier=f"{self.identifier}-final"
+            if settings.final_snapshot
             else None,
-            performance_insights_retention_period=7 if props.performance_insights else None,
-            monitoring_interval=props.monitoring_interval_seconds,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            performance_insights_enabled=settings.performance_insights,
+            performance_insights_kms_key_id=props.key.arn
+            if settings.performance_insights
+            else None,
+            performance_insights_retention_period=7 if settings.performance_insights else None,
+            monitoring_interval=settings.monitoring_interval_seconds,
             monitoring_role_arn=monitoring_role_arn,
             apply_immediately=False,
             depends_on=waits_for,
         )
         self.port = MYSQL_PORT
-        self.database_name = props.database_name
+        self.database_name = settings.database_name
         self.endpoint_address: str = self.instance.address
         self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn
 
-    def allow_from(self, peer: SecurityGroup, *, description: str) -> RulePair:
+    def connection_environment(self, *, ca_bundle: str) -> dict[str, str]:
+        """The variables a client of the schema reads (``apps/common/contract.py``): host,
+        port, schema, and TLS verified against ``ca_bundle`` (a path in the client's image)."""
+        return {
+            EnvVar.DB_HOST: self.endpoint_address,
+            EnvVar.DB_PORT: str(self.port),
+            EnvVar.DB_NAME: self.database_name,
+            EnvVar.DB_TLS: "verify",
+            EnvVar.DB_TLS_CA: ca_bundle,
+        }
+
+    def allow_from(self, peer: Peer, *, description: str) -> RulePair:
         """Admit MySQL connections from ``peer`` (and let ``peer`` send them)."""
         return allow_tcp(
             self, source=peer, target=self.security_group, port=MYSQL_PORT, description=description

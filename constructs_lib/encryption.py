@@ -158,7 +158,13 @@ class EncryptionKey(Construct):
         self.arn: str = self.key.arn
 
     def allow_service(self, service: ServiceAccess) -> None:
-        """Let ``service`` use the key too: for a principal scoped to a resource that is
-        created after the key (e.g. the CloudFront distribution that reads the bucket)."""
-        self._statements.append(service.statement())
+        """Let ``service`` use the key too: what a construct that encrypts with the key on
+        a service's behalf calls (``Observability``: CloudWatch alarms publish to its
+        encrypted topic), or a principal scoped to a resource that is created after the key
+        (the CloudFront distribution that reads the bucket). Granting the same access
+        twice adds nothing."""
+        statement = service.statement()
+        if statement in self._statements:
+            return
+        self._statements.append(statement)
         self.key.policy = policy_document(*self._statements)

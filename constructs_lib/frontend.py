@@ -133,9 +133,24 @@ class Frontend(Construct):
     def __init__(self, scope: Construct, id_: str, *, props: FrontendProps) -> None:
         super().__init__(scope, id_)
         site_dir = self._validate(props)
-        naming = props.naming
 
-        self.bucket = SecureBucket(
+        self.bucket = self._bucket(props)
+        self.origin_access_control = self._origin_access_control(props)
+        self.distribution = self._distribution(props)
+        self.distribution_arn: str = self.distribution.arn
+        self._allow_cloudfront_read()
+        self.objects: dict[str, S3Object] = self._objects(props, site_dir)
+
+        domain = props.aliases[0] if props.aliases else self.distribution.domain_name
+        self.url: str = f"https://{domain}"
+        self.domain_name: str = self.distribution.domain_name
+        self.hosted_zone_id: str = self.distribution.hosted_zone_id
+        """For Route 53 alias records of ``aliases``."""
+        self.records: list[Route53Record] = self._dns(props)
+
+    def _bucket(self, props: FrontendProps) -> SecureBucket:
+        """The private site bucket (emptied on destroy: it is rebuilt on apply)."""
+        return SecureBucket(
             self,
             "bucket",
             props=SecureBucketProps(
@@ -145,16 +160,22 @@ class Frontend(Construct):
                 force_destroy=True,
             ),
         )
-        self.origin_access_control = CloudfrontOriginAccessControl(
+
+    def _origin_access_control(self, props: FrontendProps) -> CloudfrontOriginAccessControl:
+        """How CloudFront signs its requests to the bucket (SigV4, always)."""
+        return CloudfrontOriginAccessControl(
             self,
             "origin-access-control",
-            name=naming.name("frontend"),
+            name=props.naming.name("frontend"),
             description="CloudFront reads the frontend bucket (SigV4-signed requests)",
             origin_access_control_origin_type="s3",
             signing_behavior="always",
             signing_protocol="sigv4",
         )
 
+    def _origins(self, props: FrontendProps) -> list[CloudfrontDistributionOrigin]:
+        """The bucket (through Origin Access Control) and the API (through the VPC origin,
+        with the origin secret header when there is one)."""
         api_origin = CloudfrontDistributionOrigin(
             origin_id=API_ORIGIN,
             domain_name=props.api_origin_domain,
@@ -178,33 +199,39 @@ class Frontend(Construct):
             domain_name=self.bucket.bucket.bucket_regional_domain_name,
             origin_access_control_id=self.origin_access_control.id,
         )
+        return [site_origin, api_origin]
+
+    @staticmethod
+    def _viewer_certificate(props: FrontendProps) -> CloudfrontDistributionViewerCertificate:
+        """The ACM certificate (TLS 1.2+, SNI) with ``aliases``, else CloudFront's own."""
+        if props.aliases:
+            return CloudfrontDistributionViewerCertificate(
+                acm_certificate_arn=props.acm_certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021",
+            )
+        return CloudfrontDistributionViewerCertificate(cloudfront_default_certificate=True)
+
+    def _distribution(self, props: FrontendProps) -> CloudfrontDistribution:
+        """The distribution: the site cached from the bucket, ``api_path_pattern`` uncached
+        to the API, security headers on both."""
+        origins = self._origins(props)
         # Looked up (by its fixed id) rather than written as a literal id, so the
         # distribution visibly references a response headers policy (checkov CKV2_AWS_32).
         security_headers = DataAwsCloudfrontResponseHeadersPolicy(
             self, "security-headers", id=SECURITY_HEADERS
         )
-        if props.aliases:
-            certificate = CloudfrontDistributionViewerCertificate(
-                acm_certificate_arn=props.acm_certificate_arn,
-                ssl_support_method="sni-only",
-                minimum_protocol_version="TLSv1.2_2021",
-            )
-        else:
-            certificate = CloudfrontDistributionViewerCertificate(
-                cloudfront_default_certificate=True
-            )
-
-        self.distribution = CloudfrontDistribution(
+        return CloudfrontDistribution(
             self,
             "distribution",
-            comment=naming.name("frontend"),
+            comment=props.naming.name("frontend"),
             enabled=True,
             is_ipv6_enabled=True,
             http_version="http2and3",
             default_root_object=INDEX,
             price_class=props.price_class,
             aliases=list(props.aliases) or None,
-            origin=[site_origin, api_origin],
+            origin=origins,
             default_cache_behavior=CloudfrontDistributionDefaultCacheBehavior(
                 target_origin_id=SITE_ORIGIN,
                 viewer_protocol_policy="redirect-to-https",
@@ -234,11 +261,13 @@ class Frontend(Construct):
                     restriction_type="none"
                 )
             ),
-            viewer_certificate=certificate,
+            viewer_certificate=self._viewer_certificate(props),
             web_acl_id=props.web_acl_arn,
-            tags={"Name": naming.name("frontend")},
+            tags={"Name": props.naming.name("frontend")},
         )
-        self.distribution_arn: str = self.distribution.arn
+
+    def _allow_cloudfront_read(self) -> None:
+        """Lets CloudFront read the bucket's objects on behalf of this distribution only."""
         self.bucket.allow(
             Statement(
                 sid="AllowCloudFrontRead",
@@ -249,11 +278,13 @@ class Frontend(Construct):
             )
         )
 
+    def _objects(self, props: FrontendProps, site_dir: Path) -> dict[str, S3Object]:
+        """One ``S3Object`` per file of ``site_dir`` (by key), re-uploaded when its MD5
+        changes."""
         # Files are copied next to the synthesized stack, so `source` is relative to it.
         asset = TerraformAsset(self, "site", path=str(site_dir), type=AssetType.DIRECTORY)
-        self.objects: dict[str, S3Object] = {}
-        for key, file in site_files(site_dir):
-            self.objects[key] = S3Object(
+        return {
+            key: S3Object(
                 self,
                 "object-" + key.replace("/", "--"),
                 bucket=self.bucket.bucket.id,
@@ -266,30 +297,30 @@ class Frontend(Construct):
                 kms_key_id=props.kms_key_arn,
                 bucket_key_enabled=True if props.kms_key_arn else None,
             )
+            for key, file in site_files(site_dir)
+        }
 
-        domain = props.aliases[0] if props.aliases else self.distribution.domain_name
-        self.url: str = f"https://{domain}"
-        self.domain_name: str = self.distribution.domain_name
-        self.hosted_zone_id: str = self.distribution.hosted_zone_id
-        """For Route 53 alias records of ``aliases``."""
-        self.records: list[Route53Record] = []
-        if props.hosted_zone_id:
-            for alias in props.aliases:
-                for record_type in ("A", "AAAA"):
-                    self.records.append(
-                        Route53Record(
-                            self,
-                            f"record-{alias}-{record_type.lower()}",
-                            zone_id=props.hosted_zone_id,
-                            name=alias,
-                            type=record_type,
-                            alias=Route53RecordAlias(
-                                name=self.distribution.domain_name,
-                                zone_id=self.distribution.hosted_zone_id,
-                                evaluate_target_health=False,
-                            ),
-                        )
-                    )
+    def _dns(self, props: FrontendProps) -> list[Route53Record]:
+        """Alias A and AAAA records for every entry of ``aliases`` in ``hosted_zone_id``;
+        none without a zone."""
+        if not props.hosted_zone_id:
+            return []
+        return [
+            Route53Record(
+                self,
+                f"record-{alias}-{record_type.lower()}",
+                zone_id=props.hosted_zone_id,
+                name=alias,
+                type=record_type,
+                alias=Route53RecordAlias(
+                    name=self.distribution.domain_name,
+                    zone_id=self.distribution.hosted_zone_id,
+                    evaluate_target_health=False,
+                ),
+            )
+            for alias in props.aliases
+            for record_type in ("A", "AAAA")
+        ]
 
     def _validate(self, props: FrontendProps) -> Path:
         where = self.node.path

@@ -53,7 +53,6 @@ from .bucket import SecureBucket, SecureBucketProps
 from .errors import ConfigError
 from .naming import Naming
 from .policy import Statement
-from .security import allow_tcp
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -136,7 +135,7 @@ class LoadBalancer(Construct):
     The security group admits only CloudFront's VPC-origin interfaces (the group CloudFront
     creates in the VPC, looked up once the VPC origin exists) on the port the VPC origin
     uses, and ``allowed_cidrs`` (private ranges, never ``0.0.0.0/0``); it has no egress
-    until :meth:`allow_to` grants a target group's tasks. Invalid HTTP header fields are
+    until a service admits it with its ``allow_from``. Invalid HTTP header fields are
     dropped before they reach the application.
 
     A VPC origin cannot be changed while a distribution uses it, so its construct id names
@@ -148,71 +147,128 @@ class LoadBalancer(Construct):
     def __init__(self, scope: Construct, id_: str, *, props: LoadBalancerProps) -> None:
         super().__init__(scope, id_)
         self._validate(props)
-        naming = props.naming
         https = props.certificate_arn is not None
         listener_ports = (HTTP_PORT, HTTPS_PORT) if https else (HTTP_PORT,)
 
-        self.security_group = SecurityGroup(
+        self.security_group = self._security_group(props)
+        self.ingress_rules: list[VpcSecurityGroupIngressRule] = self._allowed_cidr_ingress(
+            props, listener_ports
+        )
+        self.access_logs: SecureBucket | None = self._access_logs(props)
+        self.alb = self._alb(props)
+
+        # How CloudFront reaches the load balancer: HTTP, or HTTPS (TLS 1.2+) to the name on
+        # the certificate when there is one.
+        protocol = "https" if https else "http"
+        self.origin_protocol_policy = f"{protocol}-only"
+        """The VPC origin's protocol policy."""
+        self.vpc_origin = self._vpc_origin(props, protocol)
+        """The CloudFront VPC origin of this load balancer (``Frontend``'s ``api_origin``)."""
+        self.ingress_rules.insert(
+            0, self._cloudfront_ingress(props, HTTPS_PORT if https else HTTP_PORT)
+        )
+
+        self.target_group = self._target_group(props)
+        self.http_listener, self.https_listener = self._listeners(props)
+        self.listener = self.http_listener if self.https_listener is None else self.https_listener
+        """The listener that serves (HTTPS with a certificate)."""
+        self.rules: list[LbListenerRule] = self._origin_rules(props)
+        self.forwarding: list[TerraformResource] = [self.listener, *self.rules]
+        """The listener and rules that attach the target group to the load balancer. An ECS
+        service registering into the target group must depend on them (with an origin
+        secret, only the rules forward: the listener's default answer is 403)."""
+
+        self.record: Route53Record | None = self._dns(props)
+        self.dns_name: str = self.alb.dns_name
+        self.arn_suffix: str = self.alb.arn_suffix
+        self.target_group_arn_suffix: str = self.target_group.arn_suffix
+        self.origin_domain: str = props.domain_name or self.alb.dns_name
+        """The name CloudFront must give the origin (``Frontend``'s ``api_origin_domain``):
+        ``domain_name`` when set (the name on the certificate: CloudFront sends it as SNI
+        and checks the certificate against it), else the load balancer's DNS name. Requests
+        are routed by the VPC origin, not by resolving this name."""
+
+    @property
+    def request_count_label(self) -> str:
+        """``<alb arn suffix>/<target group arn suffix>``: the ``resource_label`` of the
+        ``ALBRequestCountPerTarget`` scaling metric, naming this load balancer and its
+        target group (the ``LoadBalancer``/``TargetGroup`` dimension pair)."""
+        return f"{self.arn_suffix}/{self.target_group_arn_suffix}"
+
+    def _security_group(self, props: LoadBalancerProps) -> SecurityGroup:
+        """The load balancer's security group, without rules."""
+        return SecurityGroup(
             self,
             "security-group",
-            name=naming.name("alb"),
+            name=props.naming.name("alb"),
             description="ALB: HTTP(S) from CloudFront and allowed CIDRs only",
             vpc_id=props.vpc_id,
-            tags={"Name": naming.name("alb")},
+            tags={"Name": props.naming.name("alb")},
         )
-        self.ingress_rules: list[VpcSecurityGroupIngressRule] = []
-        for cidr in props.allowed_cidrs:
-            for port in listener_ports:
-                self.ingress_rules.append(
-                    VpcSecurityGroupIngressRule(
-                        self,
-                        f"ingress-{port}-{_cidr_id(cidr)}",
-                        security_group_id=self.security_group.id,
-                        cidr_ipv4=cidr,
-                        ip_protocol="tcp",
-                        from_port=port,
-                        to_port=port,
-                        description=f"Allowed CIDR {cidr}",
-                    )
-                )
 
-        self.access_logs: SecureBucket | None = None
-        access_logs = None
-        depends_on = []
-        if props.access_logs_bucket_name:
-            self.access_logs = SecureBucket(
+    def _allowed_cidr_ingress(
+        self, props: LoadBalancerProps, ports: Sequence[int]
+    ) -> list[VpcSecurityGroupIngressRule]:
+        """One ingress rule per ``allowed_cidrs`` entry and listener port."""
+        return [
+            VpcSecurityGroupIngressRule(
                 self,
-                "access-logs",
-                props=SecureBucketProps(
-                    bucket_name=props.access_logs_bucket_name,
-                    kms_key_arn=None,
-                    expiration_days=ACCESS_LOG_EXPIRATION_DAYS,
-                    noncurrent_version_expiration_days=1,
-                    # Logs go with a disposable load balancer, stay with a protected one.
-                    force_destroy=not props.deletion_protection,
-                ),
+                f"ingress-{port}-{_cidr_id(cidr)}",
+                security_group_id=self.security_group.id,
+                cidr_ipv4=cidr,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description=f"Allowed CIDR {cidr}",
             )
-            # Regions opened before August 2022 (eu-central-1 among them) deliver logs as
-            # the regional ELB account; newer ones as the log-delivery service principal.
-            elb_account = DataAwsElbServiceAccount(self, "elb-account")
-            self.access_logs.allow(
-                Statement(
-                    sid="AllowAlbLogDelivery",
-                    principals={"Service": ALB_LOG_DELIVERY, "AWS": elb_account.arn},
-                    actions=["s3:PutObject"],
-                    resources=[f"{self.access_logs.arn}/{ACCESS_LOG_PREFIX}/AWSLogs/*"],
-                )
+            for cidr in props.allowed_cidrs
+            for port in ports
+        ]
+
+    def _access_logs(self, props: LoadBalancerProps) -> SecureBucket | None:
+        """The access-log bucket, writable by ALB log delivery; ``None`` without
+        ``access_logs_bucket_name``."""
+        if not props.access_logs_bucket_name:
+            return None
+        bucket = SecureBucket(
+            self,
+            "access-logs",
+            props=SecureBucketProps(
+                bucket_name=props.access_logs_bucket_name,
+                kms_key_arn=None,
+                expiration_days=ACCESS_LOG_EXPIRATION_DAYS,
+                noncurrent_version_expiration_days=1,
+                # Logs go with a disposable load balancer, stay with a protected one.
+                force_destroy=not props.deletion_protection,
+            ),
+        )
+        # Regions opened before August 2022 (eu-central-1 among them) deliver logs as
+        # the regional ELB account; newer ones as the log-delivery service principal.
+        elb_account = DataAwsElbServiceAccount(self, "elb-account")
+        bucket.allow(
+            Statement(
+                sid="AllowAlbLogDelivery",
+                principals={"Service": ALB_LOG_DELIVERY, "AWS": elb_account.arn},
+                actions=["s3:PutObject"],
+                resources=[f"{bucket.arn}/{ACCESS_LOG_PREFIX}/AWSLogs/*"],
             )
+        )
+        return bucket
+
+    def _alb(self, props: LoadBalancerProps) -> Lb:
+        """The internal load balancer, logging to ``access_logs`` when there is one."""
+        access_logs = None
+        depends_on = None
+        if self.access_logs is not None:
             access_logs = LbAccessLogs(
                 bucket=self.access_logs.bucket.id, prefix=ACCESS_LOG_PREFIX, enabled=True
             )
             # ALB writes a test object when logging is switched on: the policy must exist.
             depends_on = [self.access_logs.policy]
-
-        self.alb = Lb(
+        return Lb(
             self,
             "alb",
-            name=naming.name("alb"),
+            name=props.naming.name("alb"),
             internal=True,
             load_balancer_type="application",
             ip_address_type="ipv4",
@@ -223,22 +279,19 @@ class LoadBalancer(Construct):
             enable_deletion_protection=props.deletion_protection,
             idle_timeout=props.idle_timeout_seconds,
             access_logs=access_logs,
-            tags={"Name": naming.name("alb")},
-            depends_on=depends_on or None,
+            tags={"Name": props.naming.name("alb")},
+            depends_on=depends_on,
         )
 
-        # How CloudFront reaches the load balancer: HTTP, or HTTPS (TLS 1.2+) to the name on
-        # the certificate when there is one.
-        protocol = "https" if https else "http"
-        self.origin_protocol_policy = f"{protocol}-only"
-        """The VPC origin's protocol policy."""
-        self.vpc_origin = CloudfrontVpcOrigin(
+    def _vpc_origin(self, props: LoadBalancerProps, protocol: str) -> CloudfrontVpcOrigin:
+        """The CloudFront VPC origin for the load balancer; its id names ``protocol``."""
+        return CloudfrontVpcOrigin(
             self,
             f"vpc-origin-{protocol}",
             vpc_origin_endpoint_config=[
                 CloudfrontVpcOriginVpcOriginEndpointConfig(
                     arn=self.alb.arn,
-                    name=naming.name("api", protocol),
+                    name=props.naming.name("api", protocol),
                     http_port=HTTP_PORT,
                     https_port=HTTPS_PORT,
                     origin_protocol_policy=self.origin_protocol_policy,
@@ -249,9 +302,14 @@ class LoadBalancer(Construct):
                     ],
                 )
             ],
-            tags={"Name": naming.name("api", protocol)},
+            tags={"Name": props.naming.name("api", protocol)},
         )
-        """The CloudFront VPC origin of this load balancer (``Frontend``'s ``api_origin``)."""
+
+    def _cloudfront_ingress(
+        self, props: LoadBalancerProps, port: int
+    ) -> VpcSecurityGroupIngressRule:
+        """Admits CloudFront's VPC-origin interfaces on ``port`` (the one the VPC origin
+        uses)."""
         # CloudFront creates this group with the VPC's first VPC origin: read it afterwards
         # (Terraform defers the read to the apply that creates the VPC origin).
         cloudfront = DataAwsSecurityGroup(
@@ -261,25 +319,23 @@ class LoadBalancer(Construct):
             vpc_id=props.vpc_id,
             depends_on=[self.vpc_origin],
         )
-        port = HTTPS_PORT if https else HTTP_PORT
-        self.ingress_rules.insert(
-            0,
-            VpcSecurityGroupIngressRule(
-                self,
-                f"ingress-{port}-cloudfront",
-                security_group_id=self.security_group.id,
-                referenced_security_group_id=cloudfront.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                description="CloudFront VPC origins in this VPC",
-            ),
+        return VpcSecurityGroupIngressRule(
+            self,
+            f"ingress-{port}-cloudfront",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=cloudfront.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description="CloudFront VPC origins in this VPC",
         )
 
-        self.target_group = LbTargetGroup(
+    def _target_group(self, props: LoadBalancerProps) -> LbTargetGroup:
+        """The producer tasks' IP target group and its health check."""
+        return LbTargetGroup(
             self,
             "target-group",
-            name=naming.name("producer"),
+            name=props.naming.name("producer"),
             vpc_id=props.vpc_id,
             target_type="ip",
             protocol="HTTP",
@@ -297,123 +353,111 @@ class LoadBalancer(Construct):
                 healthy_threshold=2,
                 unhealthy_threshold=3,
             ),
-            tags={"Name": naming.name("producer")},
+            tags={"Name": props.naming.name("producer")},
         )
 
-        # The listener that serves (HTTPS with a certificate), and what it does by default:
-        # forward, unless an origin secret is required, then 403 unless a rule matches.
-        if props.origin_secret_header_value is not None:
-            serving_default = LbListenerDefaultAction(
-                type="fixed-response",
-                fixed_response=LbListenerDefaultActionFixedResponse(
-                    content_type="application/json",
-                    message_body=FORBIDDEN_BODY,
-                    status_code="403",
+    def _listeners(self, props: LoadBalancerProps) -> tuple[LbListener, LbListener | None]:
+        """``(http, https)``: with a certificate, HTTPS serves and HTTP redirects to it
+        with a 301 (created in that order); without one, HTTP serves and ``https`` is
+        ``None``."""
+        serving_default = self._serving_default(props)
+        if props.certificate_arn is None:
+            http = LbListener(
+                self,
+                "http-listener",
+                load_balancer_arn=self.alb.arn,
+                port=HTTP_PORT,
+                protocol="HTTP",
+                default_action=[serving_default],
+            )
+            return http, None
+        https = LbListener(
+            self,
+            "https-listener",
+            load_balancer_arn=self.alb.arn,
+            port=HTTPS_PORT,
+            protocol="HTTPS",
+            ssl_policy=SSL_POLICY,
+            certificate_arn=props.certificate_arn,
+            default_action=[serving_default],
+        )
+        http = LbListener(
+            self,
+            "http-listener",
+            load_balancer_arn=self.alb.arn,
+            port=HTTP_PORT,
+            protocol="HTTP",
+            default_action=[
+                LbListenerDefaultAction(
+                    type="redirect",
+                    redirect=LbListenerDefaultActionRedirect(
+                        protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
+                    ),
+                )
+            ],
+        )
+        return http, https
+
+    def _serving_default(self, props: LoadBalancerProps) -> LbListenerDefaultAction:
+        """What the serving listener does by default: forward, unless an origin secret is
+        required, then 403 unless a rule matches."""
+        if props.origin_secret_header_value is None:
+            return LbListenerDefaultAction(type="forward", target_group_arn=self.target_group.arn)
+        return LbListenerDefaultAction(
+            type="fixed-response",
+            fixed_response=LbListenerDefaultActionFixedResponse(
+                content_type="application/json",
+                message_body=FORBIDDEN_BODY,
+                status_code="403",
+            ),
+        )
+
+    def _origin_rules(self, props: LoadBalancerProps) -> list[LbListenerRule]:
+        """With an origin secret: forward requests carrying it, and requests from
+        ``allowed_cidrs`` (five per rule). Without one: no rules (the listener forwards)."""
+        if props.origin_secret_header_value is None:
+            return []
+        rules = [
+            self._forward_rule(
+                "forward-origin-verified",
+                priority=10,
+                condition=LbListenerRuleCondition(
+                    http_header=LbListenerRuleConditionHttpHeader(
+                        http_header_name=ORIGIN_VERIFY_HEADER,
+                        values=[props.origin_secret_header_value],
+                    )
                 ),
             )
-        else:
-            serving_default = LbListenerDefaultAction(
-                type="forward", target_group_arn=self.target_group.arn
-            )
-
-        self.https_listener: LbListener | None = None
-        if https:
-            self.https_listener = LbListener(
-                self,
-                "https-listener",
-                load_balancer_arn=self.alb.arn,
-                port=HTTPS_PORT,
-                protocol="HTTPS",
-                ssl_policy=SSL_POLICY,
-                certificate_arn=props.certificate_arn,
-                default_action=[serving_default],
-            )
-            self.http_listener = LbListener(
-                self,
-                "http-listener",
-                load_balancer_arn=self.alb.arn,
-                port=HTTP_PORT,
-                protocol="HTTP",
-                default_action=[
-                    LbListenerDefaultAction(
-                        type="redirect",
-                        redirect=LbListenerDefaultActionRedirect(
-                            protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
-                        ),
-                    )
-                ],
-            )
-            self.listener = self.https_listener
-        else:
-            self.http_listener = LbListener(
-                self,
-                "http-listener",
-                load_balancer_arn=self.alb.arn,
-                port=HTTP_PORT,
-                protocol="HTTP",
-                default_action=[serving_default],
-            )
-            self.listener = self.http_listener
-
-        self.rules: list[LbListenerRule] = []
-        if props.origin_secret_header_value is not None:
-            self.rules.append(
+        ]
+        cidrs = list(props.allowed_cidrs)
+        for i in range(0, len(cidrs), MAX_SOURCE_IPS_PER_RULE):
+            chunk = cidrs[i : i + MAX_SOURCE_IPS_PER_RULE]
+            n = i // MAX_SOURCE_IPS_PER_RULE
+            rules.append(
                 self._forward_rule(
-                    "forward-origin-verified",
-                    priority=10,
+                    f"forward-allowed-cidrs-{n}",
+                    priority=20 + n,
                     condition=LbListenerRuleCondition(
-                        http_header=LbListenerRuleConditionHttpHeader(
-                            http_header_name=ORIGIN_VERIFY_HEADER,
-                            values=[props.origin_secret_header_value],
-                        )
+                        source_ip=LbListenerRuleConditionSourceIp(values=chunk)
                     ),
                 )
             )
-            cidrs = list(props.allowed_cidrs)
-            for i in range(0, len(cidrs), MAX_SOURCE_IPS_PER_RULE):
-                chunk = cidrs[i : i + MAX_SOURCE_IPS_PER_RULE]
-                n = i // MAX_SOURCE_IPS_PER_RULE
-                self.rules.append(
-                    self._forward_rule(
-                        f"forward-allowed-cidrs-{n}",
-                        priority=20 + n,
-                        condition=LbListenerRuleCondition(
-                            source_ip=LbListenerRuleConditionSourceIp(values=chunk)
-                        ),
-                    )
-                )
+        return rules
 
-        self.forwarding: list[TerraformResource] = [self.listener, *self.rules]
-        """The listener and rules that attach the target group to the load balancer. An ECS
-        service registering into the target group must depend on them (with an origin
-        secret, only the rules forward: the listener's default answer is 403)."""
-
-        self.record: Route53Record | None = None
-        if props.domain_name and props.hosted_zone_id:
-            self.record = Route53Record(
-                self,
-                "record",
-                zone_id=props.hosted_zone_id,
-                name=props.domain_name,
-                type="A",
-                alias=Route53RecordAlias(
-                    name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True
-                ),
-            )
-
-        self.dns_name: str = self.alb.dns_name
-        self.arn_suffix: str = self.alb.arn_suffix
-        self.target_group_arn_suffix: str = self.target_group.arn_suffix
-        self.origin_domain: str = props.domain_name or self.alb.dns_name
-        """The name CloudFront must give the origin (``Frontend``'s ``api_origin_domain``):
-        ``domain_name`` when set (the name on the certificate: CloudFront sends it as SNI
-        and checks the certificate against it), else the load balancer's DNS name. Requests
-        are routed by the VPC origin, not by resolving this name."""
-
-    def allow_to(self, target: SecurityGroup, *, port: int, description: str) -> None:
-        """Let the load balancer reach ``target`` (the producer tasks) on ``port``."""
-        allow_tcp(
-            self, source=self.security_group, target=target, port=port, description=description
+    def _dns(self, props: LoadBalancerProps) -> Route53Record | None:
+        """An alias A record ``domain_name`` -> the load balancer, in ``hosted_zone_id``;
+        ``None`` unless both are set."""
+        if not (props.domain_name and props.hosted_zone_id):
+            return None
+        return Route53Record(
+            self,
+            "record",
+            zone_id=props.hosted_zone_id,
+            name=props.domain_name,
+            type="A",
+            alias=Route53RecordAlias(
+                name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True
+            ),
         )
 
     def _forward_rule(

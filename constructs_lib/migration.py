@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdktf import AssetType, ITerraformDependable, TerraformAsset, TerraformResource
+from cdktf import AssetType, TerraformAsset, TerraformResource
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -29,9 +29,11 @@ from constructs import Construct
 
 from apps.common.contract import LAMBDA_RDS_CA_BUNDLE, EnvVar
 
+from .database import Database
 from .naming import Naming
 from .options import CPU_ARCHITECTURE
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
+from .secrets import GeneratedCredentials
 
 HANDLER = "apps.migrate.handler.handler"
 BUNDLED_PACKAGES = ("apps/common", "apps/migrate", "apps/rotate")
@@ -205,23 +207,13 @@ class SchemaMigrationProps:
     naming: Naming
     project_root: Path
     """Repository root, where ``apps/`` lives."""
-    vpc_id: str
-    subnet_ids: Sequence[str]
-    kms_key_arn: str
-    region: str
-    account_id: str
-    """The role trusts Lambda only on behalf of this account."""
-    db_host: str
-    db_port: int
-    db_name: str
-    master_secret_arn: str
-    """The RDS-managed master secret (``username``, ``password``)."""
-    app_secret_arn: str
+    database: Database
+    """Migrated over verified TLS from its network's private subnets; the function is
+    admitted to it (``allow_from``) and invoked once the instance, the rules and the
+    private routes to NAT (Secrets Manager) exist. Its key encrypts the function's logs
+    and environment."""
+    app_credentials: GeneratedCredentials
     """The application user's secret (``username``, ``password``) the function provisions."""
-    depends_on: Sequence[ITerraformDependable] = ()
-    """What must exist before the first invocation: the instance, the secret version, the
-    private routes to NAT (Secrets Manager); the security-group rules to the database come
-    through :meth:`SchemaMigration.run_after`. Unset: nothing beyond the references."""
     log_retention_days: int = 30
     """Unset: 30 days."""
 
@@ -233,6 +225,9 @@ class SchemaMigration(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: SchemaMigrationProps) -> None:
         super().__init__(scope, id_)
+        database, key = props.database, props.database.key.arn
+        network = database.network
+        app_secret_arn = props.app_credentials.arn
         parts = vpc_function(
             self,
             name=props.naming.name("migrate"),
@@ -240,23 +235,19 @@ class SchemaMigration(Construct):
             group_description="Schema migration function",
             handler=HANDLER,
             project_root=props.project_root,
-            vpc_id=props.vpc_id,
-            subnet_ids=props.subnet_ids,
-            kms_key_arn=props.kms_key_arn,
-            account_id=props.account_id,
+            vpc_id=network.vpc.id,
+            subnet_ids=network.private_subnet_ids,
+            kms_key_arn=key,
+            account_id=network.account_id,
             statements=read_secrets(
-                [props.master_secret_arn, props.app_secret_arn],
-                kms_key_arn=props.kms_key_arn,
-                region=props.region,
+                [database.master_secret_arn, app_secret_arn],
+                kms_key_arn=key,
+                region=network.region,
             ),
             variables={
-                EnvVar.MASTER_SECRET_ARN: props.master_secret_arn,
-                EnvVar.APP_SECRET_ARN: props.app_secret_arn,
-                EnvVar.DB_HOST: props.db_host,
-                EnvVar.DB_PORT: str(props.db_port),
-                EnvVar.DB_NAME: props.db_name,
-                EnvVar.DB_TLS: "verify",
-                EnvVar.DB_TLS_CA: LAMBDA_RDS_CA_BUNDLE,
+                EnvVar.MASTER_SECRET_ARN: database.master_secret_arn,
+                EnvVar.APP_SECRET_ARN: app_secret_arn,
+                **database.connection_environment(ca_bundle=LAMBDA_RDS_CA_BUNDLE),
             },
             log_retention_days=props.log_retention_days,
             timeout=120,
@@ -272,8 +263,15 @@ class SchemaMigration(Construct):
             function_name=self.function.function_name,
             input=json.dumps({"action": "migrate"}),
             triggers={"bundle": self.bundle_sha256, "function": self.function.version},
-            depends_on=[*props.depends_on, parts.egress_aws_apis],
+            depends_on=[
+                database.instance,
+                props.app_credentials.version,
+                *network.private_default_routes,
+                parts.egress_aws_apis,
+            ],
         )
+        # The invocation runs during the apply: the rules must exist before it.
+        self.run_after(*database.allow_from(self, description="schema migration to MySQL"))
 
     def run_after(self, *resources: TerraformResource) -> None:
         """Invoke only once ``resources`` exist (e.g. the security-group rules to MySQL)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -21,12 +20,15 @@ from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from constructs import Construct
 
+from .encryption import EncryptionKey
 from .errors import ConfigError
 from .naming import Naming
 from .options import NatGateways
 from .policy import Statement, assume_role_policy, policy_document
+from .security import ANYWHERE
+from .settings import NetworkSettings
 
-ANYWHERE = "0.0.0.0/0"
+__all__ = ["Network", "NetworkProps", "NetworkSettings"]
 
 
 @dataclass(frozen=True)
@@ -34,18 +36,9 @@ class NetworkProps:
     naming: Naming
     account_id: str
     region: str
-    vpc_cidr: str
-    availability_zones: Sequence[str]
-    public_subnet_cidrs: Sequence[str]
-    """One per AZ, in the order of ``availability_zones``."""
-    private_subnet_cidrs: Sequence[str]
-    """One per AZ, in the order of ``availability_zones``."""
-    nat_gateways: NatGateways = NatGateways.PER_AZ
-    """Unset: one NAT gateway per AZ."""
-    flow_log_retention_days: int = 30
-    """Unset: flow logs kept 30 days."""
-    flow_log_kms_key_arn: str | None = None
-    """Unset: flow logs encrypted with the CloudWatch Logs service key."""
+    settings: NetworkSettings
+    flow_log_key: EncryptionKey | None = None
+    """Encrypts the flow log group. Unset: the CloudWatch Logs service key."""
 
 
 class Network(Construct):
@@ -59,14 +52,19 @@ class Network(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: NetworkProps) -> None:
         super().__init__(scope, id_)
-        self._validate(props)
+        settings = props.settings
+        self._validate(settings)
+        self.props = props
+        self.account_id = props.account_id
+        self.region = props.region
+        self.availability_zones: tuple[str, ...] = settings.availability_zones
         naming = props.naming
-        azs = list(props.availability_zones)
+        azs = list(settings.availability_zones)
 
         self.vpc = Vpc(
             self,
             "vpc",
-            cidr_block=props.vpc_cidr,
+            cidr_block=settings.vpc_cidr,
             enable_dns_support=True,
             enable_dns_hostnames=True,
             tags={"Name": naming.name("vpc")},
@@ -89,7 +87,7 @@ class Network(Construct):
             gateway_id=self.internet_gateway.id,
         )
         self.public_subnets: list[Subnet] = []
-        for az, cidr in zip(azs, props.public_subnet_cidrs, strict=True):
+        for az, cidr in zip(azs, settings.public_subnet_cidrs, strict=True):
             subnet = Subnet(
                 self,
                 f"public-{az}",
@@ -107,7 +105,7 @@ class Network(Construct):
             )
             self.public_subnets.append(subnet)
 
-        nat_azs = azs if props.nat_gateways is NatGateways.PER_AZ else azs[:1]
+        nat_azs = azs if settings.nat_gateways is NatGateways.PER_AZ else azs[:1]
         self.nat_gateways: dict[str, NatGateway] = {}
         for az, subnet in zip(nat_azs, self.public_subnets, strict=False):
             eip = Eip(self, f"nat-{az}-eip", domain="vpc", tags={"Name": naming.name("nat", az)})
@@ -125,7 +123,7 @@ class Network(Construct):
         self.private_default_routes: list[Route] = []
         """The private subnets' routes to NAT: what must exist before a private workload
         can reach AWS APIs."""
-        for az, cidr in zip(azs, props.private_subnet_cidrs, strict=True):
+        for az, cidr in zip(azs, settings.private_subnet_cidrs, strict=True):
             subnet = Subnet(
                 self,
                 f"private-{az}",
@@ -165,12 +163,16 @@ class Network(Construct):
             tags={"Name": naming.name("s3")},
         )
 
+        self._flow_logs(props, naming)
+
+    def _flow_logs(self, props: NetworkProps, naming: Naming) -> None:
+        """Every packet of the VPC recorded to an encrypted log group."""
         self.flow_log_group = CloudwatchLogGroup(
             self,
             "flow-log-group",
             name=naming.path("vpc-flow-logs"),
-            retention_in_days=props.flow_log_retention_days,
-            kms_key_id=props.flow_log_kms_key_arn,
+            retention_in_days=props.settings.flow_log_retention_days,
+            kms_key_id=props.flow_log_key.arn if props.flow_log_key else None,
         )
         flow_role = IamRole(
             self,
@@ -215,11 +217,11 @@ class Network(Construct):
     def public_subnet_ids(self) -> list[str]:
         return [s.id for s in self.public_subnets]
 
-    def _validate(self, props: NetworkProps) -> None:
+    def _validate(self, settings: NetworkSettings) -> None:
         where = self.node.path
-        azs = list(props.availability_zones)
+        azs = list(settings.availability_zones)
         for field_ in ("public_subnet_cidrs", "private_subnet_cidrs"):
-            got = len(getattr(props, field_))
+            got = len(getattr(settings, field_))
             if got != len(azs):
                 raise ConfigError(where, field_, got, f"give one subnet per AZ ({len(azs)})")
         if len(set(azs)) != len(azs):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +18,16 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from apps.common.contract import BACKLOG_METRIC
+from apps.common.contract import BACKLOG_METRIC, METRICS_NAMESPACE
 
+from .database import Database
+from .encryption import EncryptionKey, ServiceAccess
 from .errors import ConfigError
+from .load_balancer import LoadBalancer
 from .naming import Naming
 from .policy import Statement, policy_document
+from .service import FargateService
+from .settings import EMAIL_ADDRESS
 
 ALB = "AWS/ApplicationELB"
 ECS = "AWS/ECS"
@@ -32,19 +36,6 @@ RDS = "AWS/RDS"
 CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
 GIB = 1024**3
 ALARM_HEIGHT = 4
-
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-"""Good enough to catch typos (missing ``@``, missing domain); SNS confirms the rest."""
-
-
-@dataclass(frozen=True)
-class ServiceMetrics:
-    """One ECS service whose running task count is alarmed and whose usage is graphed."""
-
-    name: str
-    """ECS service name, e.g. ``pcp-dev-producer``."""
-    min_running_tasks: int
-    """Alarm when Container Insights' ``RunningTaskCount`` drops below this (>= 1)."""
 
 
 @dataclass(frozen=True)
@@ -55,22 +46,19 @@ class ObservabilityProps:
     account_id: str
     """Account of the alarms: the topic policy only accepts CloudWatch publishing on
     behalf of this account's alarms (``aws:SourceAccount`` / ``aws:SourceArn``)."""
-    kms_key_arn: str
-    """Encrypts the SNS topic; the key policy must let ``cloudwatch.amazonaws.com``
-    use ``kms:Decrypt`` and ``kms:GenerateDataKey*`` or alarms cannot publish."""
-    cluster_name: str
-    services: Sequence[ServiceMetrics]
-    """At least one; names must be unique."""
-    load_balancer_arn_suffix: str
-    """``AWS/ApplicationELB`` dimension ``LoadBalancer`` (``app/<name>/<id>``)."""
-    target_group_arn_suffix: str
-    """Dimension ``TargetGroup`` (``targetgroup/<name>/<id>``)."""
-    db_instance_identifier: str
-    """``AWS/RDS`` dimension ``DBInstanceIdentifier``."""
-    queue_metric_namespace: str
-    """Namespace of the backlog metric the consumer publishes (Embedded Metric Format)."""
-    queue_metric_environment: str
-    """Value of that metric's single dimension ``Environment``."""
+    key: EncryptionKey
+    """Encrypts the SNS topic. The construct lets ``cloudwatch.amazonaws.com`` use it
+    (``kms:Decrypt``, ``kms:GenerateDataKey``), without which alarms cannot publish."""
+    services: Sequence[FargateService]
+    """At least one, each once: its running tasks are alarmed (below its ``min_tasks``)
+    and its CPU and memory graphed."""
+    load_balancer: LoadBalancer
+    """Its 5xx answers and unhealthy targets are alarmed."""
+    database: Database
+    """Its CPU and free storage are alarmed."""
+    queue_metric_namespace: str = METRICS_NAMESPACE
+    """Namespace of the backlog metric the consumer publishes (Embedded Metric Format).
+    Unset: the contract's ``METRICS_NAMESPACE``."""
     queue_backlog_metric: str = BACKLOG_METRIC
     """Unset: ``QueueBacklog`` (the contract's ``BACKLOG_METRIC``, what the consumer emits)."""
     alarm_email: str | None = None
@@ -124,16 +112,26 @@ class Observability(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: ObservabilityProps) -> None:
         super().__init__(scope, id_)
-        self._validate(props)
         naming = props.naming
         self._region = props.region
+        self._services = [service.metrics for service in props.services]
+        lb = props.load_balancer
+        self._lb = {"LoadBalancer": lb.arn_suffix}
+        self._target_group = {"TargetGroup": lb.target_group_arn_suffix, **self._lb}
+        self._db = {"DBInstanceIdentifier": props.database.identifier}
+        self._backlog = {"Environment": naming.environment}
+        # Alarm actions publish to the encrypted topic with CloudWatch's principal.
+        props.key.allow_service(
+            ServiceAccess(CLOUDWATCH_SERVICE, actions=("kms:Decrypt", "kms:GenerateDataKey"))
+        )
+        self._validate(props)
 
         self.topic = SnsTopic(
             self,
             "topic",
             name=naming.name("alarms"),
             display_name=f"{naming.prefix} alarms",
-            kms_master_key_id=props.kms_key_arn,
+            kms_master_key_id=props.key.arn,
         )
         self.topic_arn: str = self.topic.arn
         alarm_arn_pattern = (
@@ -181,21 +179,13 @@ class Observability(Construct):
 
     def _validate(self, props: ObservabilityProps) -> None:
         where = self.node.path
-        if not props.services:
+        if not self._services:
             raise ConfigError(where, "services", "[]", "give at least one ECS service to watch")
-        names = [s.name for s in props.services]
+        names = [s.service_name for s in self._services]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(where, "services", duplicates, "give each service once")
-        for service in props.services:
-            if service.min_running_tasks < 1:
-                raise ConfigError(
-                    where,
-                    f"services[{service.name}].min_running_tasks",
-                    service.min_running_tasks,
-                    "give 1 or more (0 would never alarm)",
-                )
-        if props.alarm_email is not None and not EMAIL.match(props.alarm_email):
+        if props.alarm_email is not None and not EMAIL_ADDRESS.match(props.alarm_email):
             raise ConfigError(
                 where,
                 "alarm_email",
@@ -228,14 +218,12 @@ class Observability(Construct):
         )
 
     def _add_alarms(self, props: ObservabilityProps) -> None:
-        naming = props.naming
-        lb = {"LoadBalancer": props.load_balancer_arn_suffix}
-        target_group = {
-            "TargetGroup": props.target_group_arn_suffix,
-            "LoadBalancer": props.load_balancer_arn_suffix,
-        }
-        db = {"DBInstanceIdentifier": props.db_instance_identifier}
+        self._load_balancer_alarms(props)
+        self._database_alarms(props)
+        self._queue_and_service_alarms(props)
 
+    def _load_balancer_alarms(self, props: ObservabilityProps) -> None:
+        naming, lb, target_group = props.naming, self._lb, self._target_group
         self._alarm(
             "alb-5xx",
             naming.name("alb-5xx"),
@@ -279,6 +267,9 @@ class Observability(Construct):
             threshold=0,
             treat_missing_data="notBreaching",
         )
+
+    def _database_alarms(self, props: ObservabilityProps) -> None:
+        naming, db = props.naming, self._db
         self._alarm(
             "db-cpu",
             naming.name("db-cpu"),
@@ -313,6 +304,9 @@ class Observability(Construct):
             threshold=props.db_free_storage_threshold_gb * GIB,
             treat_missing_data="notBreaching",
         )
+
+    def _queue_and_service_alarms(self, props: ObservabilityProps) -> None:
+        naming = props.naming
         self._alarm(
             "queue-backlog",
             naming.name("queue-backlog"),
@@ -323,7 +317,7 @@ class Observability(Construct):
             ),
             namespace=props.queue_metric_namespace,
             metric_name=props.queue_backlog_metric,
-            dimensions={"Environment": props.queue_metric_environment},
+            dimensions=self._backlog,
             statistic="Maximum",
             period=300,
             evaluation_periods=1,
@@ -333,19 +327,20 @@ class Observability(Construct):
             # read the queue depth, so silence means nobody is draining the queue.
             treat_missing_data="breaching",
         )
-        for service in props.services:
-            short = service.name.removeprefix(f"{naming.prefix}-")
+        for service in self._services:
+            short = service.service_name.removeprefix(f"{naming.prefix}-")
             self._alarm(
-                f"running-{service.name}",
+                f"running-{service.service_name}",
                 naming.name("running", short),
                 description=(
-                    f"ECS service {service.name} ran fewer than {service.min_running_tasks} "
-                    "task(s) for 3 minutes, or reported nothing. Look at the service's events "
+                    f"ECS service {service.service_name} ran fewer than "
+                    f"{service.min_running_tasks} task(s) for 3 minutes, or reported nothing. "
+                    "Look at the service's events "
                     "(failed health checks, image pulls, stopped-task reasons) and its logs."
                 ),
                 namespace=CONTAINER_INSIGHTS,
                 metric_name="RunningTaskCount",
-                dimensions={"ClusterName": props.cluster_name, "ServiceName": service.name},
+                dimensions=service.dimensions,
                 statistic="Minimum",
                 period=60,
                 evaluation_periods=3,
@@ -377,9 +372,9 @@ class Observability(Construct):
         return {"type": "metric", "properties": properties}
 
     def _widgets(self, props: ObservabilityProps) -> list[dict[str, Any]]:
-        lb = ["LoadBalancer", props.load_balancer_arn_suffix]
-        tg = ["TargetGroup", props.target_group_arn_suffix, *lb]
-        db = ["DBInstanceIdentifier", props.db_instance_identifier]
+        lb = _flat(self._lb)
+        tg = _flat(self._target_group)
+        db = _flat(self._db)
         widgets: list[dict[str, Any]] = [
             {
                 "type": "alarm",
@@ -415,11 +410,11 @@ class Observability(Construct):
                 stat="Maximum",
             ),
         ]
-        for service in props.services:
-            dims = ["ClusterName", props.cluster_name, "ServiceName", service.name]
+        for service in self._services:
+            dims = _flat(service.dimensions)
             widgets.append(
                 self._metric_widget(
-                    f"{service.name}: CPU and memory",
+                    f"{service.service_name}: CPU and memory",
                     [
                         [ECS, "CPUUtilization", *dims, {"label": "CPU"}],
                         [ECS, "MemoryUtilization", *dims, {"label": "memory"}],
@@ -434,13 +429,10 @@ class Observability(Construct):
                     [
                         CONTAINER_INSIGHTS,
                         "RunningTaskCount",
-                        "ClusterName",
-                        props.cluster_name,
-                        "ServiceName",
-                        service.name,
-                        {"label": service.name},
+                        *_flat(service.dimensions),
+                        {"label": service.service_name},
                     ]
-                    for service in props.services
+                    for service in self._services
                 ],
                 stat="Minimum",
             ),
@@ -450,8 +442,7 @@ class Observability(Construct):
                     [
                         props.queue_metric_namespace,
                         props.queue_backlog_metric,
-                        "Environment",
-                        props.queue_metric_environment,
+                        *_flat(self._backlog),
                         {"label": "backlog"},
                     ]
                 ],
@@ -484,3 +475,8 @@ class Observability(Construct):
             row, column = divmod(index, 2)
             widget.update(x=12 * column, y=ALARM_HEIGHT + 6 * row, width=12, height=6)
         return widgets
+
+
+def _flat(dimensions: dict[str, str]) -> list[str]:
+    """``{"A": "1", "B": "2"}`` as a dashboard metric's ``"A", "1", "B", "2"``."""
+    return [item for pair in dimensions.items() for item in pair]

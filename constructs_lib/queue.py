@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.elasticache_replication_group import (
@@ -22,11 +21,15 @@ from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from .errors import ConfigError
+from .encryption import EncryptionKey
 from .naming import Naming
+from .network import Network
 from .options import QueueEngine, QueueMode
 from .secrets import GeneratedCredentials, GeneratedCredentialsProps
-from .security import RulePair, allow_tcp
+from .security import Peer, RulePair, allow_tcp
+from .settings import QueueSettings
+
+__all__ = ["Queue", "QueueProps", "QueueSettings"]
 
 REDIS_PORT = 6379
 DISABLED_DEFAULT_ACCESS = "off -@all"
@@ -35,31 +38,17 @@ DISABLED_DEFAULT_ACCESS = "off -@all"
 @dataclass(frozen=True)
 class QueueProps:
     naming: Naming
-    vpc_id: str
-    subnet_ids: Sequence[str]
-    """Private subnets, one per AZ; a replication group places one node in each."""
-    kms_key_arn: str
+    network: Network
+    """Placed in its private subnets; a replication group pins one node in each AZ
+    (``preferred_cache_cluster_azs``)."""
+    key: EncryptionKey
+    """Encrypts the cache, its snapshots, the credentials secret and the slow log."""
     app_access_string: str
     """The application user's ACL (ElastiCache access-string syntax): the keys and command
     categories the apps use, nothing more. The app tests give their local Redis user the
     same string (``apps.common.contract.queue_access_string``)."""
-    availability_zones: Sequence[str] = ()
-    """The AZ of each subnet, in order: a replication group pins one node in each
-    (``preferred_cache_cluster_azs``). Unset: ElastiCache places the nodes."""
-    mode: QueueMode = QueueMode.SERVERLESS
-    """Unset: ElastiCache Serverless, as in the original design."""
-    engine: QueueEngine = QueueEngine.VALKEY
-    """Unset: Valkey."""
-    node_type: str = "cache.t4g.micro"
-    """Node class of a replication group. Unset: cache.t4g.micro."""
-    snapshot_retention_days: int = 1
-    """Unset: one daily snapshot kept."""
-    log_retention_days: int = 30
-    """Retention of the replication group's slow log. Unset: 30 days."""
-    max_data_storage_gb: int = 5
-    """Serverless storage ceiling. Unset: 5 GB."""
-    max_ecpu_per_second: int = 5000
-    """Serverless compute ceiling. Unset: 5000 ECPU/s."""
+    settings: QueueSettings = field(default_factory=QueueSettings)
+    """Unset: every :class:`QueueSettings` default (Valkey Serverless)."""
     secret_recovery_window_days: int = 7
     """Unset: a deleted credentials secret can be restored for 7 days."""
 
@@ -75,18 +64,9 @@ class Queue(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: QueueProps) -> None:
         super().__init__(scope, id_)
-        if props.mode is QueueMode.REPLICATION_GROUP and len(props.subnet_ids) < 1:
-            raise ConfigError(self.node.path, "subnet_ids", 0, "give at least one private subnet")
-        if props.availability_zones and len(props.availability_zones) != len(props.subnet_ids):
-            raise ConfigError(
-                self.node.path,
-                "availability_zones",
-                list(props.availability_zones),
-                f"give the AZ of each of the {len(props.subnet_ids)} subnets, in order",
-            )
         naming = props.naming
-        engine = props.engine.value
-        self.mode = props.mode
+        engine = props.settings.engine.value
+        self.mode = props.settings.mode
         self.port = REDIS_PORT
 
         self.security_group = SecurityGroup(
@@ -94,7 +74,7 @@ class Queue(Construct):
             "security-group",
             name=naming.name("queue"),
             description="ElastiCache queue: 6379 from granted security groups only",
-            vpc_id=props.vpc_id,
+            vpc_id=props.network.vpc.id,
             tags={"Name": naming.name("queue")},
         )
         self.credentials = GeneratedCredentials(
@@ -103,7 +83,7 @@ class Queue(Construct):
             props=GeneratedCredentialsProps(
                 name=naming.path("queue", "app"),
                 username="app",
-                kms_key_arn=props.kms_key_arn,
+                kms_key_arn=props.key.arn,
                 description="ElastiCache queue: application user",
                 recovery_window_days=props.secret_recovery_window_days,
             ),
@@ -116,7 +96,7 @@ class Queue(Construct):
             props=GeneratedCredentialsProps(
                 name=naming.path("queue", "default-disabled"),
                 username="default",
-                kms_key_arn=props.kms_key_arn,
+                kms_key_arn=props.key.arn,
                 description="ElastiCache queue: the disabled default user (never used)",
                 recovery_window_days=props.secret_recovery_window_days,
             ),
@@ -156,94 +136,107 @@ class Queue(Construct):
 
         self.serverless: ElasticacheServerlessCache | None = None
         self.replication_group: ElasticacheReplicationGroup | None = None
-        if props.mode is QueueMode.SERVERLESS:
-            self.serverless = ElasticacheServerlessCache(
-                self,
-                "serverless",
-                name=naming.name("queue"),
-                engine=engine,
-                major_engine_version="8" if props.engine is QueueEngine.VALKEY else "7",
-                description="Producer to consumer queue",
-                kms_key_id=props.kms_key_arn,
-                security_group_ids=[self.security_group.id],
-                subnet_ids=list(props.subnet_ids),
-                user_group_id=self.user_group.user_group_id,
-                snapshot_retention_limit=props.snapshot_retention_days,
-                daily_snapshot_time="01:00",
-                cache_usage_limits=[
-                    ElasticacheServerlessCacheCacheUsageLimits(
-                        data_storage=[
-                            ElasticacheServerlessCacheCacheUsageLimitsDataStorage(
-                                maximum=props.max_data_storage_gb, unit="GB"
-                            )
-                        ],
-                        ecpu_per_second=[
-                            ElasticacheServerlessCacheCacheUsageLimitsEcpuPerSecond(
-                                maximum=props.max_ecpu_per_second
-                            )
-                        ],
-                    )
-                ],
-            )
-            self.endpoint_address: str = self.serverless.endpoint.get(0).address
+        if props.settings.mode is QueueMode.SERVERLESS:
+            self.endpoint_address: str = self._serverless(props, engine)
         else:
-            nodes = len(props.subnet_ids)
-            subnet_group = ElasticacheSubnetGroup(
-                self,
-                "subnet-group",
-                name=naming.name("queue"),
-                subnet_ids=list(props.subnet_ids),
-                description="Private subnets of the queue",
-            )
-            self.slow_log_group = CloudwatchLogGroup(
-                self,
-                "slow-log",
-                name=naming.path("queue", "slow-log"),
-                retention_in_days=props.log_retention_days,
-                kms_key_id=props.kms_key_arn,
-            )
-            self.replication_group = ElasticacheReplicationGroup(
-                self,
-                "replication-group",
-                replication_group_id=naming.name("queue"),
-                description="Producer to consumer queue",
-                engine=engine,
-                engine_version="8.0" if props.engine is QueueEngine.VALKEY else "7.1",
-                node_type=props.node_type,
-                num_cache_clusters=nodes,
-                preferred_cache_cluster_azs=list(props.availability_zones) or None,
-                automatic_failover_enabled=nodes > 1,
-                multi_az_enabled=nodes > 1,
-                port=REDIS_PORT,
-                subnet_group_name=subnet_group.name,
-                security_group_ids=[self.security_group.id],
-                at_rest_encryption_enabled="true",
-                transit_encryption_enabled=True,
-                transit_encryption_mode="required",
-                kms_key_id=props.kms_key_arn,
-                user_group_ids=[self.user_group.user_group_id],
-                snapshot_retention_limit=props.snapshot_retention_days,
-                snapshot_window="01:00-02:00",
-                maintenance_window="sun:02:30-sun:03:30",
-                auto_minor_version_upgrade="true",
-                apply_immediately=False,
-                log_delivery_configuration=[
-                    ElasticacheReplicationGroupLogDeliveryConfiguration(
-                        destination=self.slow_log_group.name,
-                        destination_type="cloudwatch-logs",
-                        log_format="json",
-                        log_type="slow-log",
-                    )
-                ],
-            )
-            self.endpoint_address = self.replication_group.primary_endpoint_address
+            self.endpoint_address = self._replication_group(props, engine)
 
     @property
     def url(self) -> str:
         """``rediss://host:port`` (TLS); credentials come separately from the secret."""
         return f"rediss://{self.endpoint_address}:{self.port}"
 
-    def allow_from(self, peer: SecurityGroup, *, description: str) -> RulePair:
+    def _serverless(self, props: QueueProps, engine: str) -> str:
+        """An ElastiCache Serverless cache (cluster mode, multi-AZ); its endpoint."""
+        naming = props.naming
+        self.serverless = ElasticacheServerlessCache(
+            self,
+            "serverless",
+            name=naming.name("queue"),
+            engine=engine,
+            major_engine_version="8" if props.settings.engine is QueueEngine.VALKEY else "7",
+            description="Producer to consumer queue",
+            kms_key_id=props.key.arn,
+            security_group_ids=[self.security_group.id],
+            subnet_ids=list(props.network.private_subnet_ids),
+            user_group_id=self.user_group.user_group_id,
+            snapshot_retention_limit=props.settings.snapshot_retention_days,
+            daily_snapshot_time="01:00",
+            cache_usage_limits=[
+                ElasticacheServerlessCacheCacheUsageLimits(
+                    data_storage=[
+                        ElasticacheServerlessCacheCacheUsageLimitsDataStorage(
+                            maximum=props.settings.max_data_storage_gb, unit="GB"
+                        )
+                    ],
+                    ecpu_per_second=[
+                        ElasticacheServerlessCacheCacheUsageLimitsEcpuPerSecond(
+                            maximum=props.settings.max_ecpu_per_second
+                        )
+                    ],
+                )
+            ],
+        )
+        address: str = self.serverless.endpoint.get(0).address
+        return address
+
+    def _replication_group(self, props: QueueProps, engine: str) -> str:
+        """A replication group with one node per AZ (failover with two or more); its
+        primary endpoint."""
+        naming = props.naming
+        nodes = len(props.network.private_subnet_ids)
+        subnet_group = ElasticacheSubnetGroup(
+            self,
+            "subnet-group",
+            name=naming.name("queue"),
+            subnet_ids=list(props.network.private_subnet_ids),
+            description="Private subnets of the queue",
+        )
+        self.slow_log_group = CloudwatchLogGroup(
+            self,
+            "slow-log",
+            name=naming.path("queue", "slow-log"),
+            retention_in_days=props.settings.log_retention_days,
+            kms_key_id=props.key.arn,
+        )
+        self.replication_group = ElasticacheReplicationGroup(
+            self,
+            "replication-group",
+            replication_group_id=naming.name("queue"),
+            description="Producer to consumer queue",
+            engine=engine,
+            engine_version="8.0" if props.settings.engine is QueueEngine.VALKEY else "7.1",
+            node_type=props.settings.node_type,
+            num_cache_clusters=nodes,
+            preferred_cache_cluster_azs=list(props.network.availability_zones) or None,
+            automatic_failover_enabled=nodes > 1,
+            multi_az_enabled=nodes > 1,
+            port=REDIS_PORT,
+            subnet_group_name=subnet_group.name,
+            security_group_ids=[self.security_group.id],
+            at_rest_encryption_enabled="true",
+            transit_encryption_enabled=True,
+            transit_encryption_mode="required",
+            kms_key_id=props.key.arn,
+            user_group_ids=[self.user_group.user_group_id],
+            snapshot_retention_limit=props.settings.snapshot_retention_days,
+            snapshot_window="01:00-02:00",
+            maintenance_window="sun:02:30-sun:03:30",
+            auto_minor_version_upgrade="true",
+            apply_immediately=False,
+            log_delivery_configuration=[
+                ElasticacheReplicationGroupLogDeliveryConfiguration(
+                    destination=self.slow_log_group.name,
+                    destination_type="cloudwatch-logs",
+                    log_format="json",
+                    log_type="slow-log",
+                )
+            ],
+        )
+        address: str = self.replication_group.primary_endpoint_address
+        return address
+
+    def allow_from(self, peer: Peer, *, description: str) -> RulePair:
         """Admit queue connections from ``peer`` (and let ``peer`` send them)."""
         return allow_tcp(
             self, source=peer, target=self.security_group, port=REDIS_PORT, description=description

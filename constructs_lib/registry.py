@@ -12,6 +12,7 @@ from cdktf_cdktf_provider_aws.ecr_repository import (
 )
 from constructs import Construct
 
+from .encryption import EncryptionKey
 from .naming import Naming
 from .policy import Statement
 
@@ -27,7 +28,8 @@ class ContainerRepositoryProps:
     naming: Naming
     service: str
     """The service whose images the repository holds (``producer``)."""
-    kms_key_arn: str
+    key: EncryptionKey
+    """Encrypts the images."""
     keep_images: int = 30
     """Images kept; older ones expire. Unset: the last 30."""
     force_delete: bool = False
@@ -46,9 +48,7 @@ class ContainerRepository(Construct):
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configuration=[
-                EcrRepositoryEncryptionConfiguration(
-                    encryption_type="KMS", kms_key=props.kms_key_arn
-                )
+                EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.key.arn)
             ],
             force_delete=props.force_delete,
         )

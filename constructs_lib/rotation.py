@@ -22,9 +22,11 @@ from constructs import Construct
 
 from apps.common.contract import EnvVar
 
+from .encryption import EncryptionKey
 from .errors import ConfigError
 from .migration import vpc_function
 from .naming import Naming
+from .network import Network
 from .policy import Statement
 from .secrets import GeneratedCredentials
 
@@ -37,12 +39,10 @@ class CredentialRotationProps:
     name: str
     """Function name suffix (``rotate-db``)."""
     project_root: Path
-    vpc_id: str
-    subnet_ids: Sequence[str]
-    kms_key_arn: str
+    network: Network
+    """The function runs in its private subnets."""
+    key: EncryptionKey
     """The key the secret is encrypted with."""
-    region: str
-    account_id: str
     credentials: GeneratedCredentials
     """The secret to rotate."""
     target: str
@@ -86,10 +86,10 @@ class CredentialRotation(Construct):
             group_description=f"Credential rotation function ({props.target})",
             handler=HANDLER,
             project_root=props.project_root,
-            vpc_id=props.vpc_id,
-            subnet_ids=props.subnet_ids,
-            kms_key_arn=props.kms_key_arn,
-            account_id=props.account_id,
+            vpc_id=props.network.vpc.id,
+            subnet_ids=props.network.private_subnet_ids,
+            kms_key_arn=props.key.arn,
+            account_id=props.network.account_id,
             statements=[
                 Statement(
                     actions=[
@@ -104,10 +104,10 @@ class CredentialRotation(Construct):
                 Statement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]),
                 Statement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[props.kms_key_arn],
+                    resources=[props.key.arn],
                     conditions={
                         "StringEquals": {
-                            "kms:ViaService": f"secretsmanager.{props.region}.amazonaws.com"
+                            "kms:ViaService": f"secretsmanager.{props.network.region}.amazonaws.com"
                         }
                     },
                 ),
@@ -127,7 +127,7 @@ class CredentialRotation(Construct):
             function_name=parts.function.function_name,
             principal="secretsmanager.amazonaws.com",
             source_arn=secret_arn,
-            source_account=props.account_id,
+            source_account=props.network.account_id,
         )
         self.rotation = SecretsmanagerSecretRotation(
             self,

@@ -1,6 +1,13 @@
-"""Security-group rules between two groups, always written as a matching pair."""
+"""Security-group rules between two groups, always written as a matching pair.
+
+The one way to open a path: the construct that receives connections offers
+``allow_from(peer, *, description) -> RulePair`` (``Database``, ``Queue``,
+``FargateService``), and ``peer`` is any construct with a ``security_group`` (or a group).
+"""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
@@ -9,6 +16,21 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
 )
 from constructs import Construct
 
+
+class HasSecurityGroup(Protocol):
+    """A construct whose network interfaces sit in one security group (a service, the
+    load balancer, a Lambda function in the VPC)."""
+
+    @property
+    def security_group(self) -> SecurityGroup: ...
+
+
+Peer = SecurityGroup | HasSecurityGroup
+"""Who may connect: a construct with a security group, or the group itself."""
+
+ANYWHERE = "0.0.0.0/0"
+"""Every IPv4 address (a default route, egress to AWS APIs through NAT)."""
+
 RulePair = tuple[VpcSecurityGroupIngressRule, VpcSecurityGroupEgressRule]
 """The ingress rule on the target and the matching egress rule on the source."""
 
@@ -16,7 +38,7 @@ RulePair = tuple[VpcSecurityGroupIngressRule, VpcSecurityGroupEgressRule]
 def allow_tcp(
     scope: Construct,
     *,
-    source: SecurityGroup,
+    source: Peer,
     target: SecurityGroup,
     port: int,
     description: str,
@@ -27,6 +49,7 @@ def allow_tcp(
     groups can keep a deny-by-default posture. The construct ids derive from the
     source group's unique id, so granting a new peer never renames existing rules.
     """
+    source = security_group_of(source)
     peer = source.friendly_unique_id
     ingress = VpcSecurityGroupIngressRule(
         scope,
@@ -49,3 +72,8 @@ def allow_tcp(
         description=description,
     )
     return ingress, egress
+
+
+def security_group_of(peer: Peer) -> SecurityGroup:
+    """The security group of ``peer``."""
+    return peer if isinstance(peer, SecurityGroup) else peer.security_group

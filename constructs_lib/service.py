@@ -47,54 +47,55 @@ from cdktf_cdktf_provider_aws.service_discovery_service import (
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
+from .cluster import Cluster
 from .errors import ConfigError
-from .naming import Naming
+from .load_balancer import LoadBalancer
 from .options import CPU_ARCHITECTURE, FARGATE_SIZES
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
+from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
-from .security import allow_tcp
+from .security import ANYWHERE, Peer, RulePair, allow_tcp
+from .settings import ServiceSettings
+
+__all__ = ["FargateService", "FargateServiceProps", "ServiceMetrics", "ServiceSettings"]
 
 HTTPS = 443
-ANYWHERE = "0.0.0.0/0"
 
 
 @dataclass(frozen=True)
-class Scaling:
-    """Task count bounds; the service starts at ``min_tasks``."""
+class ServiceMetrics:
+    """How CloudWatch names one ECS service's metrics: what scaling and alarms read."""
 
-    min_tasks: int
-    max_tasks: int
+    service_name: str
+    """ECS service name, e.g. ``pcp-dev-producer``."""
+    cluster_name: str
+    min_running_tasks: int
+    """The service's lower bound: alarms fire when fewer tasks run."""
+
+    @property
+    def dimensions(self) -> dict[str, str]:
+        """``ClusterName`` and ``ServiceName``: the dimensions of ``AWS/ECS`` and
+        ``ECS/ContainerInsights`` metrics."""
+        return {"ClusterName": self.cluster_name, "ServiceName": self.service_name}
 
 
 @dataclass(frozen=True)
 class FargateServiceProps:
-    naming: Naming
     name: str
     """Service name (``producer``); also its container name and Cloud Map name."""
-    cluster_arn: str
-    cluster_name: str
-    vpc_id: str
-    subnet_ids: Sequence[str]
-    """Private subnets, one per AZ: ECS spreads tasks across them."""
-    image: str
-    image_repository_arn: str
-    """The ECR repository the execution role may pull from (and nothing else)."""
+    cluster: Cluster
+    """Runs here: the cluster's network (private subnets, one per AZ, where ECS spreads
+    the tasks), namespace (Cloud Map A records), naming, key (decrypts the injected
+    secrets, encrypts the log group) and account (the roles trust ECS only on its behalf)."""
+    repository: ContainerRepository
+    """The image comes from here; the execution role may pull from it and nothing else."""
+    image_tag: str
     port: int
     """The container's HTTP port: health checks, load balancer, discovery."""
-    kms_key_arn: str
-    """Decrypts the injected secrets; encrypts the log group."""
-    region: str
-    account_id: str
-    """The roles trust ECS only on behalf of this account (``aws:SourceAccount``)."""
-    namespace_id: str
-    """Cloud Map namespace the service registers in (A records)."""
-    scaling: Scaling
+    settings: ServiceSettings
+    """CPU, memory and task-count bounds."""
     command: Sequence[str] = ()
     """Unset: the image's default command."""
-    cpu: int = 256
-    """Fargate CPU units. Unset: 256 (0.25 vCPU)."""
-    memory: int = 512
-    """MiB, valid for ``cpu``. Unset: 512."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """Plain settings. Never credentials: those go in ``secrets``. Unset: none."""
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
@@ -105,8 +106,9 @@ class FargateServiceProps:
     task role may read that secret. Unset: none."""
     task_statements: Sequence[Statement] = ()
     """What the application itself calls in AWS. Unset: nothing (the task role has no policy)."""
-    target_group_arn: str | None = None
-    """Register the tasks in this load-balancer target group. Unset: not load balanced."""
+    load_balancer: LoadBalancer | None = None
+    """Register the tasks in its target group, admit it on ``port``, and start after its
+    listeners forward. Unset: not load balanced."""
     health_check_path: str = "/health"
     """Path the container health check requests: liveness only, since ECS replaces tasks
     that fail it (dependency checks belong to the load balancer's readiness check).
@@ -118,8 +120,8 @@ class FargateServiceProps:
     stop_timeout_seconds: int = 30
     """Grace between SIGTERM and SIGKILL. Unset: 30 s (the Fargate maximum is 120)."""
     depends_on: Sequence[ITerraformDependable] = ()
-    """Created before the ECS service (the schema migration, the listener that attaches
-    the target group). Unset: only what the references imply."""
+    """Created before the ECS service (the schema migration, the queue user). Unset: only
+    what the references imply."""
 
 
 class FargateService(Construct):
@@ -134,30 +136,37 @@ class FargateService(Construct):
       read only its own secrets; a task role with only ``task_statements``;
     - deployment circuit breaker with rollback; registered in Cloud Map (A records);
     - :meth:`scale_on_cpu`, :meth:`scale_on_requests`, :meth:`scale_on_backlog_per_task` add
-      target-tracking policies between ``scaling.min_tasks`` and ``scaling.max_tasks``.
+      target-tracking policies between ``settings.min_tasks`` and ``settings.max_tasks``.
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: FargateServiceProps) -> None:
         super().__init__(scope, id_)
         self._validate(props)
         self.props = props
-        naming = props.naming
+        cluster = props.cluster
+        self.cluster = cluster
         self.name = props.name
-        self.service_name = naming.name(props.name)
+        self.port = props.port
+        self.service_name = cluster.naming.name(props.name)
+        self.discovery_name = f"{props.name}.{cluster.namespace_name}"
+        """How peers in the VPC reach the service: ``<name>.<namespace>``."""
+        self.url = f"http://{self.discovery_name}:{props.port}"
+        self.metrics = ServiceMetrics(self.service_name, cluster.name, props.settings.min_tasks)
+        """What scaling policies and alarms read (``AWS/ECS``, Container Insights)."""
 
         self.log_group = CloudwatchLogGroup(
             self,
             "log-group",
-            name=naming.path("ecs", props.name),
+            name=cluster.naming.path("ecs", props.name),
             retention_in_days=props.log_retention_days,
-            kms_key_id=props.kms_key_arn,
+            kms_key_id=cluster.key.arn,
         )
         self.security_group = SecurityGroup(
             self,
             "security-group",
             name=self.service_name,
             description=f"{props.name} tasks",
-            vpc_id=props.vpc_id,
+            vpc_id=cluster.network.vpc.id,
             tags={"Name": self.service_name},
         )
         self.egress_aws_apis = VpcSecurityGroupEgressRule(
@@ -170,72 +179,13 @@ class FargateService(Construct):
             to_port=HTTPS,
             description="AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS via NAT",
         )
-
-        self.execution_role = IamRole(
-            self,
-            "execution-role",
-            name=naming.name(props.name, "execution"),
-            assume_role_policy=assume_role_policy(
-                "ecs-tasks.amazonaws.com", source_account=props.account_id
-            ),
-        )
-        execution_statements = [
-            Statement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            Statement(
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
-                resources=[props.image_repository_arn],
-            ),
-            Statement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"{self.log_group.arn}:*"],
-            ),
-        ]
-        secret_arns = sorted({ref.arn for ref in props.secrets.values()})
-        if secret_arns:
-            execution_statements += read_secrets(
-                secret_arns, kms_key_arn=props.kms_key_arn, region=props.region
-            )
-        IamRolePolicy(
-            self,
-            "execution-policy",
-            role=self.execution_role.id,
-            name="pull-log-read-secrets",
-            policy=policy_document(*execution_statements),
-        )
-        self.task_role = IamRole(
-            self,
-            "task-role",
-            name=naming.name(props.name, "task"),
-            assume_role_policy=assume_role_policy(
-                "ecs-tasks.amazonaws.com", source_account=props.account_id
-            ),
-        )
-        task_statements = list(props.task_statements)
-        if props.credentials_secrets:
-            task_statements += read_secrets(
-                sorted({c.arn for c in props.credentials_secrets.values()}),
-                kms_key_arn=props.kms_key_arn,
-                region=props.region,
-            )
-        if task_statements:
-            IamRolePolicy(
-                self,
-                "task-policy",
-                role=self.task_role.id,
-                name="application",
-                policy=policy_document(*task_statements),
-            )
-
+        self._roles(props)
         self.task_definition = EcsTaskDefinition(
             self,
             "task-definition",
             family=self.service_name,
-            cpu=str(props.cpu),
-            memory=str(props.memory),
+            cpu=str(props.settings.cpu),
+            memory=str(props.settings.memory),
             network_mode="awsvpc",
             requires_compatibilities=["FARGATE"],
             runtime_platform={
@@ -247,31 +197,94 @@ class FargateService(Construct):
             volume=[EcsTaskDefinitionVolume(name="tmp")],
             container_definitions=json.dumps([self._container(props)]),
         )
-
         self.discovery = ServiceDiscoveryService(
             self,
             "discovery",
             name=props.name,
             dns_config={
-                "namespace_id": props.namespace_id,
+                "namespace_id": cluster.namespace.id,
                 "routing_policy": "MULTIVALUE",
                 "dns_records": [ServiceDiscoveryServiceDnsConfigDnsRecords(type="A", ttl=10)],
             },
             health_check_custom_config={"failure_threshold": 1},
         )
+        self._service(props)
+        self.scaling_target = AppautoscalingTarget(
+            self,
+            "scaling-target",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=f"service/{cluster.name}/{self.service.name}",
+            min_capacity=props.settings.min_tasks,
+            max_capacity=props.settings.max_tasks,
+        )
+        self.scaling_policies: dict[str, AppautoscalingPolicy] = {}
+        if props.load_balancer is not None:
+            self.allow_from(props.load_balancer, description=f"ALB to the {props.name} API")
 
+    def _roles(self, props: FargateServiceProps) -> None:
+        """The execution role (pull, log, injected secrets) and the task role (the app)."""
+        cluster = props.cluster
+        naming, key, region = cluster.naming, cluster.key.arn, cluster.network.region
+        trust = assume_role_policy(
+            "ecs-tasks.amazonaws.com", source_account=cluster.network.account_id
+        )
+        self.execution_role = IamRole(
+            self,
+            "execution-role",
+            name=naming.name(props.name, "execution"),
+            assume_role_policy=trust,
+        )
+        execution_statements = [
+            *props.repository.pull_statements(),
+            Statement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"{self.log_group.arn}:*"],
+            ),
+        ]
+        secret_arns = sorted({ref.arn for ref in props.secrets.values()})
+        if secret_arns:
+            execution_statements += read_secrets(secret_arns, kms_key_arn=key, region=region)
+        IamRolePolicy(
+            self,
+            "execution-policy",
+            role=self.execution_role.id,
+            name="pull-log-read-secrets",
+            policy=policy_document(*execution_statements),
+        )
+        self.task_role = IamRole(
+            self, "task-role", name=naming.name(props.name, "task"), assume_role_policy=trust
+        )
+        task_statements = list(props.task_statements)
+        if props.credentials_secrets:
+            task_statements += read_secrets(
+                sorted({c.arn for c in props.credentials_secrets.values()}),
+                kms_key_arn=key,
+                region=region,
+            )
+        if task_statements:
+            IamRolePolicy(
+                self,
+                "task-policy",
+                role=self.task_role.id,
+                name="application",
+                policy=policy_document(*task_statements),
+            )
+
+    def _service(self, props: FargateServiceProps) -> None:
+        lb = props.load_balancer
         self.service = EcsService(
             self,
             "service",
             name=self.service_name,
-            cluster=props.cluster_arn,
+            cluster=props.cluster.arn,
             task_definition=self.task_definition.arn,
-            desired_count=props.scaling.min_tasks,
+            desired_count=props.settings.min_tasks,
             launch_type="FARGATE",
             platform_version="LATEST",
             availability_zone_rebalancing="ENABLED",
             network_configuration={
-                "subnets": list(props.subnet_ids),
+                "subnets": list(props.cluster.network.private_subnet_ids),
                 "security_groups": [self.security_group.id],
                 "assign_public_ip": False,
             },
@@ -283,15 +296,15 @@ class FargateService(Construct):
             load_balancer=(
                 [
                     EcsServiceLoadBalancer(
-                        target_group_arn=props.target_group_arn,
+                        target_group_arn=lb.target_group.arn,
                         container_name=props.name,
                         container_port=props.port,
                     )
                 ]
-                if props.target_group_arn
+                if lb
                 else None
             ),
-            health_check_grace_period_seconds=30 if props.target_group_arn else None,
+            health_check_grace_period_seconds=30 if lb else None,
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             enable_execute_command=False,
@@ -299,21 +312,8 @@ class FargateService(Construct):
             # `cdktf deploy` fails when the tasks never become healthy (crash loop, failing
             # health check), instead of reporting success while the circuit breaker rolls back.
             wait_for_steady_state=True,
-            depends_on=[*props.depends_on, self.egress_aws_apis],
+            depends_on=[*props.depends_on, *(lb.forwarding if lb else ()), self.egress_aws_apis],
         )
-
-        self.scaling_target = AppautoscalingTarget(
-            self,
-            "scaling-target",
-            service_namespace="ecs",
-            scalable_dimension="ecs:service:DesiredCount",
-            resource_id=f"service/{props.cluster_name}/{self.service.name}",
-            min_capacity=props.scaling.min_tasks,
-            max_capacity=props.scaling.max_tasks,
-        )
-        self.scaling_policies: dict[str, AppautoscalingPolicy] = {}
-        self.discovery_name = ""
-        """Set by the stack: ``<name>.<namespace>``, how peers reach this service."""
 
     # --- intent helpers ---------------------------------------------------------------
 
@@ -325,9 +325,9 @@ class FargateService(Construct):
             *(f"{r.terraform_resource_type}.{r.friendly_unique_id}" for r in resources),
         ]
 
-    def allow_from(self, peer: SecurityGroup, *, description: str) -> None:
+    def allow_from(self, peer: Peer, *, description: str) -> RulePair:
         """Admit connections from ``peer`` to the service's port."""
-        allow_tcp(
+        return allow_tcp(
             self,
             source=peer,
             target=self.security_group,
@@ -343,13 +343,18 @@ class FargateService(Construct):
             predefined=Predefined(predefined_metric_type="ECSServiceAverageCPUUtilization"),
         )
 
-    def scale_on_requests(
-        self, resource_label: str, requests_per_task: int
-    ) -> AppautoscalingPolicy:
-        """Keep ALB requests per task near ``requests_per_task`` (per minute).
-
-        ``resource_label`` is ``<alb arn suffix>/<target group arn suffix>``.
-        """
+    def scale_on_requests(self, requests_per_task: int) -> AppautoscalingPolicy:
+        """Keep requests per task through the service's load balancer near
+        ``requests_per_task`` (per minute)."""
+        lb = self.props.load_balancer
+        if lb is None:
+            raise ConfigError(
+                self.node.path,
+                "load_balancer",
+                None,
+                "give the service a load balancer before scaling on its requests",
+            )
+        resource_label = lb.request_count_label
         return self._track(
             "requests",
             requests_per_task,
@@ -373,7 +378,7 @@ class FargateService(Construct):
         alone would over-scale; backlog per task does (AWS's "backlog per instance").
         Running tasks come from Container Insights (``ECS/ContainerInsights``).
         """
-        running = {"ClusterName": self.props.cluster_name, "ServiceName": self.service_name}
+        running = self.metrics.dimensions
         return self._track(
             key,
             per_task,
@@ -431,7 +436,7 @@ class FargateService(Construct):
         policy = AppautoscalingPolicy(
             self,
             f"scale-on-{key}",
-            name=self.props.naming.name(self.name, "scale", key),
+            name=self.cluster.naming.name(self.name, "scale", key),
             policy_type="TargetTrackingScaling",
             service_namespace=self.scaling_target.service_namespace,
             scalable_dimension=self.scaling_target.scalable_dimension,
@@ -450,7 +455,7 @@ class FargateService(Construct):
     def _container(self, props: FargateServiceProps) -> dict[str, Any]:
         container: dict[str, Any] = {
             "name": props.name,
-            "image": props.image,
+            "image": props.repository.image(props.image_tag),
             "essential": True,
             "user": props.user,
             "readonlyRootFilesystem": True,
@@ -482,7 +487,7 @@ class FargateService(Construct):
                 "logDriver": "awslogs",
                 "options": {
                     "awslogs-group": self.log_group.name,
-                    "awslogs-region": props.region,
+                    "awslogs-region": props.cluster.network.region,
                     "awslogs-stream-prefix": props.name,
                     "mode": "non-blocking",
                     "max-buffer-size": "25m",
@@ -501,19 +506,20 @@ class FargateService(Construct):
 
     def _validate(self, props: FargateServiceProps) -> None:
         where = self.node.path
-        if props.memory not in FARGATE_SIZES.get(props.cpu, ()):
-            allowed = FARGATE_SIZES.get(props.cpu)
+        size = props.settings
+        if size.memory not in FARGATE_SIZES.get(size.cpu, ()):
+            allowed = FARGATE_SIZES.get(size.cpu)
             fix = (
-                f"use one of {', '.join(map(str, allowed))} MiB for {props.cpu} CPU units"
+                f"use one of {', '.join(map(str, allowed))} MiB for {size.cpu} CPU units"
                 if allowed
                 else f"use CPU units {', '.join(map(str, FARGATE_SIZES))}"
             )
-            raise ConfigError(where, "cpu/memory", f"{props.cpu}/{props.memory}", fix)
-        if not 1 <= props.scaling.min_tasks <= props.scaling.max_tasks:
+            raise ConfigError(where, "cpu/memory", f"{size.cpu}/{size.memory}", fix)
+        if not 1 <= size.min_tasks <= size.max_tasks:
             raise ConfigError(
                 where,
-                "scaling",
-                f"min {props.scaling.min_tasks}, max {props.scaling.max_tasks}",
+                "settings",
+                f"min {size.min_tasks}, max {size.max_tasks}",
                 "use 1 <= min_tasks <= max_tasks",
             )
         if props.user in ("0", "root"):

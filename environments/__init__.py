@@ -1,6 +1,6 @@
 """One typed configuration per environment; see :mod:`environments.config`."""
 
-from .config import DatabaseConfig, EnvironmentConfig, NetworkConfig, QueueConfig
+from .config import EnvironmentConfig
 from .dev import CONFIG as DEV
 from .prod import CONFIG as PROD
 from .stage import CONFIG as STAGE
@@ -15,8 +15,5 @@ __all__ = [
     "PROD",
     "STAGE",
     "TEST",
-    "DatabaseConfig",
     "EnvironmentConfig",
-    "NetworkConfig",
-    "QueueConfig",
 ]

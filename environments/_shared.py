@@ -1,16 +1,14 @@
 """Builders for the values environments share, so each environment file states only its own."""
 
 from constructs_lib.options import NatGateways, QueueMode, Tier
-
-from .config import (
-    DEFAULT_REGION,
-    DatabaseConfig,
-    EnvironmentConfig,
-    NetworkConfig,
-    QueueConfig,
-    ServiceConfig,
-    ServicesConfig,
+from constructs_lib.settings import (
+    DatabaseSettings,
+    NetworkSettings,
+    QueueSettings,
+    ServiceSettings,
 )
+
+from .config import DEFAULT_REGION, EnvironmentConfig, ServicesConfig
 
 
 def network(
@@ -20,7 +18,7 @@ def network(
     *,
     region: str = DEFAULT_REGION,
     flow_log_retention_days: int = 30,
-) -> NetworkConfig:
+) -> NetworkSettings:
     """A ``10.<second_octet>.0.0/16`` VPC with /24 public and /20 private subnets per AZ.
 
     Public subnets only hold the load balancer and NAT gateways; private subnets hold
@@ -28,7 +26,7 @@ def network(
     """
     base = f"10.{second_octet}"
     letters = "abcdef"[:az_count]
-    return NetworkConfig(
+    return NetworkSettings(
         vpc_cidr=f"{base}.0.0/16",
         availability_zones=tuple(f"{region}{letter}" for letter in letters),
         public_subnet_cidrs=tuple(f"{base}.{i}.0/24" for i in range(az_count)),
@@ -45,17 +43,17 @@ def development(name: str, second_octet: int, *, max_tasks: int = 2) -> Environm
         name=name,
         tier=Tier.DEVELOPMENT,
         network=network(second_octet, az_count=2, nat_gateways=NatGateways.SINGLE),
-        database=DatabaseConfig(
+        database=DatabaseSettings(
             instance_class="db.t4g.micro",
             multi_az=False,
             deletion_protection=False,
             backup_retention_days=1,
             final_snapshot=False,
         ),
-        queue=QueueConfig(mode=QueueMode.SERVERLESS),
+        queue=QueueSettings(mode=QueueMode.SERVERLESS),
         services=ServicesConfig(
-            producer=ServiceConfig(min_tasks=1, max_tasks=max_tasks),
-            consumer=ServiceConfig(min_tasks=1, max_tasks=max_tasks),
+            producer=ServiceSettings(min_tasks=1, max_tasks=max_tasks),
+            consumer=ServiceSettings(min_tasks=1, max_tasks=max_tasks),
             log_retention_days=14,
         ),
     )

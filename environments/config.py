@@ -1,6 +1,8 @@
 """Typed, frozen configuration of one environment, validated as it is built.
 
 Every environment is an :class:`EnvironmentConfig`; environments differ only in values.
+The parts a construct takes are that construct's own settings types
+(:mod:`constructs_lib.settings`): a field and its default are written once, there.
 Building a config runs :func:`validate`, so an invalid configuration never reaches a
 stack: the first wrong value raises :class:`~constructs_lib.errors.ConfigError` with a
 message naming the environment, the field, the bad value and the fix.
@@ -14,7 +16,14 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.options import FARGATE_SIZES, NatGateways, QueueEngine, QueueMode, Tier
+from constructs_lib.options import FARGATE_SIZES, NatGateways, Tier
+from constructs_lib.settings import (
+    EMAIL_ADDRESS,
+    DatabaseSettings,
+    NetworkSettings,
+    QueueSettings,
+    ServiceSettings,
+)
 
 DEFAULT_REGION = "eu-central-1"
 
@@ -33,7 +42,6 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _NAME_MAX = 12
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
 _PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(r)
     for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
@@ -43,75 +51,11 @@ _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
-    """The VPC of one environment: one public and one private subnet per AZ."""
-
-    vpc_cidr: str
-    availability_zones: tuple[str, ...]
-    """AZ names, explicitly (``eu-central-1a``); subnet lists follow the same order."""
-    public_subnet_cidrs: tuple[str, ...]
-    private_subnet_cidrs: tuple[str, ...]
-    nat_gateways: NatGateways
-    flow_log_retention_days: int = 30
-    """Days VPC flow logs are kept. Unset: 30."""
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    """RDS MySQL 8.4."""
-
-    instance_class: str
-    multi_az: bool
-    deletion_protection: bool
-    backup_retention_days: int
-    final_snapshot: bool
-    """Take a final snapshot when the instance is deleted."""
-    allocated_storage_gb: int = 20
-    """Initial gp3 storage. Unset: 20 GiB (the RDS minimum)."""
-    max_allocated_storage_gb: int = 100
-    """Ceiling for storage autoscaling. Unset: 100 GiB."""
-    engine_version: str = "8.4"
-    """MySQL major version; minor versions are upgraded by RDS. Unset: 8.4 (8.0 left RDS
-    standard support on 2026-07-31; new 8.0 instances are billed Extended Support)."""
-    database_name: str = "platform"
-    """The application schema. Unset: ``platform``."""
-    performance_insights: bool = False
-    """Turn on Performance Insights (not offered on micro/small classes). Unset: off."""
-    log_retention_days: int = 30
-    """Days the exported MySQL logs are kept in CloudWatch. Unset: 30."""
-
-
-@dataclass(frozen=True)
-class QueueConfig:
-    """The ElastiCache queue between producer and consumer."""
-
-    mode: QueueMode
-    engine: QueueEngine = QueueEngine.VALKEY
-    """Unset: Valkey (Redis-protocol compatible, cheaper than Redis OSS on ElastiCache)."""
-    node_type: str = "cache.t4g.micro"
-    """Node class for ``REPLICATION_GROUP``; ignored by ``SERVERLESS``. Unset: cache.t4g.micro."""
-    snapshot_retention_days: int = 1
-    """Daily snapshots kept. Unset: 1."""
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Size and task-count bounds of one ECS service."""
-
-    min_tasks: int
-    max_tasks: int
-    cpu: int = 256
-    """Fargate CPU units. Unset: 256 (0.25 vCPU)."""
-    memory: int = 512
-    """MiB, one the CPU size allows. Unset: 512."""
-
-
-@dataclass(frozen=True)
 class ServicesConfig:
     """The producer and consumer services and how they scale."""
 
-    producer: ServiceConfig
-    consumer: ServiceConfig
+    producer: ServiceSettings
+    consumer: ServiceSettings
     log_retention_days: int = 30
     """Days container logs are kept. Unset: 30."""
     producer_cpu_target_percent: int = 60
@@ -157,9 +101,9 @@ class EnvironmentConfig:
     name: str
     """Stack name and resource-name prefix: lower case, 2-12 characters."""
     tier: Tier
-    network: NetworkConfig
-    database: DatabaseConfig
-    queue: QueueConfig
+    network: NetworkSettings
+    database: DatabaseSettings
+    queue: QueueSettings
     services: ServicesConfig
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     """Unset: CloudFront's own name, no custom domain, no direct ALB access."""
@@ -338,7 +282,7 @@ def _validate_database(config: EnvironmentConfig) -> None:
 
 def _validate_services(config: EnvironmentConfig) -> None:
     for name in ("producer", "consumer"):
-        service: ServiceConfig = getattr(config.services, name)
+        service: ServiceSettings = getattr(config.services, name)
         field_ = f"services.{name}"
         if not 1 <= service.min_tasks <= service.max_tasks:
             raise _fail(
@@ -367,7 +311,7 @@ def _validate_services(config: EnvironmentConfig) -> None:
             "use a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)",
         )
     email = config.alarm_email
-    if email is not None and not _EMAIL_RE.match(email):
+    if email is not None and not EMAIL_ADDRESS.match(email):
         raise _fail(config, "alarm_email", repr(email), "use an e-mail address or leave it unset")
     topic = config.alarm_topic_arn
     if topic is not None and not _SNS_ARN_RE.match(topic):
@@ -466,7 +410,7 @@ def _validate_production(config: EnvironmentConfig) -> None:
         if not ok:
             raise _fail(config, field_, False, f"set it to True: {fix}")
     for name in ("producer", "consumer"):
-        service: ServiceConfig = getattr(config.services, name)
+        service: ServiceSettings = getattr(config.services, name)
         if service.min_tasks < PRODUCTION_MIN_TASKS:
             raise _fail(
                 config,

@@ -1,22 +1,16 @@
 """The ``prod`` environment: highly available across three AZs."""
 
 from constructs_lib.options import NatGateways, QueueMode, Tier
+from constructs_lib.settings import DatabaseSettings, QueueSettings, ServiceSettings
 
 from ._shared import network
-from .config import (
-    DatabaseConfig,
-    EdgeConfig,
-    EnvironmentConfig,
-    QueueConfig,
-    ServiceConfig,
-    ServicesConfig,
-)
+from .config import EdgeConfig, EnvironmentConfig, ServicesConfig
 
 CONFIG = EnvironmentConfig(
     name="prod",
     tier=Tier.PRODUCTION,
     network=network(40, az_count=3, nat_gateways=NatGateways.PER_AZ, flow_log_retention_days=90),
-    database=DatabaseConfig(
+    database=DatabaseSettings(
         instance_class="db.t4g.medium",
         multi_az=True,
         deletion_protection=True,
@@ -27,14 +21,14 @@ CONFIG = EnvironmentConfig(
         performance_insights=True,
         log_retention_days=90,
     ),
-    queue=QueueConfig(
+    queue=QueueSettings(
         mode=QueueMode.REPLICATION_GROUP,
         node_type="cache.t4g.small",
         snapshot_retention_days=7,
     ),
     services=ServicesConfig(
-        producer=ServiceConfig(min_tasks=3, max_tasks=12, cpu=512, memory=1024),
-        consumer=ServiceConfig(min_tasks=2, max_tasks=8, cpu=512, memory=1024),
+        producer=ServiceSettings(min_tasks=3, max_tasks=12, cpu=512, memory=1024),
+        consumer=ServiceSettings(min_tasks=2, max_tasks=8, cpu=512, memory=1024),
         log_retention_days=90,
     ),
     edge=EdgeConfig(alb_deletion_protection=True, alb_access_logs=True),

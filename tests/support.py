@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from constructs_lib.naming import Naming
+from constructs_lib.options import NatGateways
+from constructs_lib.settings import NetworkSettings
 from environments.config import EdgeConfig
 
 if TYPE_CHECKING:
     from cdktf import App, TerraformStack
+
+    from constructs_lib.cluster import Cluster
+    from constructs_lib.database import Database
+    from constructs_lib.encryption import EncryptionKey
+    from constructs_lib.load_balancer import LoadBalancer
+    from constructs_lib.network import Network
+    from constructs_lib.service import FargateService
 
 ROOT = Path(__file__).resolve().parent.parent
 """The project root."""
@@ -137,17 +147,112 @@ REGION = "eu-central-1"
 ACCOUNT_ID = "123456789012"
 KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/k"
 """A customer-managed key the construct under test is given (none is created)."""
+UNIT_NETWORK = NetworkSettings(
+    vpc_cidr="10.0.0.0/16",
+    availability_zones=(f"{REGION}a", f"{REGION}b"),
+    public_subnet_cidrs=("10.0.0.0/24", "10.0.1.0/24"),
+    private_subnet_cidrs=("10.0.16.0/20", "10.0.32.0/20"),
+    nat_gateways=NatGateways.SINGLE,
+)
 
 
-@dataclass(frozen=True)
+@dataclass
 class UnitStack:
-    """One small stack, with the AWS provider, that a construct unit test builds into."""
+    """One small stack, with the AWS provider, that a construct unit test builds into.
+
+    The builders below give the constructs a construct under test takes (a key, a
+    two-AZ network, a database, a cluster, a load balancer, a service), each built once
+    per stack with its defaults, so a test states only what it is about."""
 
     stack: TerraformStack
+    parts: dict[str, Any] = field(default_factory=dict)
 
     def synth(self) -> dict[str, Any]:
         """The stack synthesized in memory and parsed."""
         return synthesize(self.stack)
+
+    def _once(self, name: str, build: Callable[[], Any]) -> Any:
+        if name not in self.parts:
+            self.parts[name] = build()
+        return self.parts[name]
+
+    def key(self) -> EncryptionKey:
+        from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+
+        props = EncryptionKeyProps(
+            naming=NAMING, account_id=ACCOUNT_ID, region=REGION, description="unit"
+        )
+        built: EncryptionKey = self._once(
+            "key", lambda: EncryptionKey(self.stack, "key", props=props)
+        )
+        return built
+
+    def network(self) -> Network:
+        from constructs_lib.network import Network, NetworkProps
+
+        props = NetworkProps(
+            naming=NAMING, account_id=ACCOUNT_ID, region=REGION, settings=UNIT_NETWORK
+        )
+        built: Network = self._once("network", lambda: Network(self.stack, "network", props=props))
+        return built
+
+    def database(self) -> Database:
+        from constructs_lib.database import Database, DatabaseProps
+
+        props = DatabaseProps(naming=NAMING, network=self.network(), key=self.key())
+        built: Database = self._once("database", lambda: Database(self.stack, "db", props=props))
+        return built
+
+    def cluster(self) -> Cluster:
+        from constructs_lib.cluster import Cluster, ClusterProps
+
+        props = ClusterProps(
+            naming=NAMING, network=self.network(), key=self.key(), namespace_name="unit.internal"
+        )
+        built: Cluster = self._once("cluster", lambda: Cluster(self.stack, "cluster", props=props))
+        return built
+
+    def load_balancer(self) -> LoadBalancer:
+        from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
+
+        network = self.network()
+        props = LoadBalancerProps(
+            naming=NAMING,
+            vpc_id=network.vpc.id,
+            subnet_ids=network.private_subnet_ids,
+            target_port=5080,
+        )
+        built: LoadBalancer = self._once(
+            "load_balancer", lambda: LoadBalancer(self.stack, "lb", props=props)
+        )
+        return built
+
+    def service(self, name: str, *, min_tasks: int = 1, **overrides: Any) -> FargateService:
+        """A service ``name`` in :meth:`cluster` with its own repository; ``overrides`` are
+        further :class:`FargateServiceProps` fields."""
+        from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
+        from constructs_lib.service import FargateService, FargateServiceProps
+        from constructs_lib.settings import ServiceSettings
+
+        def build() -> FargateService:
+            repository = ContainerRepository(
+                self.stack,
+                f"{name}-repository",
+                props=ContainerRepositoryProps(naming=NAMING, service=name, key=self.key()),
+            )
+            values: dict[str, Any] = {
+                "name": name,
+                "cluster": self.cluster(),
+                "repository": repository,
+                "image_tag": IMAGE_TAG,
+                "port": 8080,
+                "settings": ServiceSettings(min_tasks=min_tasks, max_tasks=max(min_tasks, 2)),
+                **overrides,
+            }
+            return FargateService(self.stack, name, props=FargateServiceProps(**values))
+
+        built: FargateService = self._once(f"service-{name}", build)
+        return built
 
 
 def new_unit_stack(app: App | None = None, name: str = UNIT) -> UnitStack:

@@ -8,7 +8,7 @@ Usage::
 
 ``STACKS_DIR`` defaults to ``cdktf.out/stacks``. Exit status: 0 when the gate passes, 1 when
 a failure is unjustified or a justification is stale, 2 when the justification file is
-malformed. tests/test_checkov.py runs the same gate over the test session's synthesis.
+malformed. tests/stacks/test_checkov.py runs the same gate over the test session's synthesis.
 
 checkov runs once over all stacks, with every check on: no skip, no config file (it runs
 from an empty directory with ``HOME`` there too, and the scan is refused if checkov reports

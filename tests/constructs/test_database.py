@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.support import ACCOUNT_ID, KMS_KEY_ARN, NAMING, UnitStack
+from tests.support import ACCOUNT_ID, NAMING, REGION, UNIT_NETWORK, UnitStack
 
 
 def test_allow_from_adds_the_matching_ingress_and_egress_pair(unit_stack: UnitStack) -> None:
     from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 
-    from constructs_lib.database import Database, DatabaseProps
-
     stack = unit_stack.stack
-    db = Database(
-        stack,
-        "db",
-        props=DatabaseProps(
-            naming=NAMING,
-            account_id=ACCOUNT_ID,
-            vpc_id="vpc-1",
-            subnet_ids=["subnet-a", "subnet-b"],
-            kms_key_arn=KMS_KEY_ARN,
-        ),
-    )
+    db = unit_stack.database()
     peer = SecurityGroup(stack, "peer", vpc_id="vpc-1", description="peer")
     db.allow_from(peer, description="peer to MySQL")
     doc = unit_stack.synth()
     (ingress,) = doc["resource"]["aws_vpc_security_group_ingress_rule"].values()
-    (egress,) = doc["resource"]["aws_vpc_security_group_egress_rule"].values()
+    (egress,) = [
+        r
+        for r in doc["resource"]["aws_vpc_security_group_egress_rule"].values()
+        if r["security_group_id"] == "${aws_security_group.peer.id}"
+    ]
     assert ingress["security_group_id"].startswith("${aws_security_group.db_security-group")
     assert ingress["referenced_security_group_id"] == "${aws_security_group.peer.id}"
     assert egress["security_group_id"] == "${aws_security_group.peer.id}"
@@ -37,18 +31,24 @@ def test_allow_from_adds_the_matching_ingress_and_egress_pair(unit_stack: UnitSt
     assert (egress["from_port"], egress["to_port"]) == (3306, 3306)
 
 
-def test_database_construct_needs_two_subnets(unit_stack: UnitStack) -> None:
+def test_database_construct_needs_a_network_of_two_azs(unit_stack: UnitStack) -> None:
     from constructs_lib.database import Database, DatabaseProps
     from constructs_lib.errors import ConfigError
+    from constructs_lib.network import Network, NetworkProps
 
-    props = DatabaseProps(
-        naming=NAMING,
-        account_id=ACCOUNT_ID,
-        vpc_id="vpc-1",
-        subnet_ids=["subnet-a"],
-        kms_key_arn=KMS_KEY_ARN,
+    one_az = replace(
+        UNIT_NETWORK,
+        availability_zones=(f"{REGION}a",),
+        public_subnet_cidrs=("10.0.0.0/24",),
+        private_subnet_cidrs=("10.0.16.0/20",),
     )
+    network = Network(
+        unit_stack.stack,
+        "network",
+        props=NetworkProps(naming=NAMING, account_id=ACCOUNT_ID, region=REGION, settings=one_az),
+    )
+    props = DatabaseProps(naming=NAMING, network=network, key=unit_stack.key())
     with pytest.raises(
-        ConfigError, match=r"^unit/db\.subnet_ids: got 1, give subnets in 2 or more AZs$"
+        ConfigError, match=r"^unit/db\.network: got 1, give a network of 2 or more AZs$"
     ):
         Database(unit_stack.stack, "db", props=props)

@@ -35,6 +35,7 @@ def _stack(**overrides: Any) -> UnitStack:
     from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 
     from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
+    from constructs_lib.security import allow_tcp
 
     unit = new_unit_stack()
     stack = unit.stack
@@ -46,7 +47,8 @@ def _stack(**overrides: Any) -> UnitStack:
     }
     lb = LoadBalancer(stack, "lb", props=LoadBalancerProps(**{**props, **overrides}))
     producer = SecurityGroup(stack, "producer", vpc_id="vpc-1", description="producer tasks")
-    lb.allow_to(producer, port=5000, description="ALB to producer")
+    # What a service's allow_from does: the load balancer is the peer (one SG API).
+    allow_tcp(lb, source=lb, target=producer, port=5000, description="ALB to producer")
     for name in OUTPUTS:
         TerraformOutput(stack, name, value=getattr(lb, name))
     TerraformOutput(stack, "forwarding", value=[r.fqn for r in lb.forwarding])
@@ -307,7 +309,9 @@ def test_exposed_attributes(plain: dict[str, Any], full: dict[str, Any]) -> None
     assert sorted(out["forwarding"][1:]) == [f"${{aws_lb_listener_rule.{r}}}" for r in rule_ids]
 
 
-def test_allow_to_adds_the_matching_ingress_and_egress_pair(plain: dict[str, Any]) -> None:
+def test_a_peer_admitting_the_load_balancer_gets_the_matching_ingress_and_egress_pair(
+    plain: dict[str, Any],
+) -> None:
     alb_sg = _alb_sg_ref(plain)
     (ingress,) = [
         r

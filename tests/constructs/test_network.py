@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.support import ACCOUNT_ID, NAMING, REGION, UnitStack
+from tests.support import ACCOUNT_ID, NAMING, REGION, UNIT_NETWORK, UnitStack
 
 
 def test_network_construct_rejects_mismatched_subnets(unit_stack: UnitStack) -> None:
@@ -15,10 +17,7 @@ def test_network_construct_rejects_mismatched_subnets(unit_stack: UnitStack) -> 
         naming=NAMING,
         account_id=ACCOUNT_ID,
         region=REGION,
-        vpc_cidr="10.0.0.0/16",
-        availability_zones=("eu-central-1a", "eu-central-1b"),
-        public_subnet_cidrs=("10.0.0.0/24",),
-        private_subnet_cidrs=("10.0.16.0/20", "10.0.32.0/20"),
+        settings=replace(UNIT_NETWORK, public_subnet_cidrs=("10.0.0.0/24",)),
     )
     with pytest.raises(
         ConfigError,

@@ -15,7 +15,6 @@ import pytest
 
 from tests.support import (
     ACCOUNT_ID,
-    KMS_KEY_ARN,
     NAMING,
     REGION,
     UnitStack,
@@ -24,8 +23,6 @@ from tests.support import (
     resources,
 )
 
-LB = "app/pcp-unit/0123456789abcdef"
-TG = "targetgroup/pcp-unit-producer/fedcba9876543210"
 SERVICES = {"pcp-unit-producer": 2, "pcp-unit-consumer": 1}
 FIXED_KEYS = {"alb-5xx", "unhealthy-targets", "db-cpu", "db-free-storage", "queue-backlog"}
 ALL_KEYS = FIXED_KEYS | {f"running-{s}" for s in SERVICES}
@@ -38,6 +35,11 @@ class Unit:
     alarm_keys: set[str]
     alarm_ids: dict[str, str]
     """``{alarm key: logical id}`` of the synthesized alarms."""
+    lb: str
+    """The load balancer's ``arn_suffix`` reference (its metrics' dimension)."""
+    tg: str
+    """The target group's ``arn_suffix`` reference."""
+    key_arn: str
 
     def alarm(self, key: str) -> dict[str, Any]:
         return resources(self.doc, "aws_cloudwatch_metric_alarm")[self.alarm_ids[key]]
@@ -49,21 +51,22 @@ class Unit:
         return parsed
 
 
-def props(**overrides: Any) -> Any:
-    from constructs_lib.observability import ObservabilityProps, ServiceMetrics
+def props(unit: UnitStack, **overrides: Any) -> Any:
+    """Props watching the unit stack's real services (``pcp-unit-producer`` with 2 tasks
+    at least, ``pcp-unit-consumer`` with 1), load balancer and database."""
+    from constructs_lib.observability import ObservabilityProps
 
     values: dict[str, Any] = {
         "naming": NAMING,
         "region": REGION,
         "account_id": ACCOUNT_ID,
-        "kms_key_arn": KMS_KEY_ARN,
-        "cluster_name": "pcp-unit-cluster",
-        "services": [ServiceMetrics(name, count) for name, count in SERVICES.items()],
-        "load_balancer_arn_suffix": LB,
-        "target_group_arn_suffix": TG,
-        "db_instance_identifier": "pcp-unit-mysql",
-        "queue_metric_namespace": "ProducerConsumer",
-        "queue_metric_environment": "unit",
+        "key": unit.key(),
+        "services": [
+            unit.service(name.removeprefix("pcp-unit-"), min_tasks=count)
+            for name, count in SERVICES.items()
+        ],
+        "load_balancer": unit.load_balancer(),
+        "database": unit.database(),
     }
     values.update(overrides)
     return ObservabilityProps(**values)
@@ -73,9 +76,20 @@ def synth_unit(**overrides: Any) -> Unit:
     from constructs_lib.observability import Observability
 
     unit = new_unit_stack()
-    obs = Observability(unit.stack, "obs", props=props(**overrides))
+    obs = Observability(unit.stack, "obs", props=props(unit, **overrides))
     alarm_ids = {key: unit.stack.get_logical_id(alarm) for key, alarm in obs.alarms.items()}
-    return Unit(unit.synth(), set(obs.alarms), alarm_ids)
+    doc = unit.synth()
+    ((alb_id, _),) = resources(doc, "aws_lb").items()
+    ((tg_id, _),) = resources(doc, "aws_lb_target_group").items()
+    (key_id,) = resources(doc, "aws_kms_key")
+    return Unit(
+        doc,
+        set(obs.alarms),
+        alarm_ids,
+        lb=f"${{aws_lb.{alb_id}.arn_suffix}}",
+        tg=f"${{aws_lb_target_group.{tg_id}.arn_suffix}}",
+        key_arn=f"${{aws_kms_key.{key_id}.arn}}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +123,7 @@ def topic_arn(unit: Unit) -> str:
 
 def test_topic_is_encrypted_with_the_given_key(unit: Unit) -> None:
     topic = one(unit.doc, "aws_sns_topic")
-    assert topic["kms_master_key_id"] == KMS_KEY_ARN
+    assert topic["kms_master_key_id"] == unit.key_arn
     assert topic["name"] == "pcp-unit-alarms"
 
 
@@ -168,7 +182,7 @@ def test_alb_5xx_sums_elb_and_target_errors_with_gaps_as_zero(full: Unit) -> Non
     assert set(inputs) == {"HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count"}
     for query in inputs.values():
         assert query["metric"]["namespace"] == "AWS/ApplicationELB"
-        assert query["metric"]["dimensions"] == {"LoadBalancer": LB}
+        assert query["metric"]["dimensions"] == {"LoadBalancer": full.lb}
         assert (query["metric"]["stat"], query["metric"]["period"]) == ("Sum", 300)
         assert f"FILL({query['id']}, 0)" in expression
     assert "+" in expression
@@ -178,7 +192,7 @@ def test_unhealthy_targets_alarm_on_the_target_group(unit: Unit) -> None:
     alarm = unit.alarm("unhealthy-targets")
     assert alarm["namespace"] == "AWS/ApplicationELB"
     assert alarm["metric_name"] == "UnHealthyHostCount"
-    assert alarm["dimensions"] == {"TargetGroup": TG, "LoadBalancer": LB}
+    assert alarm["dimensions"] == {"TargetGroup": unit.tg, "LoadBalancer": unit.lb}
     assert alarm["statistic"] == "Maximum"
     assert (alarm["comparison_operator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
     assert (alarm["period"], alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (
@@ -261,10 +275,10 @@ def test_dashboard_has_the_widget_set(full: Unit) -> None:
             lines.append((*fields, options.get("stat", "")))
         return lines
 
-    assert ("AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", LB, "p50") in series(
+    assert ("AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", full.lb, "p50") in series(
         "ALB target response time"
     )
-    assert ("AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", LB, "p99") in series(
+    assert ("AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", full.lb, "p99") in series(
         "ALB target response time"
     )
     assert {s[1] for s in series("ALB requests and 5xx")} == {
@@ -276,9 +290,9 @@ def test_dashboard_has_the_widget_set(full: Unit) -> None:
         "AWS/ApplicationELB",
         "UnHealthyHostCount",
         "TargetGroup",
-        TG,
+        full.tg,
         "LoadBalancer",
-        LB,
+        full.lb,
         "",
     ) in series("Healthy and unhealthy targets")
     for service in SERVICES:
@@ -327,10 +341,6 @@ def test_dashboard_widgets_fit_the_grid_without_overlapping(full: Unit) -> None:
             {"services": "dup"},
             r"^unit/obs\.services: got \['pcp-unit-producer'\], give each service once$",
         ),
-        (
-            {"services": "zero"},
-            r"^unit/obs\.services\[pcp-unit-consumer\]\.min_running_tasks: got 0, ",
-        ),
         ({"db_cpu_threshold_percent": 100}, r"^unit/obs\.db_cpu_threshold_percent: got 100, "),
         ({"backlog_threshold": 0}, r"^unit/obs\.backlog_threshold: got 0, give 1 or more$"),
     ],
@@ -339,17 +349,27 @@ def test_invalid_props_are_refused(
     unit_stack: UnitStack, overrides: dict[str, Any], message: str
 ) -> None:
     from constructs_lib.errors import ConfigError
-    from constructs_lib.observability import Observability, ServiceMetrics
+    from constructs_lib.observability import Observability
 
     if overrides.get("services") == "dup":
-        overrides["services"] = [ServiceMetrics("pcp-unit-producer", 1)] * 2
-    elif overrides.get("services") == "zero":
-        overrides["services"] = [
-            ServiceMetrics("pcp-unit-producer", 1),
-            ServiceMetrics("pcp-unit-consumer", 0),
-        ]
+        overrides["services"] = [unit_stack.service("producer")] * 2
     with pytest.raises(ConfigError, match=message):
-        Observability(unit_stack.stack, "obs", props=props(**overrides))
+        Observability(unit_stack.stack, "obs", props=props(unit_stack, **overrides))
+
+
+def test_cloudwatch_may_use_the_topic_key_even_when_the_key_was_made_without_it(
+    unit: Unit,
+) -> None:
+    """The topic's requirement of its key is met by the construct: the unit key is made
+    with no service access, and alarms must still be able to publish."""
+    policy = json.loads(one(unit.doc, "aws_kms_key")["policy"])
+    (statement,) = [
+        s
+        for s in policy["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Resource"] == ["*"]
 
 
 def test_alarms_also_notify_the_given_topic(full: Unit, minimal: Unit) -> None:

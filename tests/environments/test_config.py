@@ -11,8 +11,9 @@ import pytest
 
 from constructs_lib.errors import ConfigError
 from constructs_lib.options import NatGateways, Tier
+from constructs_lib.settings import ServiceSettings
 from environments import DEV, ENVIRONMENTS, PROD, STAGE, TEST, EnvironmentConfig
-from environments.config import EdgeConfig, ServiceConfig
+from environments.config import EdgeConfig
 from tests.support import EDGE, ZONE
 
 NON_PROD = (DEV, TEST, STAGE)
@@ -242,7 +243,9 @@ def test_prod_services_run_at_least_two_tasks() -> None:
         ConfigError,
         match=r"^prod\.services\.consumer\.min_tasks: got 1, a production service runs at least 2 tasks",
     ):
-        with_services(PROD, consumer=ServiceConfig(min_tasks=1, max_tasks=4, cpu=512, memory=1024))
+        with_services(
+            PROD, consumer=ServiceSettings(min_tasks=1, max_tasks=4, cpu=512, memory=1024)
+        )
 
 
 def test_service_bounds() -> None:
@@ -250,7 +253,7 @@ def test_service_bounds() -> None:
         ConfigError,
         match=r"^dev\.services\.producer\.min_tasks/max_tasks: got 3/2, use 1 <= min_tasks <= max_tasks$",
     ):
-        with_services(DEV, producer=ServiceConfig(min_tasks=3, max_tasks=2))
+        with_services(DEV, producer=ServiceSettings(min_tasks=3, max_tasks=2))
 
 
 def test_fargate_memory_must_fit_the_cpu() -> None:
@@ -258,7 +261,7 @@ def test_fargate_memory_must_fit_the_cpu() -> None:
         ConfigError,
         match=r"^dev\.services\.consumer\.memory: got 4096, use one of 512, 1024, 2048 MiB with 256 CPU units$",
     ):
-        with_services(DEV, consumer=ServiceConfig(min_tasks=1, max_tasks=2, memory=4096))
+        with_services(DEV, consumer=ServiceSettings(min_tasks=1, max_tasks=2, memory=4096))
 
 
 def test_fargate_cpu_size() -> None:
@@ -266,7 +269,7 @@ def test_fargate_cpu_size() -> None:
         ConfigError,
         match=r"^dev\.services\.producer\.cpu: got 300, use 256, 512, 1024, 2048, 4096$",
     ):
-        with_services(DEV, producer=ServiceConfig(min_tasks=1, max_tasks=2, cpu=300))
+        with_services(DEV, producer=ServiceSettings(min_tasks=1, max_tasks=2, cpu=300))
 
 
 def test_alarm_email_is_checked() -> None:

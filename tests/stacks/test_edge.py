@@ -233,8 +233,8 @@ def stack() -> dict[str, Any]:
     from cdktf import Testing
 
     from environments.release import Release
-    from environments.stack import PlatformStack
     from environments.state import StateConfig
+    from stacks import PlatformStack
 
     config = replace(STAGE, name="custom", edge=EDGE)
     built = PlatformStack(

@@ -1,0 +1,104 @@
+"""The settings types of the constructs: what an environment chooses, one default each.
+
+Each construct takes its settings object as it is (``Network(settings=...)``,
+``Database(settings=...)``, ...) and the environments (``environments/``) build these same
+objects, so a field and its default are written here and nowhere else. This module imports
+no provider bindings: environments load it without cdktf.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .options import NatGateways, QueueEngine, QueueMode
+
+EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+"""An alarm e-mail address: good enough to catch typos (missing ``@``, missing domain);
+SNS confirms the rest."""
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Settings of :class:`~constructs_lib.network.Network`: one public and one private
+    subnet per AZ."""
+
+    vpc_cidr: str
+    availability_zones: tuple[str, ...]
+    """AZ names, explicitly (``eu-central-1a``); subnet lists follow the same order."""
+    public_subnet_cidrs: tuple[str, ...]
+    """One per AZ, in the order of ``availability_zones``."""
+    private_subnet_cidrs: tuple[str, ...]
+    """One per AZ, in the order of ``availability_zones``."""
+    nat_gateways: NatGateways = NatGateways.PER_AZ
+    """Unset: one NAT gateway per AZ."""
+    flow_log_retention_days: int = 30
+    """Days VPC flow logs are kept. Unset: 30."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Settings of :class:`~constructs_lib.database.Database` (RDS MySQL). Unset fields
+    take the safe choice: protected, backed up, snapshotted on delete."""
+
+    instance_class: str = "db.t4g.micro"
+    """Unset: db.t4g.micro."""
+    multi_az: bool = False
+    """Unset: single-AZ (no standby)."""
+    deletion_protection: bool = True
+    """Unset: protected; an environment must opt out explicitly."""
+    backup_retention_days: int = 7
+    """Days of automated backups. Unset: 7."""
+    final_snapshot: bool = True
+    """Take a final snapshot ``<identifier>-final`` when the instance is deleted. Unset: taken."""
+    allocated_storage_gb: int = 20
+    """Initial gp3 storage. Unset: 20 GiB (the RDS minimum)."""
+    max_allocated_storage_gb: int = 100
+    """Ceiling for storage autoscaling. Unset: 100 GiB."""
+    engine_version: str = "8.4"
+    """MySQL major version; minor versions are upgraded by RDS and the parameter group
+    family follows (``mysql8.4``). Unset: 8.4 (8.0 left RDS standard support on
+    2026-07-31; new 8.0 instances are billed Extended Support)."""
+    database_name: str = "platform"
+    """The application schema. Unset: ``platform``."""
+    master_username: str = "dbadmin"
+    """Unset: ``dbadmin``; its password is generated and rotated by RDS in Secrets Manager."""
+    performance_insights: bool = False
+    """Turn on Performance Insights (not offered on micro/small classes). Unset: off."""
+    monitoring_interval_seconds: int = 60
+    """Enhanced Monitoring granularity; 0 turns it off. Unset: 60 s."""
+    log_retention_days: int = 30
+    """Days the exported MySQL logs are kept in CloudWatch. Unset: 30."""
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Settings of :class:`~constructs_lib.queue.Queue` (ElastiCache)."""
+
+    mode: QueueMode = QueueMode.SERVERLESS
+    """Unset: ElastiCache Serverless, as in the original design."""
+    engine: QueueEngine = QueueEngine.VALKEY
+    """Unset: Valkey (Redis-protocol compatible, cheaper than Redis OSS on ElastiCache)."""
+    node_type: str = "cache.t4g.micro"
+    """Node class for ``REPLICATION_GROUP``; ignored by ``SERVERLESS``. Unset: cache.t4g.micro."""
+    snapshot_retention_days: int = 1
+    """Daily snapshots kept. Unset: 1."""
+    log_retention_days: int = 30
+    """Retention of the replication group's slow log. Unset: 30 days."""
+    max_data_storage_gb: int = 5
+    """Serverless storage ceiling. Unset: 5 GB."""
+    max_ecpu_per_second: int = 5000
+    """Serverless compute ceiling. Unset: 5000 ECPU/s."""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Size and task-count bounds of one :class:`~constructs_lib.service.FargateService`;
+    the service starts at ``min_tasks``."""
+
+    min_tasks: int
+    max_tasks: int
+    cpu: int = 256
+    """Fargate CPU units. Unset: 256 (0.25 vCPU)."""
+    memory: int = 512
+    """MiB, one the CPU size allows. Unset: 512."""

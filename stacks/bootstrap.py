@@ -1,0 +1,45 @@
+"""The bootstrap stack: the encrypted bucket that holds every environment's state."""
+
+from __future__ import annotations
+
+from cdktf import LocalBackend, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from constructs import Construct
+
+from constructs_lib.bucket import SecureBucket, SecureBucketProps
+from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+from constructs_lib.naming import Naming
+from environments.state import StateConfig
+
+from .base import declare_versions, provider
+
+
+class BootstrapStack(TerraformStack):
+    """Creates the remote-state bucket. Its own state stays local."""
+
+    def __init__(self, scope: Construct, id_: str, *, state: StateConfig) -> None:
+        super().__init__(scope, id_)
+        naming = Naming("state")
+        provider(self, "aws", naming=naming, region=state.region, extra_tags={})
+        declare_versions(self)
+        # Relative to where Terraform runs (cdktf.out/stacks/bootstrap): the project root,
+        # so the file survives `rm -rf cdktf.out` and no machine's absolute path is baked in.
+        LocalBackend(self, path="../../../terraform.bootstrap.tfstate")
+        identity = DataAwsCallerIdentity(self, "caller")
+        key = EncryptionKey(
+            self,
+            "state-key",
+            props=EncryptionKeyProps(
+                naming=naming,
+                account_id=identity.account_id,
+                region=state.region,
+                description="Terraform remote state",
+                log_group_services=False,
+            ),
+        )
+        self.bucket = SecureBucket(
+            self,
+            "state-bucket",
+            props=SecureBucketProps(bucket_name=state.bucket, kms_key_arn=key.arn),
+        )
+        TerraformOutput(self, "state_bucket", value=self.bucket.bucket.bucket)

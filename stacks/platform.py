@@ -1,0 +1,496 @@
+"""One environment's stack, composed in named steps: network, data, edge, compute,
+monitoring. Each step builds constructs from the environment's settings and hands them to
+the next; the constructs take each other (``FargateService(cluster=...)``) and wire their
+own requirements (security-group rules, key grants, start order).
+"""
+
+from __future__ import annotations
+
+from cdktf import S3Backend, TerraformOutput, TerraformProvider, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from constructs import Construct
+
+from apps.common.contract import (
+    BACKLOG_METRIC,
+    CONSUMER_PORT,
+    LAMBDA_RDS_CA_BUNDLE,
+    METRICS_NAMESPACE,
+    PRODUCER_PORT,
+    QUEUE_STREAM,
+    RDS_CA_BUNDLE,
+    READINESS_PATH,
+    SYSTEM_CA_BUNDLE,
+    EnvVar,
+    queue_access_string,
+)
+from constructs_lib.cluster import Cluster, ClusterProps
+from constructs_lib.database import Database, DatabaseProps
+from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps, ServiceAccess
+from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps
+from constructs_lib.frontend import Frontend, FrontendProps
+from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
+from constructs_lib.migration import SchemaMigration, SchemaMigrationProps
+from constructs_lib.naming import Naming
+from constructs_lib.network import Network, NetworkProps
+from constructs_lib.observability import Observability, ObservabilityProps
+from constructs_lib.policy import Statement, read_secrets
+from constructs_lib.queue import Queue, QueueProps
+from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
+from constructs_lib.rotation import CredentialRotation, CredentialRotationProps
+from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps
+from constructs_lib.service import FargateService, FargateServiceProps
+from environments.config import EnvironmentConfig
+from environments.release import Release
+from environments.state import StateConfig
+
+from .base import PROJECT_ROOT, declare_versions, provider
+
+SITE_DIR = PROJECT_ROOT / "apps" / "frontend" / "static"
+
+
+class PlatformStack(TerraformStack):
+    """Everything one environment runs, in its own state file."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        state: StateConfig,
+        release: Release,
+    ) -> None:
+        release.validate_for(config)  # before anything is built
+        super().__init__(scope, id_)
+        self.config = config
+        self.release = release
+        self.naming = Naming(config.name)
+        provider(
+            self, "aws", naming=self.naming, region=config.region, extra_tags=config.extra_tags
+        )
+        declare_versions(self)
+        S3Backend(
+            self, bucket=state.bucket, key=state.key(config.name), region=state.region, encrypt=True
+        )
+        # cdktf 0.21's S3Backend predates S3-native locking: set it directly.
+        self.add_override("terraform.backend.s3.use_lockfile", True)
+        self.account_id = DataAwsCallerIdentity(self, "caller").account_id
+        # Deleted secrets stay restorable for 30 days in production, none elsewhere.
+        self.recovery_days = 30 if config.is_production else 0
+
+        self.network_step()
+        self.data_step()
+        self.edge_step()
+        self.compute_step()
+        self.monitoring_step()
+        self.outputs()
+
+    def network_step(self) -> None:
+        """The environment's key and its VPC."""
+        config, naming = self.config, self.naming
+        self.key = EncryptionKey(
+            self,
+            "key",
+            props=EncryptionKeyProps(
+                naming=naming,
+                account_id=self.account_id,
+                region=config.region,
+                description=f"{naming.prefix}: data at rest",
+            ),
+        )
+        self.network = Network(
+            self,
+            "network",
+            props=NetworkProps(
+                naming=naming,
+                account_id=self.account_id,
+                region=config.region,
+                settings=config.network,
+                flow_log_key=self.key,
+            ),
+        )
+
+    def data_step(self) -> None:
+        """MySQL with its schema migration, the queue, and their credential rotations."""
+        config, naming = self.config, self.naming
+        self.database = Database(
+            self,
+            "database",
+            props=DatabaseProps(
+                naming=naming, network=self.network, key=self.key, settings=config.database
+            ),
+        )
+        self.queue = Queue(
+            self,
+            "queue",
+            props=QueueProps(
+                naming=naming,
+                network=self.network,
+                key=self.key,
+                app_access_string=queue_access_string(QUEUE_STREAM),
+                settings=config.queue,
+                secret_recovery_window_days=self.recovery_days,
+            ),
+        )
+        self.db_credentials = self._credentials(
+            "db-app-credentials",
+            ("mysql", "app"),
+            username="app",
+            description="MySQL: least-privilege application user",
+        )
+        self.migration = SchemaMigration(
+            self,
+            "migration",
+            props=SchemaMigrationProps(
+                naming=naming,
+                project_root=PROJECT_ROOT,
+                database=self.database,
+                app_credentials=self.db_credentials,
+                log_retention_days=config.services.log_retention_days,
+            ),
+        )
+        self._rotations()
+
+    def edge_step(self) -> None:
+        """The internal load balancer, and CloudFront with its firewall in front of it."""
+        config, naming, edge = self.config, self.naming, self.config.edge
+        self.origin_secret = self._credentials(
+            "origin-secret",
+            ("edge", "origin-verify"),
+            username="cloudfront",
+            description="Header value CloudFront sends and the ALB requires",
+            letters_and_digits_only=True,
+        )
+        self.load_balancer = LoadBalancer(
+            self,
+            "load-balancer",
+            props=LoadBalancerProps(
+                naming=naming,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.private_subnet_ids,  # internal: CloudFront VPC origin
+                target_port=PRODUCER_PORT,
+                # Readiness is what the write path needs (the queue): a database outage
+                # keeps the tasks in service, POSTs queue up and are stored later.
+                health_check_path=READINESS_PATH,
+                allowed_cidrs=edge.allowed_cidrs,
+                origin_secret_header_value=self.origin_secret.password,
+                certificate_arn=edge.alb_certificate_arn,
+                domain_name=f"origin.{edge.domain_name}" if edge.domain_name else None,
+                hosted_zone_id=edge.hosted_zone_id,
+                deletion_protection=edge.alb_deletion_protection,
+                access_logs_bucket_name=(
+                    f"{naming.prefix}-alb-logs-{self.account_id}" if edge.alb_access_logs else None
+                ),
+            ),
+        )
+        # CloudFront-scoped resources (the web ACL) live in us-east-1.
+        us_east_1 = provider(
+            self,
+            "aws-us-east-1",
+            alias="us_east_1",
+            naming=naming,
+            region="us-east-1",
+            extra_tags=config.extra_tags,
+        )
+        edge_key = self._key(
+            "edge-key", "us-east-1", "edge logs (us-east-1)", "edge", provider=us_east_1
+        )
+        self.firewall = EdgeFirewall(
+            self,
+            "firewall",
+            props=EdgeFirewallProps(
+                naming=naming,
+                provider=us_east_1,
+                log_kms_key_arn=edge_key.arn,
+                log_retention_days=config.services.log_retention_days,
+            ),
+        )
+        # The frontend objects get a key of their own: its policy names this distribution,
+        # which (through the origin secret) already depends on the environment key.
+        self.frontend_key = self._key(
+            "frontend-key",
+            config.region,
+            "frontend objects (read by CloudFront)",
+            "frontend",
+            log_group_services=False,
+        )
+        self.frontend = Frontend(
+            self,
+            "frontend",
+            props=FrontendProps(
+                naming=naming,
+                bucket_name=f"{naming.prefix}-frontend-{self.account_id}",
+                site_dir=str(SITE_DIR),
+                api_origin=self.load_balancer.vpc_origin,
+                api_origin_domain=self.load_balancer.origin_domain,
+                origin_secret_header_value=self.origin_secret.password,
+                kms_key_arn=self.frontend_key.arn,
+                aliases=(edge.domain_name,) if edge.domain_name else (),
+                acm_certificate_arn=edge.cloudfront_certificate_arn,
+                hosted_zone_id=edge.hosted_zone_id,
+                web_acl_arn=self.firewall.arn,
+            ),
+        )
+        # CloudFront reads the KMS-encrypted frontend objects, for this distribution only.
+        self.frontend_key.allow_service(
+            ServiceAccess(
+                "cloudfront.amazonaws.com",
+                actions=("kms:Decrypt",),
+                source_arn=self.frontend.distribution_arn,
+            )
+        )
+
+    def compute_step(self) -> None:
+        """The repositories, the cluster, the consumer and the producer, and their scaling."""
+        config, naming, services = self.config, self.naming, self.config.services
+        self.repositories = {
+            name: ContainerRepository(
+                self,
+                f"{name}-repository",
+                props=ContainerRepositoryProps(
+                    naming=naming,
+                    service=name,
+                    key=self.key,
+                    force_delete=not config.is_production,
+                ),
+            )
+            for name in ("producer", "consumer")
+        }
+        self.cluster = Cluster(
+            self,
+            "cluster",
+            props=ClusterProps(
+                naming=naming,
+                network=self.network,
+                key=self.key,
+                namespace_name=f"{config.name}.{naming.project}.internal",
+                log_retention_days=services.log_retention_days,
+            ),
+        )
+        self.consumer = self._service(
+            "consumer",
+            CONSUMER_PORT,
+            {
+                EnvVar.METRICS_NAMESPACE: METRICS_NAMESPACE,
+                EnvVar.METRICS_INTERVAL: "60",
+                EnvVar.DB_MIGRATE: "auto",
+            },
+            # /health is 503 only when the worker loop died or hung (a dependency outage
+            # reports "degraded" with 200): a liveness check.
+            liveness_path="/health",
+        )
+        self.producer = self._service(
+            "producer",
+            PRODUCER_PORT,
+            {EnvVar.CONSUMER_URL: self.consumer.url},
+            # "/" answers whenever the process serves; /ready (the queue reachable) is the
+            # load balancer's readiness check, so a queue outage stops traffic to the tasks
+            # without ECS replacing them all.
+            liveness_path="/",
+            load_balancer=self.load_balancer,
+        )
+        self.consumer.allow_from(self.producer, description="producer reads the consumer's health")
+        self.producer.scale_on_cpu(services.producer_cpu_target_percent)
+        self.producer.scale_on_requests(services.producer_requests_per_task)
+        self.consumer.scale_on_backlog_per_task(
+            "backlog",
+            namespace=METRICS_NAMESPACE,
+            metric_name=BACKLOG_METRIC,
+            dimensions={"Environment": config.name},
+            per_task=services.consumer_backlog_target,
+        )
+
+    def monitoring_step(self) -> None:
+        """Alarms on every service, the load balancer, the database and the queue."""
+        config = self.config
+        self.observability = Observability(
+            self,
+            "observability",
+            props=ObservabilityProps(
+                naming=self.naming,
+                account_id=self.account_id,
+                region=config.region,
+                key=self.key,
+                services=[self.producer, self.consumer],
+                load_balancer=self.load_balancer,
+                database=self.database,
+                alarm_email=config.alarm_email,
+                alarm_topic_arn=config.alarm_topic_arn,
+            ),
+        )
+
+    def outputs(self) -> None:
+        TerraformOutput(self, "vpc_id", value=self.network.vpc.id)
+        TerraformOutput(self, "cloudfront_url", value=self.frontend.url)
+        TerraformOutput(self, "alb_dns_name", value=self.load_balancer.dns_name)
+        for name, repository in self.repositories.items():
+            TerraformOutput(self, f"{name}_repository_url", value=repository.url)
+        TerraformOutput(self, "service_discovery_namespace", value=self.cluster.namespace_name)
+        TerraformOutput(self, "queue_endpoint", value=self.queue.endpoint_address)
+        TerraformOutput(
+            self, "database_endpoint", value=self.database.endpoint_address, sensitive=True
+        )
+        TerraformOutput(self, "alarm_topic_arn", value=self.observability.topic.arn)
+        TerraformOutput(self, "migration_function", value=self.migration.function.function_name)
+
+    # --- parts the steps share ------------------------------------------------------------
+
+    def _service(
+        self,
+        name: str,
+        port: int,
+        environment: dict[str, str],
+        *,
+        liveness_path: str,
+        load_balancer: LoadBalancer | None = None,
+    ) -> FargateService:
+        """One application service with the environment both services read; it starts after
+        the schema migration, once the queue user holds this release's access string
+        (``apps/common/contract.py``) and the rules to MySQL and the queue exist."""
+        services = self.config.services
+        # The services read their credentials from the secrets at run time (and again
+        # after a rotation), so the task definitions carry the secrets' ARNs, not values.
+        common: dict[str, str] = {
+            EnvVar.ENVIRONMENT: self.config.name,
+            EnvVar.REDIS_URL: self.queue.url,
+            EnvVar.REDIS_TLS_CA: SYSTEM_CA_BUNDLE,
+            EnvVar.QUEUE_STREAM: QUEUE_STREAM,
+            **self.database.connection_environment(ca_bundle=RDS_CA_BUNDLE),
+            EnvVar.LOG_LEVEL: "info",
+        }
+        service = FargateService(
+            self,
+            name,
+            props=FargateServiceProps(
+                name=name,
+                cluster=self.cluster,
+                repository=self.repositories[name],
+                image_tag=self.release.image_tag,
+                port=port,
+                settings=getattr(services, name),
+                environment={**common, EnvVar.PORT: str(port), **environment},
+                credentials_secrets={
+                    EnvVar.REDIS_CREDENTIALS_SECRET: self.queue.credentials,
+                    EnvVar.DB_CREDENTIALS_SECRET: self.db_credentials,
+                },
+                load_balancer=load_balancer,
+                health_check_path=liveness_path,
+                log_retention_days=services.log_retention_days,
+                depends_on=(self.migration.invocation, self.queue.app_user),
+            ),
+        )
+        service.requires(
+            *self.database.allow_from(service, description=f"{name} to MySQL"),
+            *self.queue.allow_from(service, description=f"{name} to the queue"),
+        )
+        return service
+
+    def _rotations(self) -> None:
+        """Rotation schedules for the app's MySQL and queue credentials."""
+        database, queue = self.database, self.queue
+        self.db_rotation = self._rotation(
+            "db-rotation",
+            "rotate-db",
+            self.db_credentials,
+            "mysql",
+            {
+                EnvVar.MASTER_SECRET_ARN: database.master_secret_arn,
+                **database.connection_environment(ca_bundle=LAMBDA_RDS_CA_BUNDLE),
+            },
+            read_secrets(
+                [database.master_secret_arn], kms_key_arn=self.key.arn, region=self.config.region
+            ),
+        )
+        self.db_rotation.start_after(
+            *database.allow_from(self.db_rotation, description="credential rotation to MySQL"),
+            self.migration.invocation,  # the first user and the schema exist
+        )
+        self.queue_rotation = self._rotation(
+            "queue-rotation",
+            "rotate-queue",
+            queue.credentials,
+            "elasticache",
+            {EnvVar.QUEUE_USER_ID: queue.app_user.user_id, EnvVar.REDIS_URL: queue.url},
+            [
+                Statement(actions=["elasticache:ModifyUser"], resources=[queue.app_user.arn]),
+                # Read-only; whether AWS scopes it to a user ARN is unverified here, and a
+                # refused describe would stop every rotation after ModifyUser succeeded.
+                Statement(actions=["elasticache:DescribeUsers"], resources=["*"]),
+            ],
+        )
+        self.queue_rotation.start_after(
+            *queue.allow_from(self.queue_rotation, description="credential rotation to the queue")
+        )
+
+    def _rotation(
+        self,
+        id_: str,
+        name: str,
+        credentials: GeneratedCredentials,
+        target: str,
+        variables: dict[str, str],
+        statements: list[Statement],
+    ) -> CredentialRotation:
+        return CredentialRotation(
+            self,
+            id_,
+            props=CredentialRotationProps(
+                naming=self.naming,
+                name=name,
+                project_root=PROJECT_ROOT,
+                network=self.network,
+                key=self.key,
+                credentials=credentials,
+                target=target,
+                variables=variables,
+                statements=statements,
+                log_retention_days=self.config.services.log_retention_days,
+            ),
+        )
+
+    def _credentials(
+        self,
+        id_: str,
+        path: tuple[str, ...],
+        *,
+        username: str,
+        description: str,
+        letters_and_digits_only: bool = False,
+    ) -> GeneratedCredentials:
+        return GeneratedCredentials(
+            self,
+            id_,
+            props=GeneratedCredentialsProps(
+                name=self.naming.path(*path),
+                username=username,
+                kms_key_arn=self.key.arn,
+                description=description,
+                recovery_window_days=self.recovery_days,
+                letters_and_digits_only=letters_and_digits_only,
+            ),
+        )
+
+    def _key(
+        self,
+        id_: str,
+        region: str,
+        purpose: str,
+        alias_suffix: str,
+        *,
+        provider: TerraformProvider | None = None,
+        log_group_services: bool = True,
+    ) -> EncryptionKey:
+        """A further key of the environment (``alias/<prefix>-<alias_suffix>``)."""
+        return EncryptionKey(
+            self,
+            id_,
+            props=EncryptionKeyProps(
+                naming=self.naming,
+                account_id=self.account_id,
+                region=region,
+                description=f"{self.naming.prefix}: {purpose}",
+                alias_suffix=alias_suffix,
+                provider=provider,
+                log_group_services=log_group_services,
+            ),
+        )

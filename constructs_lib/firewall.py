@@ -23,6 +23,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 )
 from constructs import Construct
 
+from .encryption import EncryptionKey
 from .errors import ConfigError
 from .naming import Naming
 
@@ -40,8 +41,8 @@ class EdgeFirewallProps:
     naming: Naming
     provider: TerraformProvider
     """An AWS provider for us-east-1: CloudFront web ACLs (and their logs) live there."""
-    log_kms_key_arn: str
-    """A KMS key in us-east-1 that CloudWatch Logs may use for the WAF log group."""
+    log_key: EncryptionKey
+    """A key in us-east-1 that CloudWatch Logs may use for the WAF log group."""
     rate_limit_per_5_minutes: int = 2000
     """Requests one IP may send in 5 minutes before it is blocked. Unset: 2000."""
     log_retention_days: int = 30
@@ -115,7 +116,7 @@ class EdgeFirewall(Construct):
             provider=props.provider,
             name=f"aws-waf-logs-{name}",  # WAF requires the aws-waf-logs- prefix
             retention_in_days=props.log_retention_days,
-            kms_key_id=props.log_kms_key_arn,
+            kms_key_id=props.log_key.arn,
         )
         self.logging = Wafv2WebAclLoggingConfiguration(
             self,

@@ -29,7 +29,6 @@ from cdktf_cdktf_provider_aws.cloudfront_distribution import (
 from cdktf_cdktf_provider_aws.cloudfront_origin_access_control import (
     CloudfrontOriginAccessControl,
 )
-from cdktf_cdktf_provider_aws.cloudfront_vpc_origin import CloudfrontVpcOrigin
 from cdktf_cdktf_provider_aws.data_aws_cloudfront_response_headers_policy import (
     DataAwsCloudfrontResponseHeadersPolicy,
 )
@@ -40,7 +39,10 @@ from constructs import Construct
 from apps.common.contract import ORIGIN_VERIFY_HEADER
 
 from .bucket import SecureBucket, SecureBucketProps
+from .encryption import EncryptionKey, ServiceAccess
 from .errors import ConfigError
+from .firewall import EdgeFirewall
+from .load_balancer import LoadBalancer
 from .naming import Naming
 from .policy import Statement
 
@@ -90,20 +92,18 @@ class FrontendProps:
     site_dir: str
     """Absolute path of the folder whose files are uploaded (must hold index.html);
     dotfiles and dot-directories are left out."""
-    api_origin: CloudfrontVpcOrigin
-    """The VPC origin through which CloudFront reaches the internal load balancer
-    (``LoadBalancer.vpc_origin``); it also holds the protocol (HTTP, or HTTPS when the
-    load balancer has a certificate)."""
-    api_origin_domain: str
-    """The name the API origin is addressed by (``LoadBalancer.origin_domain``): with
-    HTTPS, the name on the load balancer's certificate (sent as SNI and checked)."""
+    api: LoadBalancer
+    """The internal load balancer behind ``api_path_pattern``: CloudFront reaches it
+    through its VPC origin (which holds the protocol: HTTP, or HTTPS when the load
+    balancer has a certificate) by its ``origin_domain`` (with HTTPS, the name on the
+    certificate, sent as SNI and checked)."""
     api_path_pattern: str = "/api/*"
     """Requests matching this pattern go to the API, uncached. Unset: ``/api/*``."""
     origin_secret_header_value: str | None = None
     """Sent to the API origin as ``X-Origin-Verify``. Unset: no header is added."""
-    kms_key_arn: str | None = None
-    """Encrypts the bucket (its key policy must let ``cloudfront.amazonaws.com`` decrypt
-    for this distribution). Unset: SSE-S3."""
+    key: EncryptionKey | None = None
+    """Encrypts the bucket and its objects; the construct lets ``cloudfront.amazonaws.com``
+    decrypt with it on behalf of this distribution only. Unset: SSE-S3."""
     aliases: Sequence[str] = ()
     """Custom domain names of the site; need ``acm_certificate_arn``. Unset: the
     distribution's ``*.cloudfront.net`` name only."""
@@ -112,9 +112,9 @@ class FrontendProps:
     certificate."""
     price_class: str = "PriceClass_100"
     """Unset: North America and Europe edge locations only (cheapest)."""
-    web_acl_arn: str | None = None
-    """ARN of a WAFv2 web ACL (scope CLOUDFRONT, in us-east-1) protecting the site and the
-    API behind it. Unset: no WAF."""
+    firewall: EdgeFirewall | None = None
+    """The web ACL (scope CLOUDFRONT, in us-east-1) protecting the site and the API behind
+    it. Unset: no WAF."""
     hosted_zone_id: str | None = None
     """Route 53 zone in which to create alias A and AAAA records for every entry of
     ``aliases``. Unset: no records (point the names at the distribution yourself)."""
@@ -139,6 +139,15 @@ class Frontend(Construct):
         self.distribution = self._distribution(props)
         self.distribution_arn: str = self.distribution.arn
         self._allow_cloudfront_read()
+        if props.key is not None:
+            # CloudFront decrypts the objects it serves, for this distribution only.
+            props.key.allow_service(
+                ServiceAccess(
+                    "cloudfront.amazonaws.com",
+                    actions=("kms:Decrypt",),
+                    source_arn=self.distribution_arn,
+                )
+            )
         self.objects: dict[str, S3Object] = self._objects(props, site_dir)
 
         domain = props.aliases[0] if props.aliases else self.distribution.domain_name
@@ -155,7 +164,7 @@ class Frontend(Construct):
             "bucket",
             props=SecureBucketProps(
                 bucket_name=props.bucket_name,
-                kms_key_arn=props.kms_key_arn,
+                kms_key_arn=props.key.arn if props.key else None,
                 # Everything in it is rebuilt from the repository on apply.
                 force_destroy=True,
             ),
@@ -178,9 +187,9 @@ class Frontend(Construct):
         with the origin secret header when there is one)."""
         api_origin = CloudfrontDistributionOrigin(
             origin_id=API_ORIGIN,
-            domain_name=props.api_origin_domain,
+            domain_name=props.api.origin_domain,
             vpc_origin_config=CloudfrontDistributionOriginVpcOriginConfig(
-                vpc_origin_id=props.api_origin.id,
+                vpc_origin_id=props.api.vpc_origin.id,
                 origin_read_timeout=30,
                 origin_keepalive_timeout=5,
             ),
@@ -262,7 +271,7 @@ class Frontend(Construct):
                 )
             ),
             viewer_certificate=self._viewer_certificate(props),
-            web_acl_id=props.web_acl_arn,
+            web_acl_id=props.firewall.arn if props.firewall else None,
             tags={"Name": props.naming.name("frontend")},
         )
 
@@ -283,6 +292,7 @@ class Frontend(Construct):
         changes."""
         # Files are copied next to the synthesized stack, so `source` is relative to it.
         asset = TerraformAsset(self, "site", path=str(site_dir), type=AssetType.DIRECTORY)
+        key_arn = props.key.arn if props.key else None
         return {
             key: S3Object(
                 self,
@@ -293,9 +303,9 @@ class Frontend(Construct):
                 source_hash=hashlib.md5(file.read_bytes(), usedforsecurity=False).hexdigest(),
                 content_type=content_type(key),
                 cache_control=INDEX_CACHE_CONTROL if key == INDEX else ASSET_CACHE_CONTROL,
-                server_side_encryption="aws:kms" if props.kms_key_arn else None,
-                kms_key_id=props.kms_key_arn,
-                bucket_key_enabled=True if props.kms_key_arn else None,
+                server_side_encryption="aws:kms" if key_arn else None,
+                kms_key_id=key_arn,
+                bucket_key_enabled=True if key_arn else None,
             )
             for key, file in site_files(site_dir)
         }

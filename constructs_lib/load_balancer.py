@@ -52,6 +52,7 @@ from apps.common.contract import ORIGIN_VERIFY_HEADER
 from .bucket import SecureBucket, SecureBucketProps
 from .errors import ConfigError
 from .naming import Naming
+from .network import Network
 from .policy import Statement
 
 HTTP_PORT = 80
@@ -84,9 +85,8 @@ FORBIDDEN_BODY = json.dumps({"error": "forbidden", "status": 403})
 @dataclass(frozen=True)
 class LoadBalancerProps:
     naming: Naming
-    vpc_id: str
-    subnet_ids: Sequence[str]
-    """Private subnets in at least two AZs (the load balancer is internal)."""
+    network: Network
+    """The load balancer is internal: in this network's private subnets (2 AZs or more)."""
     target_port: int
     """The producer container's port; targets are registered by IP (Fargate awsvpc)."""
     health_check_path: str = "/health"
@@ -202,7 +202,7 @@ class LoadBalancer(Construct):
             "security-group",
             name=props.naming.name("alb"),
             description="ALB: HTTP(S) from CloudFront and allowed CIDRs only",
-            vpc_id=props.vpc_id,
+            vpc_id=props.network.vpc.id,
             tags={"Name": props.naming.name("alb")},
         )
 
@@ -272,7 +272,7 @@ class LoadBalancer(Construct):
             internal=True,
             load_balancer_type="application",
             ip_address_type="ipv4",
-            subnets=list(props.subnet_ids),
+            subnets=list(props.network.private_subnet_ids),
             security_groups=[self.security_group.id],
             drop_invalid_header_fields=True,
             desync_mitigation_mode="defensive",
@@ -316,7 +316,7 @@ class LoadBalancer(Construct):
             self,
             "cloudfront-vpc-origins",
             name=CLOUDFRONT_VPC_ORIGINS_GROUP,
-            vpc_id=props.vpc_id,
+            vpc_id=props.network.vpc.id,
             depends_on=[self.vpc_origin],
         )
         return VpcSecurityGroupIngressRule(
@@ -336,7 +336,7 @@ class LoadBalancer(Construct):
             self,
             "target-group",
             name=props.naming.name("producer"),
-            vpc_id=props.vpc_id,
+            vpc_id=props.network.vpc.id,
             target_type="ip",
             protocol="HTTP",
             protocol_version="HTTP1",
@@ -474,11 +474,12 @@ class LoadBalancer(Construct):
 
     def _validate(self, props: LoadBalancerProps) -> None:
         where = self.node.path
-        if len(props.subnet_ids) < 2:
+        azs = props.network.availability_zones
+        if len(azs) < 2:
             raise ConfigError(
                 where,
-                "subnet_ids",
-                len(props.subnet_ids),
+                "network",
+                len(azs),
                 "an Application Load Balancer needs private subnets in 2 or more AZs",
             )
         for cidr in props.allowed_cidrs:

@@ -25,7 +25,7 @@ from apps.common.contract import (
 )
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
-from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps, ServiceAccess
+from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps
 from constructs_lib.frontend import Frontend, FrontendProps
 from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
@@ -166,8 +166,7 @@ class PlatformStack(TerraformStack):
             "load-balancer",
             props=LoadBalancerProps(
                 naming=naming,
-                vpc_id=self.network.vpc.id,
-                subnet_ids=self.network.private_subnet_ids,  # internal: CloudFront VPC origin
+                network=self.network,  # internal: CloudFront reaches it by its VPC origin
                 target_port=PRODUCER_PORT,
                 # Readiness is what the write path needs (the queue): a database outage
                 # keeps the tasks in service, POSTs queue up and are stored later.
@@ -201,7 +200,7 @@ class PlatformStack(TerraformStack):
             props=EdgeFirewallProps(
                 naming=naming,
                 provider=us_east_1,
-                log_kms_key_arn=edge_key.arn,
+                log_key=edge_key,
                 log_retention_days=config.services.log_retention_days,
             ),
         )
@@ -221,23 +220,14 @@ class PlatformStack(TerraformStack):
                 naming=naming,
                 bucket_name=f"{naming.prefix}-frontend-{self.account_id}",
                 site_dir=str(SITE_DIR),
-                api_origin=self.load_balancer.vpc_origin,
-                api_origin_domain=self.load_balancer.origin_domain,
+                api=self.load_balancer,
                 origin_secret_header_value=self.origin_secret.password,
-                kms_key_arn=self.frontend_key.arn,
+                key=self.frontend_key,
                 aliases=(edge.domain_name,) if edge.domain_name else (),
                 acm_certificate_arn=edge.cloudfront_certificate_arn,
                 hosted_zone_id=edge.hosted_zone_id,
-                web_acl_arn=self.firewall.arn,
+                firewall=self.firewall,
             ),
-        )
-        # CloudFront reads the KMS-encrypted frontend objects, for this distribution only.
-        self.frontend_key.allow_service(
-            ServiceAccess(
-                "cloudfront.amazonaws.com",
-                actions=("kms:Decrypt",),
-                source_arn=self.frontend.distribution_arn,
-            )
         )
 
     def compute_step(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +154,13 @@ UNIT_NETWORK = NetworkSettings(
     private_subnet_cidrs=("10.0.16.0/20", "10.0.32.0/20"),
     nat_gateways=NatGateways.SINGLE,
 )
+ONE_AZ_NETWORK = replace(
+    UNIT_NETWORK,
+    availability_zones=(f"{REGION}a",),
+    public_subnet_cidrs=("10.0.0.0/24",),
+    private_subnet_cidrs=("10.0.16.0/20",),
+)
+"""A network too small for a database or a load balancer (their error paths)."""
 
 
 @dataclass
@@ -187,13 +194,13 @@ class UnitStack:
         )
         return built
 
-    def network(self) -> Network:
+    def network(self, settings: NetworkSettings = UNIT_NETWORK) -> Network:
+        """The two-AZ unit network, or one with other ``settings`` (``ONE_AZ_NETWORK``)."""
         from constructs_lib.network import Network, NetworkProps
 
-        props = NetworkProps(
-            naming=NAMING, account_id=ACCOUNT_ID, region=REGION, settings=UNIT_NETWORK
-        )
-        built: Network = self._once("network", lambda: Network(self.stack, "network", props=props))
+        id_ = "network" if settings == UNIT_NETWORK else f"network-{len(self.parts)}"
+        props = NetworkProps(naming=NAMING, account_id=ACCOUNT_ID, region=REGION, settings=settings)
+        built: Network = self._once(id_, lambda: Network(self.stack, id_, props=props))
         return built
 
     def database(self) -> Database:
@@ -215,13 +222,7 @@ class UnitStack:
     def load_balancer(self) -> LoadBalancer:
         from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
 
-        network = self.network()
-        props = LoadBalancerProps(
-            naming=NAMING,
-            vpc_id=network.vpc.id,
-            subnet_ids=network.private_subnet_ids,
-            target_port=5080,
-        )
+        props = LoadBalancerProps(naming=NAMING, network=self.network(), target_port=5080)
         built: LoadBalancer = self._once(
             "load_balancer", lambda: LoadBalancer(self.stack, "lb", props=props)
         )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from tests.support import ACCOUNT_ID, NAMING, REGION, UNIT_NETWORK, UnitStack
+from tests.support import NAMING, ONE_AZ_NETWORK, UnitStack
 
 
 def test_allow_from_adds_the_matching_ingress_and_egress_pair(unit_stack: UnitStack) -> None:
@@ -34,19 +32,8 @@ def test_allow_from_adds_the_matching_ingress_and_egress_pair(unit_stack: UnitSt
 def test_database_construct_needs_a_network_of_two_azs(unit_stack: UnitStack) -> None:
     from constructs_lib.database import Database, DatabaseProps
     from constructs_lib.errors import ConfigError
-    from constructs_lib.network import Network, NetworkProps
 
-    one_az = replace(
-        UNIT_NETWORK,
-        availability_zones=(f"{REGION}a",),
-        public_subnet_cidrs=("10.0.0.0/24",),
-        private_subnet_cidrs=("10.0.16.0/20",),
-    )
-    network = Network(
-        unit_stack.stack,
-        "network",
-        props=NetworkProps(naming=NAMING, account_id=ACCOUNT_ID, region=REGION, settings=one_az),
-    )
+    network = unit_stack.network(ONE_AZ_NETWORK)
     props = DatabaseProps(naming=NAMING, network=network, key=unit_stack.key())
     with pytest.raises(
         ConfigError, match=r"^unit/db\.network: got 1, give a network of 2 or more AZs$"

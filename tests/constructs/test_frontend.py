@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from constructs_lib.errors import ConfigError
-from tests.support import KMS_KEY_ARN, NAMING, UnitStack, new_unit_stack, one, resources
+from tests.support import ACCOUNT_ID, NAMING, UnitStack, new_unit_stack, one, resources
 
 SITE = {
     "index.html": b"<!doctype html><title>pcp</title>\n",
@@ -33,8 +33,7 @@ SITE = {
 UPLOADED = sorted(k for k in SITE if not k.startswith("."))
 SECRET = "Zq8vN3kLm2Pw9Xr4Ty7Ua1Sd"
 ACM = "arn:aws:acm:us-east-1:123456789012:certificate/c"
-WAF = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/pcp/1"
-ALB_ARN = "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/app/pcp-unit-alb/1"
+ALB_CERT = "arn:aws:acm:eu-central-1:123456789012:certificate/alb"
 
 
 @dataclass(frozen=True)
@@ -56,48 +55,68 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _props(site: Path, stack: Any, **overrides: Any) -> Any:
+def _props(site: Path, unit: UnitStack, **overrides: Any) -> Any:
     from constructs_lib.frontend import FrontendProps
 
     props: dict[str, Any] = {
         "naming": NAMING,
         "bucket_name": "pcp-unit-frontend",
         "site_dir": str(site),
-        "api_origin": stack.node.find_child("api-origin"),
-        "api_origin_domain": "internal-pcp-unit-alb-123.eu-central-1.elb.amazonaws.com",
     }
+    if "api" not in overrides:
+        props["api"] = unit.load_balancer()
     return FrontendProps(**{**props, **overrides})
 
 
-def _stack(unit: UnitStack) -> Any:
-    """The unit stack, with the VPC origin the API is reached through (as ``LoadBalancer``
-    makes it)."""
-    from cdktf_cdktf_provider_aws.cloudfront_vpc_origin import (
-        CloudfrontVpcOrigin,
-        CloudfrontVpcOriginVpcOriginEndpointConfig,
-        CloudfrontVpcOriginVpcOriginEndpointConfigOriginSslProtocols,
-    )
+def _custom(unit: UnitStack) -> dict[str, Any]:
+    """Every optional prop set: an HTTPS load balancer named ``api.example.com``, a key, a
+    firewall (with its us-east-1 provider and log key), aliases, a price class."""
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+    from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps
+    from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
 
     stack = unit.stack
-    CloudfrontVpcOrigin(
+    api = LoadBalancer(
         stack,
-        "api-origin",
-        vpc_origin_endpoint_config=[
-            CloudfrontVpcOriginVpcOriginEndpointConfig(
-                arn=ALB_ARN,
-                name="pcp-unit-api",
-                http_port=80,
-                https_port=443,
-                origin_protocol_policy="http-only",
-                origin_ssl_protocols=[
-                    CloudfrontVpcOriginVpcOriginEndpointConfigOriginSslProtocols(
-                        items=["TLSv1.2"], quantity=1
-                    )
-                ],
-            )
-        ],
+        "api",
+        props=LoadBalancerProps(
+            naming=NAMING,
+            network=unit.network(),
+            target_port=5080,
+            certificate_arn=ALB_CERT,
+            domain_name="api.example.com",
+            hosted_zone_id="Z0123456789ABCDEFGHIJ",
+        ),
     )
-    return stack
+    us_east_1 = AwsProvider(stack, "us-east-1", alias="us_east_1", region="us-east-1")
+    log_key = EncryptionKey(
+        stack,
+        "edge-key",
+        props=EncryptionKeyProps(
+            naming=NAMING,
+            account_id=ACCOUNT_ID,
+            region="us-east-1",
+            description="edge",
+            provider=us_east_1,
+            alias_suffix="edge",
+        ),
+    )
+    firewall = EdgeFirewall(
+        stack,
+        "firewall",
+        props=EdgeFirewallProps(naming=NAMING, provider=us_east_1, log_key=log_key),
+    )
+    return {
+        "api": api,
+        "origin_secret_header_value": SECRET,
+        "key": unit.key(),
+        "aliases": ["www.example.com"],
+        "acm_certificate_arn": ACM,
+        "firewall": firewall,
+        "price_class": "PriceClass_All",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -108,21 +127,12 @@ def synthesized(site_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Syn
 
     outdir = tmp_path_factory.mktemp("cdktf.out")
     app = App(outdir=str(outdir))
-    variants = {
-        "default": {},
-        "custom": {
-            "api_origin_domain": "api.example.com",
-            "origin_secret_header_value": SECRET,
-            "kms_key_arn": KMS_KEY_ARN,
-            "aliases": ["www.example.com"],
-            "acm_certificate_arn": ACM,
-            "web_acl_arn": WAF,
-            "price_class": "PriceClass_All",
-        },
-    }
-    for name, overrides in variants.items():
-        stack = _stack(new_unit_stack(app, name))
-        frontend = Frontend(stack, "frontend", props=_props(site_dir, stack, **overrides))
+    variants = ("default", "custom")
+    for name in variants:
+        unit = new_unit_stack(app, name)
+        stack = unit.stack
+        overrides = _custom(unit) if name == "custom" else {}
+        frontend = Frontend(stack, "frontend", props=_props(site_dir, unit, **overrides))
         TerraformOutput(stack, "url", value=frontend.url)
         TerraformOutput(stack, "distribution_arn", value=frontend.distribution_arn)
         assert sorted(frontend.objects) == UPLOADED
@@ -217,9 +227,9 @@ def test_api_path_goes_uncached_to_the_alb_origin_with_all_methods(
     assert api["response_headers_policy_id"] == _headers_policy_ref(default)
 
     origin = _origins(default)["api"]
-    assert origin["domain_name"] == "internal-pcp-unit-alb-123.eu-central-1.elb.amazonaws.com"
+    assert origin["domain_name"] == _ref(default, "aws_lb", "dns_name")
     assert origin["vpc_origin_config"] == {
-        "vpc_origin_id": "${aws_cloudfront_vpc_origin.api-origin.id}",
+        "vpc_origin_id": _ref(default, "aws_cloudfront_vpc_origin", "id"),
         "origin_read_timeout": 30,
         "origin_keepalive_timeout": 5,
     }
@@ -273,7 +283,7 @@ def test_custom_domain_uses_the_acm_certificate_with_sni_and_tls12(
         "ssl_support_method": "sni-only",
         "minimum_protocol_version": "TLSv1.2_2021",
     }
-    assert distribution["web_acl_id"] == WAF
+    assert distribution["web_acl_id"] == _ref(custom, "aws_wafv2_web_acl", "arn")
     assert distribution["price_class"] == "PriceClass_All"
     assert custom["output"]["url"]["value"] == "https://www.example.com"
 
@@ -284,7 +294,7 @@ def test_api_origin_gets_the_secret_header_and_the_certificate_name(
     origin = _origins(custom)["api"]
     assert origin["domain_name"] == "api.example.com"  # SNI and the name checked on TLS
     assert origin["vpc_origin_config"]["vpc_origin_id"] == (
-        "${aws_cloudfront_vpc_origin.api-origin.id}"
+        _ref(custom, "aws_cloudfront_vpc_origin", "id")
     )
     assert origin["custom_header"] == [{"name": "X-Origin-Verify", "value": SECRET}]
 
@@ -295,12 +305,36 @@ def test_kms_key_encrypts_the_bucket_and_every_object(
     (rule,) = one(custom, "aws_s3_bucket_server_side_encryption_configuration")["rule"]
     assert rule["apply_server_side_encryption_by_default"] == {
         "sse_algorithm": "aws:kms",
-        "kms_master_key_id": KMS_KEY_ARN,
+        "kms_master_key_id": _key_arn(custom),
     }
     for obj in resources(custom, "aws_s3_object").values():
-        assert (obj["server_side_encryption"], obj["kms_key_id"]) == ("aws:kms", KMS_KEY_ARN)
+        assert (obj["server_side_encryption"], obj["kms_key_id"]) == ("aws:kms", _key_arn(custom))
     for obj in resources(default, "aws_s3_object").values():
         assert "kms_key_id" not in obj
+
+
+def _key_arn(doc: dict[str, Any]) -> str:
+    """The unit key's ARN (the stack's other key is the firewall's log key)."""
+    (key_id,) = [k for k in resources(doc, "aws_kms_key") if not k.startswith("edge-key")]
+    return f"${{aws_kms_key.{key_id}.arn}}"
+
+
+def test_cloudfront_may_decrypt_with_the_key_for_this_distribution_only(
+    custom: dict[str, Any],
+) -> None:
+    """The construct meets the bucket's requirement of its key: the unit key is made with
+    no service access, and CloudFront must still decrypt the objects it serves."""
+    (key_id,) = [k for k in resources(custom, "aws_kms_key") if not k.startswith("edge-key")]
+    policy = json.loads(resources(custom, "aws_kms_key")[key_id]["policy"])
+    (statement,) = [
+        s
+        for s in policy["Statement"]
+        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    ]
+    assert statement["Action"] == ["kms:Decrypt"]
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceArn": _ref(custom, "aws_cloudfront_distribution", "arn")}
+    }
 
 
 EXPECTED_TYPES = {
@@ -381,15 +415,13 @@ def test_invalid_configuration_is_refused(
 ) -> None:
     from constructs_lib.frontend import Frontend
 
-    stack = _stack(unit_stack)
     with pytest.raises(ConfigError, match=message):
-        Frontend(stack, "frontend", props=_props(site_dir, stack, **overrides))
+        Frontend(unit_stack.stack, "frontend", props=_props(site_dir, unit_stack, **overrides))
 
 
 def test_site_dir_must_hold_index_html(unit_stack: UnitStack, tmp_path: Path) -> None:
     from constructs_lib.frontend import Frontend
 
     (tmp_path / "app.js").write_text("")
-    stack = _stack(unit_stack)
     with pytest.raises(ConfigError, match=r"site_dir: got .*, the folder must hold index\.html$"):
-        Frontend(stack, "frontend", props=_props(tmp_path, stack))
+        Frontend(unit_stack.stack, "frontend", props=_props(tmp_path, unit_stack))

@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from constructs_lib.errors import ConfigError
-from tests.support import NAMING, UnitStack, new_unit_stack, one, resources
+from tests.support import (
+    NAMING,
+    ONE_AZ_NETWORK,
+    UNIT_NETWORK,
+    UnitStack,
+    new_unit_stack,
+    one,
+    resources,
+)
 
 SECRET = "Zq8vN3kLm2Pw9Xr4Ty7Ua1Sd"
 CIDRS = ["172.16.0.0/22", "100.64.7.0/24"]
@@ -39,12 +47,8 @@ def _stack(**overrides: Any) -> UnitStack:
 
     unit = new_unit_stack()
     stack = unit.stack
-    props: dict[str, Any] = {
-        "naming": NAMING,
-        "vpc_id": "vpc-1",
-        "subnet_ids": ["subnet-private-a", "subnet-private-b"],
-        "target_port": 5000,
-    }
+    network = unit.network(overrides.pop("network", UNIT_NETWORK))
+    props: dict[str, Any] = {"naming": NAMING, "network": network, "target_port": 5000}
     lb = LoadBalancer(stack, "lb", props=LoadBalancerProps(**{**props, **overrides}))
     producer = SecurityGroup(stack, "producer", vpc_id="vpc-1", description="producer tasks")
     # What a service's allow_from does: the load balancer is the peer (one SG API).
@@ -100,13 +104,23 @@ def _alb_ingress(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in rules if r["security_group_id"] == sg]
 
 
+def _vpc(doc: dict[str, Any]) -> str:
+    (vpc_id,) = resources(doc, "aws_vpc")
+    return f"${{aws_vpc.{vpc_id}.id}}"
+
+
+def _private_subnets(doc: dict[str, Any]) -> list[str]:
+    """The network's private subnets, in AZ order."""
+    return [f"${{aws_subnet.{k}.id}}" for k in resources(doc, "aws_subnet") if "private" in k]
+
+
 def test_alb_is_internal_in_the_given_subnets_and_drops_invalid_headers(
     plain: dict[str, Any],
 ) -> None:
     alb = one(plain, "aws_lb")
     assert alb["internal"] is True
     assert alb["load_balancer_type"] == "application"
-    assert alb["subnets"] == ["subnet-private-a", "subnet-private-b"]
+    assert alb["subnets"] == _private_subnets(plain)
     assert alb["security_groups"] == [_alb_sg_ref(plain)]
     assert alb["drop_invalid_header_fields"] is True
     assert alb["enable_deletion_protection"] is False
@@ -118,7 +132,7 @@ def test_alb_is_internal_in_the_given_subnets_and_drops_invalid_headers(
 def test_target_group_registers_tasks_by_ip_with_a_health_check(plain: dict[str, Any]) -> None:
     tg = one(plain, "aws_lb_target_group")
     assert tg["target_type"] == "ip"
-    assert (tg["protocol"], tg["port"], tg["vpc_id"]) == ("HTTP", 5000, "vpc-1")
+    assert (tg["protocol"], tg["port"], tg["vpc_id"]) == ("HTTP", 5000, _vpc(plain))
     assert tg["deregistration_delay"] == "30"
     check = tg["health_check"]
     assert check["path"] == "/health"
@@ -184,7 +198,7 @@ def test_security_group_admits_only_cloudfront_vpc_origins_by_default(
     assert "egress" not in sg
     (lookup,) = plain["data"]["aws_security_group"].values()
     assert lookup["name"] == CLOUDFRONT_SG
-    assert lookup["vpc_id"] == "vpc-1"
+    assert lookup["vpc_id"] == _vpc(plain)
     (vpc_origin,) = resources(plain, "aws_cloudfront_vpc_origin")
     # CloudFront creates the group with the VPC's first VPC origin: read it after that.
     assert lookup["depends_on"] == [f"aws_cloudfront_vpc_origin.{vpc_origin}"]
@@ -209,7 +223,10 @@ def test_security_group_admits_cloudfront_on_443_and_each_cidr_on_both_ports(
     }
     assert all(r["from_port"] == r["to_port"] for r in rules)
     assert not any("prefix_list_id" in r for r in rules)
-    text = json.dumps(full["resource"])
+    # Everything but the unit network (whose NAT default routes are 0.0.0.0/0).
+    text = json.dumps(
+        {t: r for t, r in full["resource"].items() if t not in ("aws_route", "aws_subnet")}
+    )
     assert "0.0.0.0/0" not in text
     assert "::/0" not in text
 
@@ -329,7 +346,7 @@ def test_a_peer_admitting_the_load_balancer_gets_the_matching_ingress_and_egress
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"subnet_ids": ["subnet-a"]}, r"^unit/lb\.subnet_ids: got 1, .*2 or more AZs"),
+        ({"network": ONE_AZ_NETWORK}, r"^unit/lb\.network: got 1, .*2 or more AZs"),
         (
             {"allowed_cidrs": ["10.0.0.0/33"]},
             r"^unit/lb\.allowed_cidrs: got '10\.0\.0\.0/33', give IPv4",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from apps.common import contract, credentials
 from apps.common.contract import EnvVar
 
 TlsMode = Literal["off", "required", "verify"]
+Num = TypeVar("Num", int, float)
 
 BIGINT_MIN = -(2**63)
 BIGINT_MAX = 2**63 - 1
@@ -44,31 +45,27 @@ class Env:
         return default if value is None or value.strip() == "" else value.strip()
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
-        raw = self._env.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ConfigError(
-                f"environment variable {name} must be an integer, got {raw!r}"
-            ) from None
-        if not minimum <= value <= maximum:
-            raise ConfigError(
-                f"environment variable {name} must be between {minimum} and {maximum}, got {value}"
-            )
-        return value
+        return self._bounded(name, default, int, "an integer", minimum, maximum)
 
     def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        return self._bounded(name, default, float, "a number", minimum, maximum)
+
+    def _bounded(
+        self,
+        name: str,
+        default: Num,
+        parse: Callable[[str], Num],
+        what: str,
+        minimum: Num,
+        maximum: Num,
+    ) -> Num:
         raw = self._env.get(name)
         if raw is None or raw.strip() == "":
             return default
         try:
-            value = float(raw.strip())
+            value = parse(raw.strip())
         except ValueError:
-            raise ConfigError(
-                f"environment variable {name} must be a number, got {raw!r}"
-            ) from None
+            raise ConfigError(f"environment variable {name} must be {what}, got {raw!r}") from None
         if not minimum <= value <= maximum:
             raise ConfigError(
                 f"environment variable {name} must be between {minimum} and {maximum}, got {value}"

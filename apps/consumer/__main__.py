@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from apps.common.config import ConfigError
-from apps.common.logs import setup
+from apps.common.runner import run_service
 
 
 def main() -> int:
     from apps.consumer.service import Service
     from apps.consumer.settings import load_settings
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"consumer: configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup(settings.log_level)
-    return Service(settings).run()
+    return run_service("consumer", load_settings, lambda settings: Service(settings).run())
 
 
 if __name__ == "__main__":

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from apps.common.config import ConfigError
-from apps.common.logs import setup
+from apps.common.runner import run_service
 
 
 def main() -> int:
     from apps.producer.server import serve
-    from apps.producer.settings import load_settings
+    from apps.producer.settings import ProducerSettings, load_settings
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"producer: configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup(settings.log_level)
-    serve(settings)
-    return 0
+    def run(settings: ProducerSettings) -> int:
+        serve(settings)
+        return 0
+
+    return run_service("producer", load_settings, run)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -94,25 +95,26 @@ def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify({"error": message, "status": status, **extra}), status
 
 
-def create_app(settings: ProducerSettings) -> Flask:
-    app = Flask("apps.producer")
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    backends = Backends(settings)
-    app.extensions["backends"] = backends
-    host = hostname()
+class RequestRejectedError(Exception):
+    """A POST /count request the producer refuses before it reaches the queue."""
 
-    @app.after_request
-    def cors(response: Response) -> Response:
-        response.headers.update(CORS_HEADERS)
-        return response
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return error(exc.code or 500, exc.description or exc.name)
 
-    def health_body() -> tuple[dict[str, Any], bool]:
-        r_ok, r_err = backends.redis_ok()
-        d_ok, d_err = backends.db_ok()
+class ProducerApi:
+    """The route handlers, over one settings object and its backends."""
+
+    def __init__(self, settings: ProducerSettings, backends: Backends) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.host = hostname()
+
+    def health_body(self) -> tuple[dict[str, Any], bool]:
+        r_ok, r_err = self.backends.redis_ok()
+        d_ok, d_err = self.backends.db_ok()
         ok = r_ok and d_ok
         if ok:
             message = "producer is running"
@@ -124,44 +126,45 @@ def create_app(settings: ProducerSettings) -> Flask:
             "status": "ok" if ok else "unavailable",
             "service": "producer",
             "message": message,
-            "hostname": host,
-            "environment": settings.environment,
+            "hostname": self.host,
+            "environment": self.settings.environment,
             "accepting": r_ok,
             "redis": {"reachable": r_ok, **({"error": r_err} if r_err else {})},
             "database": {"reachable": d_ok, **({"error": d_err} if d_err else {})},
         }
         return body, ok
 
-    def index() -> Response:
+    def index(self) -> Response:
         return Response(status=200)
 
-    def health() -> tuple[Response, int]:
-        body, ok = health_body()
+    def health(self) -> tuple[Response, int]:
+        body, ok = self.health_body()
         return jsonify(body), 200 if ok else 503
 
-    def ready() -> tuple[Response, int]:
+    def ready(self) -> tuple[Response, int]:
         """Readiness for the load balancer: what the write path needs (the queue) only."""
-        r_ok, r_err = backends.redis_ok()
-        body: dict[str, Any] = {"ready": r_ok, "hostname": host}
+        r_ok, r_err = self.backends.redis_ok()
+        body: dict[str, Any] = {"ready": r_ok, "hostname": self.host}
         if r_err:
             body["error"] = f"queue unreachable: {r_err}"
         return jsonify(body), 200 if r_ok else 503
 
-    def status() -> tuple[Response, int]:
-        producer, ok = health_body()
-        consumer: dict[str, Any] = {"url": settings.consumer_url, "reachable": False}
-        if settings.consumer_url is None:
+    def status(self) -> tuple[Response, int]:
+        producer, ok = self.health_body()
+        consumer_url = self.settings.consumer_url
+        consumer: dict[str, Any] = {"url": consumer_url, "reachable": False}
+        if consumer_url is None:
             consumer["error"] = "CONSUMER_URL is not set"
         else:
-            consumer.update(fetch_health(settings.consumer_url, settings.status_timeout_s))
+            consumer.update(fetch_health(consumer_url, self.settings.status_timeout_s))
         overall = ok and bool(consumer.get("healthy"))
         return jsonify(
             {"status": "ok" if overall else "degraded", "producer": producer, "consumer": consumer}
         ), 200
 
-    def get_count() -> tuple[Response, int]:
+    def get_count(self) -> tuple[Response, int]:
         try:
-            row = backends.query(
+            row = self.backends.query(
                 f"SELECT (SELECT COUNT(*) FROM `{COUNTS_TABLE}`), "  # noqa: S608
                 f"(SELECT value FROM `{COUNTS_TABLE}` ORDER BY id DESC LIMIT 1)"
             )
@@ -170,44 +173,23 @@ def create_app(settings: ProducerSettings) -> Flask:
             return error(503, "database unavailable")
         count = int(row[0]) if row else 0
         latest = int(row[1]) if row and row[1] is not None else None
-        return jsonify({"count": count, "latest": latest, "hostname": host}), 200
+        return jsonify({"count": count, "latest": latest, "hostname": self.host}), 200
 
-    def post_count() -> tuple[Response, int]:
-        too_large = f"request body larger than {settings.max_body_bytes} bytes"
-        length = request.content_length
-        if length is not None and length > settings.max_body_bytes:
-            return error(413, too_large)
-        if request.mimetype != "application/json":
-            return error(415, "Content-Type must be application/json")
-        raw = read_body(request.environ, settings.max_body_bytes)
-        if raw is None:
-            return error(413, too_large)
+    def post_count(self) -> tuple[Response, int]:
         try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return error(400, "request body is not valid JSON")
-        if not isinstance(payload, dict):
-            return error(400, "request body must be a JSON object")
-        if "count" not in payload:
-            return error(400, "missing field: count")
-        value = payload["count"]
-        if not redisq.valid_value(value):
-            return error(
-                400 if type(value) is not int else 422,
-                f"count must be an integer between {BIGINT_MIN} and {BIGINT_MAX}",
-            )
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not redisq.KEY_PATTERN.match(key):
-            return error(400, f"{IDEMPOTENCY_HEADER} must be 1-64 characters of [A-Za-z0-9_.:-]")
+            value = self.requested_value()
+            key = requested_key()
+        except RequestRejectedError as exc:
+            return error(exc.status, exc.message)
         try:
             done = redisq.enqueue(
-                backends.redis,
-                settings.redis.stream,
+                self.backends.redis,
+                self.settings.redis.stream,
                 value,
                 key=key,
-                attempts=settings.enqueue_attempts,
-                backoff_s=settings.enqueue_backoff_ms / 1000,
-                ttl_s=settings.idempotency_ttl_s,
+                attempts=self.settings.enqueue_attempts,
+                backoff_s=self.settings.enqueue_backoff_ms / 1000,
+                ttl_s=self.settings.idempotency_ttl_s,
             )
         except redisq.KeyConflictError as exc:
             return error(
@@ -218,24 +200,38 @@ def create_app(settings: ProducerSettings) -> Flask:
             )
         except redisq.EnqueueError as exc:
             log.warning("enqueue failed: %s", exc)
-            if exc.outcome_unknown:
-                response, code = error(
-                    503,
-                    "the queue did not answer in time: the value may or may not have been "
-                    f"accepted; retry with the same {IDEMPOTENCY_HEADER} to store it once",
-                    outcome="unknown",
-                    key=exc.key,
-                )
-            else:
-                response, code = error(
-                    503,
-                    "queue unavailable: the value was not accepted; retry later",
-                    outcome="not_accepted",
-                    key=exc.key,
-                )
-            response.headers[IDEMPOTENCY_HEADER] = exc.key
-            response.headers["Retry-After"] = "1"
-            return response, code
+            return enqueue_failed(exc)
+        return self.accepted(value, done), 202
+
+    def requested_value(self) -> int:
+        """The ``count`` of a POST /count body, or :class:`RequestRejectedError`."""
+        limit = self.settings.max_body_bytes
+        too_large = RequestRejectedError(413, f"request body larger than {limit} bytes")
+        length = request.content_length
+        if length is not None and length > limit:
+            raise too_large
+        if request.mimetype != "application/json":
+            raise RequestRejectedError(415, "Content-Type must be application/json")
+        raw = read_body(request.environ, limit)
+        if raw is None:
+            raise too_large
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise RequestRejectedError(400, "request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise RequestRejectedError(400, "request body must be a JSON object")
+        if "count" not in payload:
+            raise RequestRejectedError(400, "missing field: count")
+        value = payload["count"]
+        if not redisq.valid_value(value):
+            raise RequestRejectedError(
+                400 if type(value) is not int else 422,
+                f"count must be an integer between {BIGINT_MIN} and {BIGINT_MAX}",
+            )
+        return int(value)
+
+    def accepted(self, value: int, done: redisq.Enqueued) -> Response:
         response = jsonify(
             {
                 "status": "accepted",
@@ -248,21 +244,69 @@ def create_app(settings: ProducerSettings) -> Flask:
                 "id": done.entry_id,
                 "key": done.key,
                 "replayed": done.replayed,
-                "hostname": host,
+                "hostname": self.host,
             }
         )
         response.headers[IDEMPOTENCY_HEADER] = done.key
         if done.replayed:
             response.headers["Idempotent-Replayed"] = "true"
-        return response, 202
+        return response
 
+
+def requested_key() -> str | None:
+    """The request's idempotency key, if any, or :class:`RequestRejectedError`."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not redisq.KEY_PATTERN.match(key):
+        raise RequestRejectedError(
+            400, f"{IDEMPOTENCY_HEADER} must be 1-64 characters of [A-Za-z0-9_.:-]"
+        )
+    return key
+
+
+def enqueue_failed(exc: redisq.EnqueueError) -> tuple[Response, int]:
+    """503 for a value the queue did not take, or may not have taken: retry with the key."""
+    if exc.outcome_unknown:
+        outcome = "unknown"
+        message = (
+            "the queue did not answer in time: the value may or may not have been "
+            f"accepted; retry with the same {IDEMPOTENCY_HEADER} to store it once"
+        )
+    else:
+        outcome = "not_accepted"
+        message = "queue unavailable: the value was not accepted; retry later"
+    response, code = error(503, message, outcome=outcome, key=exc.key)
+    response.headers[IDEMPOTENCY_HEADER] = exc.key
+    response.headers["Retry-After"] = "1"
+    return response, code
+
+
+def create_app(settings: ProducerSettings) -> Flask:
+    app = Flask("apps.producer")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    backends = Backends(settings)
+    app.extensions["backends"] = backends
+    api = ProducerApi(settings, backends)
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        response.headers.update(CORS_HEADERS)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return error(exc.code or 500, exc.description or exc.name)
+
+    routes: list[tuple[str, str, Callable[[], Any], str]] = [
+        ("/", "index", api.index, "GET"),
+        ("/health", "health", api.health, "GET"),
+        (READINESS_PATH, "ready", api.ready, "GET"),
+        ("/status", "status", api.status, "GET"),
+        ("/count", "get_count", api.get_count, "GET"),
+        ("/count", "post_count", api.post_count, "POST"),
+    ]
     for prefix in ("", "/api"):
-        app.add_url_rule(f"{prefix}/", f"index{prefix}", index, methods=["GET"])
-        app.add_url_rule(f"{prefix}/health", f"health{prefix}", health, methods=["GET"])
-        app.add_url_rule(f"{prefix}{READINESS_PATH}", f"ready{prefix}", ready, methods=["GET"])
-        app.add_url_rule(f"{prefix}/status", f"status{prefix}", status, methods=["GET"])
-        app.add_url_rule(f"{prefix}/count", f"get_count{prefix}", get_count, methods=["GET"])
-        app.add_url_rule(f"{prefix}/count", f"post_count{prefix}", post_count, methods=["POST"])
+        for path, name, view, method in routes:
+            app.add_url_rule(f"{prefix}{path}", f"{name}{prefix}", view, methods=[method])
     return app
 
 

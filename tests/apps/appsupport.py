@@ -138,9 +138,9 @@ def _secret_kind(task: TaskEnvironment, name: str, secret: str) -> str:
     return kind
 
 
-def db_values(maria: MariaDBServer) -> list[int]:
+def db_values(maria: MariaDBServer, db_name: str = DB_NAME) -> list[int]:
     """The stored values, read as the master user (the harness, not the app)."""
-    conn = maria.root_connect(DB_NAME)
+    conn = maria.root_connect(db_name)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT value FROM counts ORDER BY id")

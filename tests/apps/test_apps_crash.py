@@ -26,7 +26,7 @@ from appsupport import (
 )
 
 from apps.common import redisq
-from apps.devtools.servers import MariaDBServer, World
+from apps.devtools.servers import MariaDBServer, RedisServer, World
 
 pytestmark = pytest.mark.crash
 
@@ -115,6 +115,30 @@ def _feed(
             time.sleep(0.01)
 
 
+def _feed_through_a_restart(
+    client: redis.Redis,
+    values: list[int],
+    maria: MariaDBServer,
+    server: MariaDBServer | RedisServer,
+) -> list[int]:
+    """Feed ``values`` while ``server`` is killed (SIGKILL) and restarted once 300 rows are
+    stored; returns the values the queue accepted."""
+    accepted: list[int] = []
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed, args=(client, values, accepted, stop))
+    feeder.start()
+    try:
+        assert wait_until(lambda: db_rows(maria) >= 300, 60, 0.01)
+        server.kill()
+        time.sleep(1.0)
+        server.start()
+        feeder.join(120)
+    finally:
+        stop.set()
+        feeder.join(10)
+    return accepted
+
+
 def test_mariadb_restart_mid_stream(
     rclient: redis.Redis,
     maria: MariaDBServer,
@@ -123,19 +147,8 @@ def test_mariadb_restart_mid_stream(
 ) -> None:
     proc, _ = start_consumer(spawn, consumer_env)
     values = list(range(3000))
-    accepted: list[int] = []
-    stop = threading.Event()
-    feeder = threading.Thread(target=_feed, args=(rclient, values, accepted, stop))
-    feeder.start()
-    try:
-        assert wait_until(lambda: db_rows(maria) >= 300, 60, 0.01)
-        maria.kill()  # SIGKILL: InnoDB crash recovery on restart
-        time.sleep(1.0)
-        maria.start()
-        feeder.join(120)
-    finally:
-        stop.set()
-        feeder.join(10)
+    # InnoDB crash recovery on the restart
+    accepted = _feed_through_a_restart(rclient, values, maria, maria)
     assert len(accepted) == len(values)  # Redis stayed up: everything was accepted
     assert_drained_exactly_once(rclient, maria, accepted, [proc])
     assert "database unavailable" in proc.logs()
@@ -151,19 +164,8 @@ def test_redis_restart_with_aof_mid_stream(
     proc, url = start_consumer(spawn, consumer_env)
     feed_client = redis_srv.client(world.queue_user, decode_responses=True, socket_timeout=2)
     values = list(range(10_000, 13_000))
-    accepted: list[int] = []
-    stop = threading.Event()
-    feeder = threading.Thread(target=_feed, args=(feed_client, values, accepted, stop))
-    feeder.start()
-    try:
-        assert wait_until(lambda: db_rows(maria) >= 300, 60, 0.01)
-        redis_srv.kill()  # SIGKILL; appendfsync always keeps every acknowledged write
-        time.sleep(1.0)
-        redis_srv.start()
-        feeder.join(120)
-    finally:
-        stop.set()
-        feeder.join(10)
+    # appendfsync always keeps every write Redis acknowledged before the SIGKILL
+    accepted = _feed_through_a_restart(feed_client, values, maria, redis_srv)
     rclient = redis_srv.client(world.queue_user, decode_responses=True)
     # A value whose XADD reply was lost in the kill may still have been stored: it was not
     # "accepted", so it may appear at most once; every accepted value must appear exactly once.

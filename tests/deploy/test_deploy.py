@@ -155,16 +155,19 @@ def short(calls: list[str]) -> list[str]:
     return result
 
 
-FIRST_DEPLOY = [
-    "cdktf deploy bootstrap",
-    "cdktf synth",
-    "terraform init",
-    "terraform apply",
+IMAGES = [
     "docker login",
     "docker build producer",
     "docker push producer",
     "docker build consumer",
     "docker push consumer",
+]
+FIRST_DEPLOY = [
+    "cdktf deploy bootstrap",
+    "cdktf synth",
+    "terraform init",
+    "terraform apply",
+    *IMAGES,
     "cdktf deploy dev",
 ]
 
@@ -201,15 +204,7 @@ def test_a_failure_mid_way_resumes_where_it_stopped(aws: dict[str, Any], outdir:
     resumed = Recorder(aws, outdir)
     code, out = run(["deploy", "dev", "--auto-approve"], resumed, outdir, [])
     assert code == 0, out
-    assert short(resumed.calls) == [
-        "cdktf synth",
-        "docker login",
-        "docker build producer",
-        "docker push producer",
-        "docker build consumer",
-        "docker push consumer",
-        "cdktf deploy dev",
-    ]
+    assert short(resumed.calls) == ["cdktf synth", *IMAGES, "cdktf deploy dev"]
 
 
 def test_a_failed_smoke_test_fails_the_deploy(aws: dict[str, Any], outdir: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from apps.devtools.servers import RedisShape, World, free_port, start_world, wait_port
-from tests.apps.appsupport import Proc
+from tests.apps.appsupport import Proc, db_values
 from tools.deploy.smoke import SmokeResult, main, smoke_test
 
 DB_NAME = "smoke_test"
@@ -45,13 +45,7 @@ class Platform:
 
     def stored_values(self) -> list[int]:
         """What the counts table holds, read as the master user (the harness)."""
-        conn = self.world.maria.root_connect(DB_NAME)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT value FROM counts ORDER BY id")
-                return [int(row[0]) for row in cur.fetchall()]
-        finally:
-            conn.close()
+        return db_values(self.world.maria, DB_NAME)
 
 
 @pytest.fixture(scope="module")

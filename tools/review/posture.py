@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,59 +227,69 @@ def _list(value: Any) -> tuple[str, ...]:
 
 
 def _data_stores(stack: Stack) -> list[DataStore]:
-    stores: list[DataStore] = []
+    return [
+        *_databases(stack),
+        *_replication_groups(stack),
+        *_serverless_caches(stack),
+        *_buckets(stack),
+    ]
+
+
+def _databases(stack: Stack) -> Iterator[DataStore]:
     tls_params = {
         str(p.get("name")): str(p.get("value"))
         for group in stack.of_type("aws_db_parameter_group")
         for p in group.attrs.get("parameter") or []
     }
+    secure = tls_params.get("require_secure_transport") in ("1", "ON")
     for db in stack.of_type("aws_db_instance"):
         a = db.attrs
-        stores.append(
-            DataStore(
-                db.address,
-                db.construct,
-                f"RDS {a.get('engine')} {a.get('engine_version')} {a.get('instance_class')}",
-                encryption=_kms(stack, a) if is_on(a.get("storage_encrypted")) else "OFF",
-                multi_az="yes" if is_on(a.get("multi_az")) else "no",
-                backups=f"{a.get('backup_retention_period', 0)} days",
-                deletion_protection="yes" if is_on(a.get("deletion_protection")) else "no",
-                tls="required"
-                if tls_params.get("require_secure_transport") in ("1", "ON")
-                else "optional",
-            )
+        yield DataStore(
+            db.address,
+            db.construct,
+            f"RDS {a.get('engine')} {a.get('engine_version')} {a.get('instance_class')}",
+            encryption=_encryption(stack, a, "storage_encrypted"),
+            multi_az=_yes_no(a.get("multi_az")),
+            backups=f"{a.get('backup_retention_period', 0)} days",
+            deletion_protection=_yes_no(a.get("deletion_protection")),
+            tls="required" if secure else "optional",
         )
+
+
+def _replication_groups(stack: Stack) -> Iterator[DataStore]:
     for rg in stack.of_type("aws_elasticache_replication_group"):
         a = rg.attrs
-        stores.append(
-            DataStore(
-                rg.address,
-                rg.construct,
-                f"ElastiCache {a.get('engine')} {a.get('engine_version')} "
-                f"{a.get('num_cache_clusters', '?')} x {a.get('node_type')}",
-                encryption=_kms(stack, a) if is_on(a.get("at_rest_encryption_enabled")) else "OFF",
-                multi_az="yes" if is_on(a.get("multi_az_enabled")) else "no",
-                backups=f"{a.get('snapshot_retention_limit', 0)} days",
-                deletion_protection="n/a (final snapshot)"
-                if a.get("final_snapshot_identifier")
-                else "no",
-                tls="required" if is_on(a.get("transit_encryption_enabled")) else "off",
-            )
+        yield DataStore(
+            rg.address,
+            rg.construct,
+            f"ElastiCache {a.get('engine')} {a.get('engine_version')} "
+            f"{a.get('num_cache_clusters', '?')} x {a.get('node_type')}",
+            encryption=_encryption(stack, a, "at_rest_encryption_enabled"),
+            multi_az=_yes_no(a.get("multi_az_enabled")),
+            backups=f"{a.get('snapshot_retention_limit', 0)} days",
+            deletion_protection="n/a (final snapshot)"
+            if a.get("final_snapshot_identifier")
+            else "no",
+            tls="required" if is_on(a.get("transit_encryption_enabled")) else "off",
         )
+
+
+def _serverless_caches(stack: Stack) -> Iterator[DataStore]:
     for sc in stack.of_type("aws_elasticache_serverless_cache"):
         a = sc.attrs
-        stores.append(
-            DataStore(
-                sc.address,
-                sc.construct,
-                f"ElastiCache Serverless {a.get('engine')} {a.get('major_engine_version')}",
-                encryption=_kms(stack, a),
-                multi_az="yes (Serverless spans AZs)",
-                backups=f"{a.get('snapshot_retention_limit', 0)} days",
-                deletion_protection="no",
-                tls="required (Serverless)",
-            )
+        yield DataStore(
+            sc.address,
+            sc.construct,
+            f"ElastiCache Serverless {a.get('engine')} {a.get('major_engine_version')}",
+            encryption=_kms(stack, a),
+            multi_az="yes (Serverless spans AZs)",
+            backups=f"{a.get('snapshot_retention_limit', 0)} days",
+            deletion_protection="no",
+            tls="required (Serverless)",
         )
+
+
+def _buckets(stack: Stack) -> Iterator[DataStore]:
     encrypted = {
         str(b): rule
         for sse in stack.of_type("aws_s3_bucket_server_side_encryption_configuration")
@@ -296,21 +307,27 @@ def _data_stores(stack: Stack) -> list[DataStore]:
         default = (sse or {}).get("apply_server_side_encryption_by_default") or {}
         algorithm = str(default.get("sse_algorithm", "SSE-S3 (AWS default)"))
         key = stack.target(default.get("kms_master_key_id"))
-        stores.append(
-            DataStore(
-                bucket.address,
-                bucket.construct,
-                "S3 bucket",
-                encryption=f"{algorithm} {key.construct}" if key else algorithm,
-                multi_az="yes (S3)",
-                backups="versioning" if bucket.address in versioned else "none",
-                deletion_protection="no"
-                if is_on(bucket.attrs.get("force_destroy"))
-                else "not force_destroy",
-                tls="see bucket policy",
-            )
+        yield DataStore(
+            bucket.address,
+            bucket.construct,
+            "S3 bucket",
+            encryption=f"{algorithm} {key.construct}" if key else algorithm,
+            multi_az="yes (S3)",
+            backups="versioning" if bucket.address in versioned else "none",
+            deletion_protection="no"
+            if is_on(bucket.attrs.get("force_destroy"))
+            else "not force_destroy",
+            tls="see bucket policy",
         )
-    return stores
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if is_on(value) else "no"
+
+
+def _encryption(stack: Stack, attrs: dict[str, Any], enabled: str) -> str:
+    """The key that encrypts a store at rest, when ``attrs[enabled]`` turns encryption on."""
+    return _kms(stack, attrs) if is_on(attrs.get(enabled)) else "OFF"
 
 
 def _kms(stack: Stack, attrs: dict[str, Any]) -> str:

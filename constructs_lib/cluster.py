@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
 from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
     EcsClusterCapacityProviders,
@@ -16,6 +15,7 @@ from cdktf_cdktf_provider_aws.service_discovery_private_dns_namespace import (
 from constructs import Construct
 
 from .encryption import EncryptionKey
+from .logs import log_group
 from .naming import Naming
 from .network import Network
 
@@ -50,12 +50,12 @@ class Cluster(Construct):
         self.network = props.network
         self.key = props.key
         self.name = props.naming.name("cluster")
-        self.insights_log_group = CloudwatchLogGroup(
+        self.insights_log_group = log_group(
             self,
             "insights-log-group",
             name=f"/aws/ecs/containerinsights/{self.name}/performance",
-            retention_in_days=props.log_retention_days,
-            kms_key_id=props.key.arn,
+            retention_days=props.log_retention_days,
+            kms_key_arn=props.key.arn,
         )
         self.cluster = EcsCluster(
             self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdktf import ITerraformDependable
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.db_instance import DbInstance
 from cdktf_cdktf_provider_aws.db_parameter_group import (
     DbParameterGroup,
@@ -14,17 +13,17 @@ from cdktf_cdktf_provider_aws.db_parameter_group import (
 from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
 from apps.common.contract import EnvVar
 
 from .encryption import EncryptionKey
 from .errors import ConfigError
+from .logs import log_group
 from .naming import Naming
 from .network import Network
 from .policy import assume_role_policy
-from .security import Peer, RulePair, allow_tcp
+from .security import Peer, RulePair, allow_tcp, security_group
 from .settings import DatabaseSettings
 
 __all__ = ["Database", "DatabaseProps", "DatabaseSettings"]
@@ -79,13 +78,11 @@ class Database(Construct):
         self.key = props.key
         self.identifier = naming.name("mysql")
 
-        self.security_group = SecurityGroup(
+        self.security_group = security_group(
             self,
-            "security-group",
             name=naming.name("mysql"),
             description="RDS MySQL: 3306 from granted security groups only",
             vpc_id=props.network.vpc.id,
-            tags={"Name": naming.name("mysql")},
         )
         self.subnet_group = DbSubnetGroup(
             self,
@@ -106,12 +103,12 @@ class Database(Construct):
             lifecycle={"create_before_destroy": True},
         )
         self.log_groups = [
-            CloudwatchLogGroup(
+            log_group(
                 self,
                 f"log-{kind}",
                 name=f"/aws/rds/instance/{self.identifier}/{kind}",
-                retention_in_days=settings.log_retention_days,
-                kms_key_id=props.key.arn,
+                retention_days=settings.log_retention_days,
+                kms_key_arn=props.key.arn,
             )
             for kind in LOG_EXPORTS
         ]

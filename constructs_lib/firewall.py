@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdktf import TerraformProvider
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.wafv2_web_acl import (
     Wafv2WebAcl,
     Wafv2WebAclDefaultAction,
@@ -25,6 +24,7 @@ from constructs import Construct
 
 from .encryption import EncryptionKey
 from .errors import ConfigError
+from .logs import log_group
 from .naming import Naming
 
 MANAGED_RULE_GROUPS = (
@@ -110,13 +110,13 @@ class EdgeFirewall(Construct):
             ),
             rule=rules,
         )
-        self.log_group = CloudwatchLogGroup(
+        self.log_group = log_group(
             self,
             "log-group",
             provider=props.provider,
             name=f"aws-waf-logs-{name}",  # WAF requires the aws-waf-logs- prefix
-            retention_in_days=props.log_retention_days,
-            kms_key_id=props.log_key.arn,
+            retention_days=props.log_retention_days,
+            kms_key_arn=props.log_key.arn,
         )
         self.logging = Wafv2WebAclLoggingConfiguration(
             self,

@@ -54,6 +54,7 @@ from .errors import ConfigError
 from .naming import Naming
 from .network import Network
 from .policy import Statement
+from .security import security_group
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -197,13 +198,11 @@ class LoadBalancer(Construct):
 
     def _security_group(self, props: LoadBalancerProps) -> SecurityGroup:
         """The load balancer's security group, without rules."""
-        return SecurityGroup(
+        return security_group(
             self,
-            "security-group",
             name=props.naming.name("alb"),
             description="ALB: HTTP(S) from CloudFront and allowed CIDRs only",
             vpc_id=props.network.vpc.id,
-            tags={"Name": props.naming.name("alb")},
         )
 
     def _allowed_cidr_ingress(

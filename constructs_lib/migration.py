@@ -30,10 +30,12 @@ from constructs import Construct
 from apps.common.contract import LAMBDA_RDS_CA_BUNDLE, EnvVar
 
 from .database import Database
+from .logs import log_group
 from .naming import Naming
 from .options import CPU_ARCHITECTURE
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .secrets import GeneratedCredentials
+from .security import security_group
 
 HANDLER = "apps.migrate.handler.handler"
 BUNDLED_PACKAGES = ("apps/common", "apps/migrate", "apps/rotate")
@@ -112,25 +114,18 @@ def vpc_function(
     bundle = build_bundle(project_root)
     bundle_sha256 = hashlib.sha256(bundle.read_bytes()).hexdigest()
     asset = TerraformAsset(scope, "bundle", path=str(bundle), type=AssetType.FILE)
-    log_group = CloudwatchLogGroup(
+    logs = log_group(
         scope,
         "log-group",
         name=f"/aws/lambda/{name}",
-        retention_in_days=log_retention_days,
-        kms_key_id=kms_key_arn,
+        retention_days=log_retention_days,
+        kms_key_arn=kms_key_arn,
     )
-    security_group = SecurityGroup(
-        scope,
-        "security-group",
-        name=name,
-        description=group_description,
-        vpc_id=vpc_id,
-        tags={"Name": name},
-    )
+    group = security_group(scope, name=name, description=group_description, vpc_id=vpc_id)
     egress = VpcSecurityGroupEgressRule(
         scope,
         "egress-aws-apis",
-        security_group_id=security_group.id,
+        security_group_id=group.id,
         cidr_ipv4="0.0.0.0/0",
         ip_protocol="tcp",
         from_port=443,
@@ -151,7 +146,7 @@ def vpc_function(
         policy=policy_document(
             Statement(
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"{log_group.arn}:*"],
+                resources=[f"{logs.arn}:*"],
             ),
             *statements,
             Statement(
@@ -190,16 +185,14 @@ def vpc_function(
         tracing_config={"mode": "Active"},
         vpc_config={
             "subnet_ids": list(subnet_ids),
-            "security_group_ids": [security_group.id],
+            "security_group_ids": [group.id],
         },
         environment={"variables": variables},
-        logging_config={"log_format": "JSON", "log_group": log_group.name},
+        logging_config={"log_format": "JSON", "log_group": logs.name},
         # Lambda checks the VPC permissions when it creates the function.
-        depends_on=[log_group, policy],
+        depends_on=[logs, policy],
     )
-    return VpcFunctionParts(
-        log_group, security_group, egress, role, policy, function, bundle_sha256
-    )
+    return VpcFunctionParts(logs, group, egress, role, policy, function, bundle_sha256)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -22,6 +21,7 @@ from constructs import Construct
 
 from .encryption import EncryptionKey
 from .errors import ConfigError
+from .logs import log_group
 from .naming import Naming
 from .options import NatGateways
 from .policy import Statement, assume_role_policy, policy_document
@@ -88,20 +88,8 @@ class Network(Construct):
         )
         self.public_subnets: list[Subnet] = []
         for az, cidr in zip(azs, settings.public_subnet_cidrs, strict=True):
-            subnet = Subnet(
-                self,
-                f"public-{az}",
-                vpc_id=self.vpc.id,
-                cidr_block=cidr,
-                availability_zone=az,
-                map_public_ip_on_launch=False,
-                tags={"Name": naming.name("public", az), "tier": "public"},
-            )
-            RouteTableAssociation(
-                self,
-                f"public-{az}-rta",
-                subnet_id=subnet.id,
-                route_table_id=self.public_route_table.id,
+            subnet = self._subnet(
+                naming, "public", az, cidr, self.public_route_table, map_public_ip_on_launch=False
             )
             self.public_subnets.append(subnet)
 
@@ -124,14 +112,6 @@ class Network(Construct):
         """The private subnets' routes to NAT: what must exist before a private workload
         can reach AWS APIs."""
         for az, cidr in zip(azs, settings.private_subnet_cidrs, strict=True):
-            subnet = Subnet(
-                self,
-                f"private-{az}",
-                vpc_id=self.vpc.id,
-                cidr_block=cidr,
-                availability_zone=az,
-                tags={"Name": naming.name("private", az), "tier": "private"},
-            )
             table = RouteTable(
                 self,
                 f"private-{az}-rt",
@@ -147,9 +127,7 @@ class Network(Construct):
                 nat_gateway_id=nat.id,
             )
             self.private_default_routes.append(route)
-            RouteTableAssociation(
-                self, f"private-{az}-rta", subnet_id=subnet.id, route_table_id=table.id
-            )
+            subnet = self._subnet(naming, "private", az, cidr, table)
             self.private_subnets.append(subnet)
             self.private_route_tables[az] = table
 
@@ -165,14 +143,39 @@ class Network(Construct):
 
         self._flow_logs(props, naming)
 
+    def _subnet(
+        self,
+        naming: Naming,
+        tier: str,
+        az: str,
+        cidr: str,
+        table: RouteTable,
+        *,
+        map_public_ip_on_launch: bool | None = None,
+    ) -> Subnet:
+        """The ``tier`` subnet of ``az``, routed by ``table``."""
+        subnet = Subnet(
+            self,
+            f"{tier}-{az}",
+            vpc_id=self.vpc.id,
+            cidr_block=cidr,
+            availability_zone=az,
+            map_public_ip_on_launch=map_public_ip_on_launch,
+            tags={"Name": naming.name(tier, az), "tier": tier},
+        )
+        RouteTableAssociation(
+            self, f"{tier}-{az}-rta", subnet_id=subnet.id, route_table_id=table.id
+        )
+        return subnet
+
     def _flow_logs(self, props: NetworkProps, naming: Naming) -> None:
         """Every packet of the VPC recorded to an encrypted log group."""
-        self.flow_log_group = CloudwatchLogGroup(
+        self.flow_log_group = log_group(
             self,
             "flow-log-group",
             name=naming.path("vpc-flow-logs"),
-            retention_in_days=props.settings.flow_log_retention_days,
-            kms_key_id=props.flow_log_key.arn if props.flow_log_key else None,
+            retention_days=props.settings.flow_log_retention_days,
+            kms_key_arn=props.flow_log_key.arn if props.flow_log_key else None,
         )
         flow_role = IamRole(
             self,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.elasticache_replication_group import (
     ElasticacheReplicationGroup,
     ElasticacheReplicationGroupLogDeliveryConfiguration,
@@ -18,15 +17,15 @@ from cdktf_cdktf_provider_aws.elasticache_serverless_cache import (
 from cdktf_cdktf_provider_aws.elasticache_subnet_group import ElasticacheSubnetGroup
 from cdktf_cdktf_provider_aws.elasticache_user import ElasticacheUser
 from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
 from .encryption import EncryptionKey
+from .logs import log_group
 from .naming import Naming
 from .network import Network
 from .options import QueueEngine, QueueMode
 from .secrets import GeneratedCredentials, GeneratedCredentialsProps
-from .security import Peer, RulePair, allow_tcp
+from .security import Peer, RulePair, allow_tcp, security_group
 from .settings import QueueSettings
 
 __all__ = ["Queue", "QueueProps", "QueueSettings"]
@@ -69,37 +68,23 @@ class Queue(Construct):
         self.mode = props.settings.mode
         self.port = REDIS_PORT
 
-        self.security_group = SecurityGroup(
+        self.security_group = security_group(
             self,
-            "security-group",
             name=naming.name("queue"),
             description="ElastiCache queue: 6379 from granted security groups only",
             vpc_id=props.network.vpc.id,
-            tags={"Name": naming.name("queue")},
         )
-        self.credentials = GeneratedCredentials(
-            self,
-            "app-credentials",
-            props=GeneratedCredentialsProps(
-                name=naming.path("queue", "app"),
-                username="app",
-                kms_key_arn=props.key.arn,
-                description="ElastiCache queue: application user",
-                recovery_window_days=props.secret_recovery_window_days,
-            ),
+        self.credentials = self._credentials(
+            props, "app-credentials", "app", "app", "application user"
         )
         # Valkey user groups admit only password (or IAM) users, and every group needs a
         # user named "default": it is switched off, and its password is never handed out.
-        self.default_user_credentials = GeneratedCredentials(
-            self,
+        self.default_user_credentials = self._credentials(
+            props,
             "default-credentials",
-            props=GeneratedCredentialsProps(
-                name=naming.path("queue", "default-disabled"),
-                username="default",
-                kms_key_arn=props.key.arn,
-                description="ElastiCache queue: the disabled default user (never used)",
-                recovery_window_days=props.secret_recovery_window_days,
-            ),
+            "default-disabled",
+            "default",
+            "the disabled default user (never used)",
         )
         default_user = ElasticacheUser(
             self,
@@ -145,6 +130,21 @@ class Queue(Construct):
     def url(self) -> str:
         """``rediss://host:port`` (TLS); credentials come separately from the secret."""
         return f"rediss://{self.endpoint_address}:{self.port}"
+
+    def _credentials(
+        self, props: QueueProps, id_: str, secret: str, username: str, purpose: str
+    ) -> GeneratedCredentials:
+        return GeneratedCredentials(
+            self,
+            id_,
+            props=GeneratedCredentialsProps(
+                name=props.naming.path("queue", secret),
+                username=username,
+                kms_key_arn=props.key.arn,
+                description=f"ElastiCache queue: {purpose}",
+                recovery_window_days=props.secret_recovery_window_days,
+            ),
+        )
 
     def _serverless(self, props: QueueProps, engine: str) -> str:
         """An ElastiCache Serverless cache (cluster mode, multi-AZ); its endpoint."""
@@ -192,12 +192,12 @@ class Queue(Construct):
             subnet_ids=list(props.network.private_subnet_ids),
             description="Private subnets of the queue",
         )
-        self.slow_log_group = CloudwatchLogGroup(
+        self.slow_log_group = log_group(
             self,
             "slow-log",
             name=naming.path("queue", "slow-log"),
-            retention_in_days=props.settings.log_retention_days,
-            kms_key_id=props.key.arn,
+            retention_days=props.settings.log_retention_days,
+            kms_key_arn=props.key.arn,
         )
         self.replication_group = ElasticacheReplicationGroup(
             self,

@@ -7,7 +7,7 @@ The one way to open a path: the construct that receives connections offers
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
@@ -31,6 +31,16 @@ Peer = SecurityGroup | HasSecurityGroup
 ANYWHERE = "0.0.0.0/0"
 """Every IPv4 address (a default route, egress to AWS APIs through NAT)."""
 
+
+class _TcpRule(TypedDict):
+    """What the two rules of a pair share."""
+
+    ip_protocol: str
+    from_port: int
+    to_port: int
+    description: str
+
+
 RulePair = tuple[VpcSecurityGroupIngressRule, VpcSecurityGroupEgressRule]
 """The ingress rule on the target and the matching egress rule on the source."""
 
@@ -51,25 +61,25 @@ def allow_tcp(
     """
     source = security_group_of(source)
     peer = source.friendly_unique_id
+    rule: _TcpRule = {
+        "ip_protocol": "tcp",
+        "from_port": port,
+        "to_port": port,
+        "description": description,
+    }
     ingress = VpcSecurityGroupIngressRule(
         scope,
         f"ingress-{port}-from-{peer}",
         security_group_id=target.id,
         referenced_security_group_id=source.id,
-        ip_protocol="tcp",
-        from_port=port,
-        to_port=port,
-        description=description,
+        **rule,
     )
     egress = VpcSecurityGroupEgressRule(
         scope,
         f"egress-{port}-from-{peer}",
         security_group_id=source.id,
         referenced_security_group_id=target.id,
-        ip_protocol="tcp",
-        from_port=port,
-        to_port=port,
-        description=description,
+        **rule,
     )
     return ingress, egress
 
@@ -77,3 +87,16 @@ def allow_tcp(
 def security_group_of(peer: Peer) -> SecurityGroup:
     """The security group of ``peer``."""
     return peer if isinstance(peer, SecurityGroup) else peer.security_group
+
+
+def security_group(scope: Construct, *, name: str, description: str, vpc_id: str) -> SecurityGroup:
+    """An empty security group ``name`` (also its ``Name`` tag), id ``security-group`` in
+    ``scope``: it admits and sends nothing until :func:`allow_tcp` opens a path."""
+    return SecurityGroup(
+        scope,
+        "security-group",
+        name=name,
+        description=description,
+        vpc_id=vpc_id,
+        tags={"Name": name},
+    )

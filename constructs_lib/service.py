@@ -31,7 +31,6 @@ from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification as Predefined,  # noqa: E501
 )
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_service import EcsService, EcsServiceLoadBalancer
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinition,
@@ -39,7 +38,6 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.service_discovery_service import (
     ServiceDiscoveryService,
     ServiceDiscoveryServiceDnsConfigDnsRecords,
@@ -50,11 +48,12 @@ from constructs import Construct
 from .cluster import Cluster
 from .errors import ConfigError
 from .load_balancer import LoadBalancer
+from .logs import log_group
 from .options import CPU_ARCHITECTURE, FARGATE_SIZES
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
-from .security import ANYWHERE, Peer, RulePair, allow_tcp
+from .security import ANYWHERE, Peer, RulePair, allow_tcp, security_group
 from .settings import ServiceSettings
 
 __all__ = ["FargateService", "FargateServiceProps", "ServiceMetrics", "ServiceSettings"]
@@ -154,20 +153,18 @@ class FargateService(Construct):
         self.metrics = ServiceMetrics(self.service_name, cluster.name, props.settings.min_tasks)
         """What scaling policies and alarms read (``AWS/ECS``, Container Insights)."""
 
-        self.log_group = CloudwatchLogGroup(
+        self.log_group = log_group(
             self,
             "log-group",
             name=cluster.naming.path("ecs", props.name),
-            retention_in_days=props.log_retention_days,
-            kms_key_id=cluster.key.arn,
+            retention_days=props.log_retention_days,
+            kms_key_arn=cluster.key.arn,
         )
-        self.security_group = SecurityGroup(
+        self.security_group = security_group(
             self,
-            "security-group",
             name=self.service_name,
             description=f"{props.name} tasks",
             vpc_id=cluster.network.vpc.id,
-            tags={"Name": self.service_name},
         )
         self.egress_aws_apis = VpcSecurityGroupEgressRule(
             self,
@@ -229,11 +226,11 @@ class FargateService(Construct):
         trust = assume_role_policy(
             "ecs-tasks.amazonaws.com", source_account=cluster.network.account_id
         )
-        self.execution_role = IamRole(
-            self,
-            "execution-role",
-            name=naming.name(props.name, "execution"),
-            assume_role_policy=trust,
+        self.execution_role, self.task_role = (
+            IamRole(
+                self, f"{kind}-role", name=naming.name(props.name, kind), assume_role_policy=trust
+            )
+            for kind in ("execution", "task")
         )
         execution_statements = [
             *props.repository.pull_statements(),
@@ -251,9 +248,6 @@ class FargateService(Construct):
             role=self.execution_role.id,
             name="pull-log-read-secrets",
             policy=policy_document(*execution_statements),
-        )
-        self.task_role = IamRole(
-            self, "task-role", name=naming.name(props.name, "task"), assume_role_policy=trust
         )
         task_statements = list(props.task_statements)
         if props.credentials_secrets:

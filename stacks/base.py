@@ -1,12 +1,17 @@
-"""What every stack declares: the AWS provider with default tags, and version constraints."""
+"""What every stack declares: the AWS provider with default tags, version constraints, the
+caller's account, and the keys it makes."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict, Unpack
 
-from cdktf import TerraformStack
+from cdktf import TerraformProvider, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.provider import AwsProvider
+from constructs import Construct
 
+from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.naming import Naming
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +37,32 @@ def provider(
     return AwsProvider(stack, id_, alias=alias, region=region, default_tags=[{"tags": tags}])
 
 
-def declare_versions(stack: TerraformStack) -> None:
-    """The Terraform and provider versions the synthesized configuration was written for."""
-    stack.add_override("terraform.required_version", TERRAFORM_VERSION)
-    stack.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
+class ProjectStack(TerraformStack):
+    """What every stack of the project declares: the AWS provider (default tags), the
+    Terraform and provider versions it was written for, and the caller's account."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, naming: Naming, region: str, extra_tags: dict[str, str]
+    ) -> None:
+        super().__init__(scope, id_)
+        self.naming = naming
+        provider(self, "aws", naming=naming, region=region, extra_tags=extra_tags)
+        self.add_override("terraform.required_version", TERRAFORM_VERSION)
+        self.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
+        self.account_id: str = DataAwsCallerIdentity(self, "caller").account_id
+
+    def encryption_key(
+        self, id_: str, region: str, description: str, **options: Unpack[KeyOptions]
+    ) -> EncryptionKey:
+        """A key of this stack's account in ``region`` (``alias/<prefix>``, or
+        ``alias/<prefix>-<alias_suffix>``)."""
+        props = EncryptionKeyProps(self.naming, self.account_id, region, description, **options)
+        return EncryptionKey(self, id_, props=props)
+
+
+class KeyOptions(TypedDict, total=False):
+    """The optional :class:`EncryptionKeyProps` a stack's keys use."""
+
+    log_group_services: bool
+    provider: TerraformProvider
+    alias_suffix: str

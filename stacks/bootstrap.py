@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-from cdktf import LocalBackend, TerraformOutput, TerraformStack
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf import LocalBackend, TerraformOutput
 from constructs import Construct
 
 from constructs_lib.bucket import SecureBucket, SecureBucketProps
-from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.naming import Naming
 from environments.state import StateConfig
 
-from .base import declare_versions, provider
+from .base import ProjectStack
 
 
-class BootstrapStack(TerraformStack):
+class BootstrapStack(ProjectStack):
     """Creates the remote-state bucket. Its own state stays local."""
 
     def __init__(self, scope: Construct, id_: str, *, state: StateConfig) -> None:
-        super().__init__(scope, id_)
-        naming = Naming("state")
-        provider(self, "aws", naming=naming, region=state.region, extra_tags={})
-        declare_versions(self)
+        super().__init__(scope, id_, naming=Naming("state"), region=state.region, extra_tags={})
         # Relative to where Terraform runs (cdktf.out/stacks/bootstrap): the project root,
         # so the file survives `rm -rf cdktf.out` and no machine's absolute path is baked in.
         LocalBackend(self, path="../../../terraform.bootstrap.tfstate")
-        identity = DataAwsCallerIdentity(self, "caller")
-        key = EncryptionKey(
-            self,
-            "state-key",
-            props=EncryptionKeyProps(
-                naming=naming,
-                account_id=identity.account_id,
-                region=state.region,
-                description="Terraform remote state",
-                log_group_services=False,
-            ),
+        key = self.encryption_key(
+            "state-key", state.region, "Terraform remote state", log_group_services=False
         )
         self.bucket = SecureBucket(
             self,

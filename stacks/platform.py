@@ -6,8 +6,7 @@ own requirements (security-group rules, key grants, start order).
 
 from __future__ import annotations
 
-from cdktf import S3Backend, TerraformOutput, TerraformProvider, TerraformStack
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf import S3Backend, TerraformOutput
 from constructs import Construct
 
 from apps.common.contract import (
@@ -25,7 +24,6 @@ from apps.common.contract import (
 )
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
-from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps
 from constructs_lib.frontend import Frontend, FrontendProps
 from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
@@ -43,12 +41,12 @@ from environments.config import EnvironmentConfig
 from environments.release import Release
 from environments.state import StateConfig
 
-from .base import PROJECT_ROOT, declare_versions, provider
+from .base import PROJECT_ROOT, ProjectStack, provider
 
 SITE_DIR = PROJECT_ROOT / "apps" / "frontend" / "static"
 
 
-class PlatformStack(TerraformStack):
+class PlatformStack(ProjectStack):
     """Everything one environment runs, in its own state file."""
 
     def __init__(
@@ -61,20 +59,20 @@ class PlatformStack(TerraformStack):
         release: Release,
     ) -> None:
         release.validate_for(config)  # before anything is built
-        super().__init__(scope, id_)
+        super().__init__(
+            scope,
+            id_,
+            naming=Naming(config.name),
+            region=config.region,
+            extra_tags=config.extra_tags,
+        )
         self.config = config
         self.release = release
-        self.naming = Naming(config.name)
-        provider(
-            self, "aws", naming=self.naming, region=config.region, extra_tags=config.extra_tags
-        )
-        declare_versions(self)
         S3Backend(
             self, bucket=state.bucket, key=state.key(config.name), region=state.region, encrypt=True
         )
         # cdktf 0.21's S3Backend predates S3-native locking: set it directly.
         self.add_override("terraform.backend.s3.use_lockfile", True)
-        self.account_id = DataAwsCallerIdentity(self, "caller").account_id
         # Deleted secrets stay restorable for 30 days in production, none elsewhere.
         self.recovery_days = 30 if config.is_production else 0
 
@@ -88,16 +86,7 @@ class PlatformStack(TerraformStack):
     def network_step(self) -> None:
         """The environment's key and its VPC."""
         config, naming = self.config, self.naming
-        self.key = EncryptionKey(
-            self,
-            "key",
-            props=EncryptionKeyProps(
-                naming=naming,
-                account_id=self.account_id,
-                region=config.region,
-                description=f"{naming.prefix}: data at rest",
-            ),
-        )
+        self.key = self.encryption_key("key", config.region, f"{naming.prefix}: data at rest")
         self.network = Network(
             self,
             "network",
@@ -191,8 +180,12 @@ class PlatformStack(TerraformStack):
             region="us-east-1",
             extra_tags=config.extra_tags,
         )
-        edge_key = self._key(
-            "edge-key", "us-east-1", "edge logs (us-east-1)", "edge", provider=us_east_1
+        edge_key = self.encryption_key(
+            "edge-key",
+            "us-east-1",
+            f"{naming.prefix}: edge logs (us-east-1)",
+            alias_suffix="edge",
+            provider=us_east_1,
         )
         self.firewall = EdgeFirewall(
             self,
@@ -206,11 +199,11 @@ class PlatformStack(TerraformStack):
         )
         # The frontend objects get a key of their own: its policy names this distribution,
         # which (through the origin secret) already depends on the environment key.
-        self.frontend_key = self._key(
+        self.frontend_key = self.encryption_key(
             "frontend-key",
             config.region,
-            "frontend objects (read by CloudFront)",
-            "frontend",
+            f"{naming.prefix}: frontend objects (read by CloudFront)",
+            alias_suffix="frontend",
             log_group_services=False,
         )
         self.frontend = Frontend(
@@ -457,30 +450,5 @@ class PlatformStack(TerraformStack):
                 description=description,
                 recovery_window_days=self.recovery_days,
                 letters_and_digits_only=letters_and_digits_only,
-            ),
-        )
-
-    def _key(
-        self,
-        id_: str,
-        region: str,
-        purpose: str,
-        alias_suffix: str,
-        *,
-        provider: TerraformProvider | None = None,
-        log_group_services: bool = True,
-    ) -> EncryptionKey:
-        """A further key of the environment (``alias/<prefix>-<alias_suffix>``)."""
-        return EncryptionKey(
-            self,
-            id_,
-            props=EncryptionKeyProps(
-                naming=self.naming,
-                account_id=self.account_id,
-                region=region,
-                description=f"{self.naming.prefix}: {purpose}",
-                alias_suffix=alias_suffix,
-                provider=provider,
-                log_group_services=log_group_services,
             ),
         )

@@ -11,7 +11,6 @@ it can further require the secret header CloudFront adds to every origin request
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Sequence
@@ -55,6 +54,7 @@ from .naming import Naming
 from .network import Network
 from .policy import Statement
 from .security import security_group
+from .settings import allowed_cidr_problem
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -64,13 +64,6 @@ and puts on every network interface it uses to reach VPC origins in that VPC. Ad
 (one rule) is narrower than CloudFront's origin-facing prefix list (every distribution's
 servers, about 55 rules' weight): only this account's VPC origins carry it."""
 ORIGIN_TLS_PROTOCOLS = ["TLSv1.2"]
-PRIVATE_RANGES = tuple(
-    ipaddress.IPv4Network(cidr)
-    for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
-)
-"""What may reach an internal load balancer besides CloudFront: RFC 1918 ranges and the
-shared address space many VPNs hand out (RFC 6598)."""
-"""The custom header CloudFront adds to every request it forwards to the load balancer."""
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 """TLS 1.3 and 1.2 only, forward-secret ciphers."""
 ALB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
@@ -361,15 +354,7 @@ class LoadBalancer(Construct):
         ``None``."""
         serving_default = self._serving_default(props)
         if props.certificate_arn is None:
-            http = LbListener(
-                self,
-                "http-listener",
-                load_balancer_arn=self.alb.arn,
-                port=HTTP_PORT,
-                protocol="HTTP",
-                default_action=[serving_default],
-            )
-            return http, None
+            return self._http_listener(serving_default), None
         https = LbListener(
             self,
             "https-listener",
@@ -380,22 +365,22 @@ class LoadBalancer(Construct):
             certificate_arn=props.certificate_arn,
             default_action=[serving_default],
         )
-        http = LbListener(
+        to_https = LbListenerDefaultActionRedirect(
+            protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
+        )
+        redirect = LbListenerDefaultAction(type="redirect", redirect=to_https)
+        return self._http_listener(redirect), https
+
+    def _http_listener(self, action: LbListenerDefaultAction) -> LbListener:
+        """The plain-HTTP listener (port 80), doing ``action``."""
+        return LbListener(
             self,
             "http-listener",
             load_balancer_arn=self.alb.arn,
             port=HTTP_PORT,
             protocol="HTTP",
-            default_action=[
-                LbListenerDefaultAction(
-                    type="redirect",
-                    redirect=LbListenerDefaultActionRedirect(
-                        protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
-                    ),
-                )
-            ],
+            default_action=[action],
         )
-        return http, https
 
     def _serving_default(self, props: LoadBalancerProps) -> LbListenerDefaultAction:
         """What the serving listener does by default: forward, unless an origin secret is
@@ -482,30 +467,9 @@ class LoadBalancer(Construct):
                 "an Application Load Balancer needs private subnets in 2 or more AZs",
             )
         for cidr in props.allowed_cidrs:
-            try:
-                network = ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                raise ConfigError(
-                    where, "allowed_cidrs", repr(cidr), "give IPv4 CIDRs such as 203.0.113.0/24"
-                ) from None
-            if network.prefixlen == 0:
-                raise ConfigError(
-                    where,
-                    "allowed_cidrs",
-                    repr(cidr),
-                    "the allow-list must not admit the whole internet; leave it empty and "
-                    "go through CloudFront",
-                )
-            if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
-                raise ConfigError(
-                    where,
-                    "allowed_cidrs",
-                    repr(cidr),
-                    "the load balancer is internal: only private ranges (a VPN or a peered "
-                    "network within "
-                    + ", ".join(str(r) for r in PRIVATE_RANGES)
-                    + ") can reach it; the internet goes through CloudFront",
-                )
+            problem = allowed_cidr_problem(cidr)
+            if problem:
+                raise ConfigError(where, "allowed_cidrs", repr(cidr), problem)
         if not 1 <= props.target_port <= 65535:
             raise ConfigError(where, "target_port", props.target_port, "give a TCP port 1-65535")
         if not props.health_check_path.startswith("/"):

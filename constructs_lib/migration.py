@@ -37,6 +37,16 @@ from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .secrets import GeneratedCredentials
 from .security import security_group
 
+LAMBDA_VPC_ACTIONS = (
+    "AssignPrivateIpAddresses",
+    "CreateNetworkInterface",
+    "DeleteNetworkInterface",
+    "DescribeNetworkInterfaces",
+    "DescribeSubnets",
+    "UnassignPrivateIpAddresses",
+)
+"""The EC2 actions (``ec2:``) a function in a VPC needs for its network interfaces."""
+
 HANDLER = "apps.migrate.handler.handler"
 BUNDLED_PACKAGES = ("apps/common", "apps/migrate", "apps/rotate")
 """Project packages in the bundle (plus ``apps/__init__.py``, pymysql and redis): the
@@ -151,14 +161,7 @@ def vpc_function(
             *statements,
             Statement(
                 # Lambda's VPC networking; these EC2 actions have no resource scoping.
-                actions=[
-                    "ec2:AssignPrivateIpAddresses",
-                    "ec2:CreateNetworkInterface",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeSubnets",
-                    "ec2:UnassignPrivateIpAddresses",
-                ],
+                actions=[f"ec2:{action}" for action in LAMBDA_VPC_ACTIONS],
                 resources=["*"],
             ),
             Statement(

@@ -76,6 +76,37 @@ class ObservabilityProps:
     """Alarm when free DB storage falls below this many GiB. Unset: 2 GiB."""
 
 
+COMPARISONS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How one metric is judged: its statistic over ``period`` seconds compared with
+    ``threshold`` in ``datapoints`` of the last ``evaluations`` periods (all of them
+    when unset); ``missing`` data counts as ``notBreaching`` unless said otherwise."""
+
+    statistic: str
+    period: int
+    compare: str
+    """``>`` or ``<`` (see :data:`COMPARISONS`)."""
+    threshold: float
+    evaluations: int = 1
+    datapoints: int | None = None
+    missing: str = "notBreaching"
+
+    def config(self) -> dict[str, Any]:
+        """The alarm's arguments."""
+        return {
+            "statistic": self.statistic,
+            "period": self.period,
+            "evaluation_periods": self.evaluations,
+            "datapoints_to_alarm": self.datapoints,
+            "comparison_operator": COMPARISONS[self.compare],
+            "threshold": self.threshold,
+            "treat_missing_data": self.missing,
+        }
+
+
 def metric_query(
     id_: str,
     namespace: str,
@@ -113,6 +144,7 @@ class Observability(Construct):
     def __init__(self, scope: Construct, id_: str, *, props: ObservabilityProps) -> None:
         super().__init__(scope, id_)
         naming = props.naming
+        self._naming = naming
         self._region = props.region
         self._services = [service.metrics for service in props.services]
         lb = props.load_balancer
@@ -217,16 +249,79 @@ class Observability(Construct):
             **config,
         )
 
-    def _add_alarms(self, props: ObservabilityProps) -> None:
-        self._load_balancer_alarms(props)
-        self._database_alarms(props)
-        self._queue_and_service_alarms(props)
+    def _threshold(
+        self,
+        key: str,
+        description: str,
+        metric: tuple[str, str, dict[str, str]],
+        watch: Watch,
+        *,
+        name: str | None = None,
+    ) -> None:
+        """Alarm ``key`` on one metric (``namespace, name, dimensions``) as ``watch`` says."""
+        namespace, metric_name, dimensions = metric
+        self._alarm(
+            key,
+            name or self._naming.name(key),
+            description=description,
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions=dimensions,
+            **watch.config(),
+        )
 
-    def _load_balancer_alarms(self, props: ObservabilityProps) -> None:
-        naming, lb, target_group = props.naming, self._lb, self._target_group
+    def _add_alarms(self, props: ObservabilityProps) -> None:
+        self._alb_5xx_alarm(props)
+        self._threshold(
+            "unhealthy-targets",
+            "Targets of the producer target group failed health checks in 3 of the last "
+            "5 minutes. Look at the ECS service events and the producer's /health logs.",
+            (ALB, "UnHealthyHostCount", self._target_group),
+            Watch("Maximum", 60, ">", 0, evaluations=5, datapoints=3),
+        )
+        self._threshold(
+            "db-cpu",
+            f"Database CPU averaged over {props.db_cpu_threshold_percent}% for 15 minutes. "
+            "Look at the RDS slow query log and the consumer's batch size and task count.",
+            (RDS, "CPUUtilization", self._db),
+            Watch("Average", 300, ">", props.db_cpu_threshold_percent, evaluations=3),
+        )
+        self._threshold(
+            "db-free-storage",
+            f"Database free storage below {props.db_free_storage_threshold_gb} GiB. Look at "
+            "table growth and raise max_allocated_storage before autoscaling runs out.",
+            (RDS, "FreeStorageSpace", self._db),
+            Watch("Minimum", 300, "<", props.db_free_storage_threshold_gb * GIB),
+        )
+        # The consumer publishes the backlog every interval and omits it when it cannot
+        # read the queue depth, so silence means nobody is draining the queue.
+        self._threshold(
+            "queue-backlog",
+            f"Queue backlog above {props.backlog_threshold} messages, or no backlog metric "
+            "for 5 minutes (the consumer is down or cannot read the queue). Look at the "
+            "consumer service's running tasks and logs, then database health.",
+            (props.queue_metric_namespace, props.queue_backlog_metric, self._backlog),
+            Watch("Maximum", 300, ">", props.backlog_threshold, missing="breaching"),
+        )
+        for service in self._services:
+            short = service.service_name.removeprefix(f"{self._naming.prefix}-")
+            self._threshold(
+                f"running-{service.service_name}",
+                f"ECS service {service.service_name} ran fewer than "
+                f"{service.min_running_tasks} task(s) for 3 minutes, or reported nothing. "
+                "Look at the service's events (failed health checks, image pulls, "
+                "stopped-task reasons) and its logs.",
+                (CONTAINER_INSIGHTS, "RunningTaskCount", service.dimensions),
+                Watch("Minimum", 60, "<", service.min_running_tasks, 3, missing="breaching"),
+                name=self._naming.name("running", short),
+            )
+
+    def _alb_5xx_alarm(self, props: ObservabilityProps) -> None:
+        """ELB plus target 5xx: two metrics summed, a missing one counted as zero."""
+        lb = self._lb
         self._alarm(
             "alb-5xx",
-            naming.name("alb-5xx"),
+            self._naming.name("alb-5xx"),
             description=(
                 f"{props.alb_5xx_threshold}+ HTTP 5xx answers in 5 minutes (load balancer plus "
                 "targets). Look at the producer service's logs and the dashboard's ALB and "
@@ -249,105 +344,6 @@ class Observability(Construct):
                 ),
             ],
         )
-        self._alarm(
-            "unhealthy-targets",
-            naming.name("unhealthy-targets"),
-            description=(
-                "Targets of the producer target group failed health checks in 3 of the last "
-                "5 minutes. Look at the ECS service events and the producer's /health logs."
-            ),
-            namespace=ALB,
-            metric_name="UnHealthyHostCount",
-            dimensions=target_group,
-            statistic="Maximum",
-            period=60,
-            evaluation_periods=5,
-            datapoints_to_alarm=3,
-            comparison_operator="GreaterThanThreshold",
-            threshold=0,
-            treat_missing_data="notBreaching",
-        )
-
-    def _database_alarms(self, props: ObservabilityProps) -> None:
-        naming, db = props.naming, self._db
-        self._alarm(
-            "db-cpu",
-            naming.name("db-cpu"),
-            description=(
-                f"Database CPU averaged over {props.db_cpu_threshold_percent}% for 15 minutes. "
-                "Look at the RDS slow query log and the consumer's batch size and task count."
-            ),
-            namespace=RDS,
-            metric_name="CPUUtilization",
-            dimensions=db,
-            statistic="Average",
-            period=300,
-            evaluation_periods=3,
-            comparison_operator="GreaterThanThreshold",
-            threshold=props.db_cpu_threshold_percent,
-            treat_missing_data="notBreaching",
-        )
-        self._alarm(
-            "db-free-storage",
-            naming.name("db-free-storage"),
-            description=(
-                f"Database free storage below {props.db_free_storage_threshold_gb} GiB. Look at "
-                "table growth and raise max_allocated_storage before autoscaling runs out."
-            ),
-            namespace=RDS,
-            metric_name="FreeStorageSpace",
-            dimensions=db,
-            statistic="Minimum",
-            period=300,
-            evaluation_periods=1,
-            comparison_operator="LessThanThreshold",
-            threshold=props.db_free_storage_threshold_gb * GIB,
-            treat_missing_data="notBreaching",
-        )
-
-    def _queue_and_service_alarms(self, props: ObservabilityProps) -> None:
-        naming = props.naming
-        self._alarm(
-            "queue-backlog",
-            naming.name("queue-backlog"),
-            description=(
-                f"Queue backlog above {props.backlog_threshold} messages, or no backlog metric "
-                "for 5 minutes (the consumer is down or cannot read the queue). Look at the "
-                "consumer service's running tasks and logs, then database health."
-            ),
-            namespace=props.queue_metric_namespace,
-            metric_name=props.queue_backlog_metric,
-            dimensions=self._backlog,
-            statistic="Maximum",
-            period=300,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold",
-            threshold=props.backlog_threshold,
-            # The consumer publishes the backlog every interval and omits it when it cannot
-            # read the queue depth, so silence means nobody is draining the queue.
-            treat_missing_data="breaching",
-        )
-        for service in self._services:
-            short = service.service_name.removeprefix(f"{naming.prefix}-")
-            self._alarm(
-                f"running-{service.service_name}",
-                naming.name("running", short),
-                description=(
-                    f"ECS service {service.service_name} ran fewer than "
-                    f"{service.min_running_tasks} task(s) for 3 minutes, or reported nothing. "
-                    "Look at the service's events "
-                    "(failed health checks, image pulls, stopped-task reasons) and its logs."
-                ),
-                namespace=CONTAINER_INSIGHTS,
-                metric_name="RunningTaskCount",
-                dimensions=service.dimensions,
-                statistic="Minimum",
-                period=60,
-                evaluation_periods=3,
-                comparison_operator="LessThanThreshold",
-                threshold=service.min_running_tasks,
-                treat_missing_data="breaching",
-            )
 
     def _metric_widget(
         self,

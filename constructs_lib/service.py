@@ -242,12 +242,8 @@ class FargateService(Construct):
         secret_arns = sorted({ref.arn for ref in props.secrets.values()})
         if secret_arns:
             execution_statements += read_secrets(secret_arns, kms_key_arn=key, region=region)
-        IamRolePolicy(
-            self,
-            "execution-policy",
-            role=self.execution_role.id,
-            name="pull-log-read-secrets",
-            policy=policy_document(*execution_statements),
+        self._policy(
+            "execution-policy", self.execution_role, "pull-log-read-secrets", execution_statements
         )
         task_statements = list(props.task_statements)
         if props.credentials_secrets:
@@ -257,13 +253,17 @@ class FargateService(Construct):
                 region=region,
             )
         if task_statements:
-            IamRolePolicy(
-                self,
-                "task-policy",
-                role=self.task_role.id,
-                name="application",
-                policy=policy_document(*task_statements),
-            )
+            self._policy("task-policy", self.task_role, "application", task_statements)
+
+    def _policy(self, id_: str, role: IamRole, name: str, statements: Sequence[Statement]) -> None:
+        """``role``'s inline policy ``name``."""
+        IamRolePolicy(
+            self,
+            id_,
+            role=role.id,
+            name=name,
+            policy=policy_document(*statements),
+        )
 
     def _service(self, props: FargateServiceProps) -> None:
         lb = props.load_balancer

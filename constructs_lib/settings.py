@@ -8,6 +8,7 @@ no provider bindings: environments load it without cdktf.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,34 @@ from .options import NatGateways, QueueEngine, QueueMode
 EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 """An alarm e-mail address: good enough to catch typos (missing ``@``, missing domain);
 SNS confirms the rest."""
+
+PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(cidr)
+    for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+"""What may reach an internal load balancer besides CloudFront: RFC 1918 ranges and the
+shared address space many VPNs hand out (RFC 6598)."""
+
+
+def allowed_cidr_problem(cidr: str) -> str | None:
+    """Why ``cidr`` may not call the internal load balancer directly (the fix to give), or
+    None when it may."""
+    try:
+        network = ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError:
+        return "give IPv4 network CIDRs such as 10.20.0.0/16"
+    if network.prefixlen == 0:
+        return (
+            "the allow-list must not admit the whole internet; leave it empty and go "
+            "through CloudFront"
+        )
+    if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
+        return (
+            "the load balancer is internal: only private ranges (a VPN or a peered network "
+            "within " + ", ".join(map(str, PRIVATE_RANGES)) + ") can reach it; the internet "
+            "goes through CloudFront"
+        )
+    return None
 
 
 @dataclass(frozen=True)

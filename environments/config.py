@@ -23,6 +23,7 @@ from constructs_lib.settings import (
     NetworkSettings,
     QueueSettings,
     ServiceSettings,
+    allowed_cidr_problem,
 )
 
 DEFAULT_REGION = "eu-central-1"
@@ -33,20 +34,28 @@ LOG_RETENTION_DAYS = frozenset(
 )
 """Retention periods CloudWatch Logs accepts."""
 
+
+@dataclass(frozen=True)
+class Bounds:
+    """An inclusive range a number must fall in, and what it counts."""
+
+    low: int
+    high: int
+    unit: str
+
+
+RDS_BACKUPS = Bounds(0, 35, "days (the RDS range)")
+RDS_STORAGE = Bounds(20, 65536, "GiB (the RDS gp3 range)")
+CACHE_SNAPSHOTS = Bounds(0, 35, "days (the ElastiCache range)")
+
 PRODUCTION_AZ_COUNT = 3
 PRODUCTION_MIN_BACKUP_DAYS = 7
-RDS_MAX_BACKUP_DAYS = 35
 PRODUCTION_MIN_TASKS = 2
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _NAME_MAX = 12
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_PRIVATE_RANGES = tuple(
-    ipaddress.IPv4Network(r)
-    for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
-)
-"""What can reach the internal ALB besides CloudFront: RFC 1918 and RFC 6598 ranges."""
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 
 
@@ -142,6 +151,21 @@ def _fail(config: EnvironmentConfig, field_: str, got: object, fix: str) -> Conf
     return ConfigError(config.name or "<unnamed>", field_, got, fix)
 
 
+def _check_range(config: EnvironmentConfig, field_: str, value: int, bounds: Bounds) -> None:
+    if not bounds.low <= value <= bounds.high:
+        raise _fail(config, field_, value, f"use {bounds.low}-{bounds.high} {bounds.unit}")
+
+
+def _check_retention(config: EnvironmentConfig, field_: str, days: int) -> None:
+    if days not in LOG_RETENTION_DAYS:
+        raise _fail(
+            config,
+            field_,
+            days,
+            "use a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)",
+        )
+
+
 def _validate_name(config: EnvironmentConfig) -> None:
     name = config.name
     if not (2 <= len(name) <= _NAME_MAX and _NAME_RE.match(name)):
@@ -221,31 +245,15 @@ def _validate_network(config: EnvironmentConfig) -> None:
     for (field_a, a), (_, b) in combinations(subnets, 2):
         if a.overlaps(b):
             raise _fail(config, field_a, f"{a} overlapping {b}", "give every subnet its own range")
-    if net.flow_log_retention_days not in LOG_RETENTION_DAYS:
-        raise _fail(
-            config,
-            "network.flow_log_retention_days",
-            net.flow_log_retention_days,
-            "use a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)",
-        )
+    _check_retention(config, "network.flow_log_retention_days", net.flow_log_retention_days)
 
 
 def _validate_database(config: EnvironmentConfig) -> None:
     db = config.database
-    if not 0 <= db.backup_retention_days <= RDS_MAX_BACKUP_DAYS:
-        raise _fail(
-            config,
-            "database.backup_retention_days",
-            db.backup_retention_days,
-            f"use 0-{RDS_MAX_BACKUP_DAYS} days (the RDS range)",
-        )
-    if not 20 <= db.allocated_storage_gb <= 65536:
-        raise _fail(
-            config,
-            "database.allocated_storage_gb",
-            db.allocated_storage_gb,
-            "use 20-65536 GiB (the RDS gp3 range)",
-        )
+    _check_range(config, "database.backup_retention_days", db.backup_retention_days, RDS_BACKUPS)
+    _check_range(config, "database.allocated_storage_gb", db.allocated_storage_gb, RDS_STORAGE)
+    snapshots = config.queue.snapshot_retention_days
+    _check_range(config, "queue.snapshot_retention_days", snapshots, CACHE_SNAPSHOTS)
     if db.max_allocated_storage_gb < db.allocated_storage_gb:
         raise _fail(
             config,
@@ -264,20 +272,7 @@ def _validate_database(config: EnvironmentConfig) -> None:
             repr(db.database_name),
             "use letters, digits and underscores, starting with a letter (MySQL identifier)",
         )
-    if db.log_retention_days not in LOG_RETENTION_DAYS:
-        raise _fail(
-            config,
-            "database.log_retention_days",
-            db.log_retention_days,
-            "use a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)",
-        )
-    if not 0 <= config.queue.snapshot_retention_days <= 35:
-        raise _fail(
-            config,
-            "queue.snapshot_retention_days",
-            config.queue.snapshot_retention_days,
-            "use 0-35 days (the ElastiCache range)",
-        )
+    _check_retention(config, "database.log_retention_days", db.log_retention_days)
 
 
 def _validate_services(config: EnvironmentConfig) -> None:
@@ -303,13 +298,7 @@ def _validate_services(config: EnvironmentConfig) -> None:
                 service.memory,
                 f"use one of {', '.join(map(str, allowed))} MiB with {service.cpu} CPU units",
             )
-    if config.services.log_retention_days not in LOG_RETENTION_DAYS:
-        raise _fail(
-            config,
-            "services.log_retention_days",
-            config.services.log_retention_days,
-            "use a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)",
-        )
+    _check_retention(config, "services.log_retention_days", config.services.log_retention_days)
     email = config.alarm_email
     if email is not None and not EMAIL_ADDRESS.match(email):
         raise _fail(config, "alarm_email", repr(email), "use an e-mail address or leave it unset")
@@ -326,28 +315,9 @@ def _validate_services(config: EnvironmentConfig) -> None:
 def _validate_edge(config: EnvironmentConfig) -> None:
     edge = config.edge
     for cidr in edge.allowed_cidrs:
-        try:
-            ipaddress.IPv4Network(cidr)
-        except ValueError as err:
-            raise _fail(
-                config, "edge.allowed_cidrs", repr(cidr), f"use IPv4 network CIDRs ({err})"
-            ) from None
-        if cidr.endswith("/0"):
-            raise _fail(
-                config,
-                "edge.allowed_cidrs",
-                cidr,
-                "name the ranges that may call the ALB directly "
-                "(the internet goes through CloudFront)",
-            )
-        if not any(ipaddress.IPv4Network(cidr).subnet_of(r) for r in _PRIVATE_RANGES):
-            raise _fail(
-                config,
-                "edge.allowed_cidrs",
-                cidr,
-                "the ALB is internal: name private ranges of a VPN or peered network "
-                "(10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10)",
-            )
+        problem = allowed_cidr_problem(cidr)
+        if problem:
+            raise _fail(config, "edge.allowed_cidrs", repr(cidr), problem)
     if edge.domain_name is None:
         extras = [
             f

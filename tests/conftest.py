@@ -9,11 +9,10 @@ tests build into a small stack of their own (``unit_stack``).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
 
-from tests.support import ENVIRONMENT_STACKS, Synth, UnitStack, new_unit_stack, synth_app
+from tests.support import ENVIRONMENT_STACKS, EnvStack, Synth, UnitStack, new_unit_stack, synth_app
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -26,7 +25,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 
 @pytest.fixture(scope="session", params=ENVIRONMENT_STACKS)
-def env_stack(request: pytest.FixtureRequest, synth: Synth) -> tuple[str, dict[str, Any]]:
+def env_stack(request: pytest.FixtureRequest, synth: Synth) -> EnvStack:
     """Each environment stack in turn, as ``(name, parsed JSON)``."""
     name: str = request.param
     return name, synth.stack(name)

@@ -56,6 +56,10 @@ EDGE = EdgeConfig(
 # --- the session synthesis (the ``synth`` fixture) ------------------------------------------
 
 
+EnvStack = tuple[str, dict[str, Any]]
+"""What the ``env_stack`` fixture gives: an environment's name and its parsed stack."""
+
+
 @dataclass(frozen=True)
 class Synth:
     """Every synthesized stack of the app, parsed."""

@@ -303,11 +303,11 @@ def test_prod_alb_must_be_protected_and_logged() -> None:
         ),
         (
             replace(EDGE, allowed_cidrs=("0.0.0.0/0",)),
-            r"^stage\.edge\.allowed_cidrs: got 0\.0\.0\.0/0, name the ranges",
+            r"^stage\.edge\.allowed_cidrs: got '0\.0\.0\.0/0', the allow-list must not admit",
         ),
         (
             replace(EDGE, allowed_cidrs=("203.0.113.0/24",)),
-            r"^stage\.edge\.allowed_cidrs: got 203\.0\.113\.0/24, the ALB is internal",
+            r"^stage\.edge\.allowed_cidrs: got '203\.0\.113\.0/24', the load balancer is internal",
         ),
         (
             replace(EDGE, domain_name="not a domain"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from apps.common.contract import SYSTEM_CA_BUNDLE
 from environments import ENVIRONMENTS
-from tests.support import ROOT, resources
+from tests.support import ROOT, EnvStack, resources
 
 SYSTEM_CA = SYSTEM_CA_BUNDLE  # Debian's trust store, as in the images
 
@@ -20,7 +20,7 @@ def policies(stack: dict[str, Any], env: str, service: str) -> dict[str, dict[st
     }
 
 
-def test_bounds_follow_the_environment_config(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_bounds_follow_the_environment_config(env_stack: EnvStack) -> None:
     name, stack = env_stack
     services = ENVIRONMENTS[name].services
     targets = list(resources(stack, "aws_appautoscaling_target").values())
@@ -33,9 +33,7 @@ def test_bounds_follow_the_environment_config(env_stack: tuple[str, dict[str, An
         assert target["resource_id"].startswith(f"service/pcp-{name}-cluster/")
 
 
-def test_producer_scales_on_cpu_and_requests_per_target(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_producer_scales_on_cpu_and_requests_per_target(env_stack: EnvStack) -> None:
     name, stack = env_stack
     services = ENVIRONMENTS[name].services
     producer = policies(stack, name, "producer")
@@ -53,7 +51,7 @@ def queries(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {q["id"]: q for q in spec["metrics"]}
 
 
-def test_consumer_scales_on_backlog_per_running_task(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_consumer_scales_on_backlog_per_running_task(env_stack: EnvStack) -> None:
     name, stack = env_stack
     consumer = policies(stack, name, "consumer")
     assert sorted(consumer) == ["backlog"]
@@ -81,7 +79,7 @@ def test_consumer_scales_on_backlog_per_running_task(env_stack: tuple[str, dict[
 
 
 def test_the_containers_settings_load_and_emit_the_metric_the_policy_tracks(
-    env_stack: tuple[str, dict[str, Any]],
+    env_stack: EnvStack,
 ) -> None:
     """The contract between stack and apps: each service starts with the environment the
     stack gives it (secrets filled in), and the consumer's EMF record names the metric,

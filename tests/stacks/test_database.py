@@ -3,12 +3,10 @@ password in code."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.support import Synth, one, resources
+from tests.support import EnvStack, Synth, one, resources
 
 
 def test_prod_database_is_multi_az_and_protected(synth: Synth) -> None:
@@ -30,9 +28,7 @@ def test_non_prod_database_is_single_az_and_disposable(synth: Synth, name: str) 
     assert "final_snapshot_identifier" not in db
 
 
-def test_database_is_private_encrypted_and_rds_managed(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_database_is_private_encrypted_and_rds_managed(env_stack: EnvStack) -> None:
     name, stack = env_stack
     db = one(stack, "aws_db_instance")
     assert db["engine"] == "mysql"
@@ -50,7 +46,7 @@ def test_database_is_private_encrypted_and_rds_managed(
     assert all("private" in s for s in subnet_group["subnet_ids"])
 
 
-def test_parameter_group_forces_utf8mb4_and_tls(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_parameter_group_forces_utf8mb4_and_tls(env_stack: EnvStack) -> None:
     _, stack = env_stack
     group = one(stack, "aws_db_parameter_group")
     assert group["family"] == "mysql8.4"
@@ -59,9 +55,7 @@ def test_parameter_group_forces_utf8mb4_and_tls(env_stack: tuple[str, dict[str, 
     assert params["require_secure_transport"] == "1"
 
 
-def test_exported_logs_have_encrypted_groups_with_retention(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_exported_logs_have_encrypted_groups_with_retention(env_stack: EnvStack) -> None:
     name, stack = env_stack
     groups = {g["name"]: g for g in resources(stack, "aws_cloudwatch_log_group").values()}
     for kind in ("error", "slowquery"):
@@ -70,9 +64,7 @@ def test_exported_logs_have_encrypted_groups_with_retention(
         assert group["kms_key_id"].startswith("${aws_kms_key.")
 
 
-def test_database_security_group_is_closed_until_granted(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_database_security_group_is_closed_until_granted(env_stack: EnvStack) -> None:
     _, stack = env_stack
     groups = {g["name"]: g for g in resources(stack, "aws_security_group").values()}
     sg = groups[f"pcp-{env_stack[0]}-mysql"]

@@ -19,6 +19,7 @@ from tests.support import (
     ROOT,
     VPN,
     ZONE,
+    EnvStack,
     Synth,
     logical_id,
     named,
@@ -31,9 +32,7 @@ from tests.support import (
 SITE = ROOT / "apps" / "frontend" / "static"
 
 
-def test_frontend_serves_the_app_files_with_content_types(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_frontend_serves_the_app_files_with_content_types(env_stack: EnvStack) -> None:
     _, stack = env_stack
     objects = {o["key"]: o for o in resources(stack, "aws_s3_object").values()}
     expected = sorted(
@@ -51,7 +50,7 @@ def test_frontend_serves_the_app_files_with_content_types(
         assert obj["source"].startswith("assets/")
 
 
-def test_api_path_goes_through_cloudfront_to_the_alb(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_api_path_goes_through_cloudfront_to_the_alb(env_stack: EnvStack) -> None:
     _, stack = env_stack
     distribution = one(stack, "aws_cloudfront_distribution")
     alb = logical_id(stack, "aws_lb", "load_balancer_type", "application")
@@ -74,9 +73,7 @@ def test_api_path_goes_through_cloudfront_to_the_alb(env_stack: tuple[str, dict[
     )
 
 
-def test_alb_forwards_only_requests_carrying_the_origin_header(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_alb_forwards_only_requests_carrying_the_origin_header(env_stack: EnvStack) -> None:
     _, stack = env_stack
     (listener,) = resources(stack, "aws_lb_listener").values()
     assert listener["port"] == 80
@@ -91,7 +88,7 @@ def test_alb_forwards_only_requests_carrying_the_origin_header(
     assert rule["action"][0]["type"] == "forward"
 
 
-def test_alb_is_hardened_and_checks_health(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_alb_is_hardened_and_checks_health(env_stack: EnvStack) -> None:
     _, stack = env_stack
     alb = one(stack, "aws_lb")
     assert alb["drop_invalid_header_fields"] is True
@@ -102,7 +99,7 @@ def test_alb_is_hardened_and_checks_health(env_stack: tuple[str, dict[str, Any]]
     assert target_group["port"] == 5080
 
 
-def test_alb_is_internal_in_the_private_subnets(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_alb_is_internal_in_the_private_subnets(env_stack: EnvStack) -> None:
     """No public address: the internet reaches the API only through CloudFront."""
     _, stack = env_stack
     alb = one(stack, "aws_lb")
@@ -115,7 +112,7 @@ def test_alb_is_internal_in_the_private_subnets(env_stack: tuple[str, dict[str, 
     assert sorted(alb["subnets"]) == private
 
 
-def test_api_origin_is_a_cloudfront_vpc_origin(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_api_origin_is_a_cloudfront_vpc_origin(env_stack: EnvStack) -> None:
     _, stack = env_stack
     distribution = one(stack, "aws_cloudfront_distribution")
     (api,) = distribution["ordered_cache_behavior"]
@@ -127,9 +124,7 @@ def test_api_origin_is_a_cloudfront_vpc_origin(env_stack: tuple[str, dict[str, A
     assert "custom_origin_config" not in origin  # never a public origin
 
 
-def test_vpc_origin_points_at_the_alb_over_http_without_a_domain(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_vpc_origin_points_at_the_alb_over_http_without_a_domain(env_stack: EnvStack) -> None:
     """No shipped environment names a domain: HTTP on AWS's network, no certificate."""
     _, stack = env_stack
     alb = logical_id(stack, "aws_lb", "load_balancer_type", "application")
@@ -143,7 +138,7 @@ def test_vpc_origin_points_at_the_alb_over_http_without_a_domain(
     assert igw["vpc_id"] == ref("aws_vpc", vpc)
 
 
-def test_alb_admits_only_cloudfront_vpc_origins(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_alb_admits_only_cloudfront_vpc_origins(env_stack: EnvStack) -> None:
     """Not CloudFront's public origin-facing prefix list (every distribution's servers), not
     0.0.0.0/0: only the security group CloudFront gives its VPC origin interfaces here."""
     name, stack = env_stack
@@ -182,9 +177,7 @@ def test_non_prod_alb_is_disposable(synth: Synth, name: str) -> None:
     assert "access_logs" not in alb
 
 
-def test_waf_runs_managed_rules_and_a_rate_limit_in_us_east_1(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_waf_runs_managed_rules_and_a_rate_limit_in_us_east_1(env_stack: EnvStack) -> None:
     _, stack = env_stack
     acl = one(stack, "aws_wafv2_web_acl")
     assert acl["scope"] == "CLOUDFRONT"
@@ -206,9 +199,7 @@ def test_waf_runs_managed_rules_and_a_rate_limit_in_us_east_1(
     assert logging["log_destination_configs"][0].startswith("${aws_cloudwatch_log_group.")
 
 
-def test_frontend_objects_are_readable_only_by_this_distribution(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_frontend_objects_are_readable_only_by_this_distribution(env_stack: EnvStack) -> None:
     _, stack = env_stack
     policies = [json.loads(p["policy"]) for p in resources(stack, "aws_s3_bucket_policy").values()]
     cloudfront = [

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.support import ROOT, Synth, one, resources
+from tests.support import ROOT, EnvStack, Synth, one, resources
 
 
 def test_function_runs_in_the_private_subnets_and_is_invoked_after_the_database(
-    env_stack: tuple[str, dict[str, Any]],
+    env_stack: EnvStack,
 ) -> None:
     name, stack = env_stack
     function = migration_function(stack)
@@ -54,7 +54,7 @@ def migration_function(stack: dict[str, Any]) -> dict[str, Any]:
     return function
 
 
-def test_functions_share_one_bundle(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_functions_share_one_bundle(env_stack: EnvStack) -> None:
     """The migration and both rotation functions run the same package (built once)."""
     _, stack = env_stack
     functions = resources(stack, "aws_lambda_function").values()
@@ -112,7 +112,7 @@ def test_bundle_imports_in_isolation(bundle: Path, tmp_path: Path) -> None:
     assert out.stdout.strip() == "handler"
 
 
-def test_invocation_input_is_json(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_invocation_input_is_json(env_stack: EnvStack) -> None:
     _, stack = env_stack
     assert json.loads(one(stack, "aws_lambda_invocation")["input"]) == {"action": "migrate"}
     assert resources(stack, "aws_lambda_function")

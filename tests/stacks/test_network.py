@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.support import Synth, one, ref, resources
+from tests.support import EnvStack, Synth, one, ref, resources
 
 
 def routing(stack: dict[str, Any]) -> dict[str, str | None]:
@@ -51,7 +51,7 @@ def test_non_prod_routes_every_private_subnet_to_one_nat(synth: Synth, name: str
     assert routing(stack) == {"eu-central-1a": "eu-central-1a", "eu-central-1b": "eu-central-1a"}
 
 
-def test_subnets_per_az_match_the_config(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_subnets_per_az_match_the_config(env_stack: EnvStack) -> None:
     name, stack = env_stack
     net = ENVIRONMENTS[name].network
     subnets = resources(stack, "aws_subnet").values()
@@ -66,9 +66,7 @@ def test_subnets_per_az_match_the_config(env_stack: tuple[str, dict[str, Any]]) 
     assert not any(s.get("map_public_ip_on_launch") for s in subnets)
 
 
-def test_public_subnets_route_to_the_internet_gateway(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_public_subnets_route_to_the_internet_gateway(env_stack: EnvStack) -> None:
     _, stack = env_stack
     igw = ref("aws_internet_gateway", next(iter(resources(stack, "aws_internet_gateway"))))
     igw_routes = [r for r in resources(stack, "aws_route").values() if r.get("gateway_id") == igw]
@@ -76,7 +74,7 @@ def test_public_subnets_route_to_the_internet_gateway(
     assert igw_routes[0]["destination_cidr_block"] == "0.0.0.0/0"
 
 
-def test_vpc_dns_and_flow_logs(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_vpc_dns_and_flow_logs(env_stack: EnvStack) -> None:
     name, stack = env_stack
     vpc = one(stack, "aws_vpc")
     assert vpc["enable_dns_support"] is True
@@ -91,16 +89,14 @@ def test_vpc_dns_and_flow_logs(env_stack: tuple[str, dict[str, Any]]) -> None:
     assert flow_group["retention_in_days"] == ENVIRONMENTS[name].network.flow_log_retention_days
 
 
-def test_default_security_group_has_no_rules(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_default_security_group_has_no_rules(env_stack: EnvStack) -> None:
     _, stack = env_stack
     default_sg = one(stack, "aws_default_security_group")
     assert default_sg["ingress"] == []
     assert default_sg["egress"] == []
 
 
-def test_s3_gateway_endpoint_serves_the_private_route_tables(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_s3_gateway_endpoint_serves_the_private_route_tables(env_stack: EnvStack) -> None:
     name, stack = env_stack
     endpoint = one(stack, "aws_vpc_endpoint")
     assert endpoint["vpc_endpoint_type"] == "Gateway"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from environments import ENVIRONMENTS
-from tests.support import REVIEW_ALARM_EMAIL, one, ref, resources
+from tests.support import REVIEW_ALARM_EMAIL, EnvStack, one, ref, resources
 
 
-def test_every_alarm_notifies_the_environment_topic(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_every_alarm_notifies_the_environment_topic(env_stack: EnvStack) -> None:
     name, stack = env_stack
     topic_key = next(iter(resources(stack, "aws_sns_topic")))
     topic = ref("aws_sns_topic", topic_key, "arn")
@@ -32,9 +31,7 @@ def test_every_alarm_notifies_the_environment_topic(env_stack: tuple[str, dict[s
         assert alarm["ok_actions"] == [topic]
 
 
-def test_running_task_alarms_use_the_environment_minimums(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_running_task_alarms_use_the_environment_minimums(env_stack: EnvStack) -> None:
     name, stack = env_stack
     alarms = {a["alarm_name"]: a for a in resources(stack, "aws_cloudwatch_metric_alarm").values()}
     services = ENVIRONMENTS[name].services
@@ -48,7 +45,7 @@ def test_running_task_alarms_use_the_environment_minimums(
         assert alarm["dimensions"]["ServiceName"] == f"pcp-{name}-{service}"
 
 
-def test_backlog_alarm_reads_the_consumers_metric(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_backlog_alarm_reads_the_consumers_metric(env_stack: EnvStack) -> None:
     name, stack = env_stack
     alarms = {a["alarm_name"]: a for a in resources(stack, "aws_cloudwatch_metric_alarm").values()}
     backlog = alarms[f"pcp-{name}-queue-backlog"]
@@ -56,7 +53,7 @@ def test_backlog_alarm_reads_the_consumers_metric(env_stack: tuple[str, dict[str
     assert backlog["dimensions"] == {"Environment": name}
 
 
-def test_alarm_e_mail_only_when_configured(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_alarm_e_mail_only_when_configured(env_stack: EnvStack) -> None:
     name, stack = env_stack
     subscriptions = resources(stack, "aws_sns_topic_subscription")
     expected = ENVIRONMENTS[name].alarm_email or (
@@ -66,7 +63,7 @@ def test_alarm_e_mail_only_when_configured(env_stack: tuple[str, dict[str, Any]]
     assert all(s["protocol"] == "email" for s in subscriptions.values())
 
 
-def test_one_dashboard_per_environment(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_one_dashboard_per_environment(env_stack: EnvStack) -> None:
     name, stack = env_stack
     dashboard = one(stack, "aws_cloudwatch_dashboard")
     assert dashboard["dashboard_name"] == f"pcp-{name}-overview"

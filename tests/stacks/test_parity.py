@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from apps.common import contract
-from tests.support import ENVIRONMENT_STACKS, ROOT, Synth, containers, one, resources
+from tests.support import ENVIRONMENT_STACKS, ROOT, EnvStack, Synth, containers, one, resources
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:
@@ -30,9 +30,7 @@ def address_of(stack: dict[str, Any], type_: str, predicate: Any) -> set[str]:
 # --- 1. CROSSSLOT: one hash tag for the stream and its dead-letter stream -----------------
 
 
-def test_services_use_the_contract_stream_with_a_hash_tag(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_services_use_the_contract_stream_with_a_hash_tag(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for container in containers(stack).values():
         stream = env_of(container)["QUEUE_STREAM"]
@@ -43,7 +41,7 @@ def test_services_use_the_contract_stream_with_a_hash_tag(
 # --- 4. DB TLS verified against the RDS CA bundle ----------------------------------------
 
 
-def test_services_verify_the_database_certificate(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_services_verify_the_database_certificate(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for container in containers(stack).values():
         env = env_of(container)
@@ -52,7 +50,7 @@ def test_services_verify_the_database_certificate(env_stack: tuple[str, dict[str
         assert env["REDIS_TLS_CA"] == contract.SYSTEM_CA_BUNDLE
 
 
-def test_migration_verifies_the_database_certificate(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_migration_verifies_the_database_certificate(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for function in resources(stack, "aws_lambda_function").values():
         variables = function["environment"]["variables"]
@@ -74,7 +72,7 @@ def test_the_image_path_of_the_ca_bundle_is_the_repository_file() -> None:
 # --- 6. MySQL 8.4 --------------------------------------------------------------------------
 
 
-def test_database_runs_mysql_8_4(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_database_runs_mysql_8_4(env_stack: EnvStack) -> None:
     _, stack = env_stack
     instance = one(stack, "aws_db_instance")
     assert instance["engine"] == "mysql"
@@ -104,9 +102,7 @@ def _group_key(stack: dict[str, Any], name: str) -> str:
     return key
 
 
-def test_services_and_migration_wait_for_their_network_rules(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_services_and_migration_wait_for_their_network_rules(env_stack: EnvStack) -> None:
     name, stack = env_stack
     for service in ("producer", "consumer"):
         group = _group_key(stack, f"pcp-{name}-{service}")
@@ -130,7 +126,7 @@ def test_services_and_migration_wait_for_their_network_rules(
 # --- 8. A deploy fails when tasks never become healthy --------------------------------------
 
 
-def test_services_wait_for_a_steady_state(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_services_wait_for_a_steady_state(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for service in resources(stack, "aws_ecs_service").values():
         assert service["wait_for_steady_state"] is True
@@ -151,17 +147,13 @@ def test_prod_cache_nodes_are_pinned_one_per_az(synth: Synth) -> None:
 # --- 10. Least privilege -------------------------------------------------------------------
 
 
-def test_queue_user_has_exactly_the_contract_access_string(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_queue_user_has_exactly_the_contract_access_string(env_stack: EnvStack) -> None:
     _, stack = env_stack
     users = {u["user_name"]: u for u in resources(stack, "aws_elasticache_user").values()}
     assert users["app"]["access_string"] == contract.queue_access_string(contract.QUEUE_STREAM)
 
 
-def test_cloudfront_may_decrypt_only_for_this_distribution(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_cloudfront_may_decrypt_only_for_this_distribution(env_stack: EnvStack) -> None:
     _, stack = env_stack
     (distribution,) = resources(stack, "aws_cloudfront_distribution")
     found = []
@@ -185,7 +177,7 @@ def test_every_trust_policy_names_the_source_account(synth: Synth) -> None:
                 assert condition.get("aws:SourceAccount"), f"{name}: {key}"
 
 
-def test_iam_database_authentication_is_off(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_iam_database_authentication_is_off(env_stack: EnvStack) -> None:
     _, stack = env_stack
     assert one(stack, "aws_db_instance")["iam_database_authentication_enabled"] is False
 
@@ -193,7 +185,7 @@ def test_iam_database_authentication_is_off(env_stack: tuple[str, dict[str, Any]
 # --- 11. One CPU architecture: Graviton ------------------------------------------------------
 
 
-def test_tasks_and_functions_run_on_arm64(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_tasks_and_functions_run_on_arm64(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for task in resources(stack, "aws_ecs_task_definition").values():
         assert task["runtime_platform"]["cpu_architecture"] == "ARM64"
@@ -211,9 +203,7 @@ def test_documented_image_builds_target_arm64() -> None:
 # --- 2. Rotation without a redeploy --------------------------------------------------------
 
 
-def test_services_read_their_credentials_from_the_secrets_at_run_time(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_services_read_their_credentials_from_the_secrets_at_run_time(env_stack: EnvStack) -> None:
     _, stack = env_stack
     names = {s["name"]: key for key, s in resources(stack, "aws_secretsmanager_secret").items()}
     queue = next(k for n, k in names.items() if n.endswith("/queue/app"))
@@ -226,7 +216,7 @@ def test_services_read_their_credentials_from_the_secrets_at_run_time(
         assert not container.get("secrets")
 
 
-def test_both_app_secrets_rotate_on_a_schedule(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_both_app_secrets_rotate_on_a_schedule(env_stack: EnvStack) -> None:
     _, stack = env_stack
     rotations = resources(stack, "aws_secretsmanager_secret_rotation")
     secrets = resources(stack, "aws_secretsmanager_secret")
@@ -243,7 +233,7 @@ def test_both_app_secrets_rotate_on_a_schedule(env_stack: tuple[str, dict[str, A
         assert functions[function_key]["handler"] == "apps.rotate.handler.handler"
 
 
-def test_terraform_leaves_rotated_passwords_alone(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_terraform_leaves_rotated_passwords_alone(env_stack: EnvStack) -> None:
     _, stack = env_stack
     users = {u["user_name"]: u for u in resources(stack, "aws_elasticache_user").values()}
     assert "authentication_mode" in users["app"]["lifecycle"]["ignore_changes"]
@@ -251,7 +241,7 @@ def test_terraform_leaves_rotated_passwords_alone(env_stack: tuple[str, dict[str
 
 @pytest.mark.parametrize("secret_suffix", ["/queue/app", "/mysql/app"])
 def test_task_roles_may_read_the_credentials_secrets(
-    env_stack: tuple[str, dict[str, Any]], secret_suffix: str
+    env_stack: EnvStack, secret_suffix: str
 ) -> None:
     _, stack = env_stack
     names = {s["name"]: key for key, s in resources(stack, "aws_secretsmanager_secret").items()}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.support import Synth, one, resources
+from tests.support import EnvStack, Synth, one, resources
 
 
 def test_prod_queue_is_a_multi_az_replication_group_with_failover(synth: Synth) -> None:
@@ -38,7 +36,7 @@ def test_non_prod_queue_is_serverless(synth: Synth, name: str) -> None:
 
 
 def test_rbac_disables_default_user_and_keeps_the_password_in_secrets_manager(
-    env_stack: tuple[str, dict[str, Any]],
+    env_stack: EnvStack,
 ) -> None:
     _, stack = env_stack
     users = {u["user_name"]: u for u in resources(stack, "aws_elasticache_user").values()}
@@ -54,7 +52,7 @@ def test_rbac_disables_default_user_and_keeps_the_password_in_secrets_manager(
     assert "data.aws_secretsmanager_random_password." in version["secret_string"]
 
 
-def test_queue_security_group_has_no_open_rules(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_queue_security_group_has_no_open_rules(env_stack: EnvStack) -> None:
     name, stack = env_stack
     groups = {g["name"]: g for g in resources(stack, "aws_security_group").values()}
     sg = groups[f"pcp-{name}-queue"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from environments import ENVIRONMENTS
-from tests.support import resources
+from tests.support import EnvStack, resources
 
 
 def group_names(stack: dict[str, Any]) -> dict[str, str]:
@@ -35,7 +35,7 @@ def ingress_edges(stack: dict[str, Any]) -> set[tuple[str, str, int]]:
     return edges
 
 
-def test_the_chain_and_nothing_else(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_the_chain_and_nothing_else(env_stack: EnvStack) -> None:
     name, stack = env_stack
     expected = {
         ("cloudfront", "alb", 80),
@@ -53,7 +53,7 @@ def test_the_chain_and_nothing_else(env_stack: tuple[str, dict[str, Any]]) -> No
     assert ingress_edges(stack) == expected
 
 
-def test_no_inline_rules_and_no_open_ingress(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_no_inline_rules_and_no_open_ingress(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for group in resources(stack, "aws_security_group").values():
         assert group.get("ingress", []) == [], group["name"]
@@ -63,9 +63,7 @@ def test_no_inline_rules_and_no_open_ingress(env_stack: tuple[str, dict[str, Any
         assert "cidr_ipv6" not in rule
 
 
-def test_egress_matches_ingress_or_is_https_to_aws_apis(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_egress_matches_ingress_or_is_https_to_aws_apis(env_stack: EnvStack) -> None:
     _, stack = env_stack
     names = group_names(stack)
     ingress = ingress_edges(stack)

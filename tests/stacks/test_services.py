@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import pytest
 
 from environments import ENVIRONMENTS
-from tests.support import IMAGE_TAG, Synth, containers, logical_id, named, one, ref, resources
+from tests.support import (
+    IMAGE_TAG,
+    EnvStack,
+    Synth,
+    containers,
+    logical_id,
+    named,
+    one,
+    ref,
+    resources,
+)
 
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
 
 
-def test_cluster_has_container_insights(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_cluster_has_container_insights(env_stack: EnvStack) -> None:
     name, stack = env_stack
     cluster = one(stack, "aws_ecs_cluster")
     assert cluster["name"] == f"pcp-{name}-cluster"
@@ -25,9 +34,7 @@ def test_cluster_has_container_insights(env_stack: tuple[str, dict[str, Any]]) -
     assert insights["kms_key_id"].startswith("${aws_kms_key.")
 
 
-def test_services_run_privately_on_fargate_with_rollback(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_services_run_privately_on_fargate_with_rollback(env_stack: EnvStack) -> None:
     name, stack = env_stack
     services = named(stack, "aws_ecs_service")
     assert sorted(services) == [f"pcp-{name}-consumer", f"pcp-{name}-producer"]
@@ -46,9 +53,7 @@ def test_services_run_privately_on_fargate_with_rollback(
         assert service["lifecycle"] == {"ignore_changes": ["desired_count"]}
 
 
-def test_only_the_producer_is_behind_the_load_balancer(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_only_the_producer_is_behind_the_load_balancer(env_stack: EnvStack) -> None:
     name, stack = env_stack
     services = named(stack, "aws_ecs_service")
     target_group = logical_id(stack, "aws_lb_target_group", "target_type", "ip")
@@ -61,9 +66,7 @@ def test_only_the_producer_is_behind_the_load_balancer(
     assert "load_balancer" not in services[f"pcp-{name}-consumer"]
 
 
-def test_services_start_after_the_schema_migration_and_the_queue_acl(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_services_start_after_the_schema_migration_and_the_queue_acl(env_stack: EnvStack) -> None:
     """New tasks need this release's schema and this release's queue ACL (the producer's
     enqueue script is refused with NOPERM under the previous one)."""
     _, stack = env_stack
@@ -78,9 +81,7 @@ def test_services_start_after_the_schema_migration_and_the_queue_acl(
         assert f"aws_elasticache_user.{app_user}" in service["depends_on"]
 
 
-def test_both_services_register_in_the_environment_namespace(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_both_services_register_in_the_environment_namespace(env_stack: EnvStack) -> None:
     name, stack = env_stack
     namespace = one(stack, "aws_service_discovery_private_dns_namespace")
     assert namespace["name"] == f"{name}.pcp.internal"
@@ -100,15 +101,13 @@ def test_both_services_register_in_the_environment_namespace(
         )
 
 
-def test_producer_reaches_the_consumer_by_its_cloud_map_name(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_producer_reaches_the_consumer_by_its_cloud_map_name(env_stack: EnvStack) -> None:
     name, stack = env_stack
     env = {e["name"]: e["value"] for e in containers(stack)["producer"]["environment"]}
     assert env["CONSUMER_URL"] == f"http://consumer.{name}.pcp.internal:8081"
 
 
-def test_containers_are_hardened(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_containers_are_hardened(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for name, container in containers(stack).items():
         assert container["readonlyRootFilesystem"] is True, name
@@ -133,9 +132,7 @@ def test_containers_are_hardened(env_stack: tuple[str, dict[str, Any]]) -> None:
         assert container["image"].endswith(f":{IMAGE_TAG}")
 
 
-def test_each_service_logs_to_its_own_encrypted_group(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_each_service_logs_to_its_own_encrypted_group(env_stack: EnvStack) -> None:
     name, stack = env_stack
     groups = named(stack, "aws_cloudwatch_log_group")
     for service, container in containers(stack).items():
@@ -149,9 +146,7 @@ def test_each_service_logs_to_its_own_encrypted_group(
         assert groups[f"/pcp/{name}/ecs/{service}"]["kms_key_id"].startswith("${aws_kms_key.")
 
 
-def test_no_secret_looking_plain_environment_variables(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_no_secret_looking_plain_environment_variables(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for name, container in containers(stack).items():
         plain = [e["name"] for e in container["environment"]]
@@ -166,7 +161,7 @@ def test_no_secret_looking_plain_environment_variables(
             assert "password" not in variable["value"].lower(), (name, variable)
 
 
-def test_credentials_come_from_secrets_manager(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_credentials_come_from_secrets_manager(env_stack: EnvStack) -> None:
     name, stack = env_stack
     secrets = named(stack, "aws_secretsmanager_secret")
     app_db = ref(
@@ -189,7 +184,7 @@ def test_credentials_come_from_secrets_manager(env_stack: tuple[str, dict[str, A
         assert "master_user_secret" not in json.dumps(container)
 
 
-def test_services_connect_with_tls(env_stack: tuple[str, dict[str, Any]]) -> None:
+def test_services_connect_with_tls(env_stack: EnvStack) -> None:
     _, stack = env_stack
     for container in containers(stack).values():
         env = {e["name"]: e["value"] for e in container["environment"]}
@@ -212,9 +207,7 @@ def test_non_prod_starts_with_one_task(synth: Synth, name: str) -> None:
         assert target["min_capacity"] == 1
 
 
-def test_repositories_are_immutable_scanned_encrypted_and_pruned(
-    env_stack: tuple[str, dict[str, Any]],
-) -> None:
+def test_repositories_are_immutable_scanned_encrypted_and_pruned(env_stack: EnvStack) -> None:
     name, stack = env_stack
     repos = named(stack, "aws_ecr_repository")
     assert sorted(repos) == [f"pcp/{name}/consumer", f"pcp/{name}/producer"]

@@ -63,10 +63,33 @@ def test_the_image_path_of_the_ca_bundle_is_the_repository_file() -> None:
     relative = contract.RDS_CA_BUNDLE.removeprefix("/app/")
     assert (ROOT / relative).is_file()
     assert "/var/task/" + relative == contract.LAMBDA_RDS_CA_BUNDLE
+    stages = dockerfile_stages((ROOT / "apps" / "Dockerfile").read_text())
     for service in ("producer", "consumer"):
-        dockerfile = (ROOT / "apps" / service / "Dockerfile").read_text()
-        assert "WORKDIR /app" in dockerfile
-        assert re.search(r"COPY .*apps/common", dockerfile), service
+        image = "".join(stages_of_image(stages, service))
+        assert "WORKDIR /app" in image, service
+        assert re.search(r"^COPY .*apps/common", image, re.M), service
+        assert re.search(rf"^COPY apps/{service} apps/{service}$", stages[service][1], re.M)
+        assert re.search(r"^USER 10001:10001$", stages[service][1], re.M), service
+
+
+def dockerfile_stages(text: str) -> dict[str, tuple[str, str]]:
+    """Each named stage of a multi-stage Dockerfile: name -> (base image or stage, body)."""
+    stages: dict[str, tuple[str, str]] = {}
+    for block in re.split(r"^(?=FROM )", text, flags=re.M)[1:]:
+        header, _, body = block.partition("\n")
+        match = re.fullmatch(r"FROM (\S+) AS (\S+)", header.strip())
+        assert match, header
+        stages[match[2]] = (match[1], body)
+    return stages
+
+
+def stages_of_image(stages: dict[str, tuple[str, str]], target: str) -> list[str]:
+    """The bodies of ``target`` and of the stages it is built ``FROM``, base first."""
+    bodies = []
+    while target in stages:
+        target, body = stages[target]
+        bodies.insert(0, body)
+    return bodies
 
 
 # --- 6. MySQL 8.4 --------------------------------------------------------------------------

@@ -100,7 +100,8 @@ class FrontendProps:
     api_path_pattern: str = "/api/*"
     """Requests matching this pattern go to the API, uncached. Unset: ``/api/*``."""
     origin_secret_header_value: str | None = None
-    """Sent to the API origin as ``X-Origin-Verify``. Unset: no header is added."""
+    """Sent to the API origin in the contract's ``ORIGIN_VERIFY_HEADER``. Unset: no header
+    is added."""
     key: EncryptionKey | None = None
     """Encrypts the bucket and its objects; the construct lets ``cloudfront.amazonaws.com``
     decrypt with it on behalf of this distribution only. Unset: SSE-S3."""

@@ -91,11 +91,12 @@ class LoadBalancerProps:
     the internet could never reach it; only ranges inside ``PRIVATE_RANGES`` are accepted.
     Unset: none; only CloudFront reaches the load balancer."""
     origin_secret_header_value: str | None = None
-    """When set, requests are forwarded only when they carry ``X-Origin-Verify`` with this
-    value (as CloudFront sends it) or come from ``allowed_cidrs``; anything else gets a
-    fixed 403 JSON answer. ALB compares header values case-insensitively, so use a long
-    random value (letters and digits; ``*`` and ``?`` are wildcards to ALB). Unset: no
-    header check; the security group alone decides who gets in."""
+    """When set, requests are forwarded only when they carry the contract's
+    ``ORIGIN_VERIFY_HEADER`` with this value (as CloudFront sends it) or come from
+    ``allowed_cidrs``; anything else gets a fixed 403 JSON answer. ALB compares header
+    values case-insensitively, so use a long random value (letters and digits; ``*`` and
+    ``?`` are wildcards to ALB). Unset: no header check; the security group alone decides
+    who gets in."""
     certificate_arn: str | None = None
     """ACM certificate (in the load balancer's region) for ``domain_name``. When set, an
     HTTPS listener (TLS 1.3/1.2 policy) serves and the HTTP listener redirects to it with

@@ -60,7 +60,7 @@ class ObservabilityProps:
     """Namespace of the backlog metric the consumer publishes (Embedded Metric Format).
     Unset: the contract's ``METRICS_NAMESPACE``."""
     queue_backlog_metric: str = BACKLOG_METRIC
-    """Unset: ``QueueBacklog`` (the contract's ``BACKLOG_METRIC``, what the consumer emits)."""
+    """Unset: the contract's ``BACKLOG_METRIC`` (what the consumer emits)."""
     alarm_email: str | None = None
     """Subscribed (e-mail) to the environment's topic. Unset: no subscription."""
     alarm_topic_arn: str | None = None

@@ -10,16 +10,13 @@ from typing import Literal, TypeVar
 
 from apps.common import contract, credentials
 from apps.common.contract import EnvVar
+from apps.common.errors import env_error
 
 TlsMode = Literal["off", "required", "verify"]
 Num = TypeVar("Num", int, float)
 
 BIGINT_MIN = -(2**63)
 BIGINT_MAX = 2**63 - 1
-
-
-class ConfigError(Exception):
-    """A required environment variable is missing or a value is invalid."""
 
 
 class Env:
@@ -31,7 +28,7 @@ class Env:
     def required(self, name: str, *, allow_empty: bool = False) -> str:
         value = self._env.get(name)
         if value is None or (not allow_empty and value.strip() == ""):
-            raise ConfigError(f"missing required environment variable {name}")
+            raise env_error(name, "nothing", "set it (required)")
         return value
 
     def optional(self, name: str) -> str | None:
@@ -65,19 +62,15 @@ class Env:
         try:
             value = parse(raw.strip())
         except ValueError:
-            raise ConfigError(f"environment variable {name} must be {what}, got {raw!r}") from None
+            raise env_error(name, repr(raw), f"use {what}") from None
         if not minimum <= value <= maximum:
-            raise ConfigError(
-                f"environment variable {name} must be between {minimum} and {maximum}, got {value}"
-            )
+            raise env_error(name, value, f"use {minimum} to {maximum}")
         return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.string(name, default).lower()
         if value not in choices:
-            raise ConfigError(
-                f"environment variable {name} must be one of {', '.join(choices)}, got {value!r}"
-            )
+            raise env_error(name, repr(value), f"use one of {', '.join(choices)}")
         return value
 
 
@@ -146,20 +139,21 @@ def redact_url(url: str) -> str:
 def load_redis(env: Env) -> RedisSettings:
     url = env.required(EnvVar.REDIS_URL)
     if not url.startswith(("redis://", "rediss://")):
-        raise ConfigError("environment variable REDIS_URL must start with redis:// or rediss://")
+        raise env_error(EnvVar.REDIS_URL, redact_url(url), "use a redis:// or rediss:// URL")
     stream = env.string(EnvVar.QUEUE_STREAM, contract.QUEUE_STREAM)
     if contract.hash_tag(stream) is None:
-        raise ConfigError(
-            f"environment variable QUEUE_STREAM must contain a cluster hash tag, got {stream!r}: "
-            f"use e.g. {contract.QUEUE_STREAM} (the stream and its dead-letter stream must "
-            "share a slot on cluster-mode Redis)"
+        raise env_error(
+            EnvVar.QUEUE_STREAM,
+            repr(stream),
+            f"use a key with a cluster hash tag such as {contract.QUEUE_STREAM} (the stream "
+            "and its dead-letter stream must share a slot on cluster-mode Redis)",
         )
     tls_ca = env.optional(EnvVar.REDIS_TLS_CA)
     if tls_ca is not None:
         if not url.startswith("rediss://"):
-            raise ConfigError("environment variable REDIS_TLS_CA needs a rediss:// REDIS_URL")
+            raise env_error(EnvVar.REDIS_TLS_CA, repr(tls_ca), "use it with a rediss:// REDIS_URL")
         if not os.path.isfile(tls_ca):
-            raise ConfigError(f"environment variable REDIS_TLS_CA: no such file {tls_ca!r}")
+            raise env_error(EnvVar.REDIS_TLS_CA, repr(tls_ca), "name an existing CA bundle file")
     return RedisSettings(
         url=url,
         username=env.optional("REDIS_USERNAME"),
@@ -185,9 +179,9 @@ def load_db(env: Env) -> DbSettings:
     tls_ca = env.optional(EnvVar.DB_TLS_CA)
     if tls == "verify":
         if tls_ca is None:
-            raise ConfigError("missing required environment variable DB_TLS_CA (DB_TLS=verify)")
+            raise env_error(EnvVar.DB_TLS_CA, "nothing", "set it: DB_TLS=verify needs a CA bundle")
         if not os.path.isfile(tls_ca):
-            raise ConfigError(f"environment variable DB_TLS_CA: no such file {tls_ca!r}")
+            raise env_error(EnvVar.DB_TLS_CA, repr(tls_ca), "name an existing CA bundle file")
     mode: TlsMode = "off" if tls == "off" else ("required" if tls == "required" else "verify")
     return DbSettings(
         host=host,

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from apps.common.config import ConfigError
+from apps.common.errors import ConfigError
 from apps.common.logs import setup
 
 

@@ -136,7 +136,7 @@ class Service:
         }
         backlog = depth["backlog"]
         if backlog is None:
-            log.warning("queue depth unavailable; QueueBacklog not emitted this interval")
+            log.warning("queue depth unavailable; %s not emitted this interval", BACKLOG_METRIC)
             record = emf_record(self.settings, 0, processed, dead)
             record["_aws"]["CloudWatchMetrics"][0]["Metrics"] = [
                 m

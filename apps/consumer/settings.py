@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from apps.common.config import (
-    ConfigError,
     DbSettings,
     Env,
     RedisSettings,
@@ -16,6 +15,7 @@ from apps.common.config import (
     load_redis,
 )
 from apps.common.contract import CONSUMER_PORT, METRICS_NAMESPACE, QUEUE_GROUP, EnvVar
+from apps.common.errors import env_error
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
     if prune_idle_ms < 4 * block_ms:
         # A live consumer is idle for up to one blocking read; pruning it would be harmless
         # (its next read recreates it) but would churn the group.
-        raise ConfigError(
-            f"environment variable CONSUMER_PRUNE_IDLE_MS must be at least 4 x BLOCK_MS "
-            f"({4 * block_ms}), got {prune_idle_ms}: raise it, or lower BLOCK_MS"
+        raise env_error(
+            "CONSUMER_PRUNE_IDLE_MS",
+            prune_idle_ms,
+            f"use at least 4 x BLOCK_MS ({4 * block_ms}), or lower BLOCK_MS",
         )
     return ConsumerSettings(
         port=env.integer(EnvVar.PORT, CONSUMER_PORT, minimum=0, maximum=65535),

@@ -13,9 +13,10 @@ import logging
 import os
 from typing import Any
 
-from apps.common.config import ConfigError, Env
+from apps.common.config import Env
 from apps.common.contract import EnvVar
 from apps.common.db import raw_connect
+from apps.common.errors import ConfigError
 from apps.migrate.provision import provision
 
 log = logging.getLogger("apps.migrate")
@@ -28,7 +29,9 @@ def _secret(client: Any, arn: str, name: str) -> tuple[str, str]:
         data = json.loads(raw)
         return str(data["username"]), str(data["password"])
     except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"secret {name} must be JSON with keys username and password") from None
+        raise ConfigError(
+            "secret", name, "a value", 'store JSON {"username": ..., "password": ...}'
+        ) from None
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

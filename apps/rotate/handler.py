@@ -23,10 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from apps.common.config import ConfigError, Env, RedisSettings
+from apps.common.config import Env, RedisSettings
 from apps.common.contract import EnvVar
 from apps.common.credentials import Credentials
 from apps.common.db import raw_connect
+from apps.common.errors import ConfigError
 from apps.migrate.provision import partner, set_app_user
 
 log = logging.getLogger("apps.rotate")
@@ -161,7 +162,9 @@ def _credentials(secret_string: str, name: str) -> Credentials:
         data = json.loads(secret_string)
         return Credentials(str(data["username"]), str(data["password"]))
     except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"secret {name} must be JSON with keys username and password") from None
+        raise ConfigError(
+            "secret", name, "a value", 'store JSON {"username": ..., "password": ...}'
+        ) from None
 
 
 def _value(sm: Any, secret_id: str, **version: str) -> Credentials:

@@ -387,9 +387,12 @@ def test_consumer_health_reports_a_batch_stalled_on_a_lock(
 
 
 def test_prune_bound_below_four_reads_is_refused(consumer_env: dict[str, str]) -> None:
-    from apps.common.config import ConfigError
+    from apps.common.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="CONSUMER_PRUNE_IDLE_MS must be at least"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^environment\.CONSUMER_PRUNE_IDLE_MS: got \d+, use at least 4 x BLOCK_MS",
+    ):
         consumer_settings({**consumer_env, "BLOCK_MS": "2000", "CONSUMER_PRUNE_IDLE_MS": "5000"})
 
 

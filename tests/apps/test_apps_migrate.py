@@ -146,7 +146,7 @@ def test_lambda_handler_reads_secrets_and_provisions(
 
 def test_lambda_handler_names_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MASTER_SECRET_ARN", raising=False)
-    from apps.common.config import ConfigError
+    from apps.common.errors import ConfigError
     from apps.migrate.handler import handler
 
     with pytest.raises(ConfigError, match="MASTER_SECRET_ARN"):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from appsupport import ROOT, Proc, http_json
 
-from apps.common.config import ConfigError, redact_url
+from apps.common.config import redact_url
+from apps.common.errors import ConfigError
 from apps.consumer.settings import load_settings as consumer_settings
 from apps.devtools.servers import free_port, wait_port
 from apps.producer.settings import load_settings as producer_settings
@@ -159,3 +160,14 @@ def test_docker_requirements_cover_the_dependency_closure() -> None:
     assert closure <= set(APP_PACKAGES)
     text = requirements((ROOT / "Pipfile.lock").read_text())
     assert all("--hash=sha256:" in line for line in text.splitlines())
+
+
+def test_an_invalid_value_names_the_variable_the_value_and_the_fix() -> None:
+    """The apps raise the stacks' error type, in the same shape: where, field, value, fix."""
+    from constructs_lib.errors import ConfigError as StackConfigError
+
+    assert StackConfigError is ConfigError
+    with pytest.raises(ConfigError, match=r"^environment\.DB_PORT: got 70000, use 1 to 65535$"):
+        consumer_settings({**BASE, "DB_PORT": "70000"})
+    with pytest.raises(ConfigError, match=r"^environment\.REDIS_URL: got nothing, set it"):
+        consumer_settings({k: v for k, v in BASE.items() if k != "REDIS_URL"})

@@ -1,6 +1,6 @@
 """The contract between the applications and the infrastructure, defined once.
 
-The stacks (``environments/``) and the applications (``apps/``) both import these names,
+The stacks (``stacks/``) and the applications (``apps/``) both import these names,
 and the local servers the tests run against (``apps/devtools/servers.py``) are configured
 from them, so what a test runs against is what the stacks deploy.
 """
@@ -23,6 +23,8 @@ dead-letter + XACK + XDEL transaction stays in one slot."""
 QUEUE_GROUP = "consumers"
 METRICS_NAMESPACE = "ProducerConsumer"
 """Namespace of the consumer's Embedded Metric Format output (``QueueBacklog``)."""
+METRICS_DIMENSION = "Environment"
+"""The one dimension of the consumer's metrics; its value is the environment's name."""
 BACKLOG_METRIC = "QueueBacklog"
 PROCESSED_METRIC = "MessagesProcessed"
 DEAD_LETTERED_METRIC = "MessagesDeadLettered"
@@ -38,6 +40,11 @@ RDS_CA_BUNDLE = "/app/apps/common/certs/rds-ca-bundle.pem"
 (``apps/common/certs/rds-ca-bundle.pem`` in this repository)."""
 LAMBDA_RDS_CA_BUNDLE = "/var/task/apps/common/certs/rds-ca-bundle.pem"
 """The same bundle inside the migration Lambda's deployment package."""
+
+
+def metric_dimensions(environment: str) -> dict[str, str]:
+    """The dimensions of the consumer's metrics in ``environment``."""
+    return {METRICS_DIMENSION: environment}
 
 
 def hash_tag(key: str) -> str | None:
@@ -100,6 +107,10 @@ class EnvVar(StrEnum):
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 """Request header a client names its submission with, and the response header the producer
 answers with (also when the outcome is unknown, so a retry can reuse it)."""
+
+HEALTH_PATH = "/health"
+"""Both services' status page: the consumer's is its liveness check (503 only when the
+worker loop died or hung), the producer's reports its dependencies."""
 
 READINESS_PATH = "/ready"
 """The producer's readiness: 200 while the write path (the queue) works. The load balancer

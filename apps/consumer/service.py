@@ -18,7 +18,13 @@ import redis
 from apps.common import db as dbmod
 from apps.common import redisq
 from apps.common.config import hostname
-from apps.common.contract import BACKLOG_METRIC, DEAD_LETTERED_METRIC, PROCESSED_METRIC
+from apps.common.contract import (
+    BACKLOG_METRIC,
+    DEAD_LETTERED_METRIC,
+    HEALTH_PATH,
+    METRICS_DIMENSION,
+    PROCESSED_METRIC,
+)
 from apps.consumer.settings import ConsumerSettings
 from apps.consumer.worker import Consumer
 
@@ -35,7 +41,7 @@ def emf_record(
             "CloudWatchMetrics": [
                 {
                     "Namespace": settings.metrics_namespace,
-                    "Dimensions": [["Environment"]],
+                    "Dimensions": [[METRICS_DIMENSION]],
                     "Metrics": [
                         {"Name": BACKLOG_METRIC, "Unit": "Count"},
                         {"Name": PROCESSED_METRIC, "Unit": "Count"},
@@ -44,7 +50,7 @@ def emf_record(
                 }
             ],
         },
-        "Environment": settings.environment,
+        METRICS_DIMENSION: settings.environment,
         BACKLOG_METRIC: backlog,
         PROCESSED_METRIC: processed,
         DEAD_LETTERED_METRIC: dead_lettered,
@@ -164,7 +170,7 @@ class Service:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0].rstrip("/")
-                if path in ("/health", "/api/health"):
+                if path in (HEALTH_PATH, f"/api{HEALTH_PATH}"):
                     code, body = service.health()
                 elif path == "/metrics":
                     code, body = 200, service.metrics()

@@ -45,7 +45,7 @@ from typing import IO, Any
 import pymysql
 import redis
 
-from apps.common.contract import QUEUE_STREAM, queue_access_string
+from apps.common.contract import QUEUE_STREAM, EnvVar, queue_access_string
 
 
 def free_port() -> int:
@@ -618,20 +618,20 @@ class World:
     def app_env(self, database: str) -> dict[str, str]:
         """What a service needs to reach both servers as the application user."""
         return {
-            "REDIS_URL": self.redis.url,
+            EnvVar.REDIS_URL: self.redis.url,
             "REDIS_USERNAME": self.queue_user.name,
             "REDIS_PASSWORD": self.queue_user.password,
-            "REDIS_TLS_CA": str(self.tls.ca),
-            "QUEUE_STREAM": self.stream,
-            "DB_HOST": "127.0.0.1",
-            "DB_PORT": str(self.maria.port),
-            "DB_NAME": database,
+            EnvVar.REDIS_TLS_CA: str(self.tls.ca),
+            EnvVar.QUEUE_STREAM: self.stream,
+            EnvVar.DB_HOST: "127.0.0.1",
+            EnvVar.DB_PORT: str(self.maria.port),
+            EnvVar.DB_NAME: database,
             "DB_USER": self.db_user,
             "DB_PASSWORD": self.db_password,
-            "DB_TLS": "verify",
-            "DB_TLS_CA": str(self.tls.ca),
-            "DB_CREDENTIALS_SECRET": self.db_secret,
-            "REDIS_CREDENTIALS_SECRET": self.queue_secret,
+            EnvVar.DB_TLS: "verify",
+            EnvVar.DB_TLS_CA: str(self.tls.ca),
+            EnvVar.DB_CREDENTIALS_SECRET: self.db_secret,
+            EnvVar.REDIS_CREDENTIALS_SECRET: self.queue_secret,
             **self.secrets.runtime_env(),
         }
 

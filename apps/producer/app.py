@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from apps.common import db as dbmod
 from apps.common import redisq
 from apps.common.config import BIGINT_MAX, BIGINT_MIN, hostname
-from apps.common.contract import IDEMPOTENCY_HEADER, READINESS_PATH
+from apps.common.contract import HEALTH_PATH, IDEMPOTENCY_HEADER, READINESS_PATH
 from apps.common.schema import COUNTS_TABLE
 from apps.producer.settings import ProducerSettings
 
@@ -298,7 +298,7 @@ def create_app(settings: ProducerSettings) -> Flask:
 
     routes: list[tuple[str, str, Callable[[], Any], str]] = [
         ("/", "index", api.index, "GET"),
-        ("/health", "health", api.health, "GET"),
+        (HEALTH_PATH, "health", api.health, "GET"),
         (READINESS_PATH, "ready", api.ready, "GET"),
         ("/status", "status", api.status, "GET"),
         ("/count", "get_count", api.get_count, "GET"),

@@ -24,13 +24,14 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
+from .encryption import EncryptionKey
 from .policy import Statement, policy_document
 
 
 @dataclass(frozen=True)
 class SecureBucketProps:
     bucket_name: str
-    kms_key_arn: str | None = None
+    key: EncryptionKey | None = None
     """Unset: SSE-S3 (AES-256), which is what log-delivery services such as ALB accept;
     set it to encrypt with a customer-managed KMS key (with an S3 bucket key)."""
     versioned: bool = True
@@ -81,11 +82,11 @@ class SecureBucket(Construct):
                 S3BucketServerSideEncryptionConfigurationRuleA(
                     apply_server_side_encryption_by_default=(
                         S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                            sse_algorithm="aws:kms" if props.kms_key_arn else "AES256",
-                            kms_master_key_id=props.kms_key_arn,
+                            sse_algorithm="aws:kms" if props.key else "AES256",
+                            kms_master_key_id=props.key.arn if props.key else None,
                         )
                     ),
-                    bucket_key_enabled=bool(props.kms_key_arn),
+                    bucket_key_enabled=props.key is not None,
                 )
             ],
         )

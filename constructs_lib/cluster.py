@@ -50,12 +50,11 @@ class Cluster(Construct):
         self.network = props.network
         self.key = props.key
         self.name = props.naming.name("cluster")
+        # Container Insights writes here; made first, encrypted and with a retention.
+        insights = f"/aws/ecs/containerinsights/{self.name}/performance"
+        days, key = props.log_retention_days, props.key.arn
         self.insights_log_group = log_group(
-            self,
-            "insights-log-group",
-            name=f"/aws/ecs/containerinsights/{self.name}/performance",
-            retention_days=props.log_retention_days,
-            kms_key_arn=props.key.arn,
+            self, "insights-log-group", name=insights, retention_days=days, kms_key_arn=key
         )
         self.cluster = EcsCluster(
             self,

@@ -22,7 +22,8 @@ from .errors import ConfigError
 from .logs import log_group
 from .naming import Naming
 from .network import Network
-from .policy import assume_role_policy
+from .policy import assume_role_policy, read_secrets
+from .secrets import RotationTarget
 from .security import Peer, RulePair, allow_tcp, security_group
 from .settings import DatabaseSettings
 
@@ -190,6 +191,21 @@ class Database(Construct):
             EnvVar.DB_TLS: "verify",
             EnvVar.DB_TLS_CA: ca_bundle,
         }
+
+    def rotation_target(self, *, ca_bundle: str) -> RotationTarget:
+        """What rotating an application user's password needs: the master secret (to set
+        the alternate user's password) and the schema, over TLS verified against
+        ``ca_bundle`` (a path in the rotation function's package)."""
+        return RotationTarget(
+            "mysql",
+            {
+                EnvVar.MASTER_SECRET_ARN: self.master_secret_arn,
+                **self.connection_environment(ca_bundle=ca_bundle),
+            },
+            read_secrets(
+                [self.master_secret_arn], kms_key_arn=self.key.arn, region=self.network.region
+            ),
+        )
 
     def allow_from(self, peer: Peer, *, description: str) -> RulePair:
         """Admit MySQL connections from ``peer`` (and let ``peer`` send them)."""

@@ -50,7 +50,7 @@ class EdgeFirewallProps:
 
 
 class EdgeFirewall(Construct):
-    """A CloudFront-scoped web ACL; attach it with ``Frontend``'s ``web_acl_arn``.
+    """A CloudFront-scoped web ACL; attach it with ``Frontend``'s ``firewall``.
 
     It sees every request to the site and the API: the load balancer is internal and only
     CloudFront's VPC origin reaches it, so nothing gets around the ACL.

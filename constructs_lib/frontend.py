@@ -165,7 +165,7 @@ class Frontend(Construct):
             "bucket",
             props=SecureBucketProps(
                 bucket_name=props.bucket_name,
-                kms_key_arn=props.key.arn if props.key else None,
+                key=props.key,
                 # Everything in it is rebuilt from the repository on apply.
                 force_destroy=True,
             ),

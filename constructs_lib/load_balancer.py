@@ -46,7 +46,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
 )
 from constructs import Construct
 
-from apps.common.contract import ORIGIN_VERIFY_HEADER
+from apps.common.contract import HEALTH_PATH, ORIGIN_VERIFY_HEADER
 
 from .bucket import SecureBucket, SecureBucketProps
 from .errors import ConfigError
@@ -83,7 +83,7 @@ class LoadBalancerProps:
     """The load balancer is internal: in this network's private subnets (2 AZs or more)."""
     target_port: int
     """The producer container's port; targets are registered by IP (Fargate awsvpc)."""
-    health_check_path: str = "/health"
+    health_check_path: str = HEALTH_PATH
     """Unset: ``/health``, which must answer 200."""
     allowed_cidrs: Sequence[str] = ()
     """Private IPv4 ranges admitted directly on 80 (and 443 with a certificate): a VPN or a
@@ -158,7 +158,8 @@ class LoadBalancer(Construct):
         self.origin_protocol_policy = f"{protocol}-only"
         """The VPC origin's protocol policy."""
         self.vpc_origin = self._vpc_origin(props, protocol)
-        """The CloudFront VPC origin of this load balancer (``Frontend``'s ``api_origin``)."""
+        """The CloudFront VPC origin of this load balancer: ``Frontend(api=...)`` routes the
+        API through it."""
         self.ingress_rules.insert(
             0, self._cloudfront_ingress(props, HTTPS_PORT if https else HTTP_PORT)
         )
@@ -178,7 +179,7 @@ class LoadBalancer(Construct):
         self.arn_suffix: str = self.alb.arn_suffix
         self.target_group_arn_suffix: str = self.target_group.arn_suffix
         self.origin_domain: str = props.domain_name or self.alb.dns_name
-        """The name CloudFront must give the origin (``Frontend``'s ``api_origin_domain``):
+        """The name CloudFront must give the origin (``Frontend(api=...)`` uses it):
         ``domain_name`` when set (the name on the certificate: CloudFront sends it as SNI
         and checks the certificate against it), else the load balancer's DNS name. Requests
         are routed by the VPC origin, not by resolving this name."""
@@ -228,7 +229,6 @@ class LoadBalancer(Construct):
             "access-logs",
             props=SecureBucketProps(
                 bucket_name=props.access_logs_bucket_name,
-                kms_key_arn=None,
                 expiration_days=ACCESS_LOG_EXPIRATION_DAYS,
                 noncurrent_version_expiration_days=1,
                 # Logs go with a disposable load balancer, stay with a protected one.

@@ -35,7 +35,7 @@ from .naming import Naming
 from .options import CPU_ARCHITECTURE
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .secrets import GeneratedCredentials
-from .security import security_group
+from .security import allow_https_to_aws, security_group
 
 LAMBDA_VPC_ACTIONS = (
     "AssignPrivateIpAddresses",
@@ -132,16 +132,7 @@ def vpc_function(
         kms_key_arn=kms_key_arn,
     )
     group = security_group(scope, name=name, description=group_description, vpc_id=vpc_id)
-    egress = VpcSecurityGroupEgressRule(
-        scope,
-        "egress-aws-apis",
-        security_group_id=group.id,
-        cidr_ipv4="0.0.0.0/0",
-        ip_protocol="tcp",
-        from_port=443,
-        to_port=443,
-        description="Secrets Manager over HTTPS via NAT",
-    )
+    egress = allow_https_to_aws(scope, group, description="Secrets Manager over HTTPS via NAT")
     role = IamRole(
         scope,
         "role",

@@ -223,6 +223,8 @@ class Network(Construct):
     def _validate(self, settings: NetworkSettings) -> None:
         where = self.node.path
         azs = list(settings.availability_zones)
+        if not azs:
+            raise ConfigError(where, "availability_zones", 0, "name at least one AZ")
         for field_ in ("public_subnet_cidrs", "private_subnet_cidrs"):
             got = len(getattr(settings, field_))
             if got != len(azs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
@@ -18,7 +18,7 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from apps.common.contract import BACKLOG_METRIC, METRICS_NAMESPACE
+from apps.common.contract import BACKLOG_METRIC, METRICS_NAMESPACE, metric_dimensions
 
 from .database import Database
 from .encryption import EncryptionKey, ServiceAccess
@@ -87,7 +87,7 @@ class Watch:
 
     statistic: str
     period: int
-    compare: str
+    compare: Literal[">", "<"]
     """``>`` or ``<`` (see :data:`COMPARISONS`)."""
     threshold: float
     evaluations: int = 1
@@ -151,7 +151,7 @@ class Observability(Construct):
         self._lb = {"LoadBalancer": lb.arn_suffix}
         self._target_group = {"TargetGroup": lb.target_group_arn_suffix, **self._lb}
         self._db = {"DBInstanceIdentifier": props.database.identifier}
-        self._backlog = {"Environment": naming.environment}
+        self._backlog = metric_dimensions(naming.environment)
         # Alarm actions publish to the encrypted topic with CloudWatch's principal.
         props.key.allow_service(
             ServiceAccess(CLOUDWATCH_SERVICE, actions=("kms:Decrypt", "kms:GenerateDataKey"))
@@ -305,6 +305,8 @@ class Observability(Construct):
         )
         for service in self._services:
             short = service.service_name.removeprefix(f"{self._naming.prefix}-")
+            minimum = service.min_running_tasks
+            fewer = Watch("Minimum", 60, "<", minimum, evaluations=3, missing="breaching")
             self._threshold(
                 f"running-{service.service_name}",
                 f"ECS service {service.service_name} ran fewer than "
@@ -312,7 +314,7 @@ class Observability(Construct):
                 "Look at the service's events (failed health checks, image pulls, "
                 "stopped-task reasons) and its logs.",
                 (CONTAINER_INSIGHTS, "RunningTaskCount", service.dimensions),
-                Watch("Minimum", 60, "<", service.min_running_tasks, 3, missing="breaching"),
+                fewer,
                 name=self._naming.name("running", short),
             )
 

@@ -19,12 +19,15 @@ from cdktf_cdktf_provider_aws.elasticache_user import ElasticacheUser
 from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from constructs import Construct
 
+from apps.common.contract import EnvVar
+
 from .encryption import EncryptionKey
 from .logs import log_group
 from .naming import Naming
 from .network import Network
 from .options import QueueEngine, QueueMode
-from .secrets import GeneratedCredentials, GeneratedCredentialsProps
+from .policy import Statement
+from .secrets import GeneratedCredentials, GeneratedCredentialsProps, RotationTarget
 from .security import Peer, RulePair, allow_tcp, security_group
 from .settings import QueueSettings
 
@@ -131,6 +134,25 @@ class Queue(Construct):
         """``rediss://host:port`` (TLS); credentials come separately from the secret."""
         return f"rediss://{self.endpoint_address}:{self.port}"
 
+    def connection_environment(self, *, ca_bundle: str) -> dict[str, str]:
+        """The variables a client of the queue reads (``apps/common/contract.py``): the TLS
+        URL and the CA bundle (a path in the client's image) its certificate chains to."""
+        return {EnvVar.REDIS_URL: self.url, EnvVar.REDIS_TLS_CA: ca_bundle}
+
+    def rotation_target(self) -> RotationTarget:
+        """What rotating the application user's password needs: the user, the URL to check
+        the new password against, and ModifyUser on that user only."""
+        return RotationTarget(
+            "elasticache",
+            {EnvVar.QUEUE_USER_ID: self.app_user.user_id, EnvVar.REDIS_URL: self.url},
+            [
+                Statement(actions=["elasticache:ModifyUser"], resources=[self.app_user.arn]),
+                # Read-only; whether AWS scopes it to a user ARN is unverified here, and a
+                # refused describe would stop every rotation after ModifyUser succeeded.
+                Statement(actions=["elasticache:DescribeUsers"], resources=["*"]),
+            ],
+        )
+
     def _credentials(
         self, props: QueueProps, id_: str, secret: str, username: str, purpose: str
     ) -> GeneratedCredentials:
@@ -140,7 +162,7 @@ class Queue(Construct):
             props=GeneratedCredentialsProps(
                 name=props.naming.path("queue", secret),
                 username=username,
-                kms_key_arn=props.key.arn,
+                key=props.key,
                 description=f"ElastiCache queue: {purpose}",
                 recovery_window_days=props.secret_recovery_window_days,
             ),

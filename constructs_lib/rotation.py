@@ -9,8 +9,7 @@ the secret when a login is refused, so a rotation needs no redeploy and fails no
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cdktf import TerraformResource
@@ -22,13 +21,12 @@ from constructs import Construct
 
 from apps.common.contract import EnvVar
 
-from .encryption import EncryptionKey
 from .errors import ConfigError
 from .migration import vpc_function
 from .naming import Naming
 from .network import Network
 from .policy import Statement
-from .secrets import GeneratedCredentials
+from .secrets import GeneratedCredentials, RotationTarget
 
 HANDLER = "apps.rotate.handler.handler"
 
@@ -41,17 +39,10 @@ class CredentialRotationProps:
     project_root: Path
     network: Network
     """The function runs in its private subnets."""
-    key: EncryptionKey
-    """The key the secret is encrypted with."""
     credentials: GeneratedCredentials
-    """The secret to rotate."""
-    target: str
-    """``mysql`` (alternating users) or ``elasticache`` (two passwords)."""
-    variables: Mapping[str, str] = field(default_factory=dict)
-    """What the target needs (database endpoint and master secret, or the ElastiCache user
-    and queue URL). Unset: none."""
-    statements: Sequence[Statement] = ()
-    """What the target needs in AWS besides the secret itself. Unset: nothing."""
+    """The secret to rotate; its key also encrypts the function's logs and environment."""
+    target: RotationTarget
+    """The system whose password changes, as its construct describes it."""
     schedule_days: int = 30
     """Days between rotations. Unset: 30."""
     log_retention_days: int = 30
@@ -69,9 +60,9 @@ class CredentialRotation(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: CredentialRotationProps) -> None:
         super().__init__(scope, id_)
-        if props.target not in ("mysql", "elasticache"):
+        if props.target.kind not in ("mysql", "elasticache"):
             raise ConfigError(
-                self.node.path, "target", repr(props.target), "use mysql or elasticache"
+                self.node.path, "target.kind", repr(props.target.kind), "use mysql or elasticache"
             )
         if not 1 <= props.schedule_days <= 365:
             raise ConfigError(
@@ -82,13 +73,13 @@ class CredentialRotation(Construct):
         parts = vpc_function(
             self,
             name=name,
-            description=f"Rotates {props.credentials.name} ({props.target})",
-            group_description=f"Credential rotation function ({props.target})",
+            description=f"Rotates {props.credentials.name} ({props.target.kind})",
+            group_description=f"Credential rotation function ({props.target.kind})",
             handler=HANDLER,
             project_root=props.project_root,
             vpc_id=props.network.vpc.id,
             subnet_ids=props.network.private_subnet_ids,
-            kms_key_arn=props.key.arn,
+            kms_key_arn=props.credentials.key.arn,
             account_id=props.network.account_id,
             statements=[
                 Statement(
@@ -104,16 +95,16 @@ class CredentialRotation(Construct):
                 Statement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]),
                 Statement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[props.key.arn],
+                    resources=[props.credentials.key.arn],
                     conditions={
                         "StringEquals": {
                             "kms:ViaService": f"secretsmanager.{props.network.region}.amazonaws.com"
                         }
                     },
                 ),
-                *props.statements,
+                *props.target.statements,
             ],
-            variables={EnvVar.ROTATION_TARGET: props.target, **props.variables},
+            variables={EnvVar.ROTATION_TARGET: props.target.kind, **props.target.variables},
             log_retention_days=props.log_retention_days,
             timeout=300,
         )

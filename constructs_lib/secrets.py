@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from cdktf import Fn
 from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import (
@@ -11,6 +12,9 @@ from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import (
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 from constructs import Construct
+
+from .encryption import EncryptionKey
+from .policy import Statement
 
 PASSWORD_EXCLUDED = "\"'@/\\:;`{}%&$<>?#"  # noqa: S105 (characters, not a password)
 """Characters left out of generated passwords: they break URLs, shells or ElastiCache."""
@@ -30,11 +34,26 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class RotationTarget:
+    """What a credential rotation function needs from the system whose password it changes
+    (``Database.rotation_target``, ``Queue.rotation_target``)."""
+
+    kind: str
+    """``mysql`` (alternating users) or ``elasticache`` (two passwords)."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """Where the system is and how to administer it (endpoint, master secret, user id)."""
+    statements: Sequence[Statement] = ()
+    """What the function may call in AWS besides the secret itself."""
+
+
+@dataclass(frozen=True)
 class GeneratedCredentialsProps:
     name: str
     """Secret name, e.g. ``/pcp/dev/mysql/app``."""
     username: str
-    kms_key_arn: str
+    key: EncryptionKey
+    """Encrypts the secret; whoever reads it needs ``kms:Decrypt`` on it too
+    (``policy.read_secrets``)."""
     description: str
     password_length: int = 40
     """Unset: 40 characters."""
@@ -69,7 +88,7 @@ class GeneratedCredentials(Construct):
             "secret",
             name=props.name,
             description=props.description,
-            kms_key_id=props.kms_key_arn,
+            kms_key_id=props.key.arn,
             recovery_window_in_days=props.recovery_window_days,
         )
         self.version = SecretsmanagerSecretVersion(
@@ -83,6 +102,7 @@ class GeneratedCredentials(Construct):
         )
         self.arn: str = self.secret.arn
         self.name = props.name
+        self.key = props.key
         self.username = props.username
         self.password: str = Fn.lookup(Fn.jsondecode(self.version.secret_string), "password")
         """A reference to the stored password, for resources that must be given it."""

@@ -30,6 +30,7 @@ Peer = SecurityGroup | HasSecurityGroup
 
 ANYWHERE = "0.0.0.0/0"
 """Every IPv4 address (a default route, egress to AWS APIs through NAT)."""
+HTTPS = 443
 
 
 class _TcpRule(TypedDict):
@@ -99,4 +100,21 @@ def security_group(scope: Construct, *, name: str, description: str, vpc_id: str
         description=description,
         vpc_id=vpc_id,
         tags={"Name": name},
+    )
+
+
+def allow_https_to_aws(
+    scope: Construct, group: SecurityGroup, *, description: str
+) -> VpcSecurityGroupEgressRule:
+    """Let ``group`` reach AWS APIs (HTTPS anywhere, through NAT): the one path a private
+    workload has before it is granted more; id ``egress-aws-apis`` in ``scope``."""
+    return VpcSecurityGroupEgressRule(
+        scope,
+        "egress-aws-apis",
+        security_group_id=group.id,
+        cidr_ipv4=ANYWHERE,
+        ip_protocol="tcp",
+        from_port=HTTPS,
+        to_port=HTTPS,
+        description=description,
     )

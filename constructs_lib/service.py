@@ -42,8 +42,9 @@ from cdktf_cdktf_provider_aws.service_discovery_service import (
     ServiceDiscoveryService,
     ServiceDiscoveryServiceDnsConfigDnsRecords,
 )
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
+
+from apps.common.contract import HEALTH_PATH
 
 from .cluster import Cluster
 from .errors import ConfigError
@@ -53,12 +54,10 @@ from .options import CPU_ARCHITECTURE, FARGATE_SIZES
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
-from .security import ANYWHERE, Peer, RulePair, allow_tcp, security_group
+from .security import Peer, RulePair, allow_https_to_aws, allow_tcp, security_group
 from .settings import ServiceSettings
 
 __all__ = ["FargateService", "FargateServiceProps", "ServiceMetrics", "ServiceSettings"]
-
-HTTPS = 443
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class FargateServiceProps:
     load_balancer: LoadBalancer | None = None
     """Register the tasks in its target group, admit it on ``port``, and start after its
     listeners forward. Unset: not load balanced."""
-    health_check_path: str = "/health"
+    health_check_path: str = HEALTH_PATH
     """Path the container health check requests: liveness only, since ECS replaces tasks
     that fail it (dependency checks belong to the load balancer's readiness check).
     Unset: /health."""
@@ -166,14 +165,9 @@ class FargateService(Construct):
             description=f"{props.name} tasks",
             vpc_id=cluster.network.vpc.id,
         )
-        self.egress_aws_apis = VpcSecurityGroupEgressRule(
+        self.egress_aws_apis = allow_https_to_aws(
             self,
-            "egress-aws-apis",
-            security_group_id=self.security_group.id,
-            cidr_ipv4=ANYWHERE,
-            ip_protocol="tcp",
-            from_port=HTTPS,
-            to_port=HTTPS,
+            self.security_group,
             description="AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS via NAT",
         )
         self._roles(props)
@@ -424,8 +418,8 @@ class FargateService(Construct):
         key: str,
         target: int,
         *,
-        predefined: Any = None,
-        customized: Any = None,
+        predefined: Predefined | None = None,
+        customized: Custom | None = None,
     ) -> AppautoscalingPolicy:
         policy = AppautoscalingPolicy(
             self,

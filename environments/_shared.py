@@ -17,7 +17,6 @@ def network(
     nat_gateways: NatGateways,
     *,
     region: str = DEFAULT_REGION,
-    flow_log_retention_days: int = 30,
 ) -> NetworkSettings:
     """A ``10.<second_octet>.0.0/16`` VPC with /24 public and /20 private subnets per AZ.
 
@@ -32,7 +31,6 @@ def network(
         public_subnet_cidrs=tuple(f"{base}.{i}.0/24" for i in range(az_count)),
         private_subnet_cidrs=tuple(f"{base}.{16 * (i + 1)}.0/20" for i in range(az_count)),
         nat_gateways=nat_gateways,
-        flow_log_retention_days=flow_log_retention_days,
     )
 
 

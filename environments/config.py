@@ -45,6 +45,10 @@ class Bounds:
 
 
 RDS_BACKUPS = Bounds(0, 35, "days (the RDS range)")
+SERVERLESS_STORAGE = Bounds(1, 5000, "GB (the ElastiCache Serverless range)")
+SERVERLESS_ECPU = Bounds(1000, 15_000_000, "ECPU/s (the ElastiCache Serverless range)")
+MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+"""Enhanced Monitoring intervals RDS accepts (0: off)."""
 RDS_STORAGE = Bounds(20, 65536, "GiB (the RDS gp3 range)")
 CACHE_SNAPSHOTS = Bounds(0, 35, "days (the ElastiCache range)")
 
@@ -66,7 +70,8 @@ class ServicesConfig:
     producer: ServiceSettings
     consumer: ServiceSettings
     log_retention_days: int = 30
-    """Days container logs are kept. Unset: 30."""
+    """Days the environment's logs are kept: containers, the migration and rotation
+    functions, WAF and Container Insights. Unset: 30."""
     producer_cpu_target_percent: int = 60
     """Producer scales out above this average CPU. Unset: 60 %."""
     producer_requests_per_task: int = 1000
@@ -141,6 +146,7 @@ def validate(config: EnvironmentConfig) -> None:
     _validate_region(config)
     _validate_network(config)
     _validate_database(config)
+    _validate_queue(config)
     _validate_services(config)
     _validate_edge(config)
     if config.is_production:
@@ -252,8 +258,13 @@ def _validate_database(config: EnvironmentConfig) -> None:
     db = config.database
     _check_range(config, "database.backup_retention_days", db.backup_retention_days, RDS_BACKUPS)
     _check_range(config, "database.allocated_storage_gb", db.allocated_storage_gb, RDS_STORAGE)
-    snapshots = config.queue.snapshot_retention_days
-    _check_range(config, "queue.snapshot_retention_days", snapshots, CACHE_SNAPSHOTS)
+    if db.monitoring_interval_seconds not in MONITORING_INTERVALS:
+        raise _fail(
+            config,
+            "database.monitoring_interval_seconds",
+            db.monitoring_interval_seconds,
+            f"use one of {', '.join(map(str, MONITORING_INTERVALS))} (0 turns it off)",
+        )
     if db.max_allocated_storage_gb < db.allocated_storage_gb:
         raise _fail(
             config,
@@ -273,6 +284,16 @@ def _validate_database(config: EnvironmentConfig) -> None:
             "use letters, digits and underscores, starting with a letter (MySQL identifier)",
         )
     _check_retention(config, "database.log_retention_days", db.log_retention_days)
+
+
+def _validate_queue(config: EnvironmentConfig) -> None:
+    queue = config.queue
+    _check_range(
+        config, "queue.snapshot_retention_days", queue.snapshot_retention_days, CACHE_SNAPSHOTS
+    )
+    _check_range(config, "queue.max_data_storage_gb", queue.max_data_storage_gb, SERVERLESS_STORAGE)
+    _check_range(config, "queue.max_ecpu_per_second", queue.max_ecpu_per_second, SERVERLESS_ECPU)
+    _check_retention(config, "queue.log_retention_days", queue.log_retention_days)
 
 
 def _validate_services(config: EnvironmentConfig) -> None:

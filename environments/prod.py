@@ -1,5 +1,7 @@
 """The ``prod`` environment: highly available across three AZs."""
 
+from dataclasses import replace
+
 from constructs_lib.options import NatGateways, QueueMode, Tier
 from constructs_lib.settings import DatabaseSettings, QueueSettings, ServiceSettings
 
@@ -9,13 +11,15 @@ from .config import EdgeConfig, EnvironmentConfig, ServicesConfig
 CONFIG = EnvironmentConfig(
     name="prod",
     tier=Tier.PRODUCTION,
-    network=network(40, az_count=3, nat_gateways=NatGateways.PER_AZ, flow_log_retention_days=90),
+    network=replace(
+        network(40, az_count=3, nat_gateways=NatGateways.PER_AZ), flow_log_retention_days=90
+    ),
+    # Deletion protection and a final snapshot are DatabaseSettings' defaults (and the
+    # production rules require them).
     database=DatabaseSettings(
         instance_class="db.t4g.medium",
         multi_az=True,
-        deletion_protection=True,
         backup_retention_days=14,
-        final_snapshot=True,
         allocated_storage_gb=50,
         max_allocated_storage_gb=500,
         performance_insights=True,

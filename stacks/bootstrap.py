@@ -26,6 +26,6 @@ class BootstrapStack(ProjectStack):
         self.bucket = SecureBucket(
             self,
             "state-bucket",
-            props=SecureBucketProps(bucket_name=state.bucket, kms_key_arn=key.arn),
+            props=SecureBucketProps(bucket_name=state.bucket, key=key),
         )
         TerraformOutput(self, "state_bucket", value=self.bucket.bucket.bucket)

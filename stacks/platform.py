@@ -12,6 +12,7 @@ from constructs import Construct
 from apps.common.contract import (
     BACKLOG_METRIC,
     CONSUMER_PORT,
+    HEALTH_PATH,
     LAMBDA_RDS_CA_BUNDLE,
     METRICS_NAMESPACE,
     PRODUCER_PORT,
@@ -20,6 +21,7 @@ from apps.common.contract import (
     READINESS_PATH,
     SYSTEM_CA_BUNDLE,
     EnvVar,
+    metric_dimensions,
     queue_access_string,
 )
 from constructs_lib.cluster import Cluster, ClusterProps
@@ -31,12 +33,12 @@ from constructs_lib.migration import SchemaMigration, SchemaMigrationProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps
 from constructs_lib.observability import Observability, ObservabilityProps
-from constructs_lib.policy import Statement, read_secrets
 from constructs_lib.queue import Queue, QueueProps
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
 from constructs_lib.rotation import CredentialRotation, CredentialRotationProps
-from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps
+from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps, RotationTarget
 from constructs_lib.service import FargateService, FargateServiceProps
+from constructs_lib.settings import ServiceSettings
 from environments.config import EnvironmentConfig
 from environments.release import Release
 from environments.state import StateConfig
@@ -142,7 +144,6 @@ class PlatformStack(ProjectStack):
 
     def edge_step(self) -> None:
         """The internal load balancer, and CloudFront with its firewall in front of it."""
-        config, naming, edge = self.config, self.naming, self.config.edge
         self.origin_secret = self._credentials(
             "origin-secret",
             ("edge", "origin-verify"),
@@ -150,12 +151,19 @@ class PlatformStack(ProjectStack):
             description="Header value CloudFront sends and the ALB requires",
             letters_and_digits_only=True,
         )
-        self.load_balancer = LoadBalancer(
+        self.load_balancer = self._load_balancer()
+        self.firewall = self._firewall()
+        self.frontend = self._frontend()
+
+    def _load_balancer(self) -> LoadBalancer:
+        """Internal: CloudFront reaches it by its VPC origin (and ``allowed_cidrs``)."""
+        naming, edge = self.naming, self.config.edge
+        return LoadBalancer(
             self,
             "load-balancer",
             props=LoadBalancerProps(
                 naming=naming,
-                network=self.network,  # internal: CloudFront reaches it by its VPC origin
+                network=self.network,
                 target_port=PRODUCER_PORT,
                 # Readiness is what the write path needs (the queue): a database outage
                 # keeps the tasks in service, POSTs queue up and are stored later.
@@ -171,7 +179,10 @@ class PlatformStack(ProjectStack):
                 ),
             ),
         )
-        # CloudFront-scoped resources (the web ACL) live in us-east-1.
+
+    def _firewall(self) -> EdgeFirewall:
+        """The web ACL and its logs: CloudFront-scoped, so in us-east-1."""
+        config, naming = self.config, self.naming
         us_east_1 = provider(
             self,
             "aws-us-east-1",
@@ -187,7 +198,7 @@ class PlatformStack(ProjectStack):
             alias_suffix="edge",
             provider=us_east_1,
         )
-        self.firewall = EdgeFirewall(
+        return EdgeFirewall(
             self,
             "firewall",
             props=EdgeFirewallProps(
@@ -197,6 +208,10 @@ class PlatformStack(ProjectStack):
                 log_retention_days=config.services.log_retention_days,
             ),
         )
+
+    def _frontend(self) -> Frontend:
+        """The site bucket and the distribution that serves it and the API."""
+        config, naming, edge = self.config, self.naming, self.config.edge
         # The frontend objects get a key of their own: its policy names this distribution,
         # which (through the origin secret) already depends on the environment key.
         self.frontend_key = self.encryption_key(
@@ -206,7 +221,7 @@ class PlatformStack(ProjectStack):
             alias_suffix="frontend",
             log_group_services=False,
         )
-        self.frontend = Frontend(
+        return Frontend(
             self,
             "frontend",
             props=FrontendProps(
@@ -252,6 +267,7 @@ class PlatformStack(ProjectStack):
         )
         self.consumer = self._service(
             "consumer",
+            services.consumer,
             CONSUMER_PORT,
             {
                 EnvVar.METRICS_NAMESPACE: METRICS_NAMESPACE,
@@ -260,10 +276,11 @@ class PlatformStack(ProjectStack):
             },
             # /health is 503 only when the worker loop died or hung (a dependency outage
             # reports "degraded" with 200): a liveness check.
-            liveness_path="/health",
+            liveness_path=HEALTH_PATH,
         )
         self.producer = self._service(
             "producer",
+            services.producer,
             PRODUCER_PORT,
             {EnvVar.CONSUMER_URL: self.consumer.url},
             # "/" answers whenever the process serves; /ready (the queue reachable) is the
@@ -279,7 +296,7 @@ class PlatformStack(ProjectStack):
             "backlog",
             namespace=METRICS_NAMESPACE,
             metric_name=BACKLOG_METRIC,
-            dimensions={"Environment": config.name},
+            dimensions=metric_dimensions(config.name),
             per_task=services.consumer_backlog_target,
         )
 
@@ -321,6 +338,7 @@ class PlatformStack(ProjectStack):
     def _service(
         self,
         name: str,
+        settings: ServiceSettings,
         port: int,
         environment: dict[str, str],
         *,
@@ -335,8 +353,7 @@ class PlatformStack(ProjectStack):
         # after a rotation), so the task definitions carry the secrets' ARNs, not values.
         common: dict[str, str] = {
             EnvVar.ENVIRONMENT: self.config.name,
-            EnvVar.REDIS_URL: self.queue.url,
-            EnvVar.REDIS_TLS_CA: SYSTEM_CA_BUNDLE,
+            **self.queue.connection_environment(ca_bundle=SYSTEM_CA_BUNDLE),
             EnvVar.QUEUE_STREAM: QUEUE_STREAM,
             **self.database.connection_environment(ca_bundle=RDS_CA_BUNDLE),
             EnvVar.LOG_LEVEL: "info",
@@ -350,7 +367,7 @@ class PlatformStack(ProjectStack):
                 repository=self.repositories[name],
                 image_tag=self.release.image_tag,
                 port=port,
-                settings=getattr(services, name),
+                settings=settings,
                 environment={**common, EnvVar.PORT: str(port), **environment},
                 credentials_secrets={
                     EnvVar.REDIS_CREDENTIALS_SECRET: self.queue.credentials,
@@ -375,44 +392,21 @@ class PlatformStack(ProjectStack):
             "db-rotation",
             "rotate-db",
             self.db_credentials,
-            "mysql",
-            {
-                EnvVar.MASTER_SECRET_ARN: database.master_secret_arn,
-                **database.connection_environment(ca_bundle=LAMBDA_RDS_CA_BUNDLE),
-            },
-            read_secrets(
-                [database.master_secret_arn], kms_key_arn=self.key.arn, region=self.config.region
-            ),
+            database.rotation_target(ca_bundle=LAMBDA_RDS_CA_BUNDLE),
         )
         self.db_rotation.start_after(
             *database.allow_from(self.db_rotation, description="credential rotation to MySQL"),
             self.migration.invocation,  # the first user and the schema exist
         )
         self.queue_rotation = self._rotation(
-            "queue-rotation",
-            "rotate-queue",
-            queue.credentials,
-            "elasticache",
-            {EnvVar.QUEUE_USER_ID: queue.app_user.user_id, EnvVar.REDIS_URL: queue.url},
-            [
-                Statement(actions=["elasticache:ModifyUser"], resources=[queue.app_user.arn]),
-                # Read-only; whether AWS scopes it to a user ARN is unverified here, and a
-                # refused describe would stop every rotation after ModifyUser succeeded.
-                Statement(actions=["elasticache:DescribeUsers"], resources=["*"]),
-            ],
+            "queue-rotation", "rotate-queue", queue.credentials, queue.rotation_target()
         )
         self.queue_rotation.start_after(
             *queue.allow_from(self.queue_rotation, description="credential rotation to the queue")
         )
 
     def _rotation(
-        self,
-        id_: str,
-        name: str,
-        credentials: GeneratedCredentials,
-        target: str,
-        variables: dict[str, str],
-        statements: list[Statement],
+        self, id_: str, name: str, credentials: GeneratedCredentials, target: RotationTarget
     ) -> CredentialRotation:
         return CredentialRotation(
             self,
@@ -422,11 +416,8 @@ class PlatformStack(ProjectStack):
                 name=name,
                 project_root=PROJECT_ROOT,
                 network=self.network,
-                key=self.key,
                 credentials=credentials,
                 target=target,
-                variables=variables,
-                statements=statements,
                 log_retention_days=self.config.services.log_retention_days,
             ),
         )
@@ -446,7 +437,7 @@ class PlatformStack(ProjectStack):
             props=GeneratedCredentialsProps(
                 name=self.naming.path(*path),
                 username=username,
-                kms_key_arn=self.key.arn,
+                key=self.key,
                 description=description,
                 recovery_window_days=self.recovery_days,
                 letters_and_digits_only=letters_and_digits_only,

@@ -149,8 +149,6 @@ NAMING = Naming(UNIT)
 """The ``Naming`` construct props take in unit tests: names start ``pcp-unit-``."""
 REGION = "eu-central-1"
 ACCOUNT_ID = "123456789012"
-KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/k"
-"""A customer-managed key the construct under test is given (none is created)."""
 UNIT_NETWORK = NetworkSettings(
     vpc_cidr="10.0.0.0/16",
     availability_zones=(f"{REGION}a", f"{REGION}b"),
@@ -202,7 +200,8 @@ class UnitStack:
         """The two-AZ unit network, or one with other ``settings`` (``ONE_AZ_NETWORK``)."""
         from constructs_lib.network import Network, NetworkProps
 
-        id_ = "network" if settings == UNIT_NETWORK else f"network-{len(self.parts)}"
+        azs = len(settings.availability_zones)
+        id_ = "network" if settings == UNIT_NETWORK else f"network-{azs}-az"
         props = NetworkProps(naming=NAMING, account_id=ACCOUNT_ID, region=REGION, settings=settings)
         built: Network = self._once(id_, lambda: Network(self.stack, id_, props=props))
         return built

@@ -24,3 +24,17 @@ def test_network_construct_rejects_mismatched_subnets(unit_stack: UnitStack) -> 
         match=r"^unit/network\.public_subnet_cidrs: got 1, give one subnet per AZ \(2\)$",
     ):
         Network(unit_stack.stack, "network", props=props)
+
+
+def test_network_construct_needs_an_az(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.network import Network, NetworkProps
+
+    no_az = replace(
+        UNIT_NETWORK, availability_zones=(), public_subnet_cidrs=(), private_subnet_cidrs=()
+    )
+    props = NetworkProps(naming=NAMING, account_id=ACCOUNT_ID, region=REGION, settings=no_az)
+    with pytest.raises(
+        ConfigError, match=r"^unit/network\.availability_zones: got 0, name at least one AZ$"
+    ):
+        Network(unit_stack.stack, "network", props=props)

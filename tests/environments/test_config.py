@@ -118,43 +118,55 @@ def test_single_az() -> None:
         )
 
 
-def test_subnets_overlapping_each_other() -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"^dev\.network\.public_subnet_cidrs: got 10\.10\.0\.0/24 overlapping "
-        r"10\.10\.0\.0/25, give every subnet its own range$",
-    ):
-        with_network(DEV, public_subnet_cidrs=("10.10.0.0/24", "10.10.0.0/25"))
-
-
-def test_public_and_private_subnets_overlapping() -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"^dev\.network\.public_subnet_cidrs: got 10\.10\.16\.0/24 overlapping 10\.10\.16\.0/20",
-    ):
-        with_network(DEV, public_subnet_cidrs=("10.10.0.0/24", "10.10.16.0/24"))
-
-
-def test_subnet_outside_the_vpc() -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"^stage\.network\.private_subnet_cidrs: got 10\.99\.16\.0/20, "
-        r"use a CIDR inside the VPC CIDR 10\.30\.0\.0/16$",
-    ):
-        with_network(STAGE, private_subnet_cidrs=("10.99.16.0/20", "10.30.32.0/20"))
-
-
-def test_subnet_cidr_that_is_not_a_network() -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"^dev\.network\.public_subnet_cidrs: got '10\.10\.0\.1/24', use a network CIDR",
-    ):
-        with_network(DEV, public_subnet_cidrs=("10.10.0.1/24", "10.10.1.0/24"))
-
-
-def test_invalid_vpc_cidr() -> None:
-    with pytest.raises(ConfigError, match=r"^dev\.network\.vpc_cidr: got '10\.10\.0\.0/33'"):
-        with_network(DEV, vpc_cidr="10.10.0.0/33")
+@pytest.mark.parametrize(
+    ("config", "changes", "message"),
+    [
+        pytest.param(
+            DEV,
+            {"public_subnet_cidrs": ("10.10.0.0/24", "10.10.0.0/25")},
+            r"^dev\.network\.public_subnet_cidrs: got 10\.10\.0\.0/24 overlapping "
+            r"10\.10\.0\.0/25, give every subnet its own range$",
+            id="subnets_overlapping_each_other",
+        ),
+        pytest.param(
+            DEV,
+            {"public_subnet_cidrs": ("10.10.0.0/24", "10.10.16.0/24")},
+            r"^dev\.network\.public_subnet_cidrs: got 10\.10\.16\.0/24 overlapping "
+            r"10\.10\.16\.0/20",
+            id="public_and_private_subnets_overlapping",
+        ),
+        pytest.param(
+            STAGE,
+            {"private_subnet_cidrs": ("10.99.16.0/20", "10.30.32.0/20")},
+            r"^stage\.network\.private_subnet_cidrs: got 10\.99\.16\.0/20, "
+            r"use a CIDR inside the VPC CIDR 10\.30\.0\.0/16$",
+            id="subnet_outside_the_vpc",
+        ),
+        pytest.param(
+            DEV,
+            {"public_subnet_cidrs": ("10.10.0.1/24", "10.10.1.0/24")},
+            r"^dev\.network\.public_subnet_cidrs: got '10\.10\.0\.1/24', use a network CIDR",
+            id="subnet_cidr_that_is_not_a_network",
+        ),
+        pytest.param(
+            DEV,
+            {"vpc_cidr": "10.10.0.0/33"},
+            r"^dev\.network\.vpc_cidr: got '10\.10\.0\.0/33'",
+            id="invalid_vpc_cidr",
+        ),
+        pytest.param(
+            DEV,
+            {"private_subnet_cidrs": DEV.network.private_subnet_cidrs[:1]},
+            r"^dev\.network\.private_subnet_cidrs: got 1, give one private subnet per AZ \(2\)$",
+            id="private_subnet_count_must_match_azs",
+        ),
+    ],
+)
+def test_subnet_and_cidr_errors(
+    config: EnvironmentConfig, changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        with_network(config, **changes)
 
 
 def test_fewer_public_subnets_than_nat_gateways_need() -> None:
@@ -164,14 +176,6 @@ def test_fewer_public_subnets_than_nat_gateways_need() -> None:
         r"public subnet\(s\), one per NAT gateway$",
     ):
         with_network(PROD, public_subnet_cidrs=PROD.network.public_subnet_cidrs[:2])
-
-
-def test_private_subnet_count_must_match_azs() -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"^dev\.network\.private_subnet_cidrs: got 1, give one private subnet per AZ \(2\)$",
-    ):
-        with_network(DEV, private_subnet_cidrs=DEV.network.private_subnet_cidrs[:1])
 
 
 @pytest.mark.parametrize("days", [-1, 36])
@@ -318,3 +322,41 @@ def test_prod_alb_must_be_protected_and_logged() -> None:
 def test_edge_config_errors(edge: EdgeConfig, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         replace(STAGE, edge=edge)
+
+
+def with_queue(config: EnvironmentConfig, **changes: object) -> EnvironmentConfig:
+    return replace(config, queue=replace(config.queue, **changes))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"max_data_storage_gb": 0},
+            r"^dev\.queue\.max_data_storage_gb: got 0, use 1-5000 GB \(the ElastiCache Serverless",
+        ),
+        (
+            {"max_ecpu_per_second": 500},
+            r"^dev\.queue\.max_ecpu_per_second: got 500, use 1000-15000000 ECPU/s",
+        ),
+        (
+            {"log_retention_days": 45},
+            r"^dev\.queue\.log_retention_days: got 45, use a CloudWatch Logs retention period",
+        ),
+    ],
+    ids=["storage", "ecpu", "slow-log-retention"],
+)
+def test_queue_settings_out_of_the_elasticache_range(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        with_queue(DEV, **changes)
+
+
+def test_enhanced_monitoring_interval_rds_does_not_offer() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.database\.monitoring_interval_seconds: got 7, use one of 0, 1, 5, 10, 15, "
+        r"30, 60 \(0 turns it off\)$",
+    ):
+        with_database(DEV, monitoring_interval_seconds=7)

@@ -18,6 +18,7 @@ from .encryption import EncryptionKey
 from .logs import log_group
 from .naming import Naming
 from .network import Network
+from .settings import DEFAULT_LOG_RETENTION_DAYS
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class ClusterProps:
     """Encrypts the Container Insights log group."""
     namespace_name: str
     """Private DNS namespace for service discovery, e.g. ``dev.pcp.internal``."""
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Retention of Container Insights performance logs. Unset: 30 days."""
     container_insights: str = "enhanced"
     """``enhanced``, ``enabled`` or ``disabled``. Unset: enhanced (per-task metrics)."""

@@ -26,6 +26,7 @@ from .encryption import EncryptionKey
 from .errors import ConfigError
 from .logs import log_group
 from .naming import Naming
+from .settings import DEFAULT_LOG_RETENTION_DAYS
 
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesAmazonIpReputationList",
@@ -45,7 +46,7 @@ class EdgeFirewallProps:
     """A key in us-east-1 that CloudWatch Logs may use for the WAF log group."""
     rate_limit_per_5_minutes: int = 2000
     """Requests one IP may send in 5 minutes before it is blocked. Unset: 2000."""
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Unset: WAF logs kept 30 days."""
 
 

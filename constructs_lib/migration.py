@@ -36,6 +36,7 @@ from .options import CPU_ARCHITECTURE
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .secrets import GeneratedCredentials
 from .security import allow_https_to_aws, security_group
+from .settings import DEFAULT_LOG_RETENTION_DAYS
 
 LAMBDA_VPC_ACTIONS = (
     "AssignPrivateIpAddresses",
@@ -201,7 +202,7 @@ class SchemaMigrationProps:
     and environment."""
     app_credentials: GeneratedCredentials
     """The application user's secret (``username``, ``password``) the function provisions."""
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Unset: 30 days."""
 
 

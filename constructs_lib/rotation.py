@@ -27,6 +27,7 @@ from .naming import Naming
 from .network import Network
 from .policy import Statement
 from .secrets import GeneratedCredentials, RotationTarget
+from .settings import DEFAULT_LOG_RETENTION_DAYS
 
 HANDLER = "apps.rotate.handler.handler"
 
@@ -45,7 +46,7 @@ class CredentialRotationProps:
     """The system whose password changes, as its construct describes it."""
     schedule_days: int = 30
     """Days between rotations. Unset: 30."""
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Unset: 30 days."""
 
 

@@ -55,7 +55,7 @@ from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
 from .security import Peer, RulePair, allow_https_to_aws, allow_tcp, security_group
-from .settings import ServiceSettings
+from .settings import DEFAULT_LOG_RETENTION_DAYS, ServiceSettings
 
 __all__ = ["FargateService", "FargateServiceProps", "ServiceMetrics", "ServiceSettings"]
 
@@ -113,7 +113,7 @@ class FargateServiceProps:
     Unset: /health."""
     user: str = "10001"
     """UID the container runs as (the Dockerfiles create it). Unset: 10001, never root."""
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Unset: 30 days."""
     stop_timeout_seconds: int = 30
     """Grace between SIGTERM and SIGKILL. Unset: 30 s (the Fargate maximum is 120)."""

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from .options import NatGateways, QueueEngine, QueueMode
 
+DEFAULT_LOG_RETENTION_DAYS = 30
+"""Days a construct's log group keeps events when its props leave it unset."""
+
 EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 """An alarm e-mail address: good enough to catch typos (missing ``@``, missing domain);
 SNS confirms the rest."""
@@ -61,7 +64,7 @@ class NetworkSettings:
     """One per AZ, in the order of ``availability_zones``."""
     nat_gateways: NatGateways = NatGateways.PER_AZ
     """Unset: one NAT gateway per AZ."""
-    flow_log_retention_days: int = 30
+    flow_log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Days VPC flow logs are kept. Unset: 30."""
 
 
@@ -96,7 +99,7 @@ class DatabaseSettings:
     """Turn on Performance Insights (not offered on micro/small classes). Unset: off."""
     monitoring_interval_seconds: int = 60
     """Enhanced Monitoring granularity; 0 turns it off. Unset: 60 s."""
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Days the exported MySQL logs are kept in CloudWatch. Unset: 30."""
 
 
@@ -112,7 +115,7 @@ class QueueSettings:
     """Node class for ``REPLICATION_GROUP``; ignored by ``SERVERLESS``. Unset: cache.t4g.micro."""
     snapshot_retention_days: int = 1
     """Daily snapshots kept. Unset: 1."""
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Retention of the replication group's slow log. Unset: 30 days."""
     max_data_storage_gb: int = 5
     """Serverless storage ceiling. Unset: 5 GB."""

@@ -18,6 +18,7 @@ from itertools import combinations
 from constructs_lib.errors import ConfigError
 from constructs_lib.options import FARGATE_SIZES, NatGateways, Tier
 from constructs_lib.settings import (
+    DEFAULT_LOG_RETENTION_DAYS,
     EMAIL_ADDRESS,
     DatabaseSettings,
     NetworkSettings,
@@ -69,7 +70,7 @@ class ServicesConfig:
 
     producer: ServiceSettings
     consumer: ServiceSettings
-    log_retention_days: int = 30
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Days the environment's logs are kept: containers, the migration and rotation
     functions, WAF and Container Insights. Unset: 30."""
     producer_cpu_target_percent: int = 60

@@ -30,7 +30,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"  # apps.common.contract.IDEMPOTENCY_HEADER
+from apps.common.contract import IDEMPOTENCY_HEADER
+
 RETRYABLE_OUTCOMES = frozenset({"unknown", "not_accepted"})
 REQUEST_TIMEOUT_S = 15.0
 """Upper bound for one request (CloudFront's origin timeout is 30 s)."""

@@ -27,6 +27,9 @@ METRICS_DIMENSION = "Environment"
 """The one dimension of the consumer's metrics; its value is the environment's name."""
 BACKLOG_METRIC = "QueueBacklog"
 PROCESSED_METRIC = "MessagesProcessed"
+OLDEST_PENDING_AGE_METRIC = "OldestPendingAgeSeconds"
+"""Age in seconds of the oldest entry delivered to the consumer group and not yet
+acknowledged (0 when none is pending): how far behind the consumers are, in time."""
 DEAD_LETTERED_METRIC = "MessagesDeadLettered"
 
 ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
@@ -102,6 +105,26 @@ class EnvVar(StrEnum):
     APP_SECRET_ARN = "APP_SECRET_ARN"  # noqa: S105 (a name)
     ROTATION_TARGET = "ROTATION_TARGET"
     QUEUE_USER_ID = "QUEUE_USER_ID"
+
+
+class LogField(StrEnum):
+    """The fields of the services' JSON log lines (one object per line on stderr) that the
+    saved Logs Insights queries and the runbook read. One accepted value carries the same
+    ``idempotency_key`` and ``entry_id`` in the producer's and the consumer's lines."""
+
+    TIME = "time"
+    LEVEL = "level"
+    SERVICE = "service"
+    LOGGER = "logger"
+    MESSAGE = "message"
+    IDEMPOTENCY_KEY = "idempotency_key"
+    ENTRY_ID = "entry_id"
+    VALUE = "value"
+    STATUS = "status"
+    """HTTP status of a request the producer answered."""
+    PATH = "path"
+    DURATION_MS = "duration_ms"
+    """How long the producer took to answer, in milliseconds."""
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

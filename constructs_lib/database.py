@@ -17,6 +17,7 @@ from constructs import Construct
 
 from apps.common.contract import EnvVar
 
+from .alarms import AlarmSpec, Watch
 from .encryption import EncryptionKey
 from .errors import ConfigError
 from .logs import log_group
@@ -30,6 +31,7 @@ from .settings import DatabaseSettings
 __all__ = ["Database", "DatabaseProps", "DatabaseSettings"]
 
 MYSQL_PORT = 3306
+RDS_NAMESPACE = "AWS/RDS"
 LOG_EXPORTS = ("error", "slowquery")
 """MySQL logs exported to CloudWatch Logs (``general`` is off: it logs every statement;
 ``audit`` needs an option group)."""
@@ -43,6 +45,17 @@ PARAMETERS = {
     "log_output": "FILE",
 }
 """Server parameters: utf8mb4 throughout, TLS-only connections, slow query log on."""
+
+MEMORY_GIB = {
+    f"db.{family}.{size}": gib
+    for family in ("t4g", "m6g", "m7g", "r6g", "r7g")
+    for size, gib in (("micro", 1), ("small", 2), ("medium", 4), ("large", 8), ("xlarge", 16))
+}
+"""Memory of the classes this project uses (the r-families have twice this; near enough
+for the connection estimate, which errs low)."""
+MYSQL_BYTES_PER_CONNECTION = 12_582_880
+"""RDS MySQL's default ``max_connections`` is ``{DBInstanceClassMemory/12582880}``."""
+FREEABLE_MEMORY_ALARM_BYTES = 64 * 1024**2
 
 ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
@@ -178,8 +191,42 @@ class Database(Construct):
         )
         self.port = MYSQL_PORT
         self.database_name = settings.database_name
+        self.instance_class = settings.instance_class
         self.endpoint_address: str = self.instance.address
         self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn
+
+    @property
+    def max_connections(self) -> int:
+        """RDS MySQL's default ``max_connections`` for the instance class (1 GiB when the
+        class is not in :data:`MEMORY_GIB`)."""
+        gib = MEMORY_GIB.get(self.instance_class, 1)
+        return gib * 1024**3 // MYSQL_BYTES_PER_CONNECTION
+
+    def alarms(self) -> list[AlarmSpec]:
+        """Connections near the class's limit, and memory running out (capacity warnings;
+        CPU and free storage are Observability's own alarms). ``ReplicaLag`` does not
+        apply: the instance has no read replica (Multi-AZ's standby is not one)."""
+        db = {"DBInstanceIdentifier": self.identifier}
+        limit = int(self.max_connections * 0.8)
+        return [
+            AlarmSpec(
+                "db-connections",
+                f"More than {limit} connections (80 % of max_connections for "
+                f"{self.instance_class}) for 15 minutes: new logins will soon be refused. "
+                "Look at the consumers' and producers' task counts and connection reuse.",
+                (RDS_NAMESPACE, "DatabaseConnections", db),
+                Watch("Maximum", 300, ">", limit, evaluations=3),
+                breakage=False,
+            ),
+            AlarmSpec(
+                "db-freeable-memory",
+                "Less than 64 MiB of freeable memory for 15 minutes: the instance swaps or "
+                "is killed. Look at connections and the slow query log; move to a larger class.",
+                (RDS_NAMESPACE, "FreeableMemory", db),
+                Watch("Minimum", 300, "<", FREEABLE_MEMORY_ALARM_BYTES, evaluations=3),
+                breakage=False,
+            ),
+        ]
 
     def connection_environment(self, *, ca_bundle: str) -> dict[str, str]:
         """The variables a client of the schema reads (``apps/common/contract.py``): host,

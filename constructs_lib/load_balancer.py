@@ -48,6 +48,7 @@ from constructs import Construct
 
 from apps.common.contract import HEALTH_PATH, ORIGIN_VERIFY_HEADER
 
+from .alarms import AlarmSpec, Watch
 from .bucket import SecureBucket, SecureBucketProps
 from .errors import ConfigError
 from .naming import Naming
@@ -183,6 +184,19 @@ class LoadBalancer(Construct):
         ``domain_name`` when set (the name on the certificate: CloudFront sends it as SNI
         and checks the certificate against it), else the load balancer's DNS name. Requests
         are routed by the VPC origin, not by resolving this name."""
+
+    def alarms(self) -> list[AlarmSpec]:
+        """Slow answers (capacity): 5xx and unhealthy targets are Observability's own."""
+        return [
+            AlarmSpec(
+                "alb-p99-latency",
+                "The slowest 1 % of API answers took over 2 s in 3 of the last 5 minutes. "
+                "Look at the producer's CPU, the queue's latency and the slowest-requests query.",
+                ("AWS/ApplicationELB", "TargetResponseTime", {"LoadBalancer": self.arn_suffix}),
+                Watch("p99", 60, ">", 2.0, evaluations=5, datapoints=3),
+                breakage=False,
+            )
+        ]
 
     @property
     def request_count_label(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
@@ -13,19 +13,32 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
     CloudwatchMetricAlarmMetricQuery,
     CloudwatchMetricAlarmMetricQueryMetric,
 )
+from cdktf_cdktf_provider_aws.cloudwatch_query_definition import CloudwatchQueryDefinition
+from cdktf_cdktf_provider_aws.db_event_subscription import DbEventSubscription
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from apps.common.contract import BACKLOG_METRIC, METRICS_NAMESPACE, metric_dimensions
+from apps.common.contract import (
+    BACKLOG_METRIC,
+    DEAD_LETTERED_METRIC,
+    METRICS_NAMESPACE,
+    OLDEST_PENDING_AGE_METRIC,
+    PROCESSED_METRIC,
+    LogField,
+    metric_dimensions,
+)
 
+from .alarms import AlarmSet, Watch, wanted
+from .alarms import Metric as AlarmMetric
 from .database import Database
 from .encryption import EncryptionKey, ServiceAccess
 from .errors import ConfigError
 from .load_balancer import LoadBalancer
 from .naming import Naming
 from .policy import Statement, policy_document
+from .queue import Queue
 from .service import FargateService
 from .settings import EMAIL_ADDRESS
 
@@ -34,6 +47,10 @@ ECS = "AWS/ECS"
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 RDS = "AWS/RDS"
 CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
+RDS_EVENTS_SERVICE = "events.rds.amazonaws.com"
+DB_EVENT_CATEGORIES = ("availability", "failover", "failure", "low storage")
+"""RDS events sent to the alarm topic: the instance went down or came back, failed over
+to its standby, failed, or is running out of storage."""
 GIB = 1024**3
 ALARM_HEIGHT = 4
 
@@ -55,7 +72,13 @@ class ObservabilityProps:
     load_balancer: LoadBalancer
     """Its 5xx answers and unhealthy targets are alarmed."""
     database: Database
-    """Its CPU and free storage are alarmed."""
+    """Its CPU and free storage are alarmed, plus its own alarms (``Database.alarms``) and
+    its failover, failure and low-storage events."""
+    queue: Queue
+    """Its own alarms (``Queue.alarms``)."""
+    alarm_set: AlarmSet = AlarmSet.ALL
+    """Which of the constructs' own alarms to create. Unset: all (production); the
+    development tier passes ``BREAKAGE``."""
     queue_metric_namespace: str = METRICS_NAMESPACE
     """Namespace of the backlog metric the consumer publishes (Embedded Metric Format).
     Unset: the contract's ``METRICS_NAMESPACE``."""
@@ -74,37 +97,6 @@ class ObservabilityProps:
     """Alarm when average DB CPU exceeds this for 15 minutes. Unset: 80 %."""
     db_free_storage_threshold_gb: int = 2
     """Alarm when free DB storage falls below this many GiB. Unset: 2 GiB."""
-
-
-COMPARISONS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
-
-
-@dataclass(frozen=True)
-class Watch:
-    """How one metric is judged: its statistic over ``period`` seconds compared with
-    ``threshold`` in ``datapoints`` of the last ``evaluations`` periods (all of them
-    when unset); ``missing`` data counts as ``notBreaching`` unless said otherwise."""
-
-    statistic: str
-    period: int
-    compare: Literal[">", "<"]
-    """``>`` or ``<`` (see :data:`COMPARISONS`)."""
-    threshold: float
-    evaluations: int = 1
-    datapoints: int | None = None
-    missing: str = "notBreaching"
-
-    def config(self) -> dict[str, Any]:
-        """The alarm's arguments."""
-        return {
-            "statistic": self.statistic,
-            "period": self.period,
-            "evaluation_periods": self.evaluations,
-            "datapoints_to_alarm": self.datapoints,
-            "comparison_operator": COMPARISONS[self.compare],
-            "threshold": self.threshold,
-            "treat_missing_data": self.missing,
-        }
 
 
 def metric_query(
@@ -153,9 +145,10 @@ class Observability(Construct):
         self._db = {"DBInstanceIdentifier": props.database.identifier}
         self._backlog = metric_dimensions(naming.environment)
         # Alarm actions publish to the encrypted topic with CloudWatch's principal.
-        props.key.allow_service(
-            ServiceAccess(CLOUDWATCH_SERVICE, actions=("kms:Decrypt", "kms:GenerateDataKey"))
-        )
+        for service in (CLOUDWATCH_SERVICE, RDS_EVENTS_SERVICE):
+            props.key.allow_service(
+                ServiceAccess(service, actions=("kms:Decrypt", "kms:GenerateDataKey"))
+            )
         self._validate(props)
 
         self.topic = SnsTopic(
@@ -169,6 +162,7 @@ class Observability(Construct):
         alarm_arn_pattern = (
             f"arn:aws:cloudwatch:{props.region}:{props.account_id}:alarm:{naming.prefix}-*"
         )
+        db_arn_pattern = f"arn:aws:rds:{props.region}:{props.account_id}:db:{naming.prefix}-*"
         self.topic_policy = SnsTopicPolicy(
             self,
             "topic-policy",
@@ -183,7 +177,17 @@ class Observability(Construct):
                         "StringEquals": {"aws:SourceAccount": props.account_id},
                         "ArnLike": {"aws:SourceArn": alarm_arn_pattern},
                     },
-                )
+                ),
+                Statement(
+                    sid="RdsEventsPublish",
+                    principals={"Service": RDS_EVENTS_SERVICE},
+                    actions=["sns:Publish"],
+                    resources=[self.topic.arn],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": props.account_id},
+                        "ArnLike": {"aws:SourceArn": db_arn_pattern},
+                    },
+                ),
             ),
         )
         self.email_subscription: SnsTopicSubscription | None = None
@@ -201,7 +205,20 @@ class Observability(Construct):
         if props.alarm_topic_arn is not None:
             self.alarm_actions.append(props.alarm_topic_arn)
         self.alarms: dict[str, CloudwatchMetricAlarm] = {}
+        self._accepted: list[AlarmMetric] = []
         self._add_alarms(props)
+        self._add_offered_alarms(props)
+        self.queries = self._saved_queries(props)
+        self.db_events = DbEventSubscription(
+            self,
+            "db-events",
+            name=naming.name("db-events"),
+            sns_topic=self.topic.arn,
+            source_type="db-instance",
+            source_ids=[props.database.identifier],
+            event_categories=list(DB_EVENT_CATEGORIES),
+            depends_on=[self.topic_policy],
+        )
         self.dashboard = CloudwatchDashboard(
             self,
             "dashboard",
@@ -318,6 +335,94 @@ class Observability(Construct):
                 name=self._naming.name("running", short),
             )
 
+    def _saved_queries(self, props: ObservabilityProps) -> dict[str, CloudwatchQueryDefinition]:
+        """Logs Insights queries over the services' JSON lines (``LogField``): errors by
+        service, one value's trail (replace ``KEY``), the slowest requests."""
+        f = LogField
+        groups = [service.log_group.name for service in props.services]
+        api = [s.log_group.name for s in props.services if s.props.load_balancer is not None]
+        queries = {
+            "errors-by-service": (
+                groups,
+                f"fields @timestamp, {f.SERVICE}, {f.LEVEL}, {f.MESSAGE}\n"
+                f'| filter {f.LEVEL} in ["ERROR", "WARNING", "CRITICAL"]\n'
+                f"| stats count(*) as lines by {f.SERVICE}, {f.LEVEL}, {f.MESSAGE}\n"
+                "| sort lines desc",
+            ),
+            "value-trail": (
+                groups,
+                f"fields @timestamp, {f.SERVICE}, {f.MESSAGE}, {f.ENTRY_ID}, {f.VALUE}\n"
+                f'| filter {f.IDEMPOTENCY_KEY} = "KEY"\n'
+                "| sort @timestamp asc",
+            ),
+            "slowest-requests": (
+                api,
+                f"fields @timestamp, {f.PATH}, {f.STATUS}, {f.DURATION_MS}\n"
+                f"| filter ispresent({f.DURATION_MS})\n"
+                f"| sort {f.DURATION_MS} desc\n"
+                "| limit 50",
+            ),
+        }
+        return {
+            key: CloudwatchQueryDefinition(
+                self,
+                f"query-{key}",
+                name=f"{self._naming.prefix}/{key}",
+                log_group_names=log_groups,
+                query_string=query,
+            )
+            for key, (log_groups, query) in queries.items()
+        }
+
+    def _add_offered_alarms(self, props: ObservabilityProps) -> None:
+        """The consumer's lag and dead letters, the API's 503s (counted from its JSON log
+        lines), and the alarms the database, the queue and the load balancer offer."""
+        metrics = props.queue_metric_namespace
+        self._threshold(
+            "consumer-dead-letters",
+            "The consumer dead-lettered messages: values it can never store (refused by "
+            "the database, malformed). Look at the consumer's dead-letter log lines; fix the "
+            "cause, then replay them from the dead-letter stream (docs/runbook.md).",
+            (metrics, DEAD_LETTERED_METRIC, self._backlog),
+            Watch("Sum", 300, ">", 0),
+        )
+        self._threshold(
+            "consumer-lag",
+            "The oldest entry handed to a consumer and not yet acknowledged is over 5 "
+            "minutes old, or the age was not reported: the consumers are stuck or too few. "
+            "Look at the consumer's running tasks, its /health and the database alarms.",
+            (metrics, OLDEST_PENDING_AGE_METRIC, self._backlog),
+            Watch("Maximum", 60, ">", 300, evaluations=5, datapoints=3, missing="breaching"),
+        )
+        for service in props.services:
+            if service.props.load_balancer is None:
+                continue
+            self._accepted.append(
+                service.count_log_lines(
+                    "accepted-answers",
+                    pattern=f"{{ $.{LogField.STATUS} = 202 }}",
+                    namespace=f"{METRICS_NAMESPACE}/{self._naming.environment}",
+                    name=f"{service.name.capitalize()}AcceptedAnswers",
+                )
+            )
+            unavailable = service.count_log_lines(
+                "unavailable-answers",
+                pattern=f"{{ $.{LogField.STATUS} = 503 }}",
+                namespace=f"{METRICS_NAMESPACE}/{self._naming.environment}",
+                name=f"{service.name.capitalize()}UnavailableAnswers",
+            )
+            self._threshold(
+                f"{service.name}-503s",
+                f"The {service.name} answered 503 more than 10 times in 5 minutes: the queue "
+                "was unreachable or refused writes (outcome unknown / not_accepted). Look at "
+                "the queue alarms and the service's logs.",
+                unavailable,
+                Watch("Sum", 300, ">", 10),
+            )
+        offered = [*props.database.alarms(), *props.queue.alarms(), *props.load_balancer.alarms()]
+        for spec in wanted(offered, props.alarm_set):
+            self._threshold(spec.key, spec.description, spec.metric, spec.watch)
+
     def _alb_5xx_alarm(self, props: ObservabilityProps) -> None:
         """ELB plus target 5xx: two metrics summed, a missing one counted as zero."""
         lb = self._lb
@@ -369,6 +474,36 @@ class Observability(Construct):
             properties["yAxis"] = {"left": {"label": y_label, "showUnits": False}}
         return {"type": "metric", "properties": properties}
 
+    def _flow_widgets(self, props: ObservabilityProps) -> list[dict[str, Any]]:
+        """The write path left to right: accepted, waiting (backlog and lag), stored,
+        dead-lettered."""
+        ns, dims = props.queue_metric_namespace, _flat(self._backlog)
+        return [
+            self._metric_widget(
+                "1. Accepted (202) per minute",
+                [[n, m, *_flat(d), {"label": m}] for n, m, d in self._accepted],
+                stat="Sum",
+            ),
+            self._metric_widget(
+                "2. Waiting: backlog and oldest pending entry",
+                [
+                    [ns, props.queue_backlog_metric, *dims, {"label": "backlog"}],
+                    [ns, OLDEST_PENDING_AGE_METRIC, *dims, {"label": "age (s)", "yAxis": "right"}],
+                ],
+                stat="Maximum",
+            ),
+            self._metric_widget(
+                "3. Stored per minute",
+                [[ns, PROCESSED_METRIC, *dims, {"label": "stored"}]],
+                stat="Sum",
+            ),
+            self._metric_widget(
+                "4. Dead-lettered per minute",
+                [[ns, DEAD_LETTERED_METRIC, *dims, {"label": "dead-lettered"}]],
+                stat="Sum",
+            ),
+        ]
+
     def _widgets(self, props: ObservabilityProps) -> list[dict[str, Any]]:
         lb = _flat(self._lb)
         tg = _flat(self._target_group)
@@ -382,6 +517,7 @@ class Observability(Construct):
                     "alarms": [alarm.arn for alarm in self.alarms.values()],
                 },
             },
+            *self._flow_widgets(props),
             self._metric_widget(
                 "ALB requests and 5xx",
                 [
@@ -435,17 +571,12 @@ class Observability(Construct):
                 stat="Minimum",
             ),
             self._metric_widget(
-                "Queue backlog",
+                "Queue engine (what its alarms watch)",
                 [
-                    [
-                        props.queue_metric_namespace,
-                        props.queue_backlog_metric,
-                        *_flat(self._backlog),
-                        {"label": "backlog"},
-                    ]
+                    [n, m, *_flat(d), {"label": spec.key, "stat": spec.watch.statistic}]
+                    for spec in props.queue.alarms()
+                    for n, m, d in [spec.metric]
                 ],
-                stat="Maximum",
-                y_label="messages",
             ),
             self._metric_widget(
                 "RDS CPU and connections",

@@ -21,6 +21,7 @@ from constructs import Construct
 
 from apps.common.contract import EnvVar
 
+from .alarms import AlarmSpec, Watch
 from .encryption import EncryptionKey
 from .logs import log_group
 from .naming import Naming
@@ -34,6 +35,7 @@ from .settings import QueueSettings
 __all__ = ["Queue", "QueueProps", "QueueSettings"]
 
 REDIS_PORT = 6379
+ELASTICACHE = "AWS/ElastiCache"
 DISABLED_DEFAULT_ACCESS = "off -@all"
 
 
@@ -68,6 +70,10 @@ class Queue(Construct):
         super().__init__(scope, id_)
         naming = props.naming
         engine = props.settings.engine.value
+        self._settings = props.settings
+        self._name = naming.name("queue")
+        self._replication_group_id = naming.name("queue")
+        self._nodes = len(props.network.private_subnet_ids)
         self.mode = props.settings.mode
         self.port = REDIS_PORT
 
@@ -133,6 +139,82 @@ class Queue(Construct):
     def url(self) -> str:
         """``rediss://host:port`` (TLS); credentials come separately from the secret."""
         return f"rediss://{self.endpoint_address}:{self.port}"
+
+    def alarms(self) -> list[AlarmSpec]:
+        """The cache engine's alarms. Serverless: throttled commands and storage near the
+        cache's ceiling (breakage), ECPU near it (capacity). A replication group, per node:
+        evictions and memory (breakage: the queue loses or refuses entries), engine CPU
+        and connections (capacity)."""
+        if self.serverless is not None:
+            return self._serverless_alarms()
+        specs: list[AlarmSpec] = []
+        for index in range(1, self._nodes + 1):
+            node = f"{self._replication_group_id}-{index:03d}"
+            dims = {"CacheClusterId": node}
+            specs += [
+                AlarmSpec(
+                    f"queue-{index}-evictions",
+                    f"Node {node} evicted keys: stream entries may be gone. The queue's "
+                    "memory is full. Look at the backlog and the consumers, then the node type.",
+                    (ELASTICACHE, "Evictions", dims),
+                    Watch("Sum", 300, ">", 0),
+                ),
+                AlarmSpec(
+                    f"queue-{index}-memory",
+                    f"Node {node} used over 80 % of its memory for 15 minutes: writes will be "
+                    "refused (OOM) and the producer answers 503. Look at the backlog; drain "
+                    "it, or scale up.",
+                    (ELASTICACHE, "DatabaseMemoryUsagePercentage", dims),
+                    Watch("Maximum", 300, ">", 80, evaluations=3),
+                ),
+                AlarmSpec(
+                    f"queue-{index}-cpu",
+                    f"Node {node}'s engine thread was over 80 % busy for 15 minutes. Look at "
+                    "the command rate (producer traffic, consumer batch size).",
+                    (ELASTICACHE, "EngineCPUUtilization", dims),
+                    Watch("Average", 300, ">", 80, evaluations=3),
+                    breakage=False,
+                ),
+                AlarmSpec(
+                    f"queue-{index}-connections",
+                    f"Node {node} held over 1000 client connections for 15 minutes. Look at the "
+                    "services' task counts: they leak connections or run more than planned.",
+                    (ELASTICACHE, "CurrConnections", dims),
+                    Watch("Maximum", 300, ">", 1000, evaluations=3),
+                    breakage=False,
+                ),
+            ]
+        return specs
+
+    def _serverless_alarms(self) -> list[AlarmSpec]:
+        dims = {"clusterId": self._name}  # Serverless publishes under clusterId
+        storage = self._settings.max_data_storage_gb * 10**9
+        ecpu_per_minute = self._settings.max_ecpu_per_second * 60
+        return [
+            AlarmSpec(
+                "queue-throttled",
+                "ElastiCache Serverless throttled commands in 3 of the last 5 minutes: the "
+                "load grew faster than the cache scales, or it hit max_ecpu_per_second. The "
+                "producer answers 503 meanwhile. Look at the ECPU graph and the limits.",
+                (ELASTICACHE, "ThrottledCmds", dims),
+                Watch("Sum", 60, ">", 0, evaluations=5, datapoints=3),
+            ),
+            AlarmSpec(
+                "queue-storage",
+                "The queue holds over 80 % of max_data_storage_gb: at the ceiling writes "
+                "are refused. Look at the backlog (are the consumers draining?).",
+                (ELASTICACHE, "BytesUsedForCache", dims),
+                Watch("Maximum", 300, ">", storage * 0.8),
+            ),
+            AlarmSpec(
+                "queue-ecpu",
+                "ECPU use above 80 % of max_ecpu_per_second for 15 minutes: throttling is "
+                "next. Look at the command rate for a runaway client, or raise the limit.",
+                (ELASTICACHE, "ElastiCacheProcessingUnits", dims),
+                Watch("Sum", 60, ">", ecpu_per_minute * 0.8, evaluations=15, datapoints=12),
+                breakage=False,
+            ),
+        ]
 
     def connection_environment(self, *, ca_bundle: str) -> dict[str, str]:
         """The variables a client of the queue reads (``apps/common/contract.py``): the TLS

@@ -31,6 +31,7 @@ from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification as Predefined,  # noqa: E501
 )
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
+from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import CloudwatchLogMetricFilter
 from cdktf_cdktf_provider_aws.ecs_service import EcsService, EcsServiceLoadBalancer
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinition,
@@ -46,6 +47,7 @@ from constructs import Construct
 
 from apps.common.contract import HEALTH_PATH
 
+from .alarms import Metric as AlarmMetric
 from .cluster import Cluster
 from .errors import ConfigError
 from .load_balancer import LoadBalancer
@@ -233,7 +235,7 @@ class FargateService(Construct):
                 resources=[f"{self.log_group.arn}:*"],
             ),
         ]
-        secret_arns = sorted({ref.arn for ref in props.secrets.values()})
+        secret_arns = _by_variable({k: ref.arn for k, ref in props.secrets.items()})
         if secret_arns:
             execution_statements += read_secrets(secret_arns, kms_key_arn=key, region=region)
         self._policy(
@@ -242,7 +244,7 @@ class FargateService(Construct):
         task_statements = list(props.task_statements)
         if props.credentials_secrets:
             task_statements += read_secrets(
-                sorted({c.arn for c in props.credentials_secrets.values()}),
+                _by_variable({k: c.arn for k, c in props.credentials_secrets.items()}),
                 kms_key_arn=key,
                 region=region,
             )
@@ -322,6 +324,25 @@ class FargateService(Construct):
             port=self.props.port,
             description=description,
         )
+
+    def count_log_lines(self, id_: str, *, pattern: str, namespace: str, name: str) -> AlarmMetric:
+        """Count this service's log lines that match ``pattern`` (a CloudWatch Logs filter
+        pattern over its JSON lines) as the metric ``namespace``/``name`` (0 when none
+        match), and return that metric for an alarm."""
+        CloudwatchLogMetricFilter(
+            self,
+            id_,
+            name=self.cluster.naming.name(self.name, id_),
+            log_group_name=self.log_group.name,
+            pattern=pattern,
+            metric_transformation={
+                "name": name,
+                "namespace": namespace,
+                "value": "1",
+                "default_value": "0",
+            },
+        )
+        return (namespace, name, {})
 
     def scale_on_cpu(self, target_percent: int) -> AppautoscalingPolicy:
         """Keep average CPU near ``target_percent``."""
@@ -530,3 +551,10 @@ class FargateService(Construct):
 def _looks_secret(name: str) -> bool:
     upper = name.upper()
     return any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"))
+
+
+def _by_variable(arns: Mapping[str, str]) -> list[str]:
+    """The ARNs once each, in the order the variables were given. (ARNs are unresolved
+    tokens at synth time: sorting them would follow construct creation order, so a new
+    construct elsewhere could reorder the policy.)"""
+    return list(dict.fromkeys(arns.values()))

@@ -24,6 +24,7 @@ from apps.common.contract import (
     metric_dimensions,
     queue_access_string,
 )
+from constructs_lib.alarms import AlarmSet
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
 from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps
@@ -301,7 +302,8 @@ class PlatformStack(ProjectStack):
         )
 
     def monitoring_step(self) -> None:
-        """Alarms on every service, the load balancer, the database and the queue."""
+        """Alarms on every service, the load balancer, the database and the queue, routed
+        to the environment's topic, and the dashboard."""
         config = self.config
         self.observability = Observability(
             self,
@@ -314,6 +316,10 @@ class PlatformStack(ProjectStack):
                 services=[self.producer, self.consumer],
                 load_balancer=self.load_balancer,
                 database=self.database,
+                queue=self.queue,
+                # Development environments get the alarms that say something broke, not
+                # the capacity warnings.
+                alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,
                 alarm_email=config.alarm_email,
                 alarm_topic_arn=config.alarm_topic_arn,
             ),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from constructs_lib.encryption import EncryptionKey
     from constructs_lib.load_balancer import LoadBalancer
     from constructs_lib.network import Network
+    from constructs_lib.queue import Queue
     from constructs_lib.service import FargateService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,6 +212,20 @@ class UnitStack:
 
         props = DatabaseProps(naming=NAMING, network=self.network(), key=self.key())
         built: Database = self._once("database", lambda: Database(self.stack, "db", props=props))
+        return built
+
+    def queue(self) -> Queue:
+        """A serverless queue on the unit network, with the app's access string."""
+        from apps.common.contract import queue_access_string
+        from constructs_lib.queue import Queue, QueueProps
+
+        props = QueueProps(
+            naming=NAMING,
+            network=self.network(),
+            key=self.key(),
+            app_access_string=queue_access_string(),
+        )
+        built: Queue = self._once("queue", lambda: Queue(self.stack, "queue", props=props))
         return built
 
     def cluster(self) -> Cluster:

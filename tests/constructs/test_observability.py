@@ -25,7 +25,19 @@ from tests.support import (
 
 SERVICES = {"pcp-unit-producer": 2, "pcp-unit-consumer": 1}
 FIXED_KEYS = {"alb-5xx", "unhealthy-targets", "db-cpu", "db-free-storage", "queue-backlog"}
-ALL_KEYS = FIXED_KEYS | {f"running-{s}" for s in SERVICES}
+OFFERED_KEYS = {
+    "consumer-dead-letters",
+    "consumer-lag",
+    "queue-throttled",
+    "queue-storage",
+    "queue-ecpu",
+    "db-connections",
+    "db-freeable-memory",
+    "alb-p99-latency",
+}
+"""The consumer's own alarms and those the (serverless) queue, the database and the load
+balancer offer; the unit services have no load balancer, so no 503 alarm."""
+ALL_KEYS = FIXED_KEYS | OFFERED_KEYS | {f"running-{s}" for s in SERVICES}
 PAGER = "arn:aws:sns:eu-central-1:123456789012:pager"
 
 
@@ -67,6 +79,7 @@ def props(unit: UnitStack, **overrides: Any) -> Any:
         ],
         "load_balancer": unit.load_balancer(),
         "database": unit.database(),
+        "queue": unit.queue(),
     }
     values.update(overrides)
     return ObservabilityProps(**values)
@@ -127,10 +140,19 @@ def test_topic_is_encrypted_with_the_given_key(unit: Unit) -> None:
     assert topic["name"] == "pcp-unit-alarms"
 
 
-def test_topic_policy_admits_only_cloudwatch_alarms_of_this_account(unit: Unit) -> None:
+def test_topic_policy_admits_only_alarms_and_rds_events_of_this_account(unit: Unit) -> None:
     policy = one(unit.doc, "aws_sns_topic_policy")
     assert policy["arn"] == topic_arn(unit)
-    (statement,) = json.loads(policy["policy"])["Statement"]
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    assert set(statements) == {"CloudWatchAlarmsPublish", "RdsEventsPublish"}
+    rds = statements["RdsEventsPublish"]
+    assert rds["Principal"] == {"Service": "events.rds.amazonaws.com"}
+    assert rds["Action"] == ["sns:Publish"]
+    assert rds["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:rds:{REGION}:{ACCOUNT_ID}:db:pcp-unit-*"},
+    }
+    statement = statements["CloudWatchAlarmsPublish"]
     assert statement["Effect"] == "Allow"
     assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert statement["Action"] == ["sns:Publish"]
@@ -154,7 +176,7 @@ def test_alarm_set_is_complete(unit: Unit) -> None:
     synthesized = resources(unit.doc, "aws_cloudwatch_metric_alarm")
     assert sorted(synthesized) == sorted(unit.alarm_ids.values())
     names = {a["alarm_name"] for a in synthesized.values()}
-    assert names == {f"pcp-unit-{k}" for k in FIXED_KEYS} | {
+    assert names == {f"pcp-unit-{k}" for k in FIXED_KEYS | OFFERED_KEYS} | {
         "pcp-unit-running-producer",
         "pcp-unit-running-consumer",
     }
@@ -261,7 +283,11 @@ def test_dashboard_has_the_widget_set(full: Unit) -> None:
         "pcp-unit-producer: CPU and memory",
         "pcp-unit-consumer: CPU and memory",
         "Running tasks",
-        "Queue backlog",
+        "1. Accepted (202) per minute",
+        "2. Waiting: backlog and oldest pending entry",
+        "3. Stored per minute",
+        "4. Dead-lettered per minute",
+        "Queue engine (what its alarms watch)",
         "RDS CPU and connections",
         "RDS free storage",
     }
@@ -302,7 +328,13 @@ def test_dashboard_has_the_widget_set(full: Unit) -> None:
             ("AWS/ECS", "MemoryUtilization", *dims, ""),
         }
         assert ("ECS/ContainerInsights", "RunningTaskCount", *dims, "") in series("Running tasks")
-    assert series("Queue backlog") == [("ProducerConsumer", "Backlog", "Environment", "unit", "")]
+    assert series("2. Waiting: backlog and oldest pending entry") == [
+        ("ProducerConsumer", "Backlog", "Environment", "unit", ""),
+        ("ProducerConsumer", "OldestPendingAgeSeconds", "Environment", "unit", ""),
+    ]
+    assert series("3. Stored per minute") == [
+        ("ProducerConsumer", "MessagesProcessed", "Environment", "unit", "")
+    ]
     rds = ("DBInstanceIdentifier", "pcp-unit-mysql", "")
     assert {s[1] for s in series("RDS CPU and connections")} == {
         "CPUUtilization",
@@ -377,3 +409,43 @@ def test_alarms_also_notify_the_given_topic(full: Unit, minimal: Unit) -> None:
         assert full.alarm(key)["alarm_actions"] == [topic_arn(full), PAGER]
         assert full.alarm(key)["ok_actions"] == [topic_arn(full), PAGER]
         assert minimal.alarm(key)["alarm_actions"] == [topic_arn(minimal)]
+
+
+def test_rds_failover_failure_and_storage_events_go_to_the_topic(unit: Unit) -> None:
+    subscription = one(unit.doc, "aws_db_event_subscription")
+    assert subscription["sns_topic"] == topic_arn(unit)
+    assert subscription["source_type"] == "db-instance"
+    assert subscription["source_ids"] == ["pcp-unit-mysql"]
+    assert set(subscription["event_categories"]) >= {"failover", "failure", "low storage"}
+    policy = json.loads(one(unit.doc, "aws_kms_key")["policy"])
+    (grant,) = [
+        s
+        for s in policy["Statement"]
+        if s.get("Principal") == {"Service": "events.rds.amazonaws.com"}
+    ]
+    assert grant["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def test_development_tier_gets_only_the_breakage_alarms(unit_stack: UnitStack) -> None:
+    from constructs_lib.alarms import AlarmSet
+    from constructs_lib.observability import Observability
+
+    obs = Observability(
+        unit_stack.stack, "obs", props=props(unit_stack, alarm_set=AlarmSet.BREAKAGE)
+    )
+    capacity = {"queue-ecpu", "db-connections", "db-freeable-memory", "alb-p99-latency"}
+    assert set(obs.alarms) == ALL_KEYS - capacity
+
+
+def test_saved_queries_read_the_services_json_fields(unit: Unit) -> None:
+    queries = {
+        q["name"]: q for q in resources(unit.doc, "aws_cloudwatch_query_definition").values()
+    }
+    assert set(queries) == {
+        "pcp-unit/errors-by-service",
+        "pcp-unit/value-trail",
+        "pcp-unit/slowest-requests",
+    }
+    trail = queries["pcp-unit/value-trail"]
+    assert 'filter idempotency_key = "KEY"' in trail["query_string"]
+    assert len(trail["log_group_names"]) == len(SERVICES)

@@ -1,0 +1,59 @@
+"""Every alarm of every stack has a section in docs/runbook.md, and every section is used."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support import ROOT, EnvStack, Synth, resources
+
+RUNBOOK = ROOT / "docs" / "runbook.md"
+PLACEHOLDERS = {"<service>": "[a-z]+", "<node>": r"\d+"}
+NOT_DEPLOYED = {"queue-ecpu": "a production-tier environment with a Serverless queue"}
+"""Sections for alarms the constructs offer in a configuration no environment uses today."""
+
+
+def runbook_keys() -> list[str]:
+    """The alarm keys the runbook has a section for (``### `key` `` headings)."""
+    return re.findall(r"^### `([^`]+)`$", RUNBOOK.read_text(), re.M)
+
+
+def key_pattern(key: str) -> re.Pattern[str]:
+    pattern = re.escape(key)
+    for placeholder, regex in PLACEHOLDERS.items():
+        pattern = pattern.replace(re.escape(placeholder), regex)
+    return re.compile(f"^{pattern}$")
+
+
+def alarm_keys(name: str, stack: dict[str, object]) -> set[str]:
+    prefix = f"pcp-{name}-"
+    alarms = resources(stack, "aws_cloudwatch_metric_alarm").values()  # type: ignore[arg-type]
+    return {a["alarm_name"].removeprefix(prefix) for a in alarms}
+
+
+def test_every_alarm_has_a_runbook_section(env_stack: EnvStack) -> None:
+    name, stack = env_stack
+    patterns = [key_pattern(k) for k in runbook_keys()]
+    missing = sorted(k for k in alarm_keys(name, stack) if not any(p.match(k) for p in patterns))
+    assert not missing, f"{name}: alarms without a section in docs/runbook.md: {missing}"
+
+
+def test_every_runbook_section_names_an_alarm_some_stack_has(synth: Synth) -> None:
+    keys = set().union(*(alarm_keys(n, synth.stack(n)) for n in ("dev", "test", "stage", "prod")))
+    unused = [
+        k
+        for k in runbook_keys()
+        if k not in NOT_DEPLOYED and not any(key_pattern(k).match(a) for a in keys)
+    ]
+    assert not unused, f"runbook sections for alarms no stack has: {unused}"
+
+
+def test_each_section_says_what_it_means_what_to_check_and_how_to_recover() -> None:
+    sections = re.split(r"^### ", RUNBOOK.read_text(), flags=re.M)[1:]
+    for section in sections:
+        title = section.splitlines()[0]
+        if not title.startswith("`"):
+            continue
+        assert "**Means:**" in section, title
+        for step in (1, 2, 3):
+            assert re.search(rf"^{step}\. ", section, re.M), (title, step)
+        assert "**Recover:**" in section, title

@@ -127,6 +127,10 @@ class EdgeFirewall(Construct):
             log_destination_configs=[self.log_group.arn],
         )
         self.arn: str = self.web_acl.arn
+        self.name = name
+        self.provider = props.provider
+        """The us-east-1 provider: the web ACL's and CloudFront's metrics live there."""
+        self.key = props.log_key
 
 
 def _visibility(metric: str) -> Wafv2WebAclRuleVisibilityConfig:

@@ -30,11 +30,13 @@ from apps.common.contract import (
     metric_dimensions,
 )
 
-from .alarms import AlarmSet, Watch, wanted
+from .alarms import AlarmSet, AlarmSpec, Watch, wanted
 from .alarms import Metric as AlarmMetric
 from .database import Database
 from .encryption import EncryptionKey, ServiceAccess
 from .errors import ConfigError
+from .firewall import EdgeFirewall
+from .frontend import Frontend
 from .load_balancer import LoadBalancer
 from .naming import Naming
 from .policy import Statement, policy_document
@@ -53,6 +55,14 @@ DB_EVENT_CATEGORIES = ("availability", "failover", "failure", "low storage")
 to its standby, failed, or is running out of storage."""
 GIB = 1024**3
 ALARM_HEIGHT = 4
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What CloudFront serves through and what guards it."""
+
+    frontend: Frontend
+    firewall: EdgeFirewall
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,9 @@ class ObservabilityProps:
     its failover, failure and low-storage events."""
     queue: Queue
     """Its own alarms (``Queue.alarms``)."""
+    edge: Edge | None = None
+    """The distribution and its web ACL: their alarms (5xx rate, blocked-request spikes)
+    live in us-east-1 with their metrics, on a topic there. Unset: no edge alarms."""
     alarm_set: AlarmSet = AlarmSet.ALL
     """Which of the constructs' own alarms to create. Unset: all (production); the
     development tier passes ``BREAKAGE``."""
@@ -209,6 +222,11 @@ class Observability(Construct):
         self._add_alarms(props)
         self._add_offered_alarms(props)
         self.queries = self._saved_queries(props)
+        self.edge_topic: SnsTopic | None = None
+        self.edge_alarms: dict[str, CloudwatchMetricAlarm] = {}
+        """In us-east-1, on :attr:`edge_topic` (not on the regional dashboard's alarm list)."""
+        if props.edge is not None:
+            self._edge_alarms(props, props.edge)
         self.db_events = DbEventSubscription(
             self,
             "db-events",
@@ -333,6 +351,95 @@ class Observability(Construct):
                 (CONTAINER_INSIGHTS, "RunningTaskCount", service.dimensions),
                 fewer,
                 name=self._naming.name("running", short),
+            )
+
+    def _edge_alarms(self, props: ObservabilityProps, edge: Edge) -> None:
+        """CloudFront's and WAF's metrics exist only in us-east-1, and an alarm notifies a
+        topic in its own region: a second topic there (the edge key encrypts it; the same
+        e-mail subscribes). The extra ``alarm_topic_arn`` is notified too when it is in
+        us-east-1 (an alarm cannot reach a topic in another region)."""
+        naming, firewall = self._naming, edge.firewall
+        firewall.key.allow_service(
+            ServiceAccess(CLOUDWATCH_SERVICE, actions=("kms:Decrypt", "kms:GenerateDataKey"))
+        )
+        topic = SnsTopic(
+            self,
+            "edge-topic",
+            provider=firewall.provider,
+            name=naming.name("edge-alarms"),
+            display_name=f"{naming.prefix} edge alarms (us-east-1)",
+            kms_master_key_id=firewall.key.arn,
+        )
+        self.edge_topic = topic
+        pattern = f"arn:aws:cloudwatch:us-east-1:{props.account_id}:alarm:{naming.prefix}-*"
+        SnsTopicPolicy(
+            self,
+            "edge-topic-policy",
+            provider=firewall.provider,
+            arn=topic.arn,
+            policy=policy_document(
+                Statement(
+                    sid="CloudWatchAlarmsPublish",
+                    principals={"Service": CLOUDWATCH_SERVICE},
+                    actions=["sns:Publish"],
+                    resources=[topic.arn],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": props.account_id},
+                        "ArnLike": {"aws:SourceArn": pattern},
+                    },
+                )
+            ),
+        )
+        if props.alarm_email is not None:
+            SnsTopicSubscription(
+                self,
+                "edge-email",
+                provider=firewall.provider,
+                topic_arn=topic.arn,
+                protocol="email",
+                endpoint=props.alarm_email,
+            )
+        actions = [topic.arn]
+        if props.alarm_topic_arn and props.alarm_topic_arn.split(":")[3] == "us-east-1":
+            actions.append(props.alarm_topic_arn)
+        specs = [
+            AlarmSpec(
+                "cloudfront-5xx",
+                "Over 5 % of the distribution's answers were 5xx in 3 of the last 5 minutes "
+                "(the API behind it, or the bucket). Look at alb-5xx and unhealthy-targets; "
+                "if those are quiet, at the CloudFront and WAF logs.",
+                (
+                    "AWS/CloudFront",
+                    "5xxErrorRate",
+                    {"DistributionId": edge.frontend.distribution.id, "Region": "Global"},
+                ),
+                Watch("Average", 60, ">", 5, evaluations=5, datapoints=3),
+            ),
+            AlarmSpec(
+                "waf-blocked-spike",
+                "The web ACL blocked over 1000 requests in 5 minutes: an attack or a client "
+                "gone wrong hitting the rate limit. Look at the WAF log group for the source "
+                "IPs and the rule that blocked them.",
+                ("AWS/WAFV2", "BlockedRequests", {"WebACL": firewall.name, "Rule": "ALL"}),
+                Watch("Sum", 300, ">", 1000),
+                breakage=False,
+            ),
+        ]
+        for spec in wanted(specs, props.alarm_set):
+            namespace, metric_name, dimensions = spec.metric
+            self.edge_alarms[spec.key] = CloudwatchMetricAlarm(
+                self,
+                f"alarm-{spec.key}",
+                provider=firewall.provider,
+                alarm_name=naming.name(spec.key),
+                alarm_description=spec.description,
+                actions_enabled=True,
+                alarm_actions=actions,
+                ok_actions=actions,
+                namespace=namespace,
+                metric_name=metric_name,
+                dimensions=dimensions,
+                **spec.watch.config(),
             )
 
     def _saved_queries(self, props: ObservabilityProps) -> dict[str, CloudwatchQueryDefinition]:

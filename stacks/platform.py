@@ -33,7 +33,7 @@ from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
 from constructs_lib.migration import SchemaMigration, SchemaMigrationProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps
-from constructs_lib.observability import Observability, ObservabilityProps
+from constructs_lib.observability import Edge, Observability, ObservabilityProps
 from constructs_lib.queue import Queue, QueueProps
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
 from constructs_lib.rotation import CredentialRotation, CredentialRotationProps
@@ -317,6 +317,7 @@ class PlatformStack(ProjectStack):
                 load_balancer=self.load_balancer,
                 database=self.database,
                 queue=self.queue,
+                edge=Edge(self.frontend, self.firewall),
                 # Development environments get the alarms that say something broke, not
                 # the capacity warnings.
                 alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,

@@ -22,6 +22,8 @@ BREAKAGE_KEYS = (
 )
 """What every environment is alarmed on."""
 SERVERLESS_KEYS = ("queue-throttled", "queue-storage")
+EDGE_KEYS = {"cloudfront-5xx"}
+"""In us-east-1, on the edge topic (production adds ``waf-blocked-spike``)."""
 PRODUCTION_KEYS = ("db-connections", "db-freeable-memory", "alb-p99-latency")
 """Capacity warnings: production only."""
 
@@ -30,25 +32,32 @@ def expected_alarm_keys(name: str) -> set[str]:
     """prod: a three-node replication group with all alarms; the development tier: a
     serverless queue with the breakage alarms only."""
     if name != "prod":
-        return {*BREAKAGE_KEYS, *SERVERLESS_KEYS}
+        return {*BREAKAGE_KEYS, *SERVERLESS_KEYS, *EDGE_KEYS}
     nodes = {
         f"queue-{node}-{kind}"
         for node in (1, 2, 3)
         for kind in ("evictions", "memory", "cpu", "connections")
     }
-    return {*BREAKAGE_KEYS, *PRODUCTION_KEYS, *nodes}
+    return {*BREAKAGE_KEYS, *PRODUCTION_KEYS, *nodes, *EDGE_KEYS, "waf-blocked-spike"}
 
 
 def test_every_alarm_notifies_the_environment_topic(env_stack: EnvStack) -> None:
+    """Regional alarms notify the regional topic; CloudFront's and WAF's (us-east-1, where
+    their metrics are) notify the edge topic there. Both topics are KMS-encrypted."""
     name, stack = env_stack
-    topic_key = next(iter(resources(stack, "aws_sns_topic")))
-    topic = ref("aws_sns_topic", topic_key, "arn")
-    assert one(stack, "aws_sns_topic")["kms_master_key_id"].startswith("${aws_kms_key.")
+    topics = {t["name"]: k for k, t in resources(stack, "aws_sns_topic").items()}
+    assert set(topics) == {f"pcp-{name}-alarms", f"pcp-{name}-edge-alarms"}
+    regional = ref("aws_sns_topic", topics[f"pcp-{name}-alarms"], "arn")
+    edge = ref("aws_sns_topic", topics[f"pcp-{name}-edge-alarms"], "arn")
+    for topic in resources(stack, "aws_sns_topic").values():
+        assert topic["kms_master_key_id"].startswith("${aws_kms_key.")
     alarms = {a["alarm_name"]: a for a in resources(stack, "aws_cloudwatch_metric_alarm").values()}
     assert set(alarms) == {f"pcp-{name}-{key}" for key in expected_alarm_keys(name)}
-    for alarm in alarms.values():
-        assert alarm["alarm_actions"] == [topic]
-        assert alarm["ok_actions"] == [topic]
+    for alarm_name, alarm in alarms.items():
+        at_edge = alarm_name.removeprefix(f"pcp-{name}-") in {*EDGE_KEYS, "waf-blocked-spike"}
+        assert alarm.get("provider") == ("aws.us_east_1" if at_edge else None), alarm_name
+        assert alarm["alarm_actions"] == [edge if at_edge else regional], alarm_name
+        assert alarm["ok_actions"] == alarm["alarm_actions"], alarm_name
 
 
 def test_running_task_alarms_use_the_environment_minimums(env_stack: EnvStack) -> None:
@@ -79,7 +88,9 @@ def test_alarm_e_mail_only_when_configured(env_stack: EnvStack) -> None:
     expected = ENVIRONMENTS[name].alarm_email or (
         REVIEW_ALARM_EMAIL if ENVIRONMENTS[name].is_production else None
     )
-    assert [s["endpoint"] for s in subscriptions.values()] == ([expected] if expected else [])
+    # The regional topic and the edge topic (us-east-1) each have the subscription.
+    endpoints = [s["endpoint"] for s in subscriptions.values()]
+    assert endpoints == ([expected, expected] if expected else [])
     assert all(s["protocol"] == "email" for s in subscriptions.values())
 
 
@@ -91,15 +102,6 @@ def test_one_dashboard_per_environment(env_stack: EnvStack) -> None:
     assert len(body["widgets"]) >= 8
 
 
-NOT_YET_ALARMED = {
-    "aws_cloudfront_distribution": "CloudFront 5xx rate: its metrics and alarms live in "
-    "us-east-1, which needs a topic there (issue 12, open)",
-    "aws_wafv2_web_acl": "blocked-request spikes: us-east-1 as well (issue 12, open)",
-}
-"""Serving resources without an alarm yet, each with why. Adding their alarms must remove
-them from here (the test below checks both ways)."""
-
-
 def _dimension_values(alarm: dict[str, Any]) -> set[str]:
     values = set(alarm.get("dimensions", {}).values())
     for query in alarm.get("metric_query", []):
@@ -108,8 +110,9 @@ def _dimension_values(alarm: dict[str, Any]) -> set[str]:
 
 
 def test_every_stateful_or_serving_resource_has_an_alarm(env_stack: EnvStack) -> None:
-    """The database, the queue (each replication-group node), every ECS service and the
-    load balancer are named by some alarm's dimensions; the edge is listed as pending."""
+    """The database, the queue (each replication-group node), every ECS service, the load
+    balancer and the distribution are named by some alarm's dimensions (and, in
+    production, the web ACL)."""
     name, stack = env_stack
     alarmed = set().union(
         *(_dimension_values(a) for a in resources(stack, "aws_cloudwatch_metric_alarm").values())
@@ -132,23 +135,18 @@ def test_every_stateful_or_serving_resource_has_an_alarm(env_stack: EnvStack) ->
         f"aws_ecs_service.{k}": {r["name"]} for k, r in resources(stack, "aws_ecs_service").items()
     }
     served |= {f"aws_lb.{k}": {f"${{aws_lb.{k}.arn_suffix}}"} for k in resources(stack, "aws_lb")}
+    served |= {
+        f"aws_cloudfront_distribution.{k}": {f"${{aws_cloudfront_distribution.{k}.id}}"}
+        for k in resources(stack, "aws_cloudfront_distribution")
+    }
     unalarmed = sorted(
         f"{resource}: {ids - alarmed}" for resource, ids in served.items() if ids - alarmed
     )
     assert not unalarmed, f"{name}: no alarm watches {unalarmed}"
-    assert len(served) >= 5, served  # database, queue, two services, load balancer
-    pending = {t for t in NOT_YET_ALARMED if resources(stack, t)}
-    assert pending == set(NOT_YET_ALARMED), "an edge resource vanished: update NOT_YET_ALARMED"
-    assert not any(alarm_type_for(t, stack) for t in NOT_YET_ALARMED), "remove it from the list"
-
-
-def alarm_type_for(type_: str, stack: dict[str, Any]) -> bool:
-    """Whether some alarm already reads the metrics of ``type_`` (CloudFront or WAF)."""
-    namespaces = {"aws_cloudfront_distribution": "AWS/CloudFront", "aws_wafv2_web_acl": "AWS/WAFV2"}
-    return any(
-        a.get("namespace") == namespaces[type_]
-        for a in resources(stack, "aws_cloudwatch_metric_alarm").values()
-    )
+    assert len(served) >= 6, served  # database, queue, 2 services, load balancer, CloudFront
+    web_acls = {r["name"] for r in resources(stack, "aws_wafv2_web_acl").values()}
+    if name == "prod":  # blocked-request spikes are a production alarm (no noise elsewhere)
+        assert web_acls <= alarmed
 
 
 def test_production_gets_the_capacity_alarms_and_development_does_not(synth: Synth) -> None:

@@ -87,6 +87,9 @@ class RedisSettings:
     credentials_secret: str | None = None
     """Secrets Manager secret (``username``, ``password``) that the app user's credentials
     are read from, and re-read after a rotation; None: ``username``/``password``."""
+    cluster: bool = False
+    """REDIS_CLUSTER=on: a cluster-aware client (topology from CLUSTER SLOTS, MOVED and ASK
+    followed) for a cache with several shards; off: one connection pool to REDIS_URL."""
 
     def credentials(self) -> credentials.CredentialSource | None:
         """Where connections get their login; None: no AUTH (a local server without ACLs)."""
@@ -163,7 +166,13 @@ def load_redis(env: Env) -> RedisSettings:
         connect_timeout_s=env.number("REDIS_CONNECT_TIMEOUT_S", 2.0, minimum=0.1, maximum=60),
         tls_ca=tls_ca,
         credentials_secret=env.optional(EnvVar.REDIS_CREDENTIALS_SECRET),
+        cluster=env.choice(REDIS_CLUSTER, "off", ("on", "off")) == "on",
     )
+
+
+REDIS_CLUSTER = "REDIS_CLUSTER"
+"""on|off (default off): see :attr:`RedisSettings.cluster`. Not in the contract's EnvVar
+yet: no stack sets it."""
 
 
 def load_db(env: Env) -> DbSettings:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.connection import Connection, ConnectionPool, SSLConnection, parse_url
 from redis.credentials import CredentialProvider
 from redis.retry import Retry
@@ -33,6 +37,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     redis.TimeoutError,
     redis.BusyLoadingError,  # LOADING: replaying the AOF after a restart
     redis.exceptions.ClusterDownError,  # CLUSTERDOWN: a cluster-mode node before state ok
+    redis.exceptions.ClusterError,  # cluster client: MOVED/ASK/TRYAGAIN outlasted its TTL
     redis.exceptions.TryAgainError,  # TRYAGAIN: slot migration (ElastiCache scaling)
     redis.exceptions.ReadOnlyError,  # READONLY: a former primary, during a failover
 )
@@ -85,6 +90,10 @@ def make_redis(settings: RedisSettings, *, socket_timeout_s: float | None = None
 
     redis-py's own retries are disabled: callers retry with their own bounded backoff so a
     retry is always visible (and idempotent) at the application level.
+
+    With REDIS_CLUSTER=on (``settings.cluster``) the client is a cluster client
+    (:class:`ClusterClient`, a :class:`redis.cluster.RedisCluster` made on first use) with
+    the same options on every node's connections.
     """
     options: dict[str, Any] = dict(parse_url(settings.url))  # type: ignore[no-untyped-call]
     source = settings.credentials()
@@ -100,7 +109,7 @@ def make_redis(settings: RedisSettings, *, socket_timeout_s: float | None = None
     )
     options["socket_connect_timeout"] = settings.connect_timeout_s
     options["decode_responses"] = True
-    options["health_check_interval"] = 30
+    options["health_check_interval"] = HEALTH_CHECK_INTERVAL_S
     options["retry"] = Retry(NoBackoff(), 0)
     options["client_name"] = "apps"
     if settings.url.startswith("rediss://"):
@@ -109,7 +118,188 @@ def make_redis(settings: RedisSettings, *, socket_timeout_s: float | None = None
         options["ssl_check_hostname"] = True
         if settings.tls_ca is not None:
             options["ssl_ca_certs"] = settings.tls_ca
+    if settings.cluster:
+        # Typed as the plain client: it answers the same calls (see ClusterClient).
+        return cast(RedisClient, ClusterClient(options))
     return redis.Redis(connection_pool=ConnectionPool(**options))
+
+
+HEALTH_CHECK_INTERVAL_S = 30
+
+
+# ----------------------------------------------------------------------------- cluster mode
+
+
+class _NodePool(ConnectionPool):
+    """The connection pool of each cluster node. redis-py builds it from the URL, whose
+    scheme picks its own connection class, and drops ``health_check_interval``: both are
+    put back, so every node's connections log in (and re-read rotated credentials) and
+    check their health as the single client's do."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        tls = issubclass(kwargs.get("connection_class", Connection), SSLConnection)
+        kwargs["connection_class"] = _RetryLoginSSLConnection if tls else _RetryLoginConnection
+        kwargs.setdefault("health_check_interval", HEALTH_CHECK_INTERVAL_S)
+        super().__init__(**kwargs)
+
+
+_REDIRECTS: tuple[type[Exception], ...] = (
+    redis.exceptions.AskError,  # and MovedError, its subclass
+    redis.exceptions.TryAgainError,
+)
+"""Replies by which a cluster node refuses a whole command or transaction (MOVED, ASK,
+TRYAGAIN; a transaction ends in EXECABORT): nothing ran, so sending it again is safe."""
+
+
+class _RedirectsOnly(Retry):
+    """The retry policy of a cluster MULTI/EXEC: again after a redirection only (the
+    transaction did not run), never after a connection error or timeout (it may have).
+
+    redis-py's transaction pipeline follows MOVED and ASK only through its retry policy,
+    and does not send ASKING: during a slot migration it meets ASK until the slot has
+    moved. When the redirections outlast the retries, TRYAGAIN is raised: a transient
+    error the callers already back off on."""
+
+    def call_with_retry(
+        self,
+        do: Callable[[], Any],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> Any:
+        failures = 0
+        while True:
+            try:
+                return do()
+            except Exception as error:
+                failures += 1
+                if isinstance(error, self._supported_errors):
+                    # redis-py's own handler: drops the connection, patches the slot map.
+                    fail(error, failures) if with_failure_count else fail(error)
+                if not isinstance(error, _REDIRECTS):
+                    raise
+                if failures > self._retries:
+                    raise redis.exceptions.TryAgainError(
+                        f"slot still moving after {failures} redirections: {error}"
+                    ) from error
+                time.sleep(self._backoff.compute(failures))
+
+
+class _Cluster(RedisCluster):
+    """RedisCluster whose errors are redis-py's RedisError (it raises a bare
+    RedisClusterException when it cannot reach or map the cluster) and whose transaction
+    pipelines follow redirections only (:class:`_RedirectsOnly`)."""
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except redis.exceptions.RedisClusterException as exc:
+            raise _cluster_error(exc) from exc
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        if shard_hint:
+            raise redis.exceptions.RedisClusterException("shard_hint is not supported")
+        retry = (
+            _RedirectsOnly(ExponentialBackoff(cap=0.5, base=0.01), 12)
+            if transaction
+            else self.retry
+        )
+        return _Pipeline(
+            nodes_manager=self.nodes_manager,
+            commands_parser=self.commands_parser,
+            startup_nodes=list(self.nodes_manager.startup_nodes.values()),
+            result_callbacks=self.result_callbacks,
+            cluster_response_callbacks=self.cluster_response_callbacks,
+            read_from_replicas=self.read_from_replicas,
+            load_balancing_strategy=self.load_balancing_strategy,
+            reinitialize_steps=self.reinitialize_steps,
+            retry=retry,
+            lock=self._lock,
+            transaction=transaction,
+            event_dispatcher=self._event_dispatcher,
+        )
+
+
+class _Pipeline(ClusterPipeline):
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        try:
+            return super().execute(raise_on_error)
+        except redis.exceptions.CrossSlotTransactionError:
+            raise  # a programming error: the keys of one transaction share a hash tag
+        except redis.exceptions.RedisClusterException as exc:
+            raise _cluster_error(exc) from exc
+
+
+def _cluster_error(exc: redis.exceptions.RedisClusterException) -> redis.RedisError:
+    """A RedisClusterException as the RedisError callers handle: NOPERM (e.g. the user may
+    not run CLUSTER SLOTS) as itself, an uncovered slot as CLUSTERDOWN, the rest (no node
+    reachable) as a connection error."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, redis.exceptions.NoPermissionError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, redis.exceptions.SlotNotCoveredError):
+        return redis.exceptions.ClusterDownError(str(exc))
+    return redis.ConnectionError(f"redis cluster unavailable: {exc}")
+
+
+class ClusterClient:
+    """The cluster-mode client: a :class:`redis.cluster.RedisCluster` made on first use
+    (like a connection pool, making one needs no server: it asks a node for the topology
+    when first used, and again on every later use until that succeeds), with the calls the
+    apps make on a client (commands, ``pipeline``, ``close``, ``connection_pool``)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        options = dict(options)
+        host, port = options.pop("host", "localhost"), options.pop("port", 6379)
+        if options.pop("db", 0) not in (0, "0"):
+            raise ValueError("cluster mode has database 0 only: drop the URL's /db")
+        scheme = "rediss" if issubclass(options.pop("connection_class"), SSLConnection) else "redis"
+        for name in ("retry", "health_check_interval"):
+            options.pop(name, None)  # the cluster's own retry; _NodePool's health checks
+        self._url = f"{scheme}://{host}:{port}"
+        self._options = options
+        self._lock = threading.Lock()
+        self._cluster: _Cluster | None = None
+        self.connection_pool = _AllNodes(self)
+
+    def cluster(self) -> _Cluster:
+        with self._lock:
+            if self._cluster is None:
+                try:
+                    self._cluster = _Cluster(
+                        url=self._url,
+                        connection_pool_class=_NodePool,
+                        retry=Retry(NoBackoff(), 0),  # redirections are followed, no retry
+                        **self._options,
+                    )
+                except redis.exceptions.RedisClusterException as exc:
+                    raise _cluster_error(exc) from exc
+            return self._cluster
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cluster(), name)
+
+    def close(self) -> None:
+        with self._lock:
+            cluster = self._cluster
+        if cluster is not None:
+            cluster.close()
+
+
+class _AllNodes:
+    """``client.connection_pool`` of a :class:`ClusterClient`: ``disconnect()`` closes the
+    connections of every node."""
+
+    def __init__(self, client: ClusterClient) -> None:
+        self._client = client
+
+    def disconnect(self) -> None:
+        with self._client._lock:
+            cluster = self._client._cluster
+        if cluster is not None:
+            cluster.disconnect_connection_pools()  # type: ignore[no-untyped-call]
 
 
 def new_key() -> str:
@@ -280,10 +470,65 @@ REFUSALS: tuple[type[Exception], ...] = (
 """Error replies by which the server refuses a command before running any of it."""
 
 
+class _RedirectedError(_UnsentError):
+    """MOVED or ASK: another node serves the key's slot; the command did not run."""
+
+    def __init__(self, redirect: redis.exceptions.AskError) -> None:
+        super().__init__(str(redirect))
+        self.redirect = redirect
+
+
+MAX_REDIRECTS = 16
+
+
 def _run_script(client: RedisClient, keys: tuple[str, ...], args: tuple[str, ...]) -> Any:
     """EVALSHA (EVAL when the server lacks the script) on one pooled connection, telling a
-    command that did not run from one that may have."""
-    pool = client.connection_pool
+    command that did not run from one that may have. A cluster client first finds the
+    node that serves the keys' slot, and follows MOVED and ASK."""
+    actual: object = client  # a ClusterClient is typed as RedisClient (make_redis)
+    if isinstance(actual, ClusterClient):
+        return _run_script_cluster(actual, keys, args)
+    return _run_script_on(client.connection_pool, keys, args)
+
+
+def _run_script_cluster(client: ClusterClient, keys: tuple[str, ...], args: tuple[str, ...]) -> Any:
+    try:
+        cluster = client.cluster()
+        slot: int = cluster.keyslot(keys[0])  # type: ignore[no-untyped-call]
+        node = cluster.nodes_manager.get_node_from_slot(slot)
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        raise _UnsentError from exc
+    asking = False
+    for _ in range(MAX_REDIRECTS):
+        try:
+            pool = cluster.get_redis_connection(node).connection_pool
+            return _run_script_on(pool, keys, args, asking=asking)
+        except _RedirectedError as exc:
+            redirect = exc.redirect
+            if isinstance(redirect, redis.exceptions.MovedError):
+                cluster.nodes_manager.move_slot(redirect)  # the slot has a new owner
+                node, asking = cluster.nodes_manager.get_node_from_slot(slot), False
+            else:  # ASK: this once, at the node the slot is moving to
+                target = cluster.get_node(host=redirect.host, port=redirect.port)  # type: ignore[no-untyped-call]
+                if target is None:
+                    _refresh(cluster)
+                    raise
+                node, asking = target, True
+        except (_UnsentError, _MaybeRanError) as exc:
+            if isinstance(exc.__cause__, (redis.ConnectionError, redis.TimeoutError)):
+                _refresh(cluster)  # a node may be gone: ask the others for the topology
+            raise
+    raise _UnsentError from redis.exceptions.ClusterError("too many MOVED/ASK redirections")
+
+
+def _refresh(cluster: RedisCluster) -> None:
+    with contextlib.suppress(Exception):  # best effort: the caller reports the first error
+        cluster.nodes_manager.initialize()
+
+
+def _run_script_on(
+    pool: ConnectionPool, keys: tuple[str, ...], args: tuple[str, ...], *, asking: bool = False
+) -> Any:
     try:
         conn = pool.get_connection()  # connects (and logs in) now: a failure sent nothing
     except redis.RedisError as exc:
@@ -292,6 +537,9 @@ def _run_script(client: RedisClient, keys: tuple[str, ...], args: tuple[str, ...
         for command in ("EVALSHA", "EVAL"):
             body = _ENQUEUE_SHA if command == "EVALSHA" else _ENQUEUE_LUA
             try:
+                if asking:  # ASK: the next command only may use the slot being imported
+                    conn.send_command("ASKING")  # type: ignore[no-untyped-call]
+                    conn.read_response()
                 conn.send_command(command, body, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
             except redis.RedisError as exc:
                 conn.disconnect()  # type: ignore[no-untyped-call]
@@ -300,6 +548,8 @@ def _run_script(client: RedisClient, keys: tuple[str, ...], args: tuple[str, ...
                 return conn.read_response()
             except redis.exceptions.NoScriptError:
                 continue  # not run; EVAL loads and runs it
+            except redis.exceptions.AskError as exc:  # MOVED or ASK: not run
+                raise _RedirectedError(exc) from exc
             except REFUSALS as exc:
                 conn.disconnect()  # type: ignore[no-untyped-call]
                 raise _UnsentError from exc

@@ -386,6 +386,222 @@ class RedisServer(_Server):
         self.config_file.write_text("\n".join(text) + "\n")
 
 
+CLUSTER_CLIENT_ACL = "+cluster|slots"
+"""What a cluster-aware client (``REDIS_CLUSTER=on``) needs beyond the contract's access
+string: CLUSTER SLOTS, the topology query redis-py runs at start, on a lost node and every
+few MOVED replies. ``queue_access_string`` refuses it (NOPERM), so the contract's access
+string must gain it before the stacks turn the setting on."""
+
+
+def _cluster_bus_tls(directory: Path, tls: TlsFiles) -> TlsFiles:
+    """A client certificate for the cluster bus of :class:`ClusterNode` (``cert``/``key``)
+    signed by its own CA, and ``ca``: the server CA plus that one (created once)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    files = TlsFiles(directory / "bundle.pem", directory / "bus.pem", directory / "bus.key")
+    if all(p.exists() for p in (files.ca, files.cert, files.key)):
+        return files
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "local cluster bus CA")])
+
+    def build(subject: x509.Name, public: Any, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), True)
+        )
+        if ca:
+            usage = x509.KeyUsage(**_CA_KEY_USAGE_FLAGS, key_cert_sign=True, crl_sign=True)
+            builder = builder.add_extension(usage, critical=True)
+        else:
+            eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+            builder = builder.add_extension(eku, critical=False)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    ca_cert = build(ca_name, ca_key.public_key(), ca=True)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cluster node")])
+    cert = build(name, key.public_key(), ca=False)
+    pem = serialization.Encoding.PEM
+    files.ca.write_bytes(tls.ca.read_bytes() + ca_cert.public_bytes(pem))
+    files.cert.write_bytes(cert.public_bytes(pem))
+    files.key.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    files.key.chmod(0o600)
+    return files
+
+
+class ClusterNode(RedisServer):
+    """One primary of a multi-node cluster (see :class:`RedisClusterServers`): no slots of
+    its own at start, and TLS on the cluster bus too (``tls-cluster``), so that CLUSTER
+    SLOTS names its TLS port and MIGRATE reaches a TLS-only peer."""
+
+    def __init__(self, base: Path, index: int, *, tls: TlsFiles, users: Sequence[AclUser]) -> None:
+        super().__init__(base / f"node{index}", shape=RedisShape.CLUSTER, tls=tls, users=users)
+
+    def _config(self) -> str:
+        assert self.tls is not None
+        bus = _cluster_bus_tls(self.dir.parent.parent / "bus-tls", self.tls)
+        return super()._config() + "\n".join(
+            [
+                "tls-cluster yes",
+                # The bus always asks for a client certificate (whatever tls-auth-clients
+                # says): one with clientAuth, from a CA that the bundle adds.
+                f"tls-ca-cert-file {bus.ca}",
+                f"tls-client-cert-file {bus.cert}",
+                f"tls-client-key-file {bus.key}",
+                "",
+            ]
+        )
+
+    def _assign_slots(self, client: redis.Redis) -> None:
+        pass  # RedisClusterServers spreads the slots over the nodes
+
+    def node_id(self) -> str:
+        admin = self.client(decode_responses=True)
+        try:
+            return str(_command(admin, "CLUSTER", "MYID"))
+        finally:
+            admin.close()
+
+
+class RedisClusterServers:
+    """A cluster of ``count`` primaries (no replicas) on loopback, the slots split evenly,
+    shaped like a multi-shard ElastiCache cluster: TLS only, the ``default`` user off, the
+    same application user on every node. The apps are given the first node's URL (any
+    node can tell a cluster client the whole topology). :meth:`migrate_slot` moves one
+    slot, keys included, as online resharding does."""
+
+    def __init__(
+        self, base: Path, *, tls: TlsFiles, users: Sequence[AclUser], count: int = 3
+    ) -> None:
+        self.nodes = [ClusterNode(base, i, tls=tls, users=users) for i in range(count)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    @property
+    def running(self) -> bool:
+        return all(n.running for n in self.nodes)
+
+    def start(self) -> RedisClusterServers:
+        for node in self.nodes:
+            node.start()
+        first = self.nodes[0].client(decode_responses=True)
+        try:
+            for node in self.nodes[1:]:
+                _command(
+                    first, "CLUSTER", "MEET", "127.0.0.1", str(node.port), str(node.cluster_port)
+                )
+        finally:
+            first.close()
+        step = 16384 // len(self.nodes)
+        for i, node in enumerate(self.nodes):
+            low, high = i * step, (16383 if i == len(self.nodes) - 1 else (i + 1) * step - 1)
+            admin = node.client(decode_responses=True)
+            try:
+                info = str(_command(admin, "CLUSTER", "INFO"))
+                if "cluster_slots_assigned:16384" not in info:
+                    _command(admin, "CLUSTER", "ADDSLOTSRANGE", str(low), str(high))
+            finally:
+                admin.close()
+        self.wait_ok()
+        return self
+
+    def wait_ok(self, timeout_s: float = 30.0) -> None:
+        """Until every node knows every other and reports ``cluster_state:ok``."""
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes:
+            admin = node.client(decode_responses=True)
+            try:
+                while True:
+                    info = str(_command(admin, "CLUSTER", "INFO"))
+                    if (
+                        "cluster_state:ok" in info
+                        and f"cluster_known_nodes:{len(self.nodes)}" in info
+                    ):
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"cluster not ok on {node.port}: {info}")
+                    time.sleep(0.05)
+            finally:
+                admin.close()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def flushall(self) -> None:
+        for node in self.nodes:
+            admin = node.client()
+            try:
+                admin.flushall()
+            finally:
+                admin.close()
+
+    def owner(self, slot: int) -> int:
+        """The index of the node that serves ``slot``."""
+        admin = self.nodes[0].client(decode_responses=True)
+        try:
+            ranges: Any = _command(admin, "CLUSTER", "SLOTS")
+        finally:
+            admin.close()
+        for low, high, primary, *_ in ranges:
+            if int(low) <= slot <= int(high):
+                port = int(primary[1])
+                return next(i for i, n in enumerate(self.nodes) if n.port == port)
+        raise LookupError(f"slot {slot} is not served")
+
+    def migrate_slot(self, slot: int, target: int, *, batch: int = 10, pause_s: float = 0.0) -> int:
+        """Move ``slot`` and its keys to node ``target`` the way redis-cli's resharding
+        does: IMPORTING on the target, MIGRATING on the source, MIGRATE the keys in
+        batches (as the target's admin user; ``pause_s`` between batches leaves clients
+        time to meet ASK and TRYAGAIN), then SETSLOT NODE on every node. Returns the number
+        of keys moved."""
+        source = self.owner(slot)
+        if source == target:
+            return 0
+        dst = self.nodes[target]
+        assert dst.admin is not None
+        clients = [n.client(decode_responses=True, socket_timeout=30) for n in self.nodes]
+        try:
+            src_id = str(_command(clients[source], "CLUSTER", "MYID"))
+            dst_id = str(_command(clients[target], "CLUSTER", "MYID"))
+            _command(clients[target], "CLUSTER", "SETSLOT", str(slot), "IMPORTING", src_id)
+            _command(clients[source], "CLUSTER", "SETSLOT", str(slot), "MIGRATING", dst_id)
+            moved = 0
+            while True:
+                keys = _command(clients[source], "CLUSTER", "GETKEYSINSLOT", str(slot), str(batch))
+                if not keys:
+                    break
+                _command(
+                    clients[source], "MIGRATE", "127.0.0.1", str(dst.port), "", "0", "10000",
+                    "AUTH2", dst.admin.name, dst.admin.password, "KEYS", *keys,
+                )  # fmt: skip
+                moved += len(keys)
+                if pause_s:
+                    time.sleep(pause_s)
+            # The target first, then the source (as redis-cli): the slot is never unowned.
+            others = [i for i in range(len(self.nodes)) if i not in {source, target}]
+            for i in (target, source, *others):
+                _command(clients[i], "CLUSTER", "SETSLOT", str(slot), "NODE", dst_id)
+            return moved
+        finally:
+            for c in clients:
+                c.close()
+
+
 class MariaDBServer(_Server):
     """mariadbd from a fresh datadir; ``root`` has no password and may log in only from
     127.0.0.1 (the harness's master user). With ``tls``, every TCP connection must use TLS
@@ -654,6 +870,41 @@ def start_world(base: Path, shape: RedisShape = RedisShape.CLUSTER) -> World:
     world = World(
         redis_srv, maria, tls, queue_user, db_user="app", db_password=_password(),
         secrets=SecretsManager().start(),
+    )  # fmt: skip
+    world.reset_credentials()
+    return world
+
+
+@dataclass
+class ClusterWorld(World):
+    """:class:`World` with a multi-node cluster: ``redis`` is its first node (the URL the
+    apps get), ``cluster`` all of them."""
+
+    cluster: RedisClusterServers | None = None
+
+    def stop(self) -> None:
+        self.maria.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
+        self.secrets.stop()
+
+
+def start_cluster_world(base: Path, nodes: int = 3, *, access: str | None = None) -> ClusterWorld:
+    """Like :func:`start_world`, with a cluster of ``nodes`` primaries. The application
+    user's ACL is ``access``, by default the contract's plus :data:`CLUSTER_CLIENT_ACL`."""
+    tls = make_tls(base / "tls")
+    if access is None:
+        access = f"{queue_access_string(QUEUE_STREAM)} {CLUSTER_CLIENT_ACL}"
+    queue_user = AclUser("app", _password(), access)
+    cluster = RedisClusterServers(base, tls=tls, users=[queue_user], count=nodes).start()
+    try:
+        maria = MariaDBServer(base, tls=tls).start()
+    except Exception:
+        cluster.stop()
+        raise
+    world = ClusterWorld(
+        cluster.nodes[0], maria, tls, queue_user, db_user="app", db_password=_password(),
+        secrets=SecretsManager().start(), cluster=cluster,
     )  # fmt: skip
     world.reset_credentials()
     return world

@@ -113,23 +113,14 @@ class ObservabilityProps:
 
 
 def metric_query(
-    id_: str,
-    namespace: str,
-    metric: str,
-    dimensions: dict[str, str],
-    *,
-    stat: str,
-    period: int,
+    id_: str, metric: AlarmMetric, *, stat: str, period: int
 ) -> CloudwatchMetricAlarmMetricQuery:
     """One input of a metric-math alarm (not returned itself)."""
+    namespace, name, dimensions = metric
     return CloudwatchMetricAlarmMetricQuery(
         id=id_,
         metric=CloudwatchMetricAlarmMetricQueryMetric(
-            namespace=namespace,
-            metric_name=metric,
-            dimensions=dimensions,
-            stat=stat,
-            period=period,
+            namespace=namespace, metric_name=name, dimensions=dimensions, stat=stat, period=period
         ),
         return_data=False,
     )
@@ -181,25 +172,19 @@ class Observability(Construct):
             "topic-policy",
             arn=self.topic.arn,
             policy=policy_document(
-                Statement(
-                    sid="CloudWatchAlarmsPublish",
-                    principals={"Service": CLOUDWATCH_SERVICE},
-                    actions=["sns:Publish"],
-                    resources=[self.topic.arn],
-                    conditions={
-                        "StringEquals": {"aws:SourceAccount": props.account_id},
-                        "ArnLike": {"aws:SourceArn": alarm_arn_pattern},
-                    },
+                _publish(
+                    "CloudWatchAlarmsPublish",
+                    CLOUDWATCH_SERVICE,
+                    self.topic.arn,
+                    props.account_id,
+                    alarm_arn_pattern,
                 ),
-                Statement(
-                    sid="RdsEventsPublish",
-                    principals={"Service": RDS_EVENTS_SERVICE},
-                    actions=["sns:Publish"],
-                    resources=[self.topic.arn],
-                    conditions={
-                        "StringEquals": {"aws:SourceAccount": props.account_id},
-                        "ArnLike": {"aws:SourceArn": db_arn_pattern},
-                    },
+                _publish(
+                    "RdsEventsPublish",
+                    RDS_EVENTS_SERVICE,
+                    self.topic.arn,
+                    props.account_id,
+                    db_arn_pattern,
                 ),
             ),
         )
@@ -378,15 +363,12 @@ class Observability(Construct):
             provider=firewall.provider,
             arn=topic.arn,
             policy=policy_document(
-                Statement(
-                    sid="CloudWatchAlarmsPublish",
-                    principals={"Service": CLOUDWATCH_SERVICE},
-                    actions=["sns:Publish"],
-                    resources=[topic.arn],
-                    conditions={
-                        "StringEquals": {"aws:SourceAccount": props.account_id},
-                        "ArnLike": {"aws:SourceArn": pattern},
-                    },
+                _publish(
+                    "CloudWatchAlarmsPublish",
+                    CLOUDWATCH_SERVICE,
+                    topic.arn,
+                    props.account_id,
+                    pattern,
                 )
             ),
         )
@@ -546,9 +528,9 @@ class Observability(Construct):
             evaluation_periods=1,
             treat_missing_data="notBreaching",
             metric_query=[
-                metric_query("elb", ALB, "HTTPCode_ELB_5XX_Count", lb, stat="Sum", period=300),
+                metric_query("elb", (ALB, "HTTPCode_ELB_5XX_Count", lb), stat="Sum", period=300),
                 metric_query(
-                    "target", ALB, "HTTPCode_Target_5XX_Count", lb, stat="Sum", period=300
+                    "target", (ALB, "HTTPCode_Target_5XX_Count", lb), stat="Sum", period=300
                 ),
                 CloudwatchMetricAlarmMetricQuery(
                     id="errors",
@@ -716,3 +698,18 @@ class Observability(Construct):
 def _flat(dimensions: dict[str, str]) -> list[str]:
     """``{"A": "1", "B": "2"}`` as a dashboard metric's ``"A", "1", "B", "2"``."""
     return [item for pair in dimensions.items() for item in pair]
+
+
+def _publish(sid: str, service: str, topic_arn: str, account_id: str, source: str) -> Statement:
+    """Let ``service`` publish to the topic on behalf of this account's resources whose ARN
+    matches ``source``."""
+    return Statement(
+        sid=sid,
+        principals={"Service": service},
+        actions=["sns:Publish"],
+        resources=[topic_arn],
+        conditions={
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": source},
+        },
+    )

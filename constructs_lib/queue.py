@@ -36,6 +36,41 @@ __all__ = ["Queue", "QueueProps", "QueueSettings"]
 
 REDIS_PORT = 6379
 ELASTICACHE = "AWS/ElastiCache"
+NODE_ALARMS = (
+    (
+        "evictions",
+        "Evictions",
+        Watch("Sum", 300, ">", 0),
+        True,
+        "evicted keys: stream entries may be gone. The queue's memory is full. Look at the "
+        "backlog and the consumers, then the node type.",
+    ),
+    (
+        "memory",
+        "DatabaseMemoryUsagePercentage",
+        Watch("Maximum", 300, ">", 80, evaluations=3),
+        True,
+        "used over 80 % of its memory for 15 minutes: writes will be refused (OOM) and the "
+        "producer answers 503. Look at the backlog; drain it, or scale up.",
+    ),
+    (
+        "cpu",
+        "EngineCPUUtilization",
+        Watch("Average", 300, ">", 80, evaluations=3),
+        False,
+        "had its engine thread over 80 % busy for 15 minutes. Look at the command rate "
+        "(producer traffic, consumer batch size).",
+    ),
+    (
+        "connections",
+        "CurrConnections",
+        Watch("Maximum", 300, ">", 1000, evaluations=3),
+        False,
+        "held over 1000 client connections for 15 minutes. Look at the services' task "
+        "counts: they leak connections or run more than planned.",
+    ),
+)
+"""Per replication-group node: ``(key suffix, metric, watch, breakage, what it means)``."""
 DISABLED_DEFAULT_ACCESS = "off -@all"
 
 
@@ -147,44 +182,21 @@ class Queue(Construct):
         and connections (capacity)."""
         if self.serverless is not None:
             return self._serverless_alarms()
-        specs: list[AlarmSpec] = []
-        for index in range(1, self._nodes + 1):
-            node = f"{self._replication_group_id}-{index:03d}"
-            dims = {"CacheClusterId": node}
-            specs += [
-                AlarmSpec(
-                    f"queue-{index}-evictions",
-                    f"Node {node} evicted keys: stream entries may be gone. The queue's "
-                    "memory is full. Look at the backlog and the consumers, then the node type.",
-                    (ELASTICACHE, "Evictions", dims),
-                    Watch("Sum", 300, ">", 0),
+        return [
+            AlarmSpec(
+                f"queue-{index}-{kind}",
+                f"Node {self._replication_group_id}-{index:03d} {meaning}",
+                (
+                    ELASTICACHE,
+                    metric,
+                    {"CacheClusterId": f"{self._replication_group_id}-{index:03d}"},
                 ),
-                AlarmSpec(
-                    f"queue-{index}-memory",
-                    f"Node {node} used over 80 % of its memory for 15 minutes: writes will be "
-                    "refused (OOM) and the producer answers 503. Look at the backlog; drain "
-                    "it, or scale up.",
-                    (ELASTICACHE, "DatabaseMemoryUsagePercentage", dims),
-                    Watch("Maximum", 300, ">", 80, evaluations=3),
-                ),
-                AlarmSpec(
-                    f"queue-{index}-cpu",
-                    f"Node {node}'s engine thread was over 80 % busy for 15 minutes. Look at "
-                    "the command rate (producer traffic, consumer batch size).",
-                    (ELASTICACHE, "EngineCPUUtilization", dims),
-                    Watch("Average", 300, ">", 80, evaluations=3),
-                    breakage=False,
-                ),
-                AlarmSpec(
-                    f"queue-{index}-connections",
-                    f"Node {node} held over 1000 client connections for 15 minutes. Look at the "
-                    "services' task counts: they leak connections or run more than planned.",
-                    (ELASTICACHE, "CurrConnections", dims),
-                    Watch("Maximum", 300, ">", 1000, evaluations=3),
-                    breakage=False,
-                ),
-            ]
-        return specs
+                watch,
+                breakage=breakage,
+            )
+            for index in range(1, self._nodes + 1)
+            for kind, metric, watch, breakage, meaning in NODE_ALARMS
+        ]
 
     def _serverless_alarms(self) -> list[AlarmSpec]:
         dims = {"clusterId": self._name}  # Serverless publishes under clusterId

@@ -41,6 +41,17 @@ TEST_TUNING = frozenset(
 )  # fmt: skip
 """Variables the tests add to a task definition's environment: timing knobs the settings
 read with production defaults (shorter here so that tests finish in seconds)."""
+CONSUMER_TUNING = {
+    "BATCH_SIZE": "50",
+    "BLOCK_MS": "200",
+    "CLAIM_IDLE_MS": "1000",
+    "CLAIM_INTERVAL_MS": "300",
+    "METRICS_INTERVAL": "0.5",
+    "BACKOFF_MAX_S": "0.5",
+    "DB_CONNECT_TIMEOUT_S": "2",
+    "REDIS_SOCKET_TIMEOUT_S": "2",
+}
+"""The consumer's knobs in tests: small batches, quick reclaim, frequent metrics."""
 
 
 @dataclass(frozen=True)

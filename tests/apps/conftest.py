@@ -24,7 +24,16 @@ from typing import Any
 
 import pytest
 import redis
-from appsupport import DB_NAME, STREAM, TEST_TUNING, Proc, free_port, localize, task_environment
+from appsupport import (
+    CONSUMER_TUNING,
+    DB_NAME,
+    STREAM,
+    TEST_TUNING,
+    Proc,
+    free_port,
+    localize,
+    task_environment,
+)
 
 from apps.common import credentials
 from apps.devtools.servers import MariaDBServer, RedisServer, RedisShape, World, start_world
@@ -139,12 +148,5 @@ def consumer_env(world: World, deployed_stack: dict[str, Any], clean: None) -> d
         **_service_env(world, deployed_stack, "consumer"),
         "PORT": str(free_port()),
         "BIND_HOST": "127.0.0.1",
-        "BATCH_SIZE": "50",
-        "BLOCK_MS": "200",
-        "CLAIM_IDLE_MS": "1000",
-        "CLAIM_INTERVAL_MS": "300",
-        "METRICS_INTERVAL": "0.5",
-        "BACKOFF_MAX_S": "0.5",
-        "DB_CONNECT_TIMEOUT_S": "2",
-        "REDIS_SOCKET_TIMEOUT_S": "2",
+        **CONSUMER_TUNING,
     }

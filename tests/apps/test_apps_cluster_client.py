@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis
 from appsupport import (
+    CONSUMER_TUNING,
     DB_NAME,
     STREAM,
     Proc,
@@ -39,16 +40,7 @@ from apps.devtools.servers import ClusterWorld, RedisClusterServers, start_clust
 
 SLOT = redis.cluster.key_slot(STREAM.encode())
 
-TUNING = {
-    "BATCH_SIZE": "20",
-    "BLOCK_MS": "200",
-    "CLAIM_IDLE_MS": "1000",
-    "CLAIM_INTERVAL_MS": "300",
-    "METRICS_INTERVAL": "0.5",
-    "BACKOFF_MAX_S": "0.5",
-    "DB_CONNECT_TIMEOUT_S": "2",
-    "REDIS_SOCKET_TIMEOUT_S": "2",
-}
+TUNING = {**CONSUMER_TUNING, "BATCH_SIZE": "20"}
 
 
 @pytest.fixture(scope="module")

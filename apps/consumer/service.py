@@ -23,6 +23,7 @@ from apps.common.contract import (
     DEAD_LETTERED_METRIC,
     HEALTH_PATH,
     METRICS_DIMENSION,
+    OLDEST_PENDING_AGE_METRIC,
     PROCESSED_METRIC,
 )
 from apps.consumer.settings import ConsumerSettings
@@ -32,9 +33,24 @@ log = logging.getLogger("apps.consumer")
 
 
 def emf_record(
-    settings: ConsumerSettings, backlog: int, processed: int, dead_lettered: int
+    settings: ConsumerSettings,
+    backlog: int | None,
+    processed: int,
+    dead_lettered: int,
+    oldest_pending_age_s: float | None = None,
 ) -> dict[str, Any]:
-    """One CloudWatch Embedded Metric Format record (names are part of the infra contract)."""
+    """One CloudWatch Embedded Metric Format record (names are part of the infra contract).
+
+    ``backlog`` and ``oldest_pending_age_s`` are None when they could not be read: the
+    record then leaves them out (no data for the interval, which an alarm can treat as
+    breaching) instead of reporting 0."""
+    values: list[tuple[str, str, float | int | None]] = [
+        (BACKLOG_METRIC, "Count", backlog),
+        (PROCESSED_METRIC, "Count", processed),
+        (DEAD_LETTERED_METRIC, "Count", dead_lettered),
+        (OLDEST_PENDING_AGE_METRIC, "Seconds", oldest_pending_age_s),
+    ]
+    present = [(name, unit, value) for name, unit, value in values if value is not None]
     return {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
@@ -42,18 +58,12 @@ def emf_record(
                 {
                     "Namespace": settings.metrics_namespace,
                     "Dimensions": [[METRICS_DIMENSION]],
-                    "Metrics": [
-                        {"Name": BACKLOG_METRIC, "Unit": "Count"},
-                        {"Name": PROCESSED_METRIC, "Unit": "Count"},
-                        {"Name": DEAD_LETTERED_METRIC, "Unit": "Count"},
-                    ],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in present],
                 }
             ],
         },
         METRICS_DIMENSION: settings.environment,
-        BACKLOG_METRIC: backlog,
-        PROCESSED_METRIC: processed,
-        DEAD_LETTERED_METRIC: dead_lettered,
+        **{name: value for name, _, value in present},
     }
 
 
@@ -75,6 +85,14 @@ class Service:
             return self.consumer.queue_depth(self.metrics_redis)
         except redis.RedisError:
             return {"lag": None, "pending": None, "backlog": None}
+
+    def oldest_pending_age(self) -> float | None:
+        """The age of the group's oldest pending entry in seconds (0 when none), or None
+        when it cannot be read."""
+        try:
+            return round(self.consumer.oldest_pending_age_s(self.metrics_redis), 3)
+        except redis.RedisError:
+            return None
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """200 while the worker loop runs (a liveness check: ECS replaces the task on 503).
@@ -123,7 +141,12 @@ class Service:
         return (200 if alive else 503), body
 
     def metrics(self) -> dict[str, Any]:
-        return {**self.consumer.stats.snapshot(), **self.depth(), "hostname": self.host}
+        return {
+            **self.consumer.stats.snapshot(),
+            **self.depth(),
+            "oldest_pending_age_s": self.oldest_pending_age(),
+            "hostname": self.host,
+        }
 
     def _worker_alive(self) -> bool:
         return self._worker is not None and self._worker.is_alive()
@@ -143,15 +166,13 @@ class Service:
         backlog = depth["backlog"]
         if backlog is None:
             log.warning("queue depth unavailable; %s not emitted this interval", BACKLOG_METRIC)
-            record = emf_record(self.settings, 0, processed, dead)
-            record["_aws"]["CloudWatchMetrics"][0]["Metrics"] = [
-                m
-                for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                if m["Name"] != BACKLOG_METRIC
-            ]
-            del record[BACKLOG_METRIC]
-        else:
-            record = emf_record(self.settings, backlog, processed, dead)
+        age = self.oldest_pending_age()
+        if age is None:
+            log.warning(
+                "oldest pending entry unavailable; %s not emitted this interval",
+                OLDEST_PENDING_AGE_METRIC,
+            )
+        record = emf_record(self.settings, backlog, processed, dead, oldest_pending_age_s=age)
         self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
         self.out.flush()
 

@@ -19,7 +19,7 @@ import pymysql
 import redis
 
 from apps.common import db as dbmod
-from apps.common import redisq
+from apps.common import logs, redisq
 from apps.common.schema import COUNTS_TABLE, migrate
 from apps.consumer.settings import ConsumerSettings
 
@@ -34,6 +34,10 @@ INSERT_SQL = f"INSERT IGNORE INTO `{COUNTS_TABLE}` (msg_key, value) VALUES (%s, 
 # everything else from the database is treated as transient (retry, never ack).
 POISON_DB_ERRORS = (pymysql.err.DataError, pymysql.err.IntegrityError)
 REDIS_ERRORS = redisq.TRANSIENT_ERRORS
+
+STORED_PER_LINE = 100
+"""Values per "stored" log line: at most about 11 KB (64-character keys, 20-digit values),
+under the 16 KB at which the container runtime splits a line into several log events."""
 
 Entry = tuple[str, dict[str, str] | None]
 
@@ -277,8 +281,17 @@ class Consumer:
         pipe.execute()
         if dead:
             self.stats.add(dead_lettered=len(dead))
-            for eid, _, reason in dead:
-                log.warning("dead-lettered %s to %s: %s", eid, self.dead_stream, reason)
+            for eid, fields, reason in dead:
+                key = fields.get(redisq.FIELD_KEY)
+                key = None if key is None else key[:80]
+                log.warning(
+                    "dead-lettered entry %s (key %s) to %s: %s",
+                    eid, key, self.dead_stream, reason,
+                    extra=logs.fields(
+                        entry_id=eid, idempotency_key=key, value=_int_or_none(fields),
+                        reason=reason,
+                    ),
+                )  # fmt: skip
 
     # ----------------------------------------------------------------- batch handling
     def handle(self, entries: list[Entry], deliveries: dict[str, int]) -> int:
@@ -312,7 +325,28 @@ class Consumer:
         dead.extend((eid, fields_by_id[eid], reason) for eid, reason in poisoned)
         self._ack(stored + gone, dead)
         self.stats.add(processed=len(stored), batches=1)
+        if stored and log.isEnabledFor(logging.INFO):
+            self._log_stored(stored, dict(good))
         return len(entries)
+
+    @staticmethod
+    def _log_stored(stored: list[str], messages: dict[str, redisq.Message]) -> None:
+        """The trail of the stored values: lines of up to STORED_PER_LINE values, each with
+        the keys, entry ids and values as parallel lists, one element per value (a line
+        per value cost more than half the consumer's throughput; see apps/README.md)."""
+        for start in range(0, len(stored), STORED_PER_LINE):
+            ids = stored[start : start + STORED_PER_LINE]
+            chunk = [messages[eid] for eid in ids]
+            trail = logs.batch_fields(
+                idempotency_keys=[m.key for m in chunk], entry_ids=ids,
+                values=[m.value for m in chunk],
+            )  # fmt: skip
+            if len(ids) == 1:
+                log.info("stored value %d (entry %s, key %s)", chunk[0].value, ids[0],
+                         chunk[0].key, extra=trail)  # fmt: skip
+            else:
+                log.info("stored %d values: entries %s .. %s", len(ids), ids[0], ids[-1],
+                         extra=trail)  # fmt: skip
 
     def _store_until_done(
         self, batch: list[tuple[str, redisq.Message]]
@@ -455,6 +489,28 @@ class Consumer:
             lag = max(int(r.xlen(self.stream)) - pending, 0)
         return {"lag": lag, "pending": pending, "backlog": lag + pending}
 
+    def oldest_pending_age_s(
+        self, client: redisq.RedisClient | None = None, now: float | None = None
+    ) -> float:
+        """Seconds since the group's oldest pending entry (delivered, not acknowledged) was
+        added to the stream; 0 when nothing is pending.
+
+        The oldest pending entry is the smallest pending id (XPENDING summary); an id's
+        first part is the Redis server's clock, in milliseconds, when XADD added it. It is
+        compared with this host's clock (``now``, default ``time.time()``): the app user's
+        ACL does not grant TIME (it is in no category the access string allows), and both
+        clocks are NTP-synchronised. Not the entry's idle time: a redelivery, and the
+        XCLAIM that keeps a batch claimed through a database outage, reset that, hiding
+        exactly the entries that are stuck. Raises redis errors (NOGROUP included).
+        """
+        r = client or self.redis
+        summary: Any = r.xpending(self.stream, self.s.group)
+        if not summary or not int(summary.get("pending") or 0) or not summary.get("min"):
+            return 0.0
+        added_ms, _ = _id_tuple(str(summary["min"]))
+        now_ms = (time.time() if now is None else now) * 1000
+        return max(now_ms - added_ms, 0.0) / 1000
+
 
 def _stream_gone(exc: redis.ResponseError) -> bool:
     text = str(exc)
@@ -474,6 +530,15 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return removed
 """
+
+
+def _int_or_none(fields: dict[str, str]) -> int | None:
+    """The entry's value when it is an integer (a dead letter may be malformed)."""
+    raw = fields.get(redisq.FIELD_VALUE)
+    try:
+        return None if raw is None else int(raw, 10)
+    except ValueError:
+        return None
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:

@@ -9,8 +9,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 import redis
@@ -18,13 +19,21 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from apps.common import db as dbmod
-from apps.common import redisq
+from apps.common import logs, redisq
 from apps.common.config import BIGINT_MAX, BIGINT_MIN, hostname
 from apps.common.contract import HEALTH_PATH, IDEMPOTENCY_HEADER, READINESS_PATH
 from apps.common.schema import COUNTS_TABLE
 from apps.producer.settings import ProducerSettings
 
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 log = logging.getLogger("apps.producer")
+access_log = logging.getLogger("apps.producer.access")
+
+TRAIL_ENVIRON_KEY = "apps.producer.trail"
+"""Where a request's :class:`Trail` travels in the WSGI environment."""
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -192,6 +201,7 @@ class ProducerApi:
                 ttl_s=self.settings.idempotency_ttl_s,
             )
         except redisq.KeyConflictError as exc:
+            note_trail(idempotency_key=exc.key, value=value)
             return error(
                 422,
                 f"{IDEMPOTENCY_HEADER} {exc.key!r} was already used for a different value; "
@@ -199,8 +209,22 @@ class ProducerApi:
                 key=exc.key,
             )
         except redisq.EnqueueError as exc:
-            log.warning("enqueue failed: %s", exc)
+            note_trail(idempotency_key=exc.key, value=value)
+            log.warning(
+                "enqueue of value %d under key %s failed: %s", value, exc.key, exc,
+                extra=logs.fields(idempotency_key=exc.key, value=value),
+            )  # fmt: skip
             return enqueue_failed(exc)
+        note_trail(
+            idempotency_key=done.key,
+            entry_id=done.entry_id,
+            value=value,
+            note=(
+                f"value {value} already accepted as {done.entry_id} under key {done.key} (replayed)"
+                if done.replayed
+                else f"value {value} accepted as {done.entry_id} under key {done.key}"
+            ),
+        )
         return self.accepted(value, done), 202
 
     def requested_value(self) -> int:
@@ -280,9 +304,84 @@ def enqueue_failed(exc: redisq.EnqueueError) -> tuple[Response, int]:
     return response, code
 
 
+@dataclass
+class Trail:
+    """What a request did with a value, for its access line."""
+
+    idempotency_key: str | None = None
+    entry_id: str | None = None
+    value: int | None = None
+    note: str | None = None
+    """Said after the request line, e.g. which entry the value became."""
+
+
+def note_trail(
+    *,
+    idempotency_key: str,
+    entry_id: str | None = None,
+    value: int | None = None,
+    note: str | None = None,
+) -> None:
+    """Record on the current request what its access line carries besides the status."""
+    trail = request.environ.get(TRAIL_ENVIRON_KEY)
+    if isinstance(trail, Trail):
+        trail.idempotency_key = idempotency_key
+        trail.entry_id = entry_id
+        trail.value = value
+        trail.note = note
+
+
+def log_access(
+    method: str, path: str, status: int, duration_ms: float, trail: Trail | None = None
+) -> None:
+    """The access line of one request: ``path``, ``status``, ``duration_ms``, and for a
+    POST /count the key (and the entry id and value once accepted)."""
+    path = path[:256]
+    duration = round(duration_ms, 2)
+    trail = trail or Trail()
+    note = trail.note or (f"key {trail.idempotency_key}" if trail.idempotency_key else None)
+    access_log.info(
+        "%s %s %d in %.1f ms%s", method, path, status, duration, f": {note}" if note else "",
+        extra=logs.fields(
+            path=path, status=status, duration_ms=duration,
+            idempotency_key=trail.idempotency_key, entry_id=trail.entry_id, value=trail.value,
+        ),
+    )  # fmt: skip
+
+
+class AccessLog:
+    """WSGI middleware: one access line per request, when the application has answered
+    (``duration_ms`` is from the call to the answer, not counting sending it)."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        trail = Trail()
+        environ[TRAIL_ENVIRON_KEY] = trail
+        status = 500  # unless the application answers
+
+        def recording(
+            status_line: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            nonlocal status
+            status = int(status_line.split(" ", 1)[0])
+            return start_response(status_line, headers, exc_info)
+
+        try:
+            return self.app(environ, recording)
+        finally:
+            log_access(
+                str(environ.get("REQUEST_METHOD", "-")), str(environ.get("PATH_INFO", "")),
+                status, (time.perf_counter() - started) * 1000, trail,
+            )  # fmt: skip
+
+
 def create_app(settings: ProducerSettings) -> Flask:
     app = Flask("apps.producer")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     backends = Backends(settings)
     app.extensions["backends"] = backends
     api = ProducerApi(settings, backends)

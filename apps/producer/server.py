@@ -34,7 +34,7 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
-from apps.producer.app import CORS_HEADERS, create_app
+from apps.producer.app import CORS_HEADERS, create_app, log_access
 from apps.producer.settings import ProducerSettings
 
 log = logging.getLogger("apps.producer")
@@ -70,6 +70,13 @@ class _JsonErrorTask(ErrorTask):  # type: ignore[misc]
         data = body.encode()
         self.content_length = len(data)
         self.write(data)
+        request = self.request
+        started = getattr(request, "started", None)
+        log_access(
+            getattr(request, "command", None) or "-", getattr(request, "path", None) or "",
+            error.code,
+            0.0 if started is None else (time.monotonic() - started) * 1000,
+        )  # fmt: skip
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]

@@ -239,6 +239,27 @@ class Proc:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def log_lines(self) -> list[dict[str, Any]]:
+        """Every complete stderr line, parsed: the services log one JSON object per line (a
+        last line still being written, or cut by a SIGKILL, is left out)."""
+        text = self.log_path.read_text(errors="replace")
+        lines = []
+        for number, line in enumerate(text[: text.rfind("\n") + 1].splitlines()):
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                raise AssertionError(
+                    f"{self.name} stderr line {number + 1} is not JSON: {line!r}"
+                ) from None
+        return lines
+
+    def logged(self, level: str, message_start: str) -> bool:
+        """Some stderr line at ``level`` has a message starting with ``message_start``."""
+        return any(
+            line["level"] == level and line["message"].startswith(message_start)
+            for line in self.log_lines()
+        )
+
     def stdout_lines(self) -> list[str]:
         return self.out_path.read_text(errors="replace").splitlines()
 

@@ -198,6 +198,7 @@ def test_service_health_metrics_and_emf(
         metrics = service.metrics()
         assert metrics["processed"] == 3
         assert metrics["backlog"] == 0
+        assert metrics["oldest_pending_age_s"] == 0
         enqueue_values(rclient, [8])  # may or may not be consumed yet: backlog 0 or 1
         service.emit_metrics()
     finally:
@@ -211,13 +212,14 @@ def test_service_health_metrics_and_emf(
     assert isinstance(record["_aws"]["Timestamp"], int)
     assert directive["Namespace"] == "NS"
     assert directive["Dimensions"] == [["Environment"]]
-    assert [m["Name"] for m in directive["Metrics"]] == [
-        "QueueBacklog",
-        "MessagesProcessed",
-        "MessagesDeadLettered",
+    assert directive["Metrics"] == [
+        {"Name": "QueueBacklog", "Unit": "Count"},
+        {"Name": "MessagesProcessed", "Unit": "Count"},
+        {"Name": "MessagesDeadLettered", "Unit": "Count"},
+        {"Name": "OldestPendingAgeSeconds", "Unit": "Seconds"},
     ]
-    assert all(m["Unit"] == "Count" for m in directive["Metrics"])
     assert record["Environment"] == "dev"
     assert record["MessagesProcessed"] in (3, 4)
     assert record["QueueBacklog"] in (0, 1)
     assert record["MessagesDeadLettered"] == 0
+    assert 0 <= record["OldestPendingAgeSeconds"] < 10  # 8 may be pending: seconds old at most

@@ -441,7 +441,9 @@ class Observability(Construct):
             "value-trail": (
                 groups,
                 f"fields @timestamp, {f.SERVICE}, {f.MESSAGE}, {f.ENTRY_ID}, {f.VALUE}\n"
-                f'| filter {f.IDEMPOTENCY_KEY} = "KEY"\n'
+                # The consumer logs a batch per line (its key field is a list): match the
+                # raw line, which holds the key in both services' lines.
+                '| filter @message like "KEY"\n'
                 "| sort @timestamp asc",
             ),
             "slowest-requests": (

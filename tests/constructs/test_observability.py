@@ -447,5 +447,5 @@ def test_saved_queries_read_the_services_json_fields(unit: Unit) -> None:
         "pcp-unit/slowest-requests",
     }
     trail = queries["pcp-unit/value-trail"]
-    assert 'filter idempotency_key = "KEY"' in trail["query_string"]
+    assert 'filter @message like "KEY"' in trail["query_string"]
     assert len(trail["log_group_names"]) == len(SERVICES)

@@ -100,6 +100,7 @@ FREE_OR_USAGE_ONLY: frozenset[str] = frozenset(
         "aws_cloudwatch_log_resource_policy",
         "aws_cloudwatch_log_subscription_filter",
         "aws_cloudwatch_log_metric_filter",
+        "aws_cloudwatch_query_definition",  # saved Logs Insights queries: queries are usage
         "aws_cloudwatch_event_rule",
         "aws_cloudwatch_event_target",
         # ECS: Fargate is priced on the service; the rest is configuration
@@ -121,6 +122,7 @@ FREE_OR_USAGE_ONLY: frozenset[str] = frozenset(
         # databases and caches: configuration only
         "aws_db_parameter_group",
         "aws_db_subnet_group",
+        "aws_db_event_subscription",  # free; the SNS deliveries are usage
         "aws_db_option_group",
         "aws_elasticache_parameter_group",
         "aws_elasticache_subnet_group",

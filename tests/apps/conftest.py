@@ -36,6 +36,7 @@ from appsupport import (
 )
 
 from apps.common import credentials
+from apps.consumer.worker import Consumer
 from apps.devtools.servers import MariaDBServer, RedisServer, RedisShape, World, start_world
 
 __all__ = ["STREAM", "TEST_TUNING"]
@@ -150,3 +151,31 @@ def consumer_env(world: World, deployed_stack: dict[str, Any], clean: None) -> d
         "BIND_HOST": "127.0.0.1",
         **CONSUMER_TUNING,
     }
+
+
+@pytest.fixture
+def cenv(env: dict[str, str]) -> dict[str, str]:
+    """A consumer's environment for in-process tests: small batches, quick reclaim, three
+    attempts before a message is dead-lettered."""
+    return {
+        **env,
+        "PORT": "0",
+        "BIND_HOST": "127.0.0.1",
+        "BATCH_SIZE": "20",
+        "BLOCK_MS": "50",
+        "CLAIM_IDLE_MS": "100",
+        "CLAIM_INTERVAL_MS": "100",
+        "MAX_ATTEMPTS": "3",
+        "BACKOFF_MAX_S": "0.2",
+        "CONSUMER_NAME": "c1",
+    }
+
+
+@pytest.fixture
+def consumer(cenv: dict[str, str]) -> Iterator[Consumer]:
+    """An in-process consumer (not running its loop) on ``cenv``."""
+    from apps.consumer.settings import load_settings as consumer_settings
+
+    c = Consumer(consumer_settings(cenv))
+    yield c
+    c.close()

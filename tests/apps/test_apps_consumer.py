@@ -7,7 +7,6 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -18,29 +17,6 @@ from apps.consumer.service import Service
 from apps.consumer.settings import load_settings
 from apps.consumer.worker import Consumer
 from apps.devtools.servers import MariaDBServer
-
-
-@pytest.fixture
-def cenv(env: dict[str, str]) -> dict[str, str]:
-    return {
-        **env,
-        "PORT": "0",
-        "BIND_HOST": "127.0.0.1",
-        "BATCH_SIZE": "20",
-        "BLOCK_MS": "50",
-        "CLAIM_IDLE_MS": "100",
-        "CLAIM_INTERVAL_MS": "100",
-        "MAX_ATTEMPTS": "3",
-        "BACKOFF_MAX_S": "0.2",
-        "CONSUMER_NAME": "c1",
-    }
-
-
-@pytest.fixture
-def consumer(cenv: dict[str, str]) -> Iterator[Consumer]:
-    c = Consumer(load_settings(cenv))
-    yield c
-    c.close()
 
 
 def test_batch_insert_exactly_once(

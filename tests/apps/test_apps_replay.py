@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,6 @@ from appsupport import (
 
 from apps.common import contract, redisq
 from apps.consumer import replay as replay_mod
-from apps.consumer.settings import load_settings
 from apps.consumer.worker import Consumer
 from apps.devtools.servers import MariaDBServer, RedisShape, World
 
@@ -100,22 +99,6 @@ def stored(maria: MariaDBServer) -> dict[str, int]:
 
 def dead_ids(client: redis.Redis) -> list[str]:
     return [eid for eid, _ in client.xrange(DEAD_STREAM)]
-
-
-@pytest.fixture
-def cenv(env: dict[str, str]) -> dict[str, str]:
-    return {
-        **env, "PORT": "0", "BIND_HOST": "127.0.0.1", "BATCH_SIZE": "20", "BLOCK_MS": "50",
-        "CLAIM_IDLE_MS": "100", "CLAIM_INTERVAL_MS": "100", "MAX_ATTEMPTS": "3",
-        "BACKOFF_MAX_S": "0.2", "CONSUMER_NAME": "c1",
-    }  # fmt: skip
-
-
-@pytest.fixture
-def consumer(cenv: dict[str, str]) -> Iterator[Consumer]:
-    c = Consumer(load_settings(cenv))
-    yield c
-    c.close()
 
 
 # ------------------------------------------------------------------ the runbook, end to end
@@ -277,13 +260,23 @@ def test_dry_run_changes_nothing(
 # ------------------------------------------------------------------ what cannot be replayed
 
 
-def test_unknown_id_exits_1_and_says_why_the_others_are_replayed(
-    consumer: Consumer, env: dict[str, str], rclient: redis.Redis, maria: MariaDBServer
+def dead_letter_13(
+    consumer: Consumer, rclient: redis.Redis, maria: MariaDBServer, *raw: dict[str, str]
 ) -> None:
+    """Dead-letter the value 13 (the database refuses it) after the ``raw`` stream
+    entries, then fix the cause."""
     reject_values(maria, "NEW.value = 13")
+    for fields in raw:
+        rclient.xadd(STREAM, fields)  # type: ignore[arg-type]
     redisq.enqueue(rclient, STREAM, 13)
     drain(consumer)
     fix_cause(maria)
+
+
+def test_unknown_id_exits_1_and_says_why_the_others_are_replayed(
+    consumer: Consumer, env: dict[str, str], rclient: redis.Redis, maria: MariaDBServer
+) -> None:
+    dead_letter_13(consumer, rclient, maria)
     (real,) = dead_ids(rclient)
 
     run = replay(env, "--id", "1-0", real)
@@ -302,11 +295,7 @@ def test_unknown_id_exits_1_and_says_why_the_others_are_replayed(
 def test_malformed_entry_is_not_replayed_and_stays(
     consumer: Consumer, env: dict[str, str], rclient: redis.Redis, maria: MariaDBServer
 ) -> None:
-    reject_values(maria, "NEW.value = 13")
-    rclient.xadd(STREAM, {"key": "bad-1", "count": "abc"})
-    redisq.enqueue(rclient, STREAM, 13)
-    drain(consumer)
-    fix_cause(maria)
+    dead_letter_13(consumer, rclient, maria, {"key": "bad-1", "count": "abc"})
     bad, good = rclient.xrange(DEAD_STREAM)
 
     run = replay(env, "--all")

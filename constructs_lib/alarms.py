@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 COMPARISONS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
 
@@ -71,12 +71,6 @@ class AlarmSpec:
     watch: Watch
     breakage: bool = True
     """True: every environment gets it; False: a capacity warning, production only."""
-
-
-class Monitored(Protocol):
-    """A construct that offers its alarms."""
-
-    def alarms(self) -> list[AlarmSpec]: ...
 
 
 def wanted(specs: list[AlarmSpec], alarm_set: AlarmSet) -> list[AlarmSpec]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf import TerraformProvider
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
     CloudwatchMetricAlarm,
@@ -148,55 +149,19 @@ class Observability(Construct):
         self._target_group = {"TargetGroup": lb.target_group_arn_suffix, **self._lb}
         self._db = {"DBInstanceIdentifier": props.database.identifier}
         self._backlog = metric_dimensions(naming.environment)
-        # Alarm actions publish to the encrypted topic with CloudWatch's principal.
-        for service in (CLOUDWATCH_SERVICE, RDS_EVENTS_SERVICE):
-            props.key.allow_service(
-                ServiceAccess(service, actions=("kms:Decrypt", "kms:GenerateDataKey"))
-            )
         self._validate(props)
 
-        self.topic = SnsTopic(
-            self,
-            "topic",
-            name=naming.name("alarms"),
-            display_name=f"{naming.prefix} alarms",
-            kms_master_key_id=props.key.arn,
+        db_arn_pattern = f"arn:aws:rds:{props.region}:{props.account_id}:db:{naming.prefix}-*"
+        self.topic, self.topic_policy, self.email_subscription = self._topic(
+            props,
+            "",
+            props.key,
+            props.region,
+            "alarms",
+            # RDS sends the instance's events to the same topic.
+            also=(("RdsEventsPublish", RDS_EVENTS_SERVICE, db_arn_pattern),),
         )
         self.topic_arn: str = self.topic.arn
-        alarm_arn_pattern = (
-            f"arn:aws:cloudwatch:{props.region}:{props.account_id}:alarm:{naming.prefix}-*"
-        )
-        db_arn_pattern = f"arn:aws:rds:{props.region}:{props.account_id}:db:{naming.prefix}-*"
-        self.topic_policy = SnsTopicPolicy(
-            self,
-            "topic-policy",
-            arn=self.topic.arn,
-            policy=policy_document(
-                _publish(
-                    "CloudWatchAlarmsPublish",
-                    CLOUDWATCH_SERVICE,
-                    self.topic.arn,
-                    props.account_id,
-                    alarm_arn_pattern,
-                ),
-                _publish(
-                    "RdsEventsPublish",
-                    RDS_EVENTS_SERVICE,
-                    self.topic.arn,
-                    props.account_id,
-                    db_arn_pattern,
-                ),
-            ),
-        )
-        self.email_subscription: SnsTopicSubscription | None = None
-        if props.alarm_email is not None:
-            self.email_subscription = SnsTopicSubscription(
-                self,
-                "email",
-                topic_arn=self.topic.arn,
-                protocol="email",
-                endpoint=props.alarm_email,
-            )
 
         self.alarm_actions: list[str] = [self.topic.arn]
         """Where every alarm (and its recovery) is sent."""
@@ -257,17 +222,31 @@ class Observability(Construct):
                 where, "db_cpu_threshold_percent", props.db_cpu_threshold_percent, "give 1 to 99"
             )
 
-    def _alarm(self, key: str, name: str, *, description: str, **config: Any) -> None:
-        self.alarms[key] = CloudwatchMetricAlarm(
+    def _alarm(
+        self,
+        key: str,
+        name: str,
+        *,
+        description: str,
+        actions: list[str] | None = None,
+        **config: Any,
+    ) -> CloudwatchMetricAlarm:
+        """Alarm ``key`` notifying ``actions`` (unset: the regional topic and the extra one)
+        when it fires and when it recovers."""
+        notify = self.alarm_actions if actions is None else actions
+        alarm = CloudwatchMetricAlarm(
             self,
             f"alarm-{key}",
             alarm_name=name,
             alarm_description=description,
             actions_enabled=True,
-            alarm_actions=self.alarm_actions,
-            ok_actions=self.alarm_actions,
+            alarm_actions=notify,
+            ok_actions=notify,
             **config,
         )
+        if actions is None:
+            self.alarms[key] = alarm
+        return alarm
 
     def _threshold(
         self,
@@ -343,44 +322,11 @@ class Observability(Construct):
         topic in its own region: a second topic there (the edge key encrypts it; the same
         e-mail subscribes). The extra ``alarm_topic_arn`` is notified too when it is in
         us-east-1 (an alarm cannot reach a topic in another region)."""
-        naming, firewall = self._naming, edge.firewall
-        firewall.key.allow_service(
-            ServiceAccess(CLOUDWATCH_SERVICE, actions=("kms:Decrypt", "kms:GenerateDataKey"))
-        )
-        topic = SnsTopic(
-            self,
-            "edge-topic",
-            provider=firewall.provider,
-            name=naming.name("edge-alarms"),
-            display_name=f"{naming.prefix} edge alarms (us-east-1)",
-            kms_master_key_id=firewall.key.arn,
+        firewall = edge.firewall
+        topic, _, _ = self._topic(
+            props, "edge-", firewall.key, "us-east-1", "edge-alarms", provider=firewall.provider
         )
         self.edge_topic = topic
-        pattern = f"arn:aws:cloudwatch:us-east-1:{props.account_id}:alarm:{naming.prefix}-*"
-        SnsTopicPolicy(
-            self,
-            "edge-topic-policy",
-            provider=firewall.provider,
-            arn=topic.arn,
-            policy=policy_document(
-                _publish(
-                    "CloudWatchAlarmsPublish",
-                    CLOUDWATCH_SERVICE,
-                    topic.arn,
-                    props.account_id,
-                    pattern,
-                )
-            ),
-        )
-        if props.alarm_email is not None:
-            SnsTopicSubscription(
-                self,
-                "edge-email",
-                provider=firewall.provider,
-                topic_arn=topic.arn,
-                protocol="email",
-                endpoint=props.alarm_email,
-            )
         actions = [topic.arn]
         if props.alarm_topic_arn and props.alarm_topic_arn.split(":")[3] == "us-east-1":
             actions.append(props.alarm_topic_arn)
@@ -409,20 +355,72 @@ class Observability(Construct):
         ]
         for spec in wanted(specs, props.alarm_set):
             namespace, metric_name, dimensions = spec.metric
-            self.edge_alarms[spec.key] = CloudwatchMetricAlarm(
-                self,
-                f"alarm-{spec.key}",
+            self.edge_alarms[spec.key] = self._alarm(
+                spec.key,
+                self._naming.name(spec.key),
+                description=spec.description,
+                actions=actions,
                 provider=firewall.provider,
-                alarm_name=naming.name(spec.key),
-                alarm_description=spec.description,
-                actions_enabled=True,
-                alarm_actions=actions,
-                ok_actions=actions,
                 namespace=namespace,
                 metric_name=metric_name,
                 dimensions=dimensions,
                 **spec.watch.config(),
             )
+
+    def _topic(
+        self,
+        props: ObservabilityProps,
+        prefix: str,
+        key: EncryptionKey,
+        region: str,
+        name: str,
+        *,
+        provider: TerraformProvider | None = None,
+        also: Sequence[tuple[str, str, str]] = (),
+    ) -> tuple[SnsTopic, SnsTopicPolicy, SnsTopicSubscription | None]:
+        """An alarm topic in ``region`` (ids ``<prefix>topic``, ``<prefix>topic-policy``,
+        ``<prefix>email``), encrypted with ``key``, which lets CloudWatch (and each service
+        of ``also``: ``(sid, service principal, source ARN pattern)``) use it; CloudWatch
+        may publish for this environment's alarms; ``alarm_email`` subscribes."""
+        naming = self._naming
+        grants = (("CloudWatchAlarmsPublish", CLOUDWATCH_SERVICE, ""), *also)
+        for _, service, _ in grants:
+            key.allow_service(
+                ServiceAccess(service, actions=("kms:Decrypt", "kms:GenerateDataKey"))
+            )
+        alarms = f"arn:aws:cloudwatch:{region}:{props.account_id}:alarm:{naming.prefix}-*"
+        topic = SnsTopic(
+            self,
+            f"{prefix}topic",
+            provider=provider,
+            name=naming.name(name),
+            display_name=f"{naming.prefix} {name.replace('-', ' ')}"
+            + ("" if region == props.region else f" ({region})"),
+            kms_master_key_id=key.arn,
+        )
+        policy = SnsTopicPolicy(
+            self,
+            f"{prefix}topic-policy",
+            provider=provider,
+            arn=topic.arn,
+            policy=policy_document(
+                *(
+                    _publish(sid, service, topic.arn, props.account_id, source or alarms)
+                    for sid, service, source in grants
+                )
+            ),
+        )
+        email = None
+        if props.alarm_email is not None:
+            email = SnsTopicSubscription(
+                self,
+                f"{prefix}email",
+                provider=provider,
+                topic_arn=topic.arn,
+                protocol="email",
+                endpoint=props.alarm_email,
+            )
+        return topic, policy, email
 
     def _saved_queries(self, props: ObservabilityProps) -> dict[str, CloudwatchQueryDefinition]:
         """Logs Insights queries over the services' JSON lines (``LogField``): errors by
@@ -510,7 +508,8 @@ class Observability(Construct):
                 unavailable,
                 Watch("Sum", 300, ">", 10),
             )
-        offered = [*props.database.alarms(), *props.queue.alarms(), *props.load_balancer.alarms()]
+        self._queue_specs = props.queue.alarms()  # graphed too: the "Queue engine" widget
+        offered = [*props.database.alarms(), *self._queue_specs, *props.load_balancer.alarms()]
         for spec in wanted(offered, props.alarm_set):
             self._threshold(spec.key, spec.description, spec.metric, spec.watch)
 
@@ -665,7 +664,7 @@ class Observability(Construct):
                 "Queue engine (what its alarms watch)",
                 [
                     [n, m, *_flat(d), {"label": spec.key, "stat": spec.watch.statistic}]
-                    for spec in props.queue.alarms()
+                    for spec in self._queue_specs
                     for n, m, d in [spec.metric]
                 ],
             ),

@@ -107,14 +107,15 @@ class Queue(Construct):
         engine = props.settings.engine.value
         self._settings = props.settings
         self._name = naming.name("queue")
-        self._replication_group_id = naming.name("queue")
+        """The queue's one name: cache or replication group, user group, security group,
+        subnet group."""
         self._nodes = len(props.network.private_subnet_ids)
         self.mode = props.settings.mode
         self.port = REDIS_PORT
 
         self.security_group = security_group(
             self,
-            name=naming.name("queue"),
+            name=self._name,
             description="ElastiCache queue: 6379 from granted security groups only",
             vpc_id=props.network.vpc.id,
         )
@@ -158,7 +159,7 @@ class Queue(Construct):
         self.user_group = ElasticacheUserGroup(
             self,
             "user-group",
-            user_group_id=naming.name("queue"),
+            user_group_id=self._name,
             engine=engine,
             user_ids=[default_user.user_id, app_user.user_id],
         )
@@ -182,19 +183,17 @@ class Queue(Construct):
         and connections (capacity)."""
         if self.serverless is not None:
             return self._serverless_alarms()
+        # ElastiCache names a replication group's nodes <group id>-001, -002, ...
+        nodes = {index: f"{self._name}-{index:03d}" for index in range(1, self._nodes + 1)}
         return [
             AlarmSpec(
                 f"queue-{index}-{kind}",
-                f"Node {self._replication_group_id}-{index:03d} {meaning}",
-                (
-                    ELASTICACHE,
-                    metric,
-                    {"CacheClusterId": f"{self._replication_group_id}-{index:03d}"},
-                ),
+                f"Node {node} {meaning}",
+                (ELASTICACHE, metric, {"CacheClusterId": node}),
                 watch,
                 breakage=breakage,
             )
-            for index in range(1, self._nodes + 1)
+            for index, node in nodes.items()
             for kind, metric, watch, breakage, meaning in NODE_ALARMS
         ]
 
@@ -264,11 +263,10 @@ class Queue(Construct):
 
     def _serverless(self, props: QueueProps, engine: str) -> str:
         """An ElastiCache Serverless cache (cluster mode, multi-AZ); its endpoint."""
-        naming = props.naming
         self.serverless = ElasticacheServerlessCache(
             self,
             "serverless",
-            name=naming.name("queue"),
+            name=self._name,
             engine=engine,
             major_engine_version="8" if props.settings.engine is QueueEngine.VALKEY else "7",
             description="Producer to consumer queue",
@@ -304,7 +302,7 @@ class Queue(Construct):
         subnet_group = ElasticacheSubnetGroup(
             self,
             "subnet-group",
-            name=naming.name("queue"),
+            name=self._name,
             subnet_ids=list(props.network.private_subnet_ids),
             description="Private subnets of the queue",
         )
@@ -318,7 +316,7 @@ class Queue(Construct):
         self.replication_group = ElasticacheReplicationGroup(
             self,
             "replication-group",
-            replication_group_id=naming.name("queue"),
+            replication_group_id=self._name,
             description="Producer to consumer queue",
             engine=engine,
             engine_version="8.0" if props.settings.engine is QueueEngine.VALKEY else "7.1",

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 
 from apps.common.contract import LogField
@@ -129,21 +128,11 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(line)
 
 
-def service_name() -> str:
-    """The running service: ``producer`` for ``python -m apps.producer``, and so on."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    parts = str(getattr(spec, "name", "")).split(".")
-    if len(parts) >= 2 and parts[0] == "apps":
-        return parts[1]
-    return Path(sys.argv[0]).stem or "python"
-
-
-def setup(level: str, service: str | None = None) -> None:
+def setup(level: str, service: str) -> None:
     """JSON lines on stderr at ``level`` for every logger; uncaught exceptions (main thread
     and others) and warnings are logged the same way, so every stderr line is JSON."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service or service_name()))
+    handler.setFormatter(JsonFormatter(service))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught

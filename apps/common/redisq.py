@@ -321,6 +321,29 @@ class BadMessageError(ValueError):
     pass
 
 
+ORIGINAL_PREFIX = "orig_"
+"""A dead-letter record keeps the original entry's fields under this prefix (``orig_key``,
+``orig_count``, ``orig_ts``); its other fields are metadata (``reason``, ``original_id``,
+``stream``, ``consumer``, ``ts``)."""
+
+
+def dead_letter_record(
+    entry_id: str, fields: dict[str, str], *, reason: str, stream: str, consumer: str, now_ms: int
+) -> dict[str, str]:
+    """What the consumer adds to the dead-letter stream for entry ``entry_id``."""
+    record = {f"{ORIGINAL_PREFIX}{k}": v for k, v in fields.items()}
+    record.update(
+        reason=reason, original_id=entry_id, stream=stream, consumer=consumer, ts=str(now_ms)
+    )
+    return record
+
+
+def original_fields(record: dict[str, str]) -> dict[str, str]:
+    """The original entry's fields of a dead-letter record (prefix removed, order kept)."""
+    n = len(ORIGINAL_PREFIX)
+    return {k[n:]: v for k, v in record.items() if k.startswith(ORIGINAL_PREFIX)}
+
+
 def decode(fields: dict[str, str]) -> Message:
     """Parse a stream entry; raises BadMessageError with the reason."""
     key = fields.get(FIELD_KEY)

@@ -28,5 +28,5 @@ def run_service(
     except ConfigError as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup(settings.log_level)
+    setup(settings.log_level, service)
     return run(settings)

@@ -46,10 +46,6 @@ from apps.common.config import Env, RedisSettings, load_redis
 from apps.common.errors import ConfigError
 
 PROG = "python -m apps.consumer.replay"
-ORIGINAL_PREFIX = "orig_"
-"""The consumer's dead-letter record keeps the original entry's fields under this prefix
-(``orig_key``, ``orig_count``, ``orig_ts``); the other fields are its metadata (``reason``,
-``original_id``, ``stream``, ``consumer``, ``ts``)."""
 PAGE_SIZE = 100
 """Dead-letter entries read per XRANGE."""
 MOVE_ATTEMPTS = 5
@@ -81,8 +77,7 @@ class DeadLetter:
     @property
     def original(self) -> dict[str, str]:
         """The original entry's fields (prefix removed, order kept), without the metadata."""
-        n = len(ORIGINAL_PREFIX)
-        return {k[n:]: v for k, v in self.fields.items() if k.startswith(ORIGINAL_PREFIX)}
+        return redisq.original_fields(self.fields)
 
     @property
     def attempts(self) -> int | None:
@@ -102,7 +97,7 @@ class DeadLetter:
         """
         original = self.original
         if not original:
-            return f"not a dead-letter record (no {ORIGINAL_PREFIX}* fields)"
+            return f"not a dead-letter record (no {redisq.ORIGINAL_PREFIX}* fields)"
         try:
             redisq.decode(original)
         except redisq.BadMessageError as exc:

@@ -262,17 +262,15 @@ class Consumer:
         if not ids and not dead:
             return
         pipe = self.redis.pipeline(transaction=True)
-        now = str(int(time.time() * 1000))
+        now = int(time.time() * 1000)
         for eid, fields, reason in dead:
-            record = {f"orig_{k}": v for k, v in fields.items()}
-            record.update(
-                {
-                    "reason": reason,
-                    "original_id": eid,
-                    "stream": self.stream,
-                    "consumer": self.s.consumer_name,
-                    "ts": now,
-                }
+            record = redisq.dead_letter_record(
+                eid,
+                fields,
+                reason=reason,
+                stream=self.stream,
+                consumer=self.s.consumer_name,
+                now_ms=now,
             )
             pipe.xadd(self.dead_stream, record)  # type: ignore[arg-type]
         all_ids = ids + [eid for eid, _, _ in dead]

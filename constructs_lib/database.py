@@ -105,7 +105,7 @@ class Database(Construct):
             subnet_ids=list(props.network.private_subnet_ids),
             description="Private subnets of the platform database",
         )
-        family = f"mysql{settings.engine_version}"
+        family = f"mysql{settings.version}"
         self.parameter_group = DbParameterGroup(
             self,
             "parameter-group",
@@ -150,7 +150,7 @@ class Database(Construct):
             "instance",
             identifier=self.identifier,
             engine="mysql",
-            engine_version=settings.engine_version,
+            engine_version=settings.version,
             auto_minor_version_upgrade=True,
             instance_class=settings.instance_class,
             db_name=settings.database_name,

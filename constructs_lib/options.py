@@ -11,6 +11,10 @@ class NatGateways(Enum):
     """One NAT gateway in the first AZ; every private subnet routes through it (cheap, not HA)."""
     PER_AZ = "per_az"
     """One NAT gateway per AZ; each private subnet routes through the one in its own AZ."""
+    NONE = "none"
+    """No NAT gateway: private subnets have no route to the internet and reach AWS only
+    through VPC endpoints (``NetworkSettings.interface_endpoints`` plus the S3 gateway).
+    For workloads that call nothing outside AWS."""
 
 
 class QueueMode(Enum):
@@ -27,6 +31,18 @@ class QueueEngine(Enum):
 
     VALKEY = "valkey"
     REDIS = "redis"
+
+
+class DatabaseEngine(Enum):
+    """The RDS engine behind a :class:`~constructs_lib.database.Database`."""
+
+    MYSQL = "mysql"
+    POSTGRES = "postgres"
+
+    @property
+    def default_version(self) -> str:
+        """The major version a database gets when its settings leave it unset."""
+        return {DatabaseEngine.MYSQL: "8.4", DatabaseEngine.POSTGRES: "17"}[self]
 
 
 class Tier(Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cdktf import ITerraformDependable, TerraformResource
 from cdktf_cdktf_provider_aws.appautoscaling_policy import AppautoscalingPolicy
@@ -39,6 +39,8 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.service_discovery_service import (
     ServiceDiscoveryService,
     ServiceDiscoveryServiceDnsConfigDnsRecords,
@@ -50,7 +52,6 @@ from apps.common.contract import HEALTH_PATH
 from .alarms import Metric as AlarmMetric
 from .cluster import Cluster
 from .errors import ConfigError
-from .load_balancer import LoadBalancer
 from .logs import log_group
 from .options import CPU_ARCHITECTURE, FARGATE_SIZES
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
@@ -59,7 +60,39 @@ from .secrets import GeneratedCredentials, SecretRef
 from .security import Peer, RulePair, allow_https_to_aws, allow_tcp, security_group
 from .settings import DEFAULT_LOG_RETENTION_DAYS, ServiceSettings
 
-__all__ = ["FargateService", "FargateServiceProps", "ServiceMetrics", "ServiceSettings"]
+__all__ = [
+    "FargateService",
+    "FargateServiceProps",
+    "ServiceLoadBalancer",
+    "ServiceMetrics",
+    "ServiceSettings",
+]
+
+
+class ServiceLoadBalancer(Protocol):
+    """What a load-balanced service needs from its load balancer (``LoadBalancer``, the
+    platform's internal one, and ``WebLoadBalancer``, a public one, both offer it)."""
+
+    @property
+    def security_group(self) -> SecurityGroup:
+        """Admitted by the service on its port."""
+        ...
+
+    @property
+    def target_group(self) -> LbTargetGroup:
+        """Where the service registers its tasks (by IP)."""
+        ...
+
+    @property
+    def forwarding(self) -> Sequence[TerraformResource]:
+        """The listeners and rules that forward to ``target_group``: the service starts
+        after them (ECS refuses a target group no load balancer uses)."""
+        ...
+
+    @property
+    def request_count_label(self) -> str:
+        """``<alb arn suffix>/<target group arn suffix>`` (``ALBRequestCountPerTarget``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -106,7 +139,7 @@ class FargateServiceProps:
     task role may read that secret. Unset: none."""
     task_statements: Sequence[Statement] = ()
     """What the application itself calls in AWS. Unset: nothing (the task role has no policy)."""
-    load_balancer: LoadBalancer | None = None
+    load_balancer: ServiceLoadBalancer | None = None
     """Register the tasks in its target group, admit it on ``port``, and start after its
     listeners forward. Unset: not load balanced."""
     health_check_path: str = HEALTH_PATH

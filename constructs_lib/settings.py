@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from .options import NatGateways, QueueEngine, QueueMode
+from .options import DatabaseEngine, NatGateways, QueueEngine, QueueMode
 
 DEFAULT_LOG_RETENTION_DAYS = 30
 """Days a construct's log group keeps events when its props leave it unset."""
@@ -66,13 +66,20 @@ class NetworkSettings:
     """Unset: one NAT gateway per AZ."""
     flow_log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Days VPC flow logs are kept. Unset: 30."""
+    interface_endpoints: tuple[str, ...] = ()
+    """AWS services reached through interface endpoints in the private subnets, by the
+    short name in ``com.amazonaws.<region>.<name>`` (``ecr.api``, ``ecr.dkr``, ``logs``,
+    ``secretsmanager``, ``athena``). Unset: none; AWS APIs are reached through NAT (the
+    S3 gateway endpoint always exists)."""
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """Settings of :class:`~constructs_lib.database.Database` (RDS MySQL). Unset fields
-    take the safe choice: protected, backed up, snapshotted on delete."""
+    """Settings of :class:`~constructs_lib.database.Database` (RDS MySQL or PostgreSQL).
+    Unset fields take the safe choice: protected, backed up, snapshotted on delete."""
 
+    engine: DatabaseEngine = DatabaseEngine.MYSQL
+    """Unset: MySQL."""
     instance_class: str = "db.t4g.micro"
     """Unset: db.t4g.micro."""
     multi_az: bool = False
@@ -87,10 +94,16 @@ class DatabaseSettings:
     """Initial gp3 storage. Unset: 20 GiB (the RDS minimum)."""
     max_allocated_storage_gb: int = 100
     """Ceiling for storage autoscaling. Unset: 100 GiB."""
-    engine_version: str = "8.4"
-    """MySQL major version; minor versions are upgraded by RDS and the parameter group
-    family follows (``mysql8.4``). Unset: 8.4 (8.0 left RDS standard support on
-    2026-07-31; new 8.0 instances are billed Extended Support)."""
+    engine_version: str | None = None
+    """Major version; minor versions are upgraded by RDS and the parameter group family
+    follows (``mysql8.4``, ``postgres17``). Unset: the engine's
+    ``DatabaseEngine.default_version`` (MySQL 8.4: 8.0 left RDS standard support on
+    2026-07-31 and new 8.0 instances are billed Extended Support; PostgreSQL 17)."""
+
+    @property
+    def version(self) -> str:
+        """``engine_version``, or the engine's default when unset."""
+        return self.engine_version or self.engine.default_version
     database_name: str = "platform"
     """The application schema. Unset: ``platform``."""
     master_username: str = "dbadmin"

@@ -100,10 +100,6 @@ class DatabaseSettings:
     ``DatabaseEngine.default_version`` (MySQL 8.4: 8.0 left RDS standard support on
     2026-07-31 and new 8.0 instances are billed Extended Support; PostgreSQL 17)."""
 
-    @property
-    def version(self) -> str:
-        """``engine_version``, or the engine's default when unset."""
-        return self.engine_version or self.engine.default_version
     database_name: str = "platform"
     """The application schema. Unset: ``platform``."""
     master_username: str = "dbadmin"
@@ -113,7 +109,12 @@ class DatabaseSettings:
     monitoring_interval_seconds: int = 60
     """Enhanced Monitoring granularity; 0 turns it off. Unset: 60 s."""
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
-    """Days the exported MySQL logs are kept in CloudWatch. Unset: 30."""
+    """Days the exported database logs are kept in CloudWatch. Unset: 30."""
+
+    @property
+    def version(self) -> str:
+        """``engine_version``, or the engine's default when unset."""
+        return self.engine_version or self.engine.default_version
 
 
 @dataclass(frozen=True)

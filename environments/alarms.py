@@ -10,13 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 from constructs_lib.errors import ConfigError
 
-from .config import EnvironmentConfig
-
 ALARM_EMAIL_VARIABLE = "PCP_ALARM_EMAIL"
 ALARM_TOPIC_VARIABLE = "PCP_ALARM_TOPIC_ARN"
+
+
+class Alarmed(Protocol):
+    """A config with an alarm target: the platform's environments, the seed systems'."""
+
+    @property
+    def where(self) -> str: ...
+
+    @property
+    def is_production(self) -> bool: ...
+
+    @property
+    def alarm_email(self) -> str | None: ...
+
+    @property
+    def alarm_topic_arn(self) -> str | None: ...
+
+    @property
+    def config_file(self) -> str:
+        """Where the config is written (``environments/prod.py``), for error messages."""
+        ...
+
+
+C = TypeVar("C", bound=Alarmed)
 
 
 @dataclass(frozen=True)
@@ -33,22 +56,22 @@ class AlarmTarget:
             topic_arn=environ.get(ALARM_TOPIC_VARIABLE) or None,
         )
 
-    def apply(self, config: EnvironmentConfig) -> EnvironmentConfig:
+    def apply(self, config: C) -> C:
         """``config`` with its alarm target; raises when a production one has none."""
         if not config.is_production:
             return config
         resolved = replace(
-            config,
+            config,  # type: ignore[type-var]  # every Alarmed config is a dataclass
             alarm_email=config.alarm_email or self.email,
             alarm_topic_arn=config.alarm_topic_arn or self.topic_arn,
         )  # re-validated: a bad address from the shell fails like one in the file
         if resolved.alarm_email is None and resolved.alarm_topic_arn is None:
             raise ConfigError(
-                config.name,
+                config.where,
                 "alarm_email / alarm_topic_arn",
                 "unset",
                 f"production alarms must reach someone: set alarm_email or alarm_topic_arn "
-                f"in environments/{config.name}.py, or {ALARM_EMAIL_VARIABLE} or "
+                f"in {config.config_file}, or {ALARM_EMAIL_VARIABLE} or "
                 f"{ALARM_TOPIC_VARIABLE} when you synthesize",
             )
         return resolved

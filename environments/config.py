@@ -14,6 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Protocol
 
 from constructs_lib.errors import ConfigError
 from constructs_lib.options import FARGATE_SIZES, NatGateways, Tier
@@ -62,6 +63,34 @@ _NAME_MAX = 12
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
+
+
+class Checked(Protocol):
+    """What the shared checks read from a config: the platform's environments and every
+    seed system's (:mod:`environments.systems`) are checked by the same functions."""
+
+    @property
+    def where(self) -> str:
+        """How errors name the config: ``prod``, ``metabase-prod``."""
+        ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def network(self) -> NetworkSettings: ...
+
+    @property
+    def database(self) -> DatabaseSettings: ...
+
+    @property
+    def alarm_email(self) -> str | None: ...
+
+    @property
+    def alarm_topic_arn(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -140,6 +169,15 @@ class EnvironmentConfig:
     def is_production(self) -> bool:
         return self.tier is Tier.PRODUCTION
 
+    @property
+    def where(self) -> str:
+        """The stack name: errors start with it."""
+        return self.name
+
+    @property
+    def config_file(self) -> str:
+        return f"environments/{self.name}.py"
+
 
 def validate(config: EnvironmentConfig) -> None:
     """Raise :class:`ConfigError` on the first wrong value of ``config``."""
@@ -149,23 +187,36 @@ def validate(config: EnvironmentConfig) -> None:
     _validate_database(config)
     _validate_queue(config)
     _validate_services(config)
+    _validate_alarm_target(config)
     _validate_edge(config)
     if config.is_production:
         _validate_production(config)
 
 
-def _fail(config: EnvironmentConfig, field_: str, got: object, fix: str) -> ConfigError:
-    return ConfigError(config.name or "<unnamed>", field_, got, fix)
+def fail(config: Checked, field_: str, got: object, fix: str) -> ConfigError:
+    """The error for ``field_`` of ``config``, to raise."""
+    return ConfigError(config.where or "<unnamed>", field_, got, fix)
 
 
-def _check_range(config: EnvironmentConfig, field_: str, value: int, bounds: Bounds) -> None:
+def check_common(config: Checked) -> None:
+    """The checks every config shares: name, region, network, database, alarm target."""
+    _validate_name(config)
+    _validate_region(config)
+    _validate_network(config)
+    _validate_database(config)
+    _validate_alarm_target(config)
+
+
+def check_range(config: Checked, field_: str, value: int, bounds: Bounds) -> None:
+    """``value`` within ``bounds``, else the error naming ``field_``."""
     if not bounds.low <= value <= bounds.high:
-        raise _fail(config, field_, value, f"use {bounds.low}-{bounds.high} {bounds.unit}")
+        raise fail(config, field_, value, f"use {bounds.low}-{bounds.high} {bounds.unit}")
 
 
-def _check_retention(config: EnvironmentConfig, field_: str, days: int) -> None:
+def check_retention(config: Checked, field_: str, days: int) -> None:
+    """``days`` is a retention period CloudWatch Logs accepts."""
     if days not in LOG_RETENTION_DAYS:
-        raise _fail(
+        raise fail(
             config,
             field_,
             days,
@@ -173,10 +224,10 @@ def _check_retention(config: EnvironmentConfig, field_: str, days: int) -> None:
         )
 
 
-def _validate_name(config: EnvironmentConfig) -> None:
+def _validate_name(config: Checked) -> None:
     name = config.name
     if not (2 <= len(name) <= _NAME_MAX and _NAME_RE.match(name)):
-        raise _fail(
+        raise fail(
             config,
             "name",
             repr(name),
@@ -185,16 +236,16 @@ def _validate_name(config: EnvironmentConfig) -> None:
         )
 
 
-def _validate_region(config: EnvironmentConfig) -> None:
+def _validate_region(config: Checked) -> None:
     if not _REGION_RE.match(config.region):
-        raise _fail(config, "region", repr(config.region), "use an AWS region such as eu-central-1")
+        raise fail(config, "region", repr(config.region), "use an AWS region such as eu-central-1")
 
 
-def _validate_network(config: EnvironmentConfig) -> None:
+def _validate_network(config: Checked) -> None:
     net = config.network
     azs = net.availability_zones
     if len(azs) < 2:
-        raise _fail(
+        raise fail(
             config,
             "network.availability_zones",
             len(azs),
@@ -202,7 +253,7 @@ def _validate_network(config: EnvironmentConfig) -> None:
         )
     duplicates = sorted({az for az in azs if azs.count(az) > 1})
     if duplicates:
-        raise _fail(
+        raise fail(
             config,
             "network.availability_zones",
             ", ".join(azs),
@@ -210,7 +261,7 @@ def _validate_network(config: EnvironmentConfig) -> None:
         )
     for az in azs:
         if not re.fullmatch(re.escape(config.region) + r"[a-z]", az):
-            raise _fail(
+            raise fail(
                 config,
                 "network.availability_zones",
                 repr(az),
@@ -219,14 +270,16 @@ def _validate_network(config: EnvironmentConfig) -> None:
     try:
         vpc = ipaddress.IPv4Network(net.vpc_cidr)
     except ValueError as err:
-        raise _fail(
+        raise fail(
             config, "network.vpc_cidr", repr(net.vpc_cidr), f"use a network CIDR ({err})"
         ) from None
     if not 16 <= vpc.prefixlen <= 24:
-        raise _fail(config, "network.vpc_cidr", net.vpc_cidr, "use a prefix between /16 and /24")
-    nat_needs = len(azs) if net.nat_gateways is NatGateways.PER_AZ else 1
+        raise fail(config, "network.vpc_cidr", net.vpc_cidr, "use a prefix between /16 and /24")
+    nat_needs = {NatGateways.PER_AZ: len(azs), NatGateways.SINGLE: 1, NatGateways.NONE: 0}[
+        net.nat_gateways
+    ]
     if len(net.public_subnet_cidrs) < nat_needs:
-        raise _fail(
+        raise fail(
             config,
             "network.public_subnet_cidrs",
             len(net.public_subnet_cidrs),
@@ -238,63 +291,63 @@ def _validate_network(config: EnvironmentConfig) -> None:
         cidrs: tuple[str, ...] = getattr(net, f"{kind}_subnet_cidrs")
         field_ = f"network.{kind}_subnet_cidrs"
         if len(cidrs) != len(azs):
-            raise _fail(config, field_, len(cidrs), f"give one {kind} subnet per AZ ({len(azs)})")
+            raise fail(config, field_, len(cidrs), f"give one {kind} subnet per AZ ({len(azs)})")
         for cidr in cidrs:
             try:
                 subnet = ipaddress.IPv4Network(cidr)
             except ValueError as err:
-                raise _fail(config, field_, repr(cidr), f"use a network CIDR ({err})") from None
+                raise fail(config, field_, repr(cidr), f"use a network CIDR ({err})") from None
             if not subnet.subnet_of(vpc):
-                raise _fail(config, field_, cidr, f"use a CIDR inside the VPC CIDR {net.vpc_cidr}")
+                raise fail(config, field_, cidr, f"use a CIDR inside the VPC CIDR {net.vpc_cidr}")
             if subnet.prefixlen > 28:
-                raise _fail(config, field_, cidr, "use a prefix of /28 or larger (AWS minimum)")
+                raise fail(config, field_, cidr, "use a prefix of /28 or larger (AWS minimum)")
             subnets.append((field_, subnet))
     for (field_a, a), (_, b) in combinations(subnets, 2):
         if a.overlaps(b):
-            raise _fail(config, field_a, f"{a} overlapping {b}", "give every subnet its own range")
-    _check_retention(config, "network.flow_log_retention_days", net.flow_log_retention_days)
+            raise fail(config, field_a, f"{a} overlapping {b}", "give every subnet its own range")
+    check_retention(config, "network.flow_log_retention_days", net.flow_log_retention_days)
 
 
-def _validate_database(config: EnvironmentConfig) -> None:
+def _validate_database(config: Checked) -> None:
     db = config.database
-    _check_range(config, "database.backup_retention_days", db.backup_retention_days, RDS_BACKUPS)
-    _check_range(config, "database.allocated_storage_gb", db.allocated_storage_gb, RDS_STORAGE)
+    check_range(config, "database.backup_retention_days", db.backup_retention_days, RDS_BACKUPS)
+    check_range(config, "database.allocated_storage_gb", db.allocated_storage_gb, RDS_STORAGE)
     if db.monitoring_interval_seconds not in MONITORING_INTERVALS:
-        raise _fail(
+        raise fail(
             config,
             "database.monitoring_interval_seconds",
             db.monitoring_interval_seconds,
             f"use one of {', '.join(map(str, MONITORING_INTERVALS))} (0 turns it off)",
         )
     if db.max_allocated_storage_gb < db.allocated_storage_gb:
-        raise _fail(
+        raise fail(
             config,
             "database.max_allocated_storage_gb",
             db.max_allocated_storage_gb,
             f"use at least allocated_storage_gb ({db.allocated_storage_gb})",
         )
     if not db.instance_class.startswith("db."):
-        raise _fail(
+        raise fail(
             config, "database.instance_class", repr(db.instance_class), "use an RDS class (db.*)"
         )
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", db.database_name):
-        raise _fail(
+        raise fail(
             config,
             "database.database_name",
             repr(db.database_name),
-            "use letters, digits and underscores, starting with a letter (MySQL identifier)",
+            "use letters, digits and underscores, starting with a letter (an SQL identifier)",
         )
-    _check_retention(config, "database.log_retention_days", db.log_retention_days)
+    check_retention(config, "database.log_retention_days", db.log_retention_days)
 
 
 def _validate_queue(config: EnvironmentConfig) -> None:
     queue = config.queue
-    _check_range(
+    check_range(
         config, "queue.snapshot_retention_days", queue.snapshot_retention_days, CACHE_SNAPSHOTS
     )
-    _check_range(config, "queue.max_data_storage_gb", queue.max_data_storage_gb, SERVERLESS_STORAGE)
-    _check_range(config, "queue.max_ecpu_per_second", queue.max_ecpu_per_second, SERVERLESS_ECPU)
-    _check_retention(config, "queue.log_retention_days", queue.log_retention_days)
+    check_range(config, "queue.max_data_storage_gb", queue.max_data_storage_gb, SERVERLESS_STORAGE)
+    check_range(config, "queue.max_ecpu_per_second", queue.max_ecpu_per_second, SERVERLESS_ECPU)
+    check_retention(config, "queue.log_retention_days", queue.log_retention_days)
 
 
 def _validate_services(config: EnvironmentConfig) -> None:
@@ -302,7 +355,7 @@ def _validate_services(config: EnvironmentConfig) -> None:
         service: ServiceSettings = getattr(config.services, name)
         field_ = f"services.{name}"
         if not 1 <= service.min_tasks <= service.max_tasks:
-            raise _fail(
+            raise fail(
                 config,
                 f"{field_}.min_tasks/max_tasks",
                 f"{service.min_tasks}/{service.max_tasks}",
@@ -310,23 +363,26 @@ def _validate_services(config: EnvironmentConfig) -> None:
             )
         allowed = FARGATE_SIZES.get(service.cpu)
         if allowed is None:
-            raise _fail(
+            raise fail(
                 config, f"{field_}.cpu", service.cpu, f"use {', '.join(map(str, FARGATE_SIZES))}"
             )
         if service.memory not in allowed:
-            raise _fail(
+            raise fail(
                 config,
                 f"{field_}.memory",
                 service.memory,
                 f"use one of {', '.join(map(str, allowed))} MiB with {service.cpu} CPU units",
             )
-    _check_retention(config, "services.log_retention_days", config.services.log_retention_days)
+    check_retention(config, "services.log_retention_days", config.services.log_retention_days)
+
+
+def _validate_alarm_target(config: Checked) -> None:
     email = config.alarm_email
     if email is not None and not EMAIL_ADDRESS.match(email):
-        raise _fail(config, "alarm_email", repr(email), "use an e-mail address or leave it unset")
+        raise fail(config, "alarm_email", repr(email), "use an e-mail address or leave it unset")
     topic = config.alarm_topic_arn
     if topic is not None and not _SNS_ARN_RE.match(topic):
-        raise _fail(
+        raise fail(
             config,
             "alarm_topic_arn",
             repr(topic),
@@ -339,7 +395,7 @@ def _validate_edge(config: EnvironmentConfig) -> None:
     for cidr in edge.allowed_cidrs:
         problem = allowed_cidr_problem(cidr)
         if problem:
-            raise _fail(config, "edge.allowed_cidrs", repr(cidr), problem)
+            raise fail(config, "edge.allowed_cidrs", repr(cidr), problem)
     if edge.domain_name is None:
         extras = [
             f
@@ -347,19 +403,19 @@ def _validate_edge(config: EnvironmentConfig) -> None:
             if getattr(edge, f)
         ]
         if extras:
-            raise _fail(config, f"edge.{extras[0]}", "set", "set edge.domain_name too, or unset it")
+            raise fail(config, f"edge.{extras[0]}", "set", "set edge.domain_name too, or unset it")
         return
     if not _DOMAIN_RE.match(edge.domain_name):
-        raise _fail(config, "edge.domain_name", repr(edge.domain_name), "use a DNS name")
+        raise fail(config, "edge.domain_name", repr(edge.domain_name), "use a DNS name")
     if not edge.hosted_zone_id:
-        raise _fail(config, "edge.hosted_zone_id", None, "name the Route 53 zone of domain_name")
+        raise fail(config, "edge.hosted_zone_id", None, "name the Route 53 zone of domain_name")
     for field_, region in (
         ("alb_certificate_arn", config.region),
         ("cloudfront_certificate_arn", "us-east-1"),
     ):
         arn = getattr(edge, field_)
         if not arn or not arn.startswith(f"arn:aws:acm:{region}:"):
-            raise _fail(
+            raise fail(
                 config,
                 f"edge.{field_}",
                 repr(arn),
@@ -369,17 +425,49 @@ def _validate_edge(config: EnvironmentConfig) -> None:
 
 def _validate_production(config: EnvironmentConfig) -> None:
     """The high-availability and data-safety rules of the production tier."""
+    check_production_data(config)
+    net = config.network
+    if net.nat_gateways is not NatGateways.PER_AZ:
+        raise fail(
+            config,
+            "network.nat_gateways",
+            net.nat_gateways.name,
+            "a production environment needs PER_AZ (no single NAT gateway to lose)",
+        )
+    for name in ("producer", "consumer"):
+        service: ServiceSettings = getattr(config.services, name)
+        if service.min_tasks < PRODUCTION_MIN_TASKS:
+            raise fail(
+                config,
+                f"services.{name}.min_tasks",
+                service.min_tasks,
+                f"a production service runs at least {PRODUCTION_MIN_TASKS} tasks "
+                "(one AZ can fail)",
+            )
+    for field_, ok in (
+        ("alb_deletion_protection", config.edge.alb_deletion_protection),
+        ("alb_access_logs", config.edge.alb_access_logs),
+    ):
+        if not ok:
+            raise fail(
+                config, f"edge.{field_}", False, "set it to True in a production environment"
+            )
+
+
+def check_production_data(config: Checked) -> None:
+    """The production tier's rules for every system: three AZs, and a multi-AZ database
+    that is protected, snapshotted on delete and backed up for a week or more."""
     net, db = config.network, config.database
     azs = net.availability_zones
     if len(azs) < PRODUCTION_AZ_COUNT:
-        raise _fail(
+        raise fail(
             config,
             "network.availability_zones",
             f"{len(azs)} ({', '.join(azs)})",
-            f"a production environment needs {PRODUCTION_AZ_COUNT} (one NAT gateway per AZ)",
+            f"a production environment needs {PRODUCTION_AZ_COUNT} (one AZ can fail)",
         )
-    if net.nat_gateways is not NatGateways.PER_AZ:
-        raise _fail(
+    if net.nat_gateways is NatGateways.SINGLE:
+        raise fail(
             config,
             "network.nat_gateways",
             net.nat_gateways.name,
@@ -400,27 +488,9 @@ def _validate_production(config: EnvironmentConfig) -> None:
     )
     for field_, ok, fix in checks:
         if not ok:
-            raise _fail(config, field_, False, f"set it to True: {fix}")
-    for name in ("producer", "consumer"):
-        service: ServiceSettings = getattr(config.services, name)
-        if service.min_tasks < PRODUCTION_MIN_TASKS:
-            raise _fail(
-                config,
-                f"services.{name}.min_tasks",
-                service.min_tasks,
-                f"a production service runs at least {PRODUCTION_MIN_TASKS} tasks "
-                "(one AZ can fail)",
-            )
-    for field_, ok in (
-        ("alb_deletion_protection", config.edge.alb_deletion_protection),
-        ("alb_access_logs", config.edge.alb_access_logs),
-    ):
-        if not ok:
-            raise _fail(
-                config, f"edge.{field_}", False, "set it to True in a production environment"
-            )
+            raise fail(config, field_, False, f"set it to True: {fix}")
     if db.backup_retention_days < PRODUCTION_MIN_BACKUP_DAYS:
-        raise _fail(
+        raise fail(
             config,
             "database.backup_retention_days",
             db.backup_retention_days,

@@ -77,7 +77,7 @@ def test_prod_with_fewer_than_three_azs() -> None:
     with pytest.raises(
         ConfigError,
         match=r"^prod\.network\.availability_zones: got 2 \(eu-central-1a, eu-central-1b\), "
-        r"a production environment needs 3 \(one NAT gateway per AZ\)$",
+        r"a production environment needs 3 \(one AZ can fail\)$",
     ):
         with_network(
             PROD,

@@ -101,7 +101,7 @@ typecheck: deps
 	$(VENV)/bin/mypy
 
 hadolint: deps
-	@files=$$(ls apps/Dockerfile apps/*/Dockerfile 2>/dev/null || true); \
+	@files=$$(ls apps/Dockerfile apps/*/Dockerfile images/*/Dockerfile 2>/dev/null || true); \
 	if [ -n "$$files" ]; then $(VENV)/bin/hadolint $$files && echo "hadolint: $$(echo $$files | wc -w) Dockerfile(s) clean"; fi
 
 pytest: deps $(STAMPS)/checkov $(STAMPS)/apt

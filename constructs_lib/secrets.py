@@ -22,15 +22,17 @@ PASSWORD_EXCLUDED = "\"'@/\\:;`{}%&$<>?#"  # noqa: S105 (characters, not a passw
 
 @dataclass(frozen=True)
 class SecretRef:
-    """One JSON key of a Secrets Manager secret, as ECS ``secrets`` inject it."""
+    """A Secrets Manager secret (or one JSON key of it), as ECS ``secrets`` inject it."""
 
     arn: str
-    key: str
+    key: str | None = None
+    """The JSON key whose value is injected. Unset: the whole secret string."""
 
     @property
     def value_from(self) -> str:
-        """``<secret arn>:<json key>::`` (current version)."""
-        return f"{self.arn}:{self.key}::"
+        """``<secret arn>:<json key>::`` (current version), or the ARN for the whole
+        secret."""
+        return self.arn if self.key is None else f"{self.arn}:{self.key}::"
 
 
 @dataclass(frozen=True)

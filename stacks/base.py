@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypedDict, Unpack
 
-from cdktf import TerraformProvider, TerraformStack
+from cdktf import S3Backend, TerraformProvider, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
 from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.naming import Naming
+from environments.state import StateConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Repository root: where ``apps/`` (Lambda packages, the frontend's files) lives."""
@@ -50,6 +51,14 @@ class ProjectStack(TerraformStack):
         self.add_override("terraform.required_version", TERRAFORM_VERSION)
         self.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
         self.account_id: str = DataAwsCallerIdentity(self, "caller").account_id
+
+    def keep_state(self, state: StateConfig) -> None:
+        """Keep this stack's state in the state bucket, under the stack's own key, locked
+        with S3-native locking."""
+        key = state.key(self.node.id)
+        S3Backend(self, bucket=state.bucket, key=key, region=state.region, encrypt=True)
+        # cdktf 0.21's S3Backend predates S3-native locking: set it directly.
+        self.add_override("terraform.backend.s3.use_lockfile", True)
 
     def encryption_key(
         self, id_: str, region: str, description: str, **options: Unpack[KeyOptions]

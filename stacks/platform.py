@@ -6,7 +6,7 @@ own requirements (security-group rules, key grants, start order).
 
 from __future__ import annotations
 
-from cdktf import S3Backend, TerraformOutput
+from cdktf import TerraformOutput
 from constructs import Construct
 
 from apps.common.contract import (
@@ -71,11 +71,7 @@ class PlatformStack(ProjectStack):
         )
         self.config = config
         self.release = release
-        S3Backend(
-            self, bucket=state.bucket, key=state.key(config.name), region=state.region, encrypt=True
-        )
-        # cdktf 0.21's S3Backend predates S3-native locking: set it directly.
-        self.add_override("terraform.backend.s3.use_lockfile", True)
+        self.keep_state(state)
         # Deleted secrets stay restorable for 30 days in production, none elsewhere.
         self.recovery_days = 30 if config.is_production else 0
 

@@ -1,0 +1,259 @@
+"""What every seed system's stack is made of, in named steps: network, data, web,
+compute, monitoring. A system (``stacks/metabase.py``, ``stacks/dekart.py``) says what its
+container needs: port, health check, environment, secrets, AWS permissions.
+
+The application connects to its own PostgreSQL database as its own login role (created
+and kept in step with its Secrets Manager secret by :class:`DatabaseOwner` on every
+deploy), over TLS verified against the RDS CA bundle its image carries
+(``images/<system>/Dockerfile``). The password reaches the container only through ECS
+``secrets`` (``valueFrom``) and never rotates under a running task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from cdktf import TerraformOutput
+from constructs import Construct
+
+from constructs_lib.alarms import AlarmSet
+from constructs_lib.certificate import Certificate, CertificateProps
+from constructs_lib.cluster import Cluster, ClusterProps
+from constructs_lib.database import Database, DatabaseProps
+from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
+from constructs_lib.monitoring import Monitoring, MonitoringProps
+from constructs_lib.naming import Naming
+from constructs_lib.network import Network, NetworkProps
+from constructs_lib.policy import Statement
+from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
+from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps, SecretRef
+from constructs_lib.security import ANYWHERE
+from constructs_lib.service import FargateService, FargateServiceProps
+from constructs_lib.web_load_balancer import (
+    CognitoAuthentication,
+    WebLoadBalancer,
+    WebLoadBalancerProps,
+)
+from environments.state import StateConfig
+from environments.systems import SystemConfig
+
+from .base import PROJECT_ROOT, ProjectStack
+
+RDS_CA_PATH = "/etc/ssl/rds/rds-ca-bundle.pem"
+"""Where ``images/<system>/Dockerfile`` puts the RDS CA bundle in the image."""
+CPU_TARGET_PERCENT = 60
+"""A horizontally scaling system adds tasks above this average CPU."""
+
+
+class SystemStack(ProjectStack):
+    """One environment of one seed system, in its own state file (``<system>-<env>``)."""
+
+    port: ClassVar[int]
+    """The container's HTTP port."""
+    health_check_path: ClassVar[str]
+    """What the load balancer asks to decide a task is ready."""
+
+    def __init__(self, scope: Construct, *, config: SystemConfig, state: StateConfig) -> None:
+        super().__init__(
+            scope,
+            config.stack_name,
+            naming=Naming(config.name, project=config.system),
+            region=config.region,
+            extra_tags=config.extra_tags,
+        )
+        self.config = config
+        self.keep_state(state)
+        # Deleted secrets stay restorable for 30 days in production, none elsewhere.
+        self.recovery_days = 30 if config.is_production else 0
+        self.network_step()
+        self.data_step()
+        self.web_step()
+        self.compute_step()
+        self.monitoring_step()
+        self.outputs()
+
+    # --- what a system says about its container (overridden) -----------------------------
+
+    def environment(self) -> Mapping[str, str]:
+        """The container's plain settings."""
+        return {}
+
+    def secrets(self) -> Mapping[str, SecretRef]:
+        """The container's credentials, injected by ECS from Secrets Manager."""
+        return {}
+
+    def task_statements(self) -> Sequence[Statement]:
+        """What the application calls in AWS."""
+        return ()
+
+    def authentication(self) -> CognitoAuthentication | None:
+        """Sign-in the load balancer enforces before a request reaches the application."""
+        return None
+
+    def container_options(self) -> dict[str, object]:
+        """Further :class:`FargateServiceProps` the image needs (health check, user,
+        writable paths)."""
+        return {}
+
+    # --- the steps ------------------------------------------------------------------------
+
+    def network_step(self) -> None:
+        """The environment's key and its VPC."""
+        config, naming = self.config, self.naming
+        self.key = self.encryption_key("key", config.region, f"{naming.prefix}: data at rest")
+        self.network = Network(
+            self,
+            "network",
+            props=NetworkProps(
+                naming=naming,
+                account_id=self.account_id,
+                region=config.region,
+                settings=config.network,
+                flow_log_key=self.key,
+            ),
+        )
+
+    def data_step(self) -> None:
+        """PostgreSQL, the application's login role and its database owned by it."""
+        config, naming, system = self.config, self.naming, self.config.system
+        self.database = Database(
+            self,
+            "database",
+            props=DatabaseProps(
+                naming=naming, network=self.network, key=self.key, settings=config.database
+            ),
+        )
+        self.db_credentials = GeneratedCredentials(
+            self,
+            "db-owner-credentials",
+            props=GeneratedCredentialsProps(
+                name=naming.path("postgres", system),
+                username=system,
+                key=self.key,
+                description=f"PostgreSQL: {system}'s own login, owner of its database",
+                recovery_window_days=self.recovery_days,
+            ),
+        )
+        self.db_owner = DatabaseOwner(
+            self,
+            "db-owner",
+            props=DatabaseOwnerProps(
+                naming=naming,
+                project_root=PROJECT_ROOT,
+                database=self.database,
+                credentials=self.db_credentials,
+                log_retention_days=config.log_retention_days,
+            ),
+        )
+
+    def web_step(self) -> None:
+        """The load balancer users reach: HTTPS on the internet with a domain (the
+        certificate requested and validated by DNS unless given), else internal."""
+        config, naming, web = self.config, self.naming, self.config.web
+        certificate_arn = web.certificate_arn
+        self.certificate: Certificate | None = None
+        if web.domain_name and certificate_arn is None and web.hosted_zone_id:
+            self.certificate = Certificate(
+                self,
+                "certificate",
+                props=CertificateProps(
+                    domain_name=web.domain_name, hosted_zone_id=web.hosted_zone_id
+                ),
+            )
+            certificate_arn = self.certificate.arn
+        ingress = web.ingress_cidrs or ((ANYWHERE,) if web.public else ())
+        self.load_balancer = WebLoadBalancer(
+            self,
+            "load-balancer",
+            props=WebLoadBalancerProps(
+                naming=naming,
+                network=self.network,
+                target_port=self.port,
+                health_check_path=self.health_check_path,
+                certificate_arn=certificate_arn,
+                domain_name=web.domain_name,
+                hosted_zone_id=web.hosted_zone_id,
+                authentication=self.authentication(),
+                ingress_cidrs=ingress,
+                deletion_protection=web.deletion_protection,
+                access_logs_bucket_name=(
+                    f"{naming.prefix}-alb-logs-{self.account_id}" if web.access_logs else None
+                ),
+            ),
+        )
+
+    def compute_step(self) -> None:
+        """The image repository, the cluster and the service, admitted to the database."""
+        config, naming, system = self.config, self.naming, self.config.system
+        self.repository = ContainerRepository(
+            self,
+            "repository",
+            props=ContainerRepositoryProps(
+                naming=naming, service=system, key=self.key, force_delete=not config.is_production
+            ),
+        )
+        self.cluster = Cluster(
+            self,
+            "cluster",
+            props=ClusterProps(
+                naming=naming,
+                network=self.network,
+                key=self.key,
+                namespace_name=f"{config.name}.{system}.internal",
+                log_retention_days=config.log_retention_days,
+            ),
+        )
+        self.service = FargateService(
+            self,
+            system,
+            props=FargateServiceProps(
+                name=system,
+                cluster=self.cluster,
+                repository=self.repository,
+                image_tag=config.image_tag,
+                port=self.port,
+                settings=config.service,
+                environment=dict(self.environment()),
+                secrets=dict(self.secrets()),
+                task_statements=tuple(self.task_statements()),
+                load_balancer=self.load_balancer,
+                log_retention_days=config.log_retention_days,
+                depends_on=[self.db_owner.ready],
+                **self.container_options(),  # type: ignore[arg-type]
+            ),
+        )
+        self.service.requires(
+            *self.database.allow_from(self.service, description=f"{system} to PostgreSQL")
+        )
+        if config.service.max_tasks > config.service.min_tasks:
+            self.service.scale_on_cpu(CPU_TARGET_PERCENT)
+
+    def monitoring_step(self) -> None:
+        """Alarms on the service, the database and the load balancer, to the topic."""
+        config = self.config
+        self.monitoring = Monitoring(
+            self,
+            "monitoring",
+            props=MonitoringProps(
+                naming=self.naming,
+                account_id=self.account_id,
+                region=config.region,
+                key=self.key,
+                services=[self.service],
+                database=self.database,
+                alarmed=[self.load_balancer],
+                alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,
+                alarm_email=config.alarm_email,
+                alarm_topic_arn=config.alarm_topic_arn,
+            ),
+        )
+
+    def outputs(self) -> None:
+        TerraformOutput(self, "url", value=self.load_balancer.url)
+        TerraformOutput(self, "alb_dns_name", value=self.load_balancer.dns_name)
+        TerraformOutput(self, "repository_url", value=self.repository.url)
+        TerraformOutput(
+            self, "database_endpoint", value=self.database.endpoint_address, sensitive=True
+        )
+        TerraformOutput(self, "alarm_topic_arn", value=self.monitoring.topic.arn)

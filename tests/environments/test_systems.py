@@ -1,0 +1,337 @@
+"""The seed systems' environment configs (Metabase, Dekart): every rule and error path.
+
+No synthesis: configs are validated as they are built. Each error names the stack
+(``metabase-prod``), the field, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from constructs_lib.errors import ConfigError
+from constructs_lib.options import DatabaseEngine, NatGateways, Tier
+from constructs_lib.settings import ServiceSettings
+from environments import SYSTEM_ENVIRONMENTS, dekart, metabase
+from environments.alarms import AlarmTarget
+from environments.systems import CognitoSettings, SystemConfig, WebSettings
+
+PROD_CONFIGS = (metabase.PROD, dekart.PROD)
+ALL_CONFIGS = (metabase.DEV, metabase.PROD, dekart.DEV, dekart.PROD)
+
+
+def changed(config: SystemConfig, **changes: Any) -> SystemConfig:
+    """``config`` with nested changes: ``web__domain_name=...`` changes ``config.web``."""
+    nested: dict[str, dict[str, Any]] = {}
+    flat: dict[str, Any] = {}
+    for key, value in changes.items():
+        if "__" in key:
+            part, field_ = key.split("__", 1)
+            nested.setdefault(part, {})[field_] = value
+        else:
+            flat[key] = value
+    for part, fields in nested.items():
+        flat[part] = replace(getattr(config, part), **fields)
+    return replace(config, **flat)
+
+
+def fails(config: SystemConfig, pattern: str, **changes: Any) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        changed(config, **changes)
+
+
+def test_stack_names_are_system_dash_environment() -> None:
+    assert list(SYSTEM_ENVIRONMENTS) == [
+        "metabase-dev",
+        "metabase-prod",
+        "dekart-dev",
+        "dekart-prod",
+    ]
+    assert all(name == c.stack_name for name, c in SYSTEM_ENVIRONMENTS.items())
+
+
+def test_metabase_runs_in_eu_west_1_with_its_azs() -> None:
+    for config in (metabase.DEV, metabase.PROD):
+        assert config.region == "eu-west-1"
+        assert all(re.fullmatch(r"eu-west-1[abc]", az) for az in config.network.availability_zones)
+    assert metabase.PROD.network.availability_zones == ("eu-west-1a", "eu-west-1b", "eu-west-1c")
+
+
+def test_metabase_task_size_is_the_originals() -> None:
+    for config in (metabase.DEV, metabase.PROD):
+        assert (config.service.cpu, config.service.memory) == (512, 1024)
+
+
+def test_azs_of_another_region_are_refused() -> None:
+    fails(
+        metabase.DEV,
+        r"^metabase-dev\.network\.availability_zones: got 'eu-central-1a', name AZs of the "
+        r"environment's region, e\.g\. eu-west-1a$",
+        region="eu-west-1",
+        network=dekart.DEV.network,
+    )
+
+
+@pytest.mark.parametrize("config", PROD_CONFIGS, ids=lambda c: c.stack_name)
+def test_prod_tier_is_highly_available(config: SystemConfig) -> None:
+    assert config.tier is Tier.PRODUCTION
+    assert len(config.network.availability_zones) == 3
+    assert config.network.nat_gateways is not NatGateways.SINGLE
+    db = config.database
+    assert db.engine is DatabaseEngine.POSTGRES
+    assert db.multi_az
+    assert db.deletion_protection
+    assert db.final_snapshot
+    assert db.backup_retention_days >= 7
+    assert config.web.public
+    assert config.web.deletion_protection
+    assert config.web.access_logs
+
+
+def test_metabase_prod_runs_two_tasks_dekart_one() -> None:
+    assert metabase.PROD.service.min_tasks >= 2
+    assert dekart.PROD.service.max_tasks == 1
+
+
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda c: c.stack_name)
+def test_image_tags_are_pinned(config: SystemConfig) -> None:
+    fails(
+        config,
+        rf"^{config.stack_name}\.image_tag: got 'latest', pin an upstream",
+        image_tag="latest",
+    )
+
+
+def test_image_tag_syntax() -> None:
+    fails(metabase.DEV, r"^metabase-dev\.image_tag: got 'v1 beta'", image_tag="v1 beta")
+
+
+def test_database_must_be_postgres() -> None:
+    fails(
+        dekart.DEV,
+        r"^dekart-dev\.database\.engine: got MYSQL, use DatabaseEngine\.POSTGRES",
+        database__engine=DatabaseEngine.MYSQL,
+    )
+
+
+def test_dekart_never_runs_two_tasks() -> None:
+    fails(
+        dekart.DEV,
+        r"^dekart-dev\.service\.max_tasks: got 2, dekart does not support more than one",
+        service=ServiceSettings(min_tasks=1, max_tasks=2),
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "pattern"),
+    [
+        (ServiceSettings(min_tasks=3, max_tasks=2), r"service\.min_tasks/max_tasks: got 3/2"),
+        (ServiceSettings(min_tasks=1, max_tasks=1, cpu=300), r"service\.cpu: got 300"),
+        (ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=512), r"service\.memory"),
+    ],
+)
+def test_service_size_and_counts(service: ServiceSettings, pattern: str) -> None:
+    fails(metabase.DEV, rf"^metabase-dev\.{pattern}", service=service)
+
+
+def test_prod_metabase_needs_two_tasks() -> None:
+    fails(
+        metabase.PROD,
+        r"^metabase-prod\.service\.min_tasks: got 1, a production service runs at least 2",
+        service=ServiceSettings(min_tasks=1, max_tasks=4, cpu=512, memory=1024),
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "pattern"),
+    [
+        ({"web__hosted_zone_id": "Z123"}, r"web\.hosted_zone_id: got set, set web\.domain_name"),
+        (
+            {"web__certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"},
+            r"web\.certificate_arn: got set, set web\.domain_name",
+        ),
+        (
+            {"web__ingress_cidrs": ("0.0.0.0/0",)},
+            r"web\.ingress_cidrs: got '0\.0\.0\.0/0', without web\.domain_name the load "
+            r"balancer is internal and plain HTTP",
+        ),
+        (
+            {"web__ingress_cidrs": ("8.8.8.0/24",)},
+            r"web\.ingress_cidrs: got '8\.8\.8\.0/24', without web\.domain_name",
+        ),
+        ({"web__domain_name": "Metabase.Example.com"}, r"web\.domain_name: got 'Metabase"),
+        (
+            {"web__domain_name": "bi.example.com"},
+            r"web\.hosted_zone_id: got None, name the Route 53 zone of web\.domain_name",
+        ),
+        (
+            {"web__domain_name": "bi.example.com", "web__hosted_zone_id": "not-a-zone"},
+            r"web\.hosted_zone_id: got 'not-a-zone', use a Route 53 hosted zone id",
+        ),
+    ],
+)
+def test_web_settings(changes: dict[str, Any], pattern: str) -> None:
+    fails(metabase.DEV, rf"^metabase-dev\.{pattern}", **changes)
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:acm:eu-central-1:123456789012:certificate/abc",  # another region
+        "arn:aws:iam::123456789012:server-certificate/abc",
+        "certificate/abc",
+    ],
+)
+def test_bad_certificate_arn(arn: str) -> None:
+    fails(
+        metabase.PROD,
+        rf"^metabase-prod\.web\.certificate_arn: got '{re.escape(arn)}', use an ACM "
+        r"certificate ARN in eu-west-1",
+        web__certificate_arn=arn,
+    )
+
+
+def test_a_domain_with_a_given_certificate_needs_no_zone() -> None:
+    config = changed(metabase.PROD, web__hosted_zone_id=None)
+    assert config.web.hosted_zone_id is None
+
+
+def test_malformed_public_ingress_cidr() -> None:
+    fails(
+        metabase.PROD,
+        r"^metabase-prod\.web\.ingress_cidrs: got '10\.0\.0\.0', use IPv4 CIDRs",
+        web__ingress_cidrs=("10.0.0.0",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("field_", "pattern"),
+    [
+        ("deletion_protection", r"web\.deletion_protection: got False, set it to True"),
+        ("access_logs", r"web\.access_logs: got False, set it to True"),
+    ],
+)
+def test_prod_load_balancer_rules(field_: str, pattern: str) -> None:
+    fails(metabase.PROD, rf"^metabase-prod\.{pattern}", **{f"web__{field_}": False})
+
+
+def test_prod_is_served_over_https() -> None:
+    fails(
+        metabase.PROD,
+        r"^metabase-prod\.web\.domain_name: got None, a production system is served over HTTPS",
+        web=WebSettings(deletion_protection=True, access_logs=True),
+    )
+
+
+def test_prod_rules_shared_with_the_platform_apply() -> None:
+    fails(
+        dekart.PROD,
+        r"^dekart-prod\.database\.multi_az: got False, set it to True",
+        database__multi_az=False,
+    )
+    fails(
+        metabase.PROD,
+        r"^metabase-prod\.network\.nat_gateways: got SINGLE, a production environment needs",
+        network__nat_gateways=NatGateways.SINGLE,
+    )
+
+
+def test_metabase_heap_share() -> None:
+    fails(
+        metabase.DEV,
+        r"^metabase-dev\.java_max_ram_percent: got 95, use 25-90",
+        java_max_ram_percent=95,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "pattern"),
+    [
+        ({"athena__catalog": "hive"}, r"athena\.catalog: got 'hive', use AwsDataCatalog"),
+        ({"athena__databases": ()}, r"athena\.databases: got none, name the Glue databases"),
+        ({"athena__databases": ("Geo-Data",)}, r"athena\.databases: got 'Geo-Data'"),
+        ({"athena__data_buckets": ("Bad_Bucket",)}, r"athena\.data_buckets: got 'Bad_Bucket'"),
+        ({"athena__bytes_scanned_cutoff_gb": 0}, r"athena\.bytes_scanned_cutoff_gb: got 0"),
+        (
+            {"cognito": CognitoSettings()},
+            r"cognito: got set, Cognito sign-in needs HTTPS: set web\.domain_name",
+        ),
+    ],
+)
+def test_dekart_settings(changes: dict[str, Any], pattern: str) -> None:
+    fails(dekart.DEV, rf"^dekart-dev\.{pattern}", **changes)
+
+
+def test_public_dekart_without_cognito_is_refused() -> None:
+    fails(
+        dekart.PROD,
+        r"^dekart-prod\.cognito: got None, a Dekart served on the internet needs sign-in",
+        cognito=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        (
+            {"user_pool_arn": "arn:aws:cognito-idp:eu-central-1:123456789012:userpool/eu_x"},
+            "client_id",
+        ),
+        ({"user_pool_client_id": "abc", "user_pool_domain": "login"}, "user_pool_arn"),
+    ],
+)
+def test_partial_cognito_settings_are_refused(given: dict[str, str], missing: str) -> None:
+    fails(
+        dekart.PROD,
+        rf"^dekart-prod\.cognito\.(user_pool_)?{missing}: got None, give all three",
+        cognito=CognitoSettings(**given),
+    )
+
+
+def test_cognito_pool_arn_is_checked() -> None:
+    fails(
+        dekart.PROD,
+        r"^dekart-prod\.cognito\.user_pool_arn: got 'pool', use a Cognito user pool ARN",
+        cognito=CognitoSettings(
+            user_pool_arn="pool", user_pool_client_id="abc", user_pool_domain="login"
+        ),
+    )
+
+
+def test_an_existing_pool_is_accepted() -> None:
+    pool = "arn:aws:cognito-idp:eu-central-1:123456789012:userpool/eu-central-1_AbC"
+    config = changed(
+        dekart.PROD,
+        cognito=CognitoSettings(
+            user_pool_arn=pool, user_pool_client_id="abc", user_pool_domain="login"
+        ),
+    )
+    assert config.cognito is not None
+    assert config.cognito.existing
+
+
+def test_prod_alarm_target_is_required_and_names_the_system_file() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^metabase-prod\.alarm_email / alarm_topic_arn: got unset, .* in "
+        r"environments/metabase\.py, or PCP_ALARM_EMAIL",
+    ):
+        AlarmTarget().apply(metabase.PROD)
+    applied = AlarmTarget(email="bi-oncall@example.com").apply(metabase.PROD)
+    assert applied.alarm_email == "bi-oncall@example.com"
+    assert isinstance(applied, type(metabase.PROD))
+
+
+def test_dekart_needs_no_nat_gateway() -> None:
+    for config in (dekart.DEV, dekart.PROD):
+        assert config.network.nat_gateways is NatGateways.NONE
+        assert set(config.network.interface_endpoints) >= {
+            "ecr.api",
+            "ecr.dkr",
+            "logs",
+            "secretsmanager",
+            "athena",
+        }

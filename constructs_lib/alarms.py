@@ -1,16 +1,18 @@
 """What a construct says about its own alarms: plain data, turned into CloudWatch alarms
-(routed to the environment's topic) by :class:`~constructs_lib.observability.Observability`.
+(routed to the environment's topic) by :class:`~constructs_lib.observability.Observability`
+and :class:`~constructs_lib.monitoring.Monitoring`.
 
 A construct that owns a stateful or serving resource offers ``alarms() -> list[AlarmSpec]``
-(``Database``, ``Queue``, ``LoadBalancer``); every spec says whether it signals breakage
-(every environment gets it) or pressure (the production tier only: ``AlarmSet``).
+(``Database``, ``Queue``, ``LoadBalancer``: :class:`HasAlarms`); every spec says whether it
+signals breakage (every environment gets it) or pressure (the production tier only:
+``AlarmSet``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 COMPARISONS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
 
@@ -64,13 +66,24 @@ class AlarmSpec:
     """One alarm a construct asks for."""
 
     key: str
-    """Stable: the alarm is named ``<prefix>-<key>`` and has a section in docs/runbook.md."""
+    """Stable: the alarm is named ``<prefix>-<key>`` (unless ``name`` says otherwise) and
+    has a section in docs/runbook.md."""
     description: str
     """What it means and where to look first (the runbook has the commands)."""
     metric: Metric
     watch: Watch
     breakage: bool = True
     """True: every environment gets it; False: a capacity warning, production only."""
+    name: str | None = None
+    """The alarm's full name. Unset: ``<prefix>-<key>``."""
+
+
+class HasAlarms(Protocol):
+    """A construct that offers its alarms."""
+
+    def alarms(self) -> list[AlarmSpec]:
+        """What to alarm on (filtered by the environment's :class:`AlarmSet`)."""
+        ...
 
 
 def wanted(specs: list[AlarmSpec], alarm_set: AlarmSet) -> list[AlarmSpec]:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cdktf import TerraformProvider
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
     CloudwatchMetricAlarm,
@@ -15,10 +14,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
     CloudwatchMetricAlarmMetricQueryMetric,
 )
 from cdktf_cdktf_provider_aws.cloudwatch_query_definition import CloudwatchQueryDefinition
-from cdktf_cdktf_provider_aws.db_event_subscription import DbEventSubscription
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
-from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
-from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from apps.common.contract import (
@@ -34,28 +30,36 @@ from apps.common.contract import (
 from .alarms import AlarmSet, AlarmSpec, Watch, wanted
 from .alarms import Metric as AlarmMetric
 from .database import Database
-from .encryption import EncryptionKey, ServiceAccess
+from .encryption import EncryptionKey
 from .errors import ConfigError
 from .firewall import EdgeFirewall
 from .frontend import Frontend
 from .load_balancer import LoadBalancer
+from .monitoring import (
+    CONTAINER_INSIGHTS,
+    ECS,
+    RDS,
+    alarm_topic,
+    alarm_widget,
+    check_alarm_email,
+    check_database_thresholds,
+    check_services,
+    database_specs,
+    db_event_subscription,
+    flat,
+    lay_out,
+    metric_alarm,
+    metric_widget,
+    rds_events_grant,
+    running_tasks_spec,
+    spec_alarm,
+)
 from .naming import Naming
-from .policy import Statement, policy_document
 from .queue import Queue
 from .service import FargateService
-from .settings import EMAIL_ADDRESS
 
 ALB = "AWS/ApplicationELB"
-ECS = "AWS/ECS"
-CONTAINER_INSIGHTS = "ECS/ContainerInsights"
-RDS = "AWS/RDS"
-CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
-RDS_EVENTS_SERVICE = "events.rds.amazonaws.com"
-DB_EVENT_CATEGORIES = ("availability", "failover", "failure", "low storage")
-"""RDS events sent to the alarm topic: the instance went down or came back, failed over
-to its standby, failed, or is running out of storage."""
-GIB = 1024**3
-ALARM_HEIGHT = 4
+DB_CPU_HINT = "Look at the RDS slow query log and the consumer's batch size and task count."
 
 
 @dataclass(frozen=True)
@@ -151,16 +155,19 @@ class Observability(Construct):
         self._backlog = metric_dimensions(naming.environment)
         self._validate(props)
 
-        db_arn_pattern = f"arn:aws:rds:{props.region}:{props.account_id}:db:{naming.prefix}-*"
-        self.topic, self.topic_policy, self.email_subscription = self._topic(
-            props,
-            "",
-            props.key,
-            props.region,
-            "alarms",
+        topic = alarm_topic(
+            self,
+            naming=naming,
+            account_id=props.account_id,
+            region=props.region,
+            key=props.key,
+            email=props.alarm_email,
             # RDS sends the instance's events to the same topic.
-            also=(("RdsEventsPublish", RDS_EVENTS_SERVICE, db_arn_pattern),),
+            grants=(rds_events_grant(naming, account_id=props.account_id, region=props.region),),
         )
+        self.topic = topic.topic
+        self.topic_policy = topic.policy
+        self.email_subscription = topic.email
         self.topic_arn: str = self.topic.arn
 
         self.alarm_actions: list[str] = [self.topic.arn]
@@ -177,15 +184,8 @@ class Observability(Construct):
         """In us-east-1, on :attr:`edge_topic` (not on the regional dashboard's alarm list)."""
         if props.edge is not None:
             self._edge_alarms(props, props.edge)
-        self.db_events = DbEventSubscription(
-            self,
-            "db-events",
-            name=naming.name("db-events"),
-            sns_topic=self.topic.arn,
-            source_type="db-instance",
-            source_ids=[props.database.identifier],
-            event_categories=list(DB_EVENT_CATEGORIES),
-            depends_on=[self.topic_policy],
+        self.db_events = db_event_subscription(
+            self, naming=naming, identifier=props.database.identifier, topic=topic
         )
         self.dashboard = CloudwatchDashboard(
             self,
@@ -196,77 +196,29 @@ class Observability(Construct):
 
     def _validate(self, props: ObservabilityProps) -> None:
         where = self.node.path
-        if not self._services:
-            raise ConfigError(where, "services", "[]", "give at least one ECS service to watch")
-        names = [s.service_name for s in self._services]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ConfigError(where, "services", duplicates, "give each service once")
-        if props.alarm_email is not None and not EMAIL_ADDRESS.match(props.alarm_email):
-            raise ConfigError(
-                where,
-                "alarm_email",
-                repr(props.alarm_email),
-                "give an address like ops@example.com",
-            )
+        check_services(where, self._services)
+        check_alarm_email(where, props.alarm_email)
         positive = {
             "backlog_threshold": props.backlog_threshold,
             "alb_5xx_threshold": props.alb_5xx_threshold,
-            "db_free_storage_threshold_gb": props.db_free_storage_threshold_gb,
         }
         for field, value in positive.items():
             if value < 1:
                 raise ConfigError(where, field, value, "give 1 or more")
-        if not 1 <= props.db_cpu_threshold_percent <= 99:
-            raise ConfigError(
-                where, "db_cpu_threshold_percent", props.db_cpu_threshold_percent, "give 1 to 99"
-            )
-
-    def _alarm(
-        self,
-        key: str,
-        name: str,
-        *,
-        description: str,
-        actions: list[str] | None = None,
-        **config: Any,
-    ) -> CloudwatchMetricAlarm:
-        """Alarm ``key`` notifying ``actions`` (unset: the regional topic and the extra one)
-        when it fires and when it recovers."""
-        notify = self.alarm_actions if actions is None else actions
-        alarm = CloudwatchMetricAlarm(
-            self,
-            f"alarm-{key}",
-            alarm_name=name,
-            alarm_description=description,
-            actions_enabled=True,
-            alarm_actions=notify,
-            ok_actions=notify,
-            **config,
+        check_database_thresholds(
+            where,
+            cpu_percent=props.db_cpu_threshold_percent,
+            free_storage_gb=props.db_free_storage_threshold_gb,
         )
-        if actions is None:
-            self.alarms[key] = alarm
-        return alarm
 
-    def _threshold(
-        self,
-        key: str,
-        description: str,
-        metric: tuple[str, str, dict[str, str]],
-        watch: Watch,
-        *,
-        name: str | None = None,
-    ) -> None:
+    def _threshold(self, key: str, description: str, metric: AlarmMetric, watch: Watch) -> None:
         """Alarm ``key`` on one metric (``namespace, name, dimensions``) as ``watch`` says."""
-        namespace, metric_name, dimensions = metric
-        self._alarm(
-            key,
-            name or self._naming.name(key),
-            description=description,
-            namespace=namespace,
-            metric_name=metric_name,
-            dimensions=dimensions,
-            **watch.config(),
+        self._spec(AlarmSpec(key, description, metric, watch))
+
+    def _spec(self, spec: AlarmSpec) -> None:
+        """``spec`` as an alarm on the regional topic (and the extra one)."""
+        self.alarms[spec.key] = spec_alarm(
+            self, spec, naming=self._naming, actions=self.alarm_actions
         )
 
     def _add_alarms(self, props: ObservabilityProps) -> None:
@@ -278,20 +230,13 @@ class Observability(Construct):
             (ALB, "UnHealthyHostCount", self._target_group),
             Watch("Maximum", 60, ">", 0, evaluations=5, datapoints=3),
         )
-        self._threshold(
-            "db-cpu",
-            f"Database CPU averaged over {props.db_cpu_threshold_percent}% for 15 minutes. "
-            "Look at the RDS slow query log and the consumer's batch size and task count.",
-            (RDS, "CPUUtilization", self._db),
-            Watch("Average", 300, ">", props.db_cpu_threshold_percent, evaluations=3),
-        )
-        self._threshold(
-            "db-free-storage",
-            f"Database free storage below {props.db_free_storage_threshold_gb} GiB. Look at "
-            "table growth and raise max_allocated_storage before autoscaling runs out.",
-            (RDS, "FreeStorageSpace", self._db),
-            Watch("Minimum", 300, "<", props.db_free_storage_threshold_gb * GIB),
-        )
+        for spec in database_specs(
+            props.database.identifier,
+            cpu_percent=props.db_cpu_threshold_percent,
+            free_storage_gb=props.db_free_storage_threshold_gb,
+            cpu_hint=DB_CPU_HINT,
+        ):
+            self._spec(spec)
         # The consumer publishes the backlog every interval and omits it when it cannot
         # read the queue depth, so silence means nobody is draining the queue.
         self._threshold(
@@ -303,19 +248,7 @@ class Observability(Construct):
             Watch("Maximum", 300, ">", props.backlog_threshold, missing="breaching"),
         )
         for service in self._services:
-            short = service.service_name.removeprefix(f"{self._naming.prefix}-")
-            minimum = service.min_running_tasks
-            fewer = Watch("Minimum", 60, "<", minimum, evaluations=3, missing="breaching")
-            self._threshold(
-                f"running-{service.service_name}",
-                f"ECS service {service.service_name} ran fewer than "
-                f"{service.min_running_tasks} task(s) for 3 minutes, or reported nothing. "
-                "Look at the service's events (failed health checks, image pulls, "
-                "stopped-task reasons) and its logs.",
-                (CONTAINER_INSIGHTS, "RunningTaskCount", service.dimensions),
-                fewer,
-                name=self._naming.name("running", short),
-            )
+            self._spec(running_tasks_spec(service, naming=self._naming))
 
     def _edge_alarms(self, props: ObservabilityProps, edge: Edge) -> None:
         """CloudFront's and WAF's metrics exist only in us-east-1, and an alarm notifies a
@@ -323,11 +256,20 @@ class Observability(Construct):
         e-mail subscribes). The extra ``alarm_topic_arn`` is notified too when it is in
         us-east-1 (an alarm cannot reach a topic in another region)."""
         firewall = edge.firewall
-        topic, _, _ = self._topic(
-            props, "edge-", firewall.key, "us-east-1", "edge-alarms", provider=firewall.provider
+        topic = alarm_topic(
+            self,
+            naming=self._naming,
+            account_id=props.account_id,
+            region="us-east-1",
+            key=firewall.key,
+            email=props.alarm_email,
+            name="edge-alarms",
+            id_prefix="edge-",
+            show_region=props.region != "us-east-1",
+            provider=firewall.provider,
         )
-        self.edge_topic = topic
-        actions = [topic.arn]
+        self.edge_topic = topic.topic
+        actions = [topic.topic.arn]
         if props.alarm_topic_arn and props.alarm_topic_arn.split(":")[3] == "us-east-1":
             actions.append(props.alarm_topic_arn)
         specs = [
@@ -354,73 +296,9 @@ class Observability(Construct):
             ),
         ]
         for spec in wanted(specs, props.alarm_set):
-            namespace, metric_name, dimensions = spec.metric
-            self.edge_alarms[spec.key] = self._alarm(
-                spec.key,
-                self._naming.name(spec.key),
-                description=spec.description,
-                actions=actions,
-                provider=firewall.provider,
-                namespace=namespace,
-                metric_name=metric_name,
-                dimensions=dimensions,
-                **spec.watch.config(),
+            self.edge_alarms[spec.key] = spec_alarm(
+                self, spec, naming=self._naming, actions=actions, provider=firewall.provider
             )
-
-    def _topic(
-        self,
-        props: ObservabilityProps,
-        prefix: str,
-        key: EncryptionKey,
-        region: str,
-        name: str,
-        *,
-        provider: TerraformProvider | None = None,
-        also: Sequence[tuple[str, str, str]] = (),
-    ) -> tuple[SnsTopic, SnsTopicPolicy, SnsTopicSubscription | None]:
-        """An alarm topic in ``region`` (ids ``<prefix>topic``, ``<prefix>topic-policy``,
-        ``<prefix>email``), encrypted with ``key``, which lets CloudWatch (and each service
-        of ``also``: ``(sid, service principal, source ARN pattern)``) use it; CloudWatch
-        may publish for this environment's alarms; ``alarm_email`` subscribes."""
-        naming = self._naming
-        grants = (("CloudWatchAlarmsPublish", CLOUDWATCH_SERVICE, ""), *also)
-        for _, service, _ in grants:
-            key.allow_service(
-                ServiceAccess(service, actions=("kms:Decrypt", "kms:GenerateDataKey"))
-            )
-        alarms = f"arn:aws:cloudwatch:{region}:{props.account_id}:alarm:{naming.prefix}-*"
-        topic = SnsTopic(
-            self,
-            f"{prefix}topic",
-            provider=provider,
-            name=naming.name(name),
-            display_name=f"{naming.prefix} {name.replace('-', ' ')}"
-            + ("" if region == props.region else f" ({region})"),
-            kms_master_key_id=key.arn,
-        )
-        policy = SnsTopicPolicy(
-            self,
-            f"{prefix}topic-policy",
-            provider=provider,
-            arn=topic.arn,
-            policy=policy_document(
-                *(
-                    _publish(sid, service, topic.arn, props.account_id, source or alarms)
-                    for sid, service, source in grants
-                )
-            ),
-        )
-        email = None
-        if props.alarm_email is not None:
-            email = SnsTopicSubscription(
-                self,
-                f"{prefix}email",
-                provider=provider,
-                topic_arn=topic.arn,
-                protocol="email",
-                endpoint=props.alarm_email,
-            )
-        return topic, policy, email
 
     def _saved_queries(self, props: ObservabilityProps) -> dict[str, CloudwatchQueryDefinition]:
         """Logs Insights queries over the services' JSON lines (``LogField``): errors by
@@ -516,9 +394,11 @@ class Observability(Construct):
     def _alb_5xx_alarm(self, props: ObservabilityProps) -> None:
         """ELB plus target 5xx: two metrics summed, a missing one counted as zero."""
         lb = self._lb
-        self._alarm(
+        self.alarms["alb-5xx"] = metric_alarm(
+            self,
             "alb-5xx",
-            self._naming.name("alb-5xx"),
+            name=self._naming.name("alb-5xx"),
+            actions=self.alarm_actions,
             description=(
                 f"{props.alb_5xx_threshold}+ HTTP 5xx answers in 5 minutes (load balancer plus "
                 "targets). Look at the producer service's logs and the dashboard's ALB and "
@@ -551,27 +431,18 @@ class Observability(Construct):
         period: int = 60,
         y_label: str | None = None,
     ) -> dict[str, Any]:
-        properties: dict[str, Any] = {
-            "title": title,
-            "view": "timeSeries",
-            "stacked": False,
-            "region": self._region,
-            "stat": stat,
-            "period": period,
-            "metrics": metrics,
-        }
-        if y_label:
-            properties["yAxis"] = {"left": {"label": y_label, "showUnits": False}}
-        return {"type": "metric", "properties": properties}
+        return metric_widget(
+            self._region, title, metrics, stat=stat, period=period, y_label=y_label
+        )
 
     def _flow_widgets(self, props: ObservabilityProps) -> list[dict[str, Any]]:
         """The write path left to right: accepted, waiting (backlog and lag), stored,
         dead-lettered."""
-        ns, dims = props.queue_metric_namespace, _flat(self._backlog)
+        ns, dims = props.queue_metric_namespace, flat(self._backlog)
         return [
             self._metric_widget(
                 "1. Accepted (202) per minute",
-                [[n, m, *_flat(d), {"label": m}] for n, m, d in self._accepted],
+                [[n, m, *flat(d), {"label": m}] for n, m, d in self._accepted],
                 stat="Sum",
             ),
             self._metric_widget(
@@ -595,18 +466,11 @@ class Observability(Construct):
         ]
 
     def _widgets(self, props: ObservabilityProps) -> list[dict[str, Any]]:
-        lb = _flat(self._lb)
-        tg = _flat(self._target_group)
-        db = _flat(self._db)
+        lb = flat(self._lb)
+        tg = flat(self._target_group)
+        db = flat(self._db)
         widgets: list[dict[str, Any]] = [
-            {
-                "type": "alarm",
-                "properties": {
-                    "title": "Alarms",
-                    "region": props.region,
-                    "alarms": [alarm.arn for alarm in self.alarms.values()],
-                },
-            },
+            alarm_widget(props.region, list(self.alarms.values())),
             *self._flow_widgets(props),
             self._metric_widget(
                 "ALB requests and 5xx",
@@ -635,7 +499,7 @@ class Observability(Construct):
             ),
         ]
         for service in self._services:
-            dims = _flat(service.dimensions)
+            dims = flat(service.dimensions)
             widgets.append(
                 self._metric_widget(
                     f"{service.service_name}: CPU and memory",
@@ -653,7 +517,7 @@ class Observability(Construct):
                     [
                         CONTAINER_INSIGHTS,
                         "RunningTaskCount",
-                        *_flat(service.dimensions),
+                        *flat(service.dimensions),
                         {"label": service.service_name},
                     ]
                     for service in self._services
@@ -663,7 +527,7 @@ class Observability(Construct):
             self._metric_widget(
                 "Queue engine (what its alarms watch)",
                 [
-                    [n, m, *_flat(d), {"label": spec.key, "stat": spec.watch.statistic}]
+                    [n, m, *flat(d), {"label": spec.key, "stat": spec.watch.statistic}]
                     for spec in self._queue_specs
                     for n, m, d in [spec.metric]
                 ],
@@ -682,35 +546,4 @@ class Observability(Construct):
                 y_label="bytes",
             ),
         ]
-        return self._lay_out(widgets)
-
-    @staticmethod
-    def _lay_out(widgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The alarm status widget (first) across the top, then the metric widgets two to
-        a row (the grid is 24 units wide)."""
-        status, *metrics = widgets
-        status.update(x=0, y=0, width=24, height=ALARM_HEIGHT)
-        for index, widget in enumerate(metrics):
-            row, column = divmod(index, 2)
-            widget.update(x=12 * column, y=ALARM_HEIGHT + 6 * row, width=12, height=6)
-        return widgets
-
-
-def _flat(dimensions: dict[str, str]) -> list[str]:
-    """``{"A": "1", "B": "2"}`` as a dashboard metric's ``"A", "1", "B", "2"``."""
-    return [item for pair in dimensions.items() for item in pair]
-
-
-def _publish(sid: str, service: str, topic_arn: str, account_id: str, source: str) -> Statement:
-    """Let ``service`` publish to the topic on behalf of this account's resources whose ARN
-    matches ``source``."""
-    return Statement(
-        sid=sid,
-        principals={"Service": service},
-        actions=["sns:Publish"],
-        resources=[topic_arn],
-        conditions={
-            "StringEquals": {"aws:SourceAccount": account_id},
-            "ArnLike": {"aws:SourceArn": source},
-        },
-    )
+        return lay_out(widgets)

@@ -1,7 +1,8 @@
-"""The VPC: public and private subnets per AZ, NAT gateways, flow logs."""
+"""The VPC: public and private subnets per AZ, NAT gateways, VPC endpoints, flow logs."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
@@ -14,9 +15,13 @@ from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
 from cdktf_cdktf_provider_aws.route import Route
 from cdktf_cdktf_provider_aws.route_table import RouteTable
 from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
+    VpcSecurityGroupIngressRule,
+)
 from constructs import Construct
 
 from .encryption import EncryptionKey
@@ -25,10 +30,13 @@ from .logs import log_group
 from .naming import Naming
 from .options import NatGateways
 from .policy import Statement, assume_role_policy, policy_document
-from .security import ANYWHERE
+from .security import ANYWHERE, HTTPS
 from .settings import NetworkSettings
 
 __all__ = ["Network", "NetworkProps", "NetworkSettings"]
+
+ENDPOINT_SERVICE_NAME = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
+"""The short name of an AWS service in ``com.amazonaws.<region>.<name>`` (``ecr.api``)."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,25 @@ class NetworkProps:
 
 
 class Network(Construct):
-    """VPC with DNS, a public and a private subnet per AZ, and NAT for private egress.
+    """VPC with DNS, a public and a private subnet per AZ, NAT for private egress, and
+    VPC endpoints for AWS APIs.
 
     Each private subnet has its own route table whose default route goes to the NAT
-    gateway in the same AZ (``PER_AZ``) or to the single one (``SINGLE``). All traffic is
-    recorded by VPC flow logs; the default security group is stripped of every rule; an
-    S3 gateway endpoint keeps image-layer and bucket traffic off the NAT gateways.
+    gateway in the same AZ (``PER_AZ``) or to the single one (``SINGLE``). With ``NONE``
+    there is no NAT gateway, no Elastic IP and no default route in the private tables:
+    private workloads reach only the S3 gateway endpoint and the interface endpoints of
+    ``settings.interface_endpoints``, so with none of those they reach nothing but S3
+    (enough for a workload that calls nothing; a Fargate service pulling from ECR,
+    logging and reading secrets needs ``ecr.api``, ``ecr.dkr``, ``logs`` and
+    ``secretsmanager``). The public subnets and the internet gateway stay in every mode,
+    for internet-facing load balancers.
+
+    Each interface endpoint (``com.amazonaws.<region>.<name>``) sits in the private
+    subnets with private DNS, so the service's usual hostname resolves to it inside the
+    VPC; all share :attr:`endpoint_security_group`, which admits HTTPS from the VPC's CIDR
+    and sends nothing. All traffic is recorded by VPC flow logs; the default security
+    group is stripped of every rule; an S3 gateway endpoint keeps image-layer and bucket
+    traffic off the NAT gateways.
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: NetworkProps) -> None:
@@ -93,7 +114,11 @@ class Network(Construct):
             )
             self.public_subnets.append(subnet)
 
-        nat_azs = azs if settings.nat_gateways is NatGateways.PER_AZ else azs[:1]
+        nat_azs = {
+            NatGateways.PER_AZ: azs,
+            NatGateways.SINGLE: azs[:1],
+            NatGateways.NONE: [],
+        }[settings.nat_gateways]
         self.nat_gateways: dict[str, NatGateway] = {}
         for az, subnet in zip(nat_azs, self.public_subnets, strict=False):
             eip = Eip(self, f"nat-{az}-eip", domain="vpc", tags={"Name": naming.name("nat", az)})
@@ -110,7 +135,7 @@ class Network(Construct):
         self.private_route_tables: dict[str, RouteTable] = {}
         self.private_default_routes: list[Route] = []
         """The private subnets' routes to NAT: what must exist before a private workload
-        can reach AWS APIs."""
+        can reach AWS APIs through NAT (none with ``NatGateways.NONE``)."""
         for az, cidr in zip(azs, settings.private_subnet_cidrs, strict=True):
             table = RouteTable(
                 self,
@@ -118,15 +143,16 @@ class Network(Construct):
                 vpc_id=self.vpc.id,
                 tags={"Name": naming.name("private", az)},
             )
-            nat = self.nat_gateways.get(az) or self.nat_gateways[nat_azs[0]]
-            route = Route(
-                self,
-                f"private-{az}-default-route",
-                route_table_id=table.id,
-                destination_cidr_block=ANYWHERE,
-                nat_gateway_id=nat.id,
-            )
-            self.private_default_routes.append(route)
+            if nat_azs:
+                nat = self.nat_gateways.get(az) or self.nat_gateways[nat_azs[0]]
+                route = Route(
+                    self,
+                    f"private-{az}-default-route",
+                    route_table_id=table.id,
+                    destination_cidr_block=ANYWHERE,
+                    nat_gateway_id=nat.id,
+                )
+                self.private_default_routes.append(route)
             subnet = self._subnet(naming, "private", az, cidr, table)
             self.private_subnets.append(subnet)
             self.private_route_tables[az] = table
@@ -140,8 +166,53 @@ class Network(Construct):
             route_table_ids=[t.id for t in self.private_route_tables.values()],
             tags={"Name": naming.name("s3")},
         )
+        self._interface_endpoints(props, naming)
 
         self._flow_logs(props, naming)
+
+    def _interface_endpoints(self, props: NetworkProps, naming: Naming) -> None:
+        """One interface endpoint per ``settings.interface_endpoints`` name, in the private
+        subnets, behind one security group that admits HTTPS from the VPC only."""
+        names = props.settings.interface_endpoints
+        self.interface_endpoints: dict[str, VpcEndpoint] = {}
+        """The interface endpoints by short service name (``ecr.api``)."""
+        self.endpoint_security_group: SecurityGroup | None = None
+        """The interface endpoints' group (HTTPS in from the VPC CIDR, no egress); None
+        when there are no interface endpoints."""
+        if not names:
+            return
+        group_name = naming.name("vpc-endpoints")
+        group = SecurityGroup(
+            self,
+            "endpoint-security-group",
+            name=group_name,
+            description="Interface endpoints: HTTPS from the VPC",
+            vpc_id=self.vpc.id,
+            tags={"Name": group_name},
+        )
+        VpcSecurityGroupIngressRule(
+            self,
+            "endpoint-ingress-https",
+            security_group_id=group.id,
+            cidr_ipv4=props.settings.vpc_cidr,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            description="HTTPS from the VPC to the AWS API endpoints",
+        )
+        self.endpoint_security_group = group
+        for name in names:
+            self.interface_endpoints[name] = VpcEndpoint(
+                self,
+                f"{name}-endpoint",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{props.region}.{name}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=self.private_subnet_ids,
+                security_group_ids=[group.id],
+                tags={"Name": naming.name(name)},
+            )
 
     def _subnet(
         self,
@@ -231,3 +302,25 @@ class Network(Construct):
                 raise ConfigError(where, field_, got, f"give one subnet per AZ ({len(azs)})")
         if len(set(azs)) != len(azs):
             raise ConfigError(where, "availability_zones", azs, "name each AZ once")
+        names = list(settings.interface_endpoints)
+        for name in names:
+            if not ENDPOINT_SERVICE_NAME.fullmatch(name) or name.startswith("com."):
+                raise ConfigError(
+                    where,
+                    "interface_endpoints",
+                    repr(name),
+                    "give the short service name of com.amazonaws.<region>.<name>, such as "
+                    "ecr.api, ecr.dkr, logs or secretsmanager",
+                )
+            if name == "s3":
+                raise ConfigError(
+                    where,
+                    "interface_endpoints",
+                    repr(name),
+                    "leave S3 out: the network's S3 gateway endpoint serves it",
+                )
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ConfigError(
+                where, "interface_endpoints", ", ".join(twice), "name each service once"
+            )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,11 +145,49 @@ class FargateServiceProps:
     """Register the tasks in its target group, admit it on ``port``, and start after its
     listeners forward. Unset: not load balanced."""
     health_check_path: str = HEALTH_PATH
-    """Path the container health check requests: liveness only, since ECS replaces tasks
-    that fail it (dependency checks belong to the load balancer's readiness check).
-    Unset: /health."""
+    """Path the default container health check requests: liveness only, since ECS replaces
+    tasks that fail it (dependency checks belong to the load balancer's readiness check).
+    Only the default check reads it: leave it unset with ``health_check_command`` or
+    ``container_health_check=False``. Unset: /health."""
+    health_check_command: Sequence[str] | None = None
+    """The container health check in ECS's form: ``("CMD", "<program>", "<arg>", ...)``
+    (run directly) or ``("CMD-SHELL", "<command line>")`` (run by the image's ``/bin/sh``),
+    e.g. ``("CMD-SHELL", "curl -fs http://127.0.0.1:3000/api/health || exit 1")``; exit
+    status 0 is healthy. Run every 15 s with a 5 s timeout; 3 failures in a row make the
+    task unhealthy and ECS replaces it. Unset: the project's checker, ``python -m
+    apps.healthcheck http://127.0.0.1:<port><health_check_path>``, which only this
+    project's images contain."""
+    container_health_check: bool = True
+    """False: the container has no health check. ECS then counts a running container as
+    healthy, and a load-balanced service's tasks are judged (and replaced) by the target
+    group's health check alone; a service without a load balancer is only restarted when
+    its process exits. For images with nothing that can probe the port (a bare Go binary).
+    Leave ``health_check_command`` unset then. Unset: checked."""
+    startup_grace_seconds: int = 30
+    """How long a new task's failing health checks do not count: the container check's
+    ``startPeriod`` and, when load balanced, the service's grace period for the target
+    group's check. A JVM that migrates its database at start (Metabase) needs minutes.
+    Unset: 30 s; 0 to 300 (the ECS maximum for ``startPeriod``)."""
+    writable_paths: Sequence[str] = ("/tmp",)  # noqa: S108 (task-scoped volumes)
+    """Directories the container may write while its root filesystem stays read-only:
+    each is a task-scoped volume (on the task's ephemeral storage, emptied when the task
+    stops) named after the path (``/tmp`` is ``tmp``, ``/var/lib/app`` is
+    ``var-lib-app``) and mounted read-write. ECS creates such a volume owned by root with
+    mode 0755, unless the image declares the same path as a ``VOLUME``: then ECS copies
+    the image's directory (contents, owner, mode) into it. So a non-root user can write a
+    path only if its image declares it (this project's images declare ``/tmp`` with mode
+    1777); for a third-party image that does not, push a thin derived image (``FROM
+    <image>``, ``RUN mkdir -p <path> && chown <uid> <path>``, ``VOLUME ["<path>"]``).
+    Absolute normalised paths, each once. Empty: nothing is writable. Unset: ``/tmp``."""
     user: str = "10001"
-    """UID the container runs as (the Dockerfiles create it). Unset: 10001, never root."""
+    """The user the container runs as, ``<uid>`` or ``<uid>:<gid>`` (or a user name the
+    image defines); never root (``0``, ``root``). This project's Dockerfiles create 10001;
+    a third-party image needs the non-root UID its files are owned by. Unset: 10001."""
+    service_discovery: bool = True
+    """Register the tasks in the cluster's Cloud Map namespace (A records) as
+    ``<name>.<namespace>``, which :attr:`FargateService.url` gives. False: not registered
+    (a service nothing in the VPC calls by name, e.g. one reached only through its load
+    balancer); ``url`` and ``discovery_name`` then raise ``ConfigError``. Unset: registered."""
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Unset: 30 days."""
     stop_timeout_seconds: int = 30
@@ -163,13 +203,20 @@ class FargateService(Construct):
     - private subnets only, no public IP; a security group that admits nothing until
       :meth:`allow_from` and lets the task reach only AWS APIs over HTTPS (plus what
       ``Database.allow_from`` / ``Queue.allow_from`` add);
-    - non-root user, read-only root filesystem (a task-scoped ``/tmp`` volume is writable),
-      container health check, ``awslogs`` to its own encrypted log group;
+    - non-root user, read-only root filesystem (task-scoped volumes at ``writable_paths``,
+      ``/tmp`` unless given, are writable), a container health check (the project's
+      checker unless ``health_check_command`` or ``container_health_check`` say
+      otherwise), ``awslogs`` to its own encrypted log group;
+    - environment variables for plain settings only; credentials reach the container only
+      through ``secrets`` (ECS ``valueFrom``) or ``credentials_secrets`` (ARNs);
     - an execution role that may pull only its repository, write only its log group and
       read only its own secrets; a task role with only ``task_statements``;
-    - deployment circuit breaker with rollback; registered in Cloud Map (A records);
+    - deployment circuit breaker with rollback; registered in Cloud Map (A records)
+      unless ``service_discovery`` is off;
     - :meth:`scale_on_cpu`, :meth:`scale_on_requests`, :meth:`scale_on_backlog_per_task` add
-      target-tracking policies between ``settings.min_tasks`` and ``settings.max_tasks``.
+      target-tracking policies between ``settings.min_tasks`` and ``settings.max_tasks``
+      (with ``min_tasks == max_tasks`` the scaling target pins the count and a policy
+      has nothing to change).
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: FargateServiceProps) -> None:
@@ -181,9 +228,6 @@ class FargateService(Construct):
         self.name = props.name
         self.port = props.port
         self.service_name = cluster.naming.name(props.name)
-        self.discovery_name = f"{props.name}.{cluster.namespace_name}"
-        """How peers in the VPC reach the service: ``<name>.<namespace>``."""
-        self.url = f"http://{self.discovery_name}:{props.port}"
         self.metrics = ServiceMetrics(self.service_name, cluster.name, props.settings.min_tasks)
         """What scaling policies and alarms read (``AWS/ECS``, Container Insights)."""
 
@@ -220,20 +264,23 @@ class FargateService(Construct):
             },
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
-            volume=[EcsTaskDefinitionVolume(name="tmp")],
+            volume=[EcsTaskDefinitionVolume(name=name) for name in self.writable_volumes] or None,
             container_definitions=json.dumps([self._container(props)]),
         )
-        self.discovery = ServiceDiscoveryService(
-            self,
-            "discovery",
-            name=props.name,
-            dns_config={
-                "namespace_id": cluster.namespace.id,
-                "routing_policy": "MULTIVALUE",
-                "dns_records": [ServiceDiscoveryServiceDnsConfigDnsRecords(type="A", ttl=10)],
-            },
-            health_check_custom_config={"failure_threshold": 1},
-        )
+        self.discovery: ServiceDiscoveryService | None = None
+        """The Cloud Map service the tasks register in; None without ``service_discovery``."""
+        if props.service_discovery:
+            self.discovery = ServiceDiscoveryService(
+                self,
+                "discovery",
+                name=props.name,
+                dns_config={
+                    "namespace_id": cluster.namespace.id,
+                    "routing_policy": "MULTIVALUE",
+                    "dns_records": [ServiceDiscoveryServiceDnsConfigDnsRecords(type="A", ttl=10)],
+                },
+                health_check_custom_config={"failure_threshold": 1},
+            )
         self._service(props)
         self.scaling_target = AppautoscalingTarget(
             self,
@@ -247,6 +294,28 @@ class FargateService(Construct):
         self.scaling_policies: dict[str, AppautoscalingPolicy] = {}
         if props.load_balancer is not None:
             self.allow_from(props.load_balancer, description=f"ALB to the {props.name} API")
+
+    @property
+    def writable_volumes(self) -> dict[str, str]:
+        """The task's volumes, by name, and the path each is mounted at (``writable_paths``)."""
+        return {_volume_name(path): path for path in self.props.writable_paths}
+
+    @property
+    def discovery_name(self) -> str:
+        """How peers in the VPC reach the service: ``<name>.<namespace>``."""
+        if self.discovery is None:
+            raise ConfigError(
+                self.node.path,
+                "service_discovery",
+                False,
+                "register the service in Cloud Map to reach it by name",
+            )
+        return f"{self.name}.{self.cluster.namespace_name}"
+
+    @property
+    def url(self) -> str:
+        """``http://<discovery name>:<port>``: the service's address inside the VPC."""
+        return f"http://{self.discovery_name}:{self.port}"
 
     def _roles(self, props: FargateServiceProps) -> None:
         """The execution role (pull, log, injected secrets) and the task role (the app)."""
@@ -315,7 +384,9 @@ class FargateService(Construct):
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             # A records with awsvpc: the task's IP is registered; no container/port needed.
-            service_registries={"registry_arn": self.discovery.arn},
+            service_registries=(
+                {"registry_arn": self.discovery.arn} if self.discovery is not None else None
+            ),
             load_balancer=(
                 [
                     EcsServiceLoadBalancer(
@@ -327,7 +398,7 @@ class FargateService(Construct):
                 if lb
                 else None
             ),
-            health_check_grace_period_seconds=30 if lb else None,
+            health_check_grace_period_seconds=props.startup_grace_seconds if lb else None,
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             enable_execute_command=False,
@@ -511,19 +582,25 @@ class FargateService(Construct):
                     }.items()
                 )
             ],
-            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],  # noqa: S108 (a task-scoped volume)
+            "mountPoints": [
+                {"sourceVolume": name, "containerPath": path, "readOnly": False}
+                for name, path in self.writable_volumes.items()
+            ],
             "healthCheck": {
-                "command": [
-                    "CMD",
-                    "python",
-                    "-m",
-                    "apps.healthcheck",
-                    f"http://127.0.0.1:{props.port}{props.health_check_path}",
-                ],
+                "command": list(
+                    props.health_check_command
+                    or (
+                        "CMD",
+                        "python",
+                        "-m",
+                        "apps.healthcheck",
+                        f"http://127.0.0.1:{props.port}{props.health_check_path}",
+                    )
+                ),
                 "interval": 15,
                 "timeout": 5,
                 "retries": 3,
-                "startPeriod": 30,
+                "startPeriod": props.startup_grace_seconds,
             },
             "logConfiguration": {
                 "logDriver": "awslogs",
@@ -538,6 +615,8 @@ class FargateService(Construct):
             "linuxParameters": {"initProcessEnabled": True},
             "stopTimeout": props.stop_timeout_seconds,
         }
+        if not props.container_health_check:
+            del container["healthCheck"]
         if props.command:
             container["command"] = list(props.command)
         if props.secrets:
@@ -564,8 +643,11 @@ class FargateService(Construct):
                 f"min {size.min_tasks}, max {size.max_tasks}",
                 "use 1 <= min_tasks <= max_tasks",
             )
-        if props.user in ("0", "root"):
-            raise ConfigError(where, "user", props.user, "run as a non-root UID")
+        uid = props.user.split(":", 1)[0]
+        if uid in ("", "root") or (uid.isdigit() and int(uid) == 0):
+            raise ConfigError(where, "user", props.user or '""', "run as a non-root UID")
+        self._validate_health_check(props)
+        self._validate_writable_paths(props)
         unnamed = sorted(k for k in props.credentials_secrets if not k.endswith("_SECRET"))
         if unnamed:
             raise ConfigError(
@@ -579,11 +661,95 @@ class FargateService(Construct):
                 ", ".join(leaked),
                 "pass credentials through `secrets` (Secrets Manager), not plain environment",
             )
+        twice = sorted(set(props.secrets) & ({*props.environment} | {*props.credentials_secrets}))
+        if twice:
+            raise ConfigError(
+                where, "secrets", ", ".join(twice), "set each variable in one place only"
+            )
+
+    def _validate_health_check(self, props: FargateServiceProps) -> None:
+        where = self.node.path
+        command = props.health_check_command
+        if not 0 <= props.startup_grace_seconds <= 300:
+            raise ConfigError(
+                where, "startup_grace_seconds", props.startup_grace_seconds, "use 0 to 300"
+            )
+        if not props.container_health_check and command is not None:
+            raise ConfigError(
+                where,
+                "health_check_command",
+                list(command),
+                "leave it unset when container_health_check is False",
+            )
+        if props.health_check_path != HEALTH_PATH and (
+            command is not None or not props.container_health_check
+        ):
+            raise ConfigError(
+                where,
+                "health_check_path",
+                props.health_check_path,
+                "only the default health check requests it: leave it unset",
+            )
+        if command is None:
+            return
+        kind, *args = command or ("",)
+        well_formed = (kind == "CMD" and bool(args) and all(args)) or (
+            kind == "CMD-SHELL" and len(args) == 1 and bool(args[0].strip())
+        )
+        if not well_formed:
+            raise ConfigError(
+                where,
+                "health_check_command",
+                list(command),
+                'give ("CMD", "<program>", "<arg>", ...) or ("CMD-SHELL", "<command line>")',
+            )
+
+    def _validate_writable_paths(self, props: FargateServiceProps) -> None:
+        where = self.node.path
+        for path in props.writable_paths:
+            if (
+                not path.startswith("/")
+                or path.startswith("//")
+                or path == "/"
+                or posixpath.normpath(path) != path
+            ):
+                raise ConfigError(
+                    where,
+                    "writable_paths",
+                    path or '""',
+                    "give absolute normalised directories below / (e.g. /tmp, /plugins)",
+                )
+        by_volume: dict[str, list[str]] = {}
+        for path in props.writable_paths:
+            by_volume.setdefault(_volume_name(path), []).append(path)
+        clashes = sorted(", ".join(paths) for paths in by_volume.values() if len(paths) > 1)
+        if clashes:
+            raise ConfigError(
+                where,
+                "writable_paths",
+                "; ".join(clashes),
+                "give each path once (paths that differ only in punctuation share a volume name)",
+            )
 
 
 def _looks_secret(name: str) -> bool:
+    """Whether the variable ``name`` looks like it holds a credential: it contains
+    PASSWORD, SECRET, TOKEN, PRIVATE_KEY, API_KEY or ACCESS_KEY, or has a word PASS,
+    PASSWD or PWD (``MB_DB_PASS``, ``DB_PWD``; ``PWD`` alone is the working directory)."""
     upper = name.upper()
-    return any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"))
+    if any(
+        word in upper
+        for word in ("PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "ACCESS_KEY")
+    ):
+        return True
+    words = set(re.split(r"[^A-Z0-9]+", upper))
+    return upper != "PWD" and bool({"PASS", "PASSWD", "PWD"} & words)
+
+
+def _volume_name(path: str) -> str:
+    """The task volume of the writable ``path``: ``/tmp`` is ``tmp``, ``/var/lib/x`` is
+    ``var-lib-x`` (volume names allow letters, digits, ``-`` and ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "-", path.strip("/"))
 
 
 def _by_variable(arns: Mapping[str, str]) -> list[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
-from tests.support import UnitStack, one, resources
+from tests.support import UnitStack, containers, one, resources
 
 
 def test_a_service_takes_network_namespace_and_names_from_its_cluster(
@@ -94,3 +96,278 @@ def test_a_service_is_refused_a_size_fargate_does_not_offer(unit_stack: UnitStac
         unit_stack.service(
             "worker", settings=ServiceSettings(min_tasks=1, max_tasks=2, cpu=256, memory=4096)
         )
+
+
+# --- third-party images: health check, writable paths, user, secrets -------------------------
+
+DEFAULT_HEALTH_CHECK = {
+    "command": ["CMD", "python", "-m", "apps.healthcheck", "http://127.0.0.1:8080/health"],
+    "interval": 15,
+    "timeout": 5,
+    "retries": 3,
+    "startPeriod": 30,
+}
+
+
+def test_a_service_by_default_runs_the_project_checker_and_writes_only_tmp(
+    unit_stack: UnitStack,
+) -> None:
+    unit_stack.service("worker")
+    doc = unit_stack.synth()
+    container = containers(doc)["worker"]
+    assert container["healthCheck"] == DEFAULT_HEALTH_CHECK
+    assert container["readonlyRootFilesystem"] is True
+    assert container["user"] == "10001"
+    assert container["mountPoints"] == [
+        {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}
+    ]
+    assert one(doc, "aws_ecs_task_definition")["volume"] == [{"name": "tmp"}]
+
+
+def test_a_third_party_image_gives_its_own_health_check_and_startup_grace(
+    unit_stack: UnitStack,
+) -> None:
+    command = ("CMD-SHELL", "curl -fs http://127.0.0.1:3000/api/health || exit 1")
+    unit_stack.service(
+        "metabase",
+        load_balancer=unit_stack.load_balancer(),
+        health_check_command=command,
+        startup_grace_seconds=240,
+    )
+    doc = unit_stack.synth()
+    assert containers(doc)["metabase"]["healthCheck"] == {
+        **DEFAULT_HEALTH_CHECK,
+        "command": list(command),
+        "startPeriod": 240,
+    }
+    assert one(doc, "aws_ecs_service")["health_check_grace_period_seconds"] == 240
+
+
+def test_an_exec_form_health_check_is_passed_as_given(unit_stack: UnitStack) -> None:
+    command = ("CMD", "/app/probe", "--port", "8080")
+    unit_stack.service("worker", health_check_command=command)
+    assert containers(unit_stack.synth())["worker"]["healthCheck"]["command"] == list(command)
+
+
+def test_a_service_can_leave_health_to_its_load_balancer(unit_stack: UnitStack) -> None:
+    unit_stack.service(
+        "dekart", load_balancer=unit_stack.load_balancer(), container_health_check=False
+    )
+    doc = unit_stack.synth()
+    assert "healthCheck" not in containers(doc)["dekart"]
+    assert one(doc, "aws_ecs_service")["health_check_grace_period_seconds"] == 30
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"health_check_command": ("curl", "-f", "http://127.0.0.1/")},
+            r"health_check_command: got \['curl', .*\], give \(\"CMD\"",
+        ),
+        ({"health_check_command": ("CMD",)}, r"health_check_command: got \['CMD'\], give"),
+        ({"health_check_command": ()}, r"health_check_command: got \[\], give"),
+        (
+            {"health_check_command": ("CMD-SHELL", "curl -f x", "|| exit 1")},
+            r"health_check_command: got \['CMD-SHELL', .*\], give",
+        ),
+        ({"health_check_command": ("CMD-SHELL", " ")}, r"health_check_command: got .*, give"),
+        (
+            {"health_check_command": ("CMD", "true"), "container_health_check": False},
+            r"health_check_command: got \['CMD', 'true'\], leave it unset when",
+        ),
+        (
+            {"health_check_command": ("CMD", "true"), "health_check_path": "/ping"},
+            r"health_check_path: got /ping, only the default health check requests it",
+        ),
+        (
+            {"container_health_check": False, "health_check_path": "/ping"},
+            r"health_check_path: got /ping, only the default",
+        ),
+        ({"startup_grace_seconds": 301}, r"startup_grace_seconds: got 301, use 0 to 300"),
+        ({"startup_grace_seconds": -1}, r"startup_grace_seconds: got -1, use 0 to 300"),
+    ],
+)
+def test_a_wrong_health_check_is_refused(
+    unit_stack: UnitStack, overrides: dict[str, Any], message: str
+) -> None:
+    from constructs_lib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^unit/worker\.{message}"):
+        unit_stack.service("worker", **overrides)
+
+
+def test_each_writable_path_is_a_read_write_task_volume(unit_stack: UnitStack) -> None:
+    service = unit_stack.service(
+        "metabase", writable_paths=("/tmp", "/plugins", "/var/lib/app.data")
+    )
+    assert service.writable_volumes == {
+        "tmp": "/tmp",
+        "plugins": "/plugins",
+        "var-lib-app-data": "/var/lib/app.data",
+    }
+    doc = unit_stack.synth()
+    container = containers(doc)["metabase"]
+    assert container["readonlyRootFilesystem"] is True
+    assert container["mountPoints"] == [
+        {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False},
+        {"sourceVolume": "plugins", "containerPath": "/plugins", "readOnly": False},
+        {
+            "sourceVolume": "var-lib-app-data",
+            "containerPath": "/var/lib/app.data",
+            "readOnly": False,
+        },
+    ]
+    assert one(doc, "aws_ecs_task_definition")["volume"] == [
+        {"name": "tmp"},
+        {"name": "plugins"},
+        {"name": "var-lib-app-data"},
+    ]
+
+
+def test_no_writable_path_leaves_the_task_without_volumes(unit_stack: UnitStack) -> None:
+    unit_stack.service("worker", writable_paths=())
+    doc = unit_stack.synth()
+    assert containers(doc)["worker"]["mountPoints"] == []
+    assert containers(doc)["worker"]["readonlyRootFilesystem"] is True
+    assert "volume" not in one(doc, "aws_ecs_task_definition")
+
+
+@pytest.mark.parametrize(
+    ("paths", "got"),
+    [
+        (("tmp",), "tmp"),
+        (("/",), "/"),
+        (("",), '""'),
+        (("/tmp/",), "/tmp/"),
+        (("//tmp",), "//tmp"),
+        (("/a/../b",), "/a/../b"),
+        (("/a/./b",), "/a/./b"),
+    ],
+)
+def test_a_writable_path_must_be_absolute_and_normalised(
+    unit_stack: UnitStack, paths: tuple[str, ...], got: str
+) -> None:
+    from constructs_lib.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=rf"^unit/worker\.writable_paths: got {re.escape(got)}, give absolute"
+    ):
+        unit_stack.service("worker", writable_paths=paths)
+
+
+@pytest.mark.parametrize(
+    ("paths", "got"),
+    [(("/tmp", "/plugins", "/tmp"), "/tmp, /tmp"), (("/a-b", "/a.b"), "/a-b, /a.b")],
+)
+def test_a_writable_path_is_given_once(
+    unit_stack: UnitStack, paths: tuple[str, ...], got: str
+) -> None:
+    from constructs_lib.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=rf"^unit/worker\.writable_paths: got {re.escape(got)}, give each path"
+    ):
+        unit_stack.service("worker", writable_paths=paths)
+
+
+def test_a_third_party_image_runs_as_its_own_non_root_user(unit_stack: UnitStack) -> None:
+    unit_stack.service("metabase", user="2000:2000")
+    assert containers(unit_stack.synth())["metabase"]["user"] == "2000:2000"
+
+
+@pytest.mark.parametrize("user", ["0", "00", "root", "0:0", "root:1000", ""])
+def test_a_service_never_runs_as_root(unit_stack: UnitStack, user: str) -> None:
+    from constructs_lib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^unit/worker\.user: got .*, run as a non-root UID$"):
+        unit_stack.service("worker", user=user)
+
+
+def test_credentials_reach_the_container_only_as_secrets_and_tokens_stay_values(
+    unit_stack: UnitStack,
+) -> None:
+    from constructs_lib.secrets import SecretRef
+
+    secret_arn = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:mb-db-AbCdEf"
+    key = unit_stack.key()
+    unit_stack.service(
+        "metabase",
+        environment={"MB_DB_USER": "metabase", "MB_KEY_ARN": key.arn, "PWD": "/app"},
+        secrets={"MB_DB_PASS": SecretRef(arn=secret_arn, key="password")},
+    )
+    doc = unit_stack.synth()
+    container = containers(doc)["metabase"]
+    (key_id,) = resources(doc, "aws_kms_key")
+    assert container["environment"] == [
+        {"name": "MB_DB_USER", "value": "metabase"},
+        {"name": "MB_KEY_ARN", "value": f"${{aws_kms_key.{key_id}.arn}}"},
+        {"name": "PWD", "value": "/app"},
+    ]
+    assert container["secrets"] == [{"name": "MB_DB_PASS", "valueFrom": f"{secret_arn}:password::"}]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["MB_DB_PASS", "DB_PWD", "SMTP_PASSWD", "MAPBOX_API_KEY", "S3_ACCESS_KEY", "DEKART_TOKEN"],
+)
+def test_a_credential_in_the_plain_environment_is_refused(unit_stack: UnitStack, name: str) -> None:
+    from constructs_lib.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=rf"^unit/worker\.environment: got {name}, pass credentials through"
+    ):
+        unit_stack.service("worker", environment={name: "x"})
+
+
+def test_a_variable_is_set_in_one_place_only(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.secrets import SecretRef
+
+    ref = SecretRef(arn="arn:aws:secretsmanager:eu-central-1:123456789012:secret:x", key="k")
+    with pytest.raises(
+        ConfigError, match=r"^unit/worker\.secrets: got MB_DB_USER, set each variable in one"
+    ):
+        unit_stack.service(
+            "worker", environment={"MB_DB_USER": "metabase"}, secrets={"MB_DB_USER": ref}
+        )
+
+
+# --- without Cloud Map, without scaling ------------------------------------------------------
+
+
+def test_a_service_without_discovery_registers_nowhere(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+
+    service = unit_stack.service(
+        "metabase", load_balancer=unit_stack.load_balancer(), service_discovery=False
+    )
+    assert service.discovery is None
+    doc = unit_stack.synth()
+    assert resources(doc, "aws_service_discovery_service") == {}
+    assert "service_registries" not in one(doc, "aws_ecs_service")
+    with pytest.raises(
+        ConfigError, match=r"^unit/metabase\.service_discovery: got False, register the"
+    ):
+        _ = service.url
+
+
+def test_a_service_registers_in_cloud_map_by_default(unit_stack: UnitStack) -> None:
+    service = unit_stack.service("worker")
+    doc = unit_stack.synth()
+    (discovery_id,) = resources(doc, "aws_service_discovery_service")
+    assert service.discovery is not None
+    assert one(doc, "aws_ecs_service")["service_registries"] == {
+        "registry_arn": f"${{aws_service_discovery_service.{discovery_id}.arn}}"
+    }
+
+
+def test_a_service_with_a_fixed_task_count_synthesizes(unit_stack: UnitStack) -> None:
+    from constructs_lib.settings import ServiceSettings
+
+    unit_stack.service("metabase", settings=ServiceSettings(min_tasks=1, max_tasks=1))
+    doc = unit_stack.synth()
+    target = one(doc, "aws_appautoscaling_target")
+    assert (target["min_capacity"], target["max_capacity"]) == (1, 1)
+    assert one(doc, "aws_ecs_service")["desired_count"] == 1
+    assert resources(doc, "aws_appautoscaling_policy") == {}

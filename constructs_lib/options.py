@@ -45,6 +45,23 @@ class DatabaseEngine(Enum):
         return {DatabaseEngine.MYSQL: "8.4", DatabaseEngine.POSTGRES: "17"}[self]
 
 
+class Deployment(Enum):
+    """How ECS replaces a service's tasks with a new task definition."""
+
+    ROLLING = "rolling"
+    """Start new tasks beside the old ones (up to twice the count), then stop the old:
+    no downtime; the two versions serve side by side for a while."""
+    REPLACE = "replace"
+    """Stop the old tasks first, then start the new ones: a short outage per deploy, for
+    applications whose versions must never run side by side (one that migrates its
+    database at start while the old version still serves)."""
+
+    @property
+    def percents(self) -> tuple[int, int]:
+        """ECS's minimum healthy and maximum percent."""
+        return {Deployment.ROLLING: (100, 200), Deployment.REPLACE: (0, 100)}[self]
+
+
 class Tier(Enum):
     """What an environment is for; the production tier carries the high-availability rules."""
 

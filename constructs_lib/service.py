@@ -55,7 +55,7 @@ from .alarms import Metric as AlarmMetric
 from .cluster import Cluster
 from .errors import ConfigError
 from .logs import log_group
-from .options import CPU_ARCHITECTURE, FARGATE_SIZES
+from .options import CPU_ARCHITECTURE, FARGATE_SIZES, Deployment
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
@@ -183,6 +183,9 @@ class FargateServiceProps:
     """The user the container runs as, ``<uid>`` or ``<uid>:<gid>`` (or a user name the
     image defines); never root (``0``, ``root``). This project's Dockerfiles create 10001;
     a third-party image needs the non-root UID its files are owned by. Unset: 10001."""
+    deployment: Deployment = Deployment.ROLLING
+    """How a new task definition replaces the running tasks. Unset: rolling (new tasks
+    beside the old, no downtime)."""
     service_discovery: bool = True
     """Register the tasks in the cluster's Cloud Map namespace (A records) as
     ``<name>.<namespace>``, which :attr:`FargateService.url` gives. False: not registered
@@ -381,8 +384,8 @@ class FargateService(Construct):
                 "assign_public_ip": False,
             },
             deployment_circuit_breaker={"enable": True, "rollback": True},
-            deployment_minimum_healthy_percent=100,
-            deployment_maximum_percent=200,
+            deployment_minimum_healthy_percent=props.deployment.percents[0],
+            deployment_maximum_percent=props.deployment.percents[1],
             # A records with awsvpc: the task's IP is registered; no container/port needed.
             service_registries=(
                 {"registry_arn": self.discovery.arn} if self.discovery is not None else None

@@ -64,6 +64,9 @@ class DekartStack(SystemStack):
     config: DekartConfig
     port: ClassVar[int] = DEKART_PORT
     health_check_path: ClassVar[str] = HEALTH_PATH
+    """200 whenever the process serves (no database check)."""
+    container_user: ClassVar[str] = "1000:1000"
+    """The image's ``appuser``."""
 
     def data_step(self) -> None:
         """PostgreSQL and its owner (the shared step), the bucket for results and

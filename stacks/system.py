@@ -24,6 +24,7 @@ from constructs_lib.database import Database, DatabaseProps
 from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 from constructs_lib.monitoring import Monitoring, MonitoringProps
 from constructs_lib.naming import Naming
+from constructs_lib.options import Deployment
 from constructs_lib.network import Network, NetworkProps
 from constructs_lib.policy import Statement
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
@@ -52,7 +53,16 @@ class SystemStack(ProjectStack):
     port: ClassVar[int]
     """The container's HTTP port."""
     health_check_path: ClassVar[str]
-    """What the load balancer asks to decide a task is ready."""
+    """What the load balancer asks to decide a task is ready. The images have no health
+    command of their own that ignores the database, so the load balancer's check is the
+    only one (``container_health_check=False``): ECS replaces a task that fails it."""
+    container_user: ClassVar[str]
+    """The image's non-root ``uid:gid``."""
+    writable_paths: ClassVar[tuple[str, ...]] = ("/tmp",)  # noqa: S108 (a task volume)
+    """Task volumes over the read-only root filesystem (the image declares them)."""
+    startup_grace_seconds: ClassVar[int] = 60
+    """How long a starting task's failed health checks are ignored."""
+    deployment: ClassVar[Deployment] = Deployment.ROLLING
 
     def __init__(self, scope: Construct, *, config: SystemConfig, state: StateConfig) -> None:
         super().__init__(
@@ -90,11 +100,6 @@ class SystemStack(ProjectStack):
     def authentication(self) -> CognitoAuthentication | None:
         """Sign-in the load balancer enforces before a request reaches the application."""
         return None
-
-    def container_options(self) -> dict[str, object]:
-        """Further :class:`FargateServiceProps` the image needs (health check, user,
-        writable paths)."""
-        return {}
 
     # --- the steps ------------------------------------------------------------------------
 
@@ -150,7 +155,7 @@ class SystemStack(ProjectStack):
     def web_step(self) -> None:
         """The load balancer users reach: HTTPS on the internet with a domain (the
         certificate requested and validated by DNS unless given), else internal."""
-        config, naming, web = self.config, self.naming, self.config.web
+        naming, web = self.naming, self.config.web
         certificate_arn = web.certificate_arn
         self.certificate: Certificate | None = None
         if web.domain_name and certificate_arn is None and web.hosted_zone_id:
@@ -220,7 +225,13 @@ class SystemStack(ProjectStack):
                 load_balancer=self.load_balancer,
                 log_retention_days=config.log_retention_days,
                 depends_on=[self.db_owner.ready],
-                **self.container_options(),  # type: ignore[arg-type]
+                container_health_check=False,
+                user=self.container_user,
+                writable_paths=self.writable_paths,
+                startup_grace_seconds=self.startup_grace_seconds,
+                deployment=self.deployment,
+                # Reached only through its load balancer: no Cloud Map name.
+                service_discovery=False,
             ),
         )
         self.service.requires(
@@ -246,6 +257,9 @@ class SystemStack(ProjectStack):
                 alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,
                 alarm_email=config.alarm_email,
                 alarm_topic_arn=config.alarm_topic_arn,
+                # Production must name a target (environments/alarms.py); elsewhere the
+                # topic may have no subscriber yet.
+                allow_no_target=not config.is_production,
             ),
         )
 

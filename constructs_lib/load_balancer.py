@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import TerraformResource, Token
+from cdktf import TerraformResource, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.cloudfront_vpc_origin import (
     CloudfrontVpcOrigin,
     CloudfrontVpcOriginVpcOriginEndpointConfig,
@@ -218,76 +218,29 @@ class LoadBalancer(Construct):
         self, props: LoadBalancerProps, ports: Sequence[int]
     ) -> list[VpcSecurityGroupIngressRule]:
         """One ingress rule per ``allowed_cidrs`` entry and listener port."""
-        return [
-            VpcSecurityGroupIngressRule(
-                self,
-                f"ingress-{port}-{_cidr_id(cidr)}",
-                security_group_id=self.security_group.id,
-                cidr_ipv4=cidr,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                description=f"Allowed CIDR {cidr}",
-            )
-            for cidr in props.allowed_cidrs
-            for port in ports
-        ]
+        return cidr_ingress_rules(
+            self, self.security_group, props.allowed_cidrs, ports, description="Allowed CIDR"
+        )
 
     def _access_logs(self, props: LoadBalancerProps) -> SecureBucket | None:
-        """The access-log bucket, writable by ALB log delivery; ``None`` without
-        ``access_logs_bucket_name``."""
+        """The access-log bucket; ``None`` without ``access_logs_bucket_name``."""
         if not props.access_logs_bucket_name:
             return None
-        bucket = SecureBucket(
-            self,
-            "access-logs",
-            props=SecureBucketProps(
-                bucket_name=props.access_logs_bucket_name,
-                expiration_days=ACCESS_LOG_EXPIRATION_DAYS,
-                noncurrent_version_expiration_days=1,
-                # Logs go with a disposable load balancer, stay with a protected one.
-                force_destroy=not props.deletion_protection,
-            ),
+        return access_logs_bucket(
+            self, bucket_name=props.access_logs_bucket_name, keep=props.deletion_protection
         )
-        # Regions opened before August 2022 (eu-central-1 among them) deliver logs as
-        # the regional ELB account; newer ones as the log-delivery service principal.
-        elb_account = DataAwsElbServiceAccount(self, "elb-account")
-        bucket.allow(
-            Statement(
-                sid="AllowAlbLogDelivery",
-                principals={"Service": ALB_LOG_DELIVERY, "AWS": elb_account.arn},
-                actions=["s3:PutObject"],
-                resources=[f"{bucket.arn}/{ACCESS_LOG_PREFIX}/AWSLogs/*"],
-            )
-        )
-        return bucket
 
     def _alb(self, props: LoadBalancerProps) -> Lb:
         """The internal load balancer, logging to ``access_logs`` when there is one."""
-        access_logs = None
-        depends_on = None
-        if self.access_logs is not None:
-            access_logs = LbAccessLogs(
-                bucket=self.access_logs.bucket.id, prefix=ACCESS_LOG_PREFIX, enabled=True
-            )
-            # ALB writes a test object when logging is switched on: the policy must exist.
-            depends_on = [self.access_logs.policy]
-        return Lb(
+        return application_load_balancer(
             self,
-            "alb",
             name=props.naming.name("alb"),
             internal=True,
-            load_balancer_type="application",
-            ip_address_type="ipv4",
-            subnets=list(props.network.private_subnet_ids),
-            security_groups=[self.security_group.id],
-            drop_invalid_header_fields=True,
-            desync_mitigation_mode="defensive",
-            enable_deletion_protection=props.deletion_protection,
-            idle_timeout=props.idle_timeout_seconds,
-            access_logs=access_logs,
-            tags={"Name": props.naming.name("alb")},
-            depends_on=depends_on,
+            subnet_ids=props.network.private_subnet_ids,
+            security_group=self.security_group,
+            deletion_protection=props.deletion_protection,
+            idle_timeout_seconds=props.idle_timeout_seconds,
+            access_logs=self.access_logs,
         )
 
     def _vpc_origin(self, props: LoadBalancerProps, protocol: str) -> CloudfrontVpcOrigin:
@@ -339,28 +292,13 @@ class LoadBalancer(Construct):
 
     def _target_group(self, props: LoadBalancerProps) -> LbTargetGroup:
         """The producer tasks' IP target group and its health check."""
-        return LbTargetGroup(
+        return ip_target_group(
             self,
-            "target-group",
             name=props.naming.name("producer"),
             vpc_id=props.network.vpc.id,
-            target_type="ip",
-            protocol="HTTP",
-            protocol_version="HTTP1",
             port=props.target_port,
-            deregistration_delay=str(props.deregistration_delay_seconds),
-            health_check=LbTargetGroupHealthCheck(
-                enabled=True,
-                protocol="HTTP",
-                port="traffic-port",
-                path=props.health_check_path,
-                matcher="200",
-                interval=15,
-                timeout=5,
-                healthy_threshold=2,
-                unhealthy_threshold=3,
-            ),
-            tags={"Name": props.naming.name("producer")},
+            health_check_path=props.health_check_path,
+            deregistration_delay_seconds=props.deregistration_delay_seconds,
         )
 
     def _listeners(self, props: LoadBalancerProps) -> tuple[LbListener, LbListener | None]:
@@ -369,33 +307,11 @@ class LoadBalancer(Construct):
         ``None``."""
         serving_default = self._serving_default(props)
         if props.certificate_arn is None:
-            return self._http_listener(serving_default), None
-        https = LbListener(
-            self,
-            "https-listener",
-            load_balancer_arn=self.alb.arn,
-            port=HTTPS_PORT,
-            protocol="HTTPS",
-            ssl_policy=SSL_POLICY,
-            certificate_arn=props.certificate_arn,
-            default_action=[serving_default],
+            return http_listener(self, self.alb, serving_default), None
+        https = https_listener(
+            self, self.alb, certificate_arn=props.certificate_arn, actions=[serving_default]
         )
-        to_https = LbListenerDefaultActionRedirect(
-            protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
-        )
-        redirect = LbListenerDefaultAction(type="redirect", redirect=to_https)
-        return self._http_listener(redirect), https
-
-    def _http_listener(self, action: LbListenerDefaultAction) -> LbListener:
-        """The plain-HTTP listener (port 80), doing ``action``."""
-        return LbListener(
-            self,
-            "http-listener",
-            load_balancer_arn=self.alb.arn,
-            port=HTTP_PORT,
-            protocol="HTTP",
-            default_action=[action],
-        )
+        return http_listener(self, self.alb, redirect_to_https()), https
 
     def _serving_default(self, props: LoadBalancerProps) -> LbListenerDefaultAction:
         """What the serving listener does by default: forward, unless an origin secret is
@@ -448,15 +364,8 @@ class LoadBalancer(Construct):
         ``None`` unless both are set."""
         if not (props.domain_name and props.hosted_zone_id):
             return None
-        return Route53Record(
-            self,
-            "record",
-            zone_id=props.hosted_zone_id,
-            name=props.domain_name,
-            type="A",
-            alias=Route53RecordAlias(
-                name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True
-            ),
+        return alias_record(
+            self, zone_id=props.hosted_zone_id, name=props.domain_name, load_balancer=self.alb
         )
 
     def _forward_rule(
@@ -473,24 +382,12 @@ class LoadBalancer(Construct):
 
     def _validate(self, props: LoadBalancerProps) -> None:
         where = self.node.path
-        azs = props.network.availability_zones
-        if len(azs) < 2:
-            raise ConfigError(
-                where,
-                "network",
-                len(azs),
-                "an Application Load Balancer needs private subnets in 2 or more AZs",
-            )
+        check_availability_zones(where, props.network, "private")
         for cidr in props.allowed_cidrs:
             problem = allowed_cidr_problem(cidr)
             if problem:
                 raise ConfigError(where, "allowed_cidrs", repr(cidr), problem)
-        if not 1 <= props.target_port <= 65535:
-            raise ConfigError(where, "target_port", props.target_port, "give a TCP port 1-65535")
-        if not props.health_check_path.startswith("/"):
-            raise ConfigError(
-                where, "health_check_path", repr(props.health_check_path), "start it with /"
-            )
+        check_target(where, props.target_port, props.health_check_path)
         secret = props.origin_secret_header_value
         if (
             secret is not None
@@ -520,26 +417,260 @@ class LoadBalancer(Construct):
                 None,
                 "hosted_zone_id is set: give the domain_name to create in that zone",
             )
-        if not 1 <= props.idle_timeout_seconds <= 4000:
-            raise ConfigError(
-                where, "idle_timeout_seconds", props.idle_timeout_seconds, "give 1-4000 seconds"
-            )
-        if not 0 <= props.deregistration_delay_seconds <= 3600:
+        check_timeouts(where, props.idle_timeout_seconds, props.deregistration_delay_seconds)
+        check_names(where, props.naming.name("alb"), props.naming.name("producer"))
+
+
+# --- what the internal and the web load balancer share ---------------------------------
+
+
+def check_availability_zones(where: str, network: Network, tier: str) -> None:
+    """An Application Load Balancer needs subnets in two AZs or more."""
+    azs = network.availability_zones
+    if len(azs) < 2:
+        raise ConfigError(
+            where,
+            "network",
+            len(azs),
+            f"an Application Load Balancer needs {tier} subnets in 2 or more AZs",
+        )
+
+
+def check_target(where: str, target_port: int, health_check_path: str) -> None:
+    """The target port is a TCP port and the health check path starts with ``/``."""
+    if not 1 <= target_port <= 65535:
+        raise ConfigError(where, "target_port", target_port, "give a TCP port 1-65535")
+    if not health_check_path.startswith("/"):
+        raise ConfigError(where, "health_check_path", repr(health_check_path), "start it with /")
+
+
+def check_timeouts(
+    where: str, idle_timeout_seconds: int, deregistration_delay_seconds: int
+) -> None:
+    """The idle timeout (1-4000 s) and the deregistration delay (0-3600 s) ALB accepts."""
+    if not 1 <= idle_timeout_seconds <= 4000:
+        raise ConfigError(
+            where, "idle_timeout_seconds", idle_timeout_seconds, "give 1-4000 seconds"
+        )
+    if not 0 <= deregistration_delay_seconds <= 3600:
+        raise ConfigError(
+            where,
+            "deregistration_delay_seconds",
+            deregistration_delay_seconds,
+            "give 0-3600 seconds",
+        )
+
+
+def check_names(where: str, *names: str) -> None:
+    """Load balancer and target group names fit ``MAX_NAME_LENGTH``."""
+    for name in names:
+        if len(name) > MAX_NAME_LENGTH:
             raise ConfigError(
                 where,
-                "deregistration_delay_seconds",
-                props.deregistration_delay_seconds,
-                "give 0-3600 seconds",
+                "naming",
+                repr(name),
+                f"load balancer names are limited to {MAX_NAME_LENGTH} characters; "
+                "shorten the environment name",
             )
-        for name in (props.naming.name("alb"), props.naming.name("producer")):
-            if len(name) > MAX_NAME_LENGTH:
-                raise ConfigError(
-                    where,
-                    "naming",
-                    repr(name),
-                    f"load balancer names are limited to {MAX_NAME_LENGTH} characters; "
-                    "shorten the environment name",
-                )
+
+
+def cidr_ingress_rules(
+    scope: Construct,
+    group: SecurityGroup,
+    cidrs: Sequence[str],
+    ports: Sequence[int],
+    *,
+    description: str,
+) -> list[VpcSecurityGroupIngressRule]:
+    """One rule admitting each of ``cidrs`` on each of ``ports`` into ``group``, ids
+    ``ingress-<port>-<cidr>`` in ``scope``, described ``<description> <cidr>``."""
+    return [
+        VpcSecurityGroupIngressRule(
+            scope,
+            f"ingress-{port}-{_cidr_id(cidr)}",
+            security_group_id=group.id,
+            cidr_ipv4=cidr,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=f"{description} {cidr}",
+        )
+        for cidr in cidrs
+        for port in ports
+    ]
+
+
+def access_logs_bucket(scope: Construct, *, bucket_name: str, keep: bool) -> SecureBucket:
+    """A bucket ALB log delivery may write under ``alb/`` (id ``access-logs`` in ``scope``):
+    SSE-S3, the only encryption ALB log delivery supports; objects expire after 90 days;
+    emptied by ``terraform destroy`` unless ``keep``."""
+    bucket = SecureBucket(
+        scope,
+        "access-logs",
+        props=SecureBucketProps(
+            bucket_name=bucket_name,
+            expiration_days=ACCESS_LOG_EXPIRATION_DAYS,
+            noncurrent_version_expiration_days=1,
+            # Logs go with a disposable load balancer, stay with a protected one.
+            force_destroy=not keep,
+        ),
+    )
+    # Regions opened before August 2022 (eu-central-1 among them) deliver logs as
+    # the regional ELB account; newer ones as the log-delivery service principal.
+    elb_account = DataAwsElbServiceAccount(scope, "elb-account")
+    bucket.allow(
+        Statement(
+            sid="AllowAlbLogDelivery",
+            principals={"Service": ALB_LOG_DELIVERY, "AWS": elb_account.arn},
+            actions=["s3:PutObject"],
+            resources=[f"{bucket.arn}/{ACCESS_LOG_PREFIX}/AWSLogs/*"],
+        )
+    )
+    return bucket
+
+
+def application_load_balancer(
+    scope: Construct,
+    *,
+    name: str,
+    internal: bool,
+    subnet_ids: Sequence[str],
+    security_group: SecurityGroup,
+    deletion_protection: bool,
+    idle_timeout_seconds: int,
+    access_logs: SecureBucket | None,
+) -> Lb:
+    """An IPv4 Application Load Balancer ``name`` (id ``alb`` in ``scope``) that drops
+    invalid header fields and mitigates request desync defensively, logging to
+    ``access_logs`` when given (created after the bucket policy that lets ALB write)."""
+    logs = None
+    depends_on = None
+    if access_logs is not None:
+        logs = LbAccessLogs(bucket=access_logs.bucket.id, prefix=ACCESS_LOG_PREFIX, enabled=True)
+        # ALB writes a test object when logging is switched on: the policy must exist.
+        depends_on = [access_logs.policy]
+    return Lb(
+        scope,
+        "alb",
+        name=name,
+        internal=internal,
+        load_balancer_type="application",
+        ip_address_type="ipv4",
+        subnets=list(subnet_ids),
+        security_groups=[security_group.id],
+        drop_invalid_header_fields=True,
+        desync_mitigation_mode="defensive",
+        enable_deletion_protection=deletion_protection,
+        idle_timeout=idle_timeout_seconds,
+        access_logs=logs,
+        tags={"Name": name},
+        depends_on=depends_on,
+    )
+
+
+def ip_target_group(
+    scope: Construct,
+    *,
+    name: str,
+    vpc_id: str,
+    port: int,
+    health_check_path: str,
+    deregistration_delay_seconds: int,
+    lifecycle: TerraformResourceLifecycle | None = None,
+) -> LbTargetGroup:
+    """An HTTP/1.1 target group ``name`` of task IPs on ``port`` (id ``target-group`` in
+    ``scope``): healthy after 2 answers 200 on ``health_check_path``, unhealthy after 3
+    failures, checked every 15 s."""
+    return LbTargetGroup(
+        scope,
+        "target-group",
+        name=name,
+        vpc_id=vpc_id,
+        target_type="ip",
+        protocol="HTTP",
+        protocol_version="HTTP1",
+        port=port,
+        deregistration_delay=str(deregistration_delay_seconds),
+        health_check=LbTargetGroupHealthCheck(
+            enabled=True,
+            protocol="HTTP",
+            port="traffic-port",
+            path=health_check_path,
+            matcher="200",
+            interval=15,
+            timeout=5,
+            healthy_threshold=2,
+            unhealthy_threshold=3,
+        ),
+        tags={"Name": name},
+        lifecycle=lifecycle,
+    )
+
+
+def https_listener(
+    scope: Construct,
+    load_balancer: Lb,
+    *,
+    certificate_arn: str,
+    actions: Sequence[LbListenerDefaultAction],
+    strict_transport_security: str | None = None,
+) -> LbListener:
+    """The HTTPS listener (port 443, ``SSL_POLICY``; id ``https-listener`` in ``scope``)
+    doing ``actions``; with ``strict_transport_security``, every answer carries that
+    ``Strict-Transport-Security`` header value."""
+    return LbListener(
+        scope,
+        "https-listener",
+        load_balancer_arn=load_balancer.arn,
+        port=HTTPS_PORT,
+        protocol="HTTPS",
+        ssl_policy=SSL_POLICY,
+        certificate_arn=certificate_arn,
+        default_action=list(actions),
+        routing_http_response_strict_transport_security_header_value=strict_transport_security,
+    )
+
+
+def http_listener(
+    scope: Construct, load_balancer: Lb, action: LbListenerDefaultAction
+) -> LbListener:
+    """The plain-HTTP listener (port 80; id ``http-listener`` in ``scope``), doing
+    ``action``."""
+    return LbListener(
+        scope,
+        "http-listener",
+        load_balancer_arn=load_balancer.arn,
+        port=HTTP_PORT,
+        protocol="HTTP",
+        default_action=[action],
+    )
+
+
+def redirect_to_https() -> LbListenerDefaultAction:
+    """A permanent (301) redirect to the same host, path and query over HTTPS."""
+    return LbListenerDefaultAction(
+        type="redirect",
+        redirect=LbListenerDefaultActionRedirect(
+            protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
+        ),
+    )
+
+
+def alias_record(scope: Construct, *, zone_id: str, name: str, load_balancer: Lb) -> Route53Record:
+    """An alias A record ``name`` -> ``load_balancer`` in ``zone_id`` (id ``record`` in
+    ``scope``), answering only while the load balancer has healthy targets."""
+    return Route53Record(
+        scope,
+        "record",
+        zone_id=zone_id,
+        name=name,
+        type="A",
+        alias=Route53RecordAlias(
+            name=load_balancer.dns_name,
+            zone_id=load_balancer.zone_id,
+            evaluate_target_health=True,
+        ),
+    )
 
 
 def _cidr_id(cidr: str) -> str:

@@ -61,7 +61,7 @@ class WebSettings:
     a domain: the stack requests one and validates it by DNS in ``hosted_zone_id``."""
     ingress_cidrs: tuple[str, ...] = ()
     """IPv4 ranges admitted on the listener ports. Unset: with a domain, the internet
-    (0.0.0.0/0); without one, nobody (give your VPN's private range)."""
+    (0.0.0.0/0); without one, the VPC's own range (add your VPN's private range)."""
     deletion_protection: bool = False
     """Protect the load balancer from ``terraform destroy``. Unset: unprotected."""
     access_logs: bool = False

@@ -16,20 +16,19 @@ from typing import ClassVar
 
 from cdktf import TerraformOutput
 from constructs import Construct
+from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 
 from constructs_lib.alarms import AlarmSet
 from constructs_lib.certificate import Certificate, CertificateProps
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
-from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 from constructs_lib.monitoring import Monitoring, MonitoringProps
 from constructs_lib.naming import Naming
-from constructs_lib.options import Deployment
 from constructs_lib.network import Network, NetworkProps
+from constructs_lib.options import Deployment
 from constructs_lib.policy import Statement
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
 from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps, SecretRef
-from constructs_lib.security import ANYWHERE
 from constructs_lib.service import FargateService, FargateServiceProps
 from constructs_lib.web_load_balancer import (
     CognitoAuthentication,
@@ -167,7 +166,6 @@ class SystemStack(ProjectStack):
                 ),
             )
             certificate_arn = self.certificate.arn
-        ingress = web.ingress_cidrs or ((ANYWHERE,) if web.public else ())
         self.load_balancer = WebLoadBalancer(
             self,
             "load-balancer",
@@ -180,7 +178,7 @@ class SystemStack(ProjectStack):
                 domain_name=web.domain_name,
                 hosted_zone_id=web.hosted_zone_id,
                 authentication=self.authentication(),
-                ingress_cidrs=ingress,
+                ingress_cidrs=web.ingress_cidrs or None,
                 deletion_protection=web.deletion_protection,
                 access_logs_bucket_name=(
                     f"{naming.prefix}-alb-logs-{self.account_id}" if web.access_logs else None

@@ -1,7 +1,8 @@
-"""RDS MySQL 8.4 in private subnets, reachable only from granted security groups."""
+"""RDS MySQL or PostgreSQL in private subnets, reachable only from granted security groups."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cdktf import ITerraformDependable
@@ -23,6 +24,7 @@ from .errors import ConfigError
 from .logs import log_group
 from .naming import Naming
 from .network import Network
+from .options import DatabaseEngine
 from .policy import assume_role_policy, read_secrets
 from .secrets import RotationTarget
 from .security import Peer, RulePair, allow_tcp, security_group
@@ -31,10 +33,13 @@ from .settings import DatabaseSettings
 __all__ = ["Database", "DatabaseProps", "DatabaseSettings"]
 
 MYSQL_PORT = 3306
+POSTGRES_PORT = 5432
 RDS_NAMESPACE = "AWS/RDS"
 LOG_EXPORTS = ("error", "slowquery")
 """MySQL logs exported to CloudWatch Logs (``general`` is off: it logs every statement;
 ``audit`` needs an option group)."""
+POSTGRES_LOG_EXPORTS = ("postgresql", "upgrade")
+"""PostgreSQL logs exported to CloudWatch Logs: the server log and major-upgrade logs."""
 
 PARAMETERS = {
     "character_set_server": "utf8mb4",
@@ -45,6 +50,16 @@ PARAMETERS = {
     "log_output": "FILE",
 }
 """Server parameters: utf8mb4 throughout, TLS-only connections, slow query log on."""
+POSTGRES_PARAMETERS = {
+    "rds.force_ssl": "1",
+    "password_encryption": "scram-sha-256",
+    "log_min_duration_statement": "1000",
+    "log_connections": "1",
+    "log_disconnections": "1",
+}
+"""Server parameters (all dynamic): TLS-only connections (``require_secure_transport``'s
+PostgreSQL counterpart), SCRAM password hashes, and in the ``postgresql`` log statements
+slower than 1000 ms, logins and logouts."""
 
 MEMORY_GIB = {
     f"db.{family}.{size}": gib
@@ -55,9 +70,63 @@ MEMORY_GIB = {
 for the connection estimate, which errs low)."""
 MYSQL_BYTES_PER_CONNECTION = 12_582_880
 """RDS MySQL's default ``max_connections`` is ``{DBInstanceClassMemory/12582880}``."""
+POSTGRES_BYTES_PER_CONNECTION = 9_531_392
+POSTGRES_MAX_CONNECTIONS = 5000
+"""RDS PostgreSQL's default ``max_connections`` is
+``LEAST({DBInstanceClassMemory/9531392},5000)``."""
 FREEABLE_MEMORY_ALARM_BYTES = 64 * 1024**2
 
 ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """What differs between the engines a :class:`Database` builds."""
+
+    name: str
+    """RDS's engine name, also in the physical names (``pcp-dev-mysql``)."""
+    title: str
+    port: int
+    log_exports: tuple[str, ...]
+    parameters: Mapping[str, str]
+    parameters_description: str
+    subnets_description: str
+    bytes_per_connection: int
+    connections_cap: int | None
+    connections_hint: str
+    memory_hint: str
+
+
+_ENGINES = {
+    DatabaseEngine.MYSQL: _Engine(
+        name="mysql",
+        title="MySQL",
+        port=MYSQL_PORT,
+        log_exports=LOG_EXPORTS,
+        parameters=PARAMETERS,
+        parameters_description="utf8mb4, TLS-only connections, slow query log",
+        subnets_description="Private subnets of the platform database",
+        bytes_per_connection=MYSQL_BYTES_PER_CONNECTION,
+        connections_cap=None,
+        connections_hint="Look at the consumers' and producers' task counts and connection reuse.",
+        memory_hint="Look at connections and the slow query log; move to a larger class.",
+    ),
+    DatabaseEngine.POSTGRES: _Engine(
+        name="postgres",
+        title="PostgreSQL",
+        port=POSTGRES_PORT,
+        log_exports=POSTGRES_LOG_EXPORTS,
+        parameters=POSTGRES_PARAMETERS,
+        parameters_description="PostgreSQL: TLS-only connections, SCRAM passwords, "
+        "slow statement and connection logs",
+        subnets_description="Private subnets of the PostgreSQL database",
+        bytes_per_connection=POSTGRES_BYTES_PER_CONNECTION,
+        connections_cap=POSTGRES_MAX_CONNECTIONS,
+        connections_hint="Look at the services' task counts and connection pool sizes.",
+        memory_hint="Look at connections and the slow statements in the postgresql log; "
+        "move to a larger class.",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -68,15 +137,17 @@ class DatabaseProps:
     key: EncryptionKey
     """Encrypts storage, the managed master secret, Performance Insights and the logs."""
     settings: DatabaseSettings = field(default_factory=DatabaseSettings)
-    """Unset: every :class:`DatabaseSettings` default (protected, backed up)."""
+    """The engine (MySQL or PostgreSQL), its major version, size and protection. Unset:
+    every :class:`DatabaseSettings` default (MySQL, protected, backed up)."""
 
 
 class Database(Construct):
-    """An encrypted, private RDS MySQL instance.
+    """An encrypted, private RDS MySQL or PostgreSQL instance, TLS-only.
 
     No password ever appears in code or in the synthesized configuration: RDS generates
     the master password and keeps it in Secrets Manager (``master_secret_arn``). The
-    security group has no rules until :meth:`allow_from` grants a peer.
+    security group has no rules until :meth:`allow_from` grants a peer. Physical names
+    carry the engine (``<prefix>-mysql``, ``<prefix>-postgres``).
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: DatabaseProps) -> None:
@@ -88,32 +159,37 @@ class Database(Construct):
             )
         naming = props.naming
         settings = props.settings
+        engine = _ENGINES[settings.engine]
+        self._engine = engine
+        self.engine = settings.engine
         self.network = props.network
         self.key = props.key
-        self.identifier = naming.name("mysql")
+        self.identifier = naming.name(engine.name)
 
         self.security_group = security_group(
             self,
-            name=naming.name("mysql"),
-            description="RDS MySQL: 3306 from granted security groups only",
+            name=naming.name(engine.name),
+            description=f"RDS {engine.title}: {engine.port} from granted security groups only",
             vpc_id=props.network.vpc.id,
         )
         self.subnet_group = DbSubnetGroup(
             self,
             "subnet-group",
-            name=naming.name("mysql"),
+            name=naming.name(engine.name),
             subnet_ids=list(props.network.private_subnet_ids),
-            description="Private subnets of the platform database",
+            description=engine.subnets_description,
         )
-        family = f"mysql{settings.version}"
+        family = f"{engine.name}{settings.version}"
         self.parameter_group = DbParameterGroup(
             self,
             "parameter-group",
             # A prefix, not a name: create_before_destroy needs the replacement to coexist.
-            name_prefix=naming.name("mysql", family.replace(".", "-")) + "-",
+            name_prefix=naming.name(engine.name, family.replace(".", "-")) + "-",
             family=family,
-            description="utf8mb4, TLS-only connections, slow query log",
-            parameter=[DbParameterGroupParameter(name=k, value=v) for k, v in PARAMETERS.items()],
+            description=engine.parameters_description,
+            parameter=[
+                DbParameterGroupParameter(name=k, value=v) for k, v in engine.parameters.items()
+            ],
             lifecycle={"create_before_destroy": True},
         )
         self.log_groups = [
@@ -124,7 +200,7 @@ class Database(Construct):
                 retention_days=settings.log_retention_days,
                 kms_key_arn=props.key.arn,
             )
-            for kind in LOG_EXPORTS
+            for kind in engine.log_exports
         ]
         monitoring_role_arn = None
         waits_for: list[ITerraformDependable] = list(self.log_groups)
@@ -149,7 +225,7 @@ class Database(Construct):
             self,
             "instance",
             identifier=self.identifier,
-            engine="mysql",
+            engine=engine.name,
             engine_version=settings.version,
             auto_minor_version_upgrade=True,
             instance_class=settings.instance_class,
@@ -178,7 +254,7 @@ class Database(Construct):
             final_snapshot_identifier=f"{self.identifier}-final"
             if settings.final_snapshot
             else None,
-            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            enabled_cloudwatch_logs_exports=list(engine.log_exports),
             performance_insights_enabled=settings.performance_insights,
             performance_insights_kms_key_id=props.key.arn
             if settings.performance_insights
@@ -189,7 +265,7 @@ class Database(Construct):
             apply_immediately=False,
             depends_on=waits_for,
         )
-        self.port = MYSQL_PORT
+        self.port = engine.port
         self.database_name = settings.database_name
         self.instance_class = settings.instance_class
         self.endpoint_address: str = self.instance.address
@@ -197,10 +273,12 @@ class Database(Construct):
 
     @property
     def max_connections(self) -> int:
-        """RDS MySQL's default ``max_connections`` for the instance class (1 GiB when the
-        class is not in :data:`MEMORY_GIB`)."""
+        """The engine's RDS default ``max_connections`` for the instance class (1 GiB when
+        the class is not in :data:`MEMORY_GIB`)."""
         gib = MEMORY_GIB.get(self.instance_class, 1)
-        return gib * 1024**3 // MYSQL_BYTES_PER_CONNECTION
+        estimate = gib * 1024**3 // self._engine.bytes_per_connection
+        cap = self._engine.connections_cap
+        return estimate if cap is None else min(estimate, cap)
 
     def alarms(self) -> list[AlarmSpec]:
         """Connections near the class's limit, and memory running out (capacity warnings;
@@ -213,7 +291,7 @@ class Database(Construct):
                 "db-connections",
                 f"More than {limit} connections (80 % of max_connections for "
                 f"{self.instance_class}) for 15 minutes: new logins will soon be refused. "
-                "Look at the consumers' and producers' task counts and connection reuse.",
+                + self._engine.connections_hint,
                 (RDS_NAMESPACE, "DatabaseConnections", db),
                 Watch("Maximum", 300, ">", limit, evaluations=3),
                 breakage=False,
@@ -221,7 +299,7 @@ class Database(Construct):
             AlarmSpec(
                 "db-freeable-memory",
                 "Less than 64 MiB of freeable memory for 15 minutes: the instance swaps or "
-                "is killed. Look at connections and the slow query log; move to a larger class.",
+                "is killed. " + self._engine.memory_hint,
                 (RDS_NAMESPACE, "FreeableMemory", db),
                 Watch("Minimum", 300, "<", FREEABLE_MEMORY_ALARM_BYTES, evaluations=3),
                 breakage=False,
@@ -230,7 +308,13 @@ class Database(Construct):
 
     def connection_environment(self, *, ca_bundle: str) -> dict[str, str]:
         """The variables a client of the schema reads (``apps/common/contract.py``): host,
-        port, schema, and TLS verified against ``ca_bundle`` (a path in the client's image)."""
+        port, schema, and TLS verified against ``ca_bundle`` (a path in the client's image).
+        MySQL only (the contract's apps speak MySQL)."""
+        self._require_mysql(
+            "connection_environment",
+            "give a PostgreSQL client endpoint_address, port and database_name in its own "
+            "variables, and its login from DatabaseOwner's credentials",
+        )
         return {
             EnvVar.DB_HOST: self.endpoint_address,
             EnvVar.DB_PORT: str(self.port),
@@ -242,7 +326,12 @@ class Database(Construct):
     def rotation_target(self, *, ca_bundle: str) -> RotationTarget:
         """What rotating an application user's password needs: the master secret (to set
         the alternate user's password) and the schema, over TLS verified against
-        ``ca_bundle`` (a path in the rotation function's package)."""
+        ``ca_bundle`` (a path in the rotation function's package). MySQL only."""
+        self._require_mysql(
+            "rotation_target",
+            "PostgreSQL logins are not rotated: DatabaseOwner sets the owner's password from "
+            "its secret on deploy (write a new secret version, then re-apply)",
+        )
         return RotationTarget(
             "mysql",
             {
@@ -255,7 +344,13 @@ class Database(Construct):
         )
 
     def allow_from(self, peer: Peer, *, description: str) -> RulePair:
-        """Admit MySQL connections from ``peer`` (and let ``peer`` send them)."""
+        """Admit connections to the engine's port from ``peer`` (and let ``peer`` send them)."""
         return allow_tcp(
-            self, source=peer, target=self.security_group, port=MYSQL_PORT, description=description
+            self, source=peer, target=self.security_group, port=self.port, description=description
         )
+
+    def _require_mysql(self, method: str, fix: str) -> None:
+        if self.engine is not DatabaseEngine.MYSQL:
+            raise ConfigError(
+                self.node.path, "settings.engine", self.engine.value, f"{method} is MySQL's; {fix}"
+            )

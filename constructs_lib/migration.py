@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
+import importlib.metadata
 import json
 import tempfile
 import zipfile
@@ -49,43 +51,81 @@ LAMBDA_VPC_ACTIONS = (
 """The EC2 actions (``ec2:``) a function in a VPC needs for its network interfaces."""
 
 HANDLER = "apps.migrate.handler.handler"
-BUNDLED_PACKAGES = ("apps/common", "apps/migrate", "apps/rotate")
-"""Project packages in the bundle (plus ``apps/__init__.py``, pymysql and redis): the
-migration and the credential rotation functions share it."""
 BUNDLED_DATA = ("apps/common/certs/rds-ca-bundle.pem",)
 """Non-Python files the functions read: the RDS CA bundle (``DB_TLS_CA``)."""
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+@dataclass(frozen=True)
+class Bundle:
+    """What one Lambda deployment package holds: project packages, data files and
+    third-party pure-Python modules (nothing compiled: the zip runs on either CPU)."""
+
+    name: str
+    """The zip's file name without ``.zip``."""
+    packages: tuple[str, ...]
+    """Project packages (their ``*.py``), plus ``apps/__init__.py`` always."""
+    modules: tuple[str, ...]
+    """Third-party import names from the locked environment: a package's ``*.py``, or a
+    single-file module."""
+    data: tuple[str, ...] = BUNDLED_DATA
+    """Non-Python project files. Unset: the RDS CA bundle."""
+    metadata: tuple[str, ...] = ()
+    """Distributions whose ``METADATA`` ships too, because they read their own version at
+    import (``importlib.metadata``). Unset: none."""
+
+
+MIGRATION_BUNDLE = Bundle(
+    "migration", ("apps/common", "apps/migrate", "apps/rotate"), ("pymysql", "redis")
+)
+"""The migration and the credential rotation functions' shared package (pymysql, redis)."""
+
+
+def _module_files(name: str) -> list[tuple[str, Path]]:
+    module = importlib.import_module(name)
+    source = Path(module.__file__ or "")
+    if source.name != "__init__.py":  # a single-file module (six)
+        return [(source.name, source)]
+    root = source.parent
+    return [
+        (f"{root.name}/{path.relative_to(root).as_posix()}", path)
+        for path in sorted(root.rglob("*.py"))
+    ]
+
+
+def _metadata_file(distribution: str) -> tuple[str, Path]:
+    dist = importlib.metadata.distribution(distribution)
+    for file in dist.files or ():
+        if file.name == "METADATA" and file.parent.name.endswith(".dist-info"):
+            return file.as_posix(), Path(str(dist.locate_file(file)))
+    raise FileNotFoundError(f"{distribution} has no METADATA in the environment")
+
+
 @functools.cache
-def build_bundle(project_root: Path) -> Path:
-    """Write the Lambda zip (byte-for-byte reproducible) and return its path.
+def build_bundle(project_root: Path, bundle: Bundle = MIGRATION_BUNDLE) -> Path:
+    """Write ``bundle``'s Lambda zip (byte-for-byte reproducible) and return its path.
 
-    Holds ``apps/__init__.py``, :data:`BUNDLED_PACKAGES`, :data:`BUNDLED_DATA` and the
-    pure-Python ``pymysql`` and ``redis`` packages taken from the locked environment.
+    Holds ``apps/__init__.py``, the bundle's packages, data files and third-party modules
+    taken from the locked environment.
     """
-    import pymysql
-    import redis
-
     files: list[tuple[str, Path]] = [("apps/__init__.py", project_root / "apps" / "__init__.py")]
-    for package in BUNDLED_PACKAGES:
+    for package in bundle.packages:
         for path in sorted((project_root / package).rglob("*.py")):
             files.append((path.relative_to(project_root).as_posix(), path))
-    for data in BUNDLED_DATA:
+    for data in bundle.data:
         if not (project_root / data).is_file():
             raise FileNotFoundError(f"{data} is missing: run scripts/refresh-rds-ca.py")
         files.append((data, project_root / data))
-    for module in (pymysql, redis):
-        root = Path(module.__file__ or "").parent
-        for path in sorted(root.rglob("*.py")):
-            files.append((f"{root.name}/{path.relative_to(root).as_posix()}", path))
-    out = Path(tempfile.mkdtemp(prefix="pcp-migration-")) / "migration.zip"
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+    for module in bundle.modules:
+        files.extend(_module_files(module))
+    files.extend(_metadata_file(distribution) for distribution in bundle.metadata)
+    out = Path(tempfile.mkdtemp(prefix=f"pcp-{bundle.name}-")) / f"{bundle.name}.zip"
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, path in sorted(files):
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            bundle.writestr(info, path.read_bytes())
+            archive.writestr(info, path.read_bytes())
     return out
 
 
@@ -118,13 +158,15 @@ def vpc_function(
     variables: dict[str, str],
     log_retention_days: int,
     timeout: int,
+    bundle: Bundle = MIGRATION_BUNDLE,
 ) -> VpcFunctionParts:
-    """A function from the shared bundle in the private subnets, in ``scope``: its own
-    encrypted log group, a security group that may only reach AWS APIs (HTTPS) until
-    granted more, and a role with ``statements`` plus logging and VPC networking."""
-    bundle = build_bundle(project_root)
-    bundle_sha256 = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    asset = TerraformAsset(scope, "bundle", path=str(bundle), type=AssetType.FILE)
+    """A function from ``bundle`` (unset: the migration and rotation functions' shared
+    one) in the private subnets, in ``scope``: its own encrypted log group, a security
+    group that may only reach AWS APIs (HTTPS) until granted more, and a role with
+    ``statements`` plus logging and VPC networking."""
+    zip_path = build_bundle(project_root, bundle)
+    bundle_sha256 = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    asset = TerraformAsset(scope, "bundle", path=str(zip_path), type=AssetType.FILE)
     logs = log_group(
         scope,
         "log-group",

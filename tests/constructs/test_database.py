@@ -1,10 +1,16 @@
-"""Database construct: its security-group grants and its subnet rule, on a unit stack."""
+"""Database construct: its engines (MySQL, PostgreSQL), security-group grants and subnet
+rule, on a unit stack."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
-from tests.support import NAMING, ONE_AZ_NETWORK, UnitStack
+from tests.support import NAMING, ONE_AZ_NETWORK, UnitStack, new_unit_stack, one, resources
+
+if TYPE_CHECKING:
+    from constructs_lib.database import Database
 
 
 def test_allow_from_adds_the_matching_ingress_and_egress_pair(unit_stack: UnitStack) -> None:
@@ -39,3 +45,173 @@ def test_database_construct_needs_a_network_of_two_azs(unit_stack: UnitStack) ->
         ConfigError, match=r"^unit/db\.network: got 1, give a network of 2 or more AZs$"
     ):
         Database(unit_stack.stack, "db", props=props)
+
+
+# --- the engines ------------------------------------------------------------------------------
+
+
+def _database(unit_stack: UnitStack, **settings: Any) -> Database:
+    from constructs_lib.database import Database, DatabaseProps, DatabaseSettings
+
+    props = DatabaseProps(
+        naming=NAMING,
+        network=unit_stack.network(),
+        key=unit_stack.key(),
+        settings=DatabaseSettings(**settings),
+    )
+    return Database(unit_stack.stack, "db", props=props)
+
+
+def _postgres(unit_stack: UnitStack, **settings: Any) -> Database:
+    from constructs_lib.options import DatabaseEngine
+
+    return _database(unit_stack, engine=DatabaseEngine.POSTGRES, **settings)
+
+
+def test_postgres_instance_parameters_and_names(unit_stack: UnitStack) -> None:
+    db = _postgres(unit_stack)
+    doc = unit_stack.synth()
+    instance = one(doc, "aws_db_instance")
+    assert (instance["engine"], instance["engine_version"]) == ("postgres", "17")
+    assert instance["identifier"] == db.identifier == "pcp-unit-postgres"
+    assert instance["final_snapshot_identifier"] == "pcp-unit-postgres-final"
+    assert instance["manage_master_user_password"] is True
+    assert instance["publicly_accessible"] is False
+    assert instance["storage_encrypted"] is True
+    group = one(doc, "aws_db_parameter_group")
+    assert group["family"] == "postgres17"
+    assert group["name_prefix"] == "pcp-unit-postgres-postgres17-"
+    assert "PostgreSQL" in group["description"]
+    assert {p["name"]: p["value"] for p in group["parameter"]} == {
+        "rds.force_ssl": "1",
+        "password_encryption": "scram-sha-256",
+        "log_min_duration_statement": "1000",
+        "log_connections": "1",
+        "log_disconnections": "1",
+    }
+    sg = one(doc, "aws_security_group")
+    assert sg["name"] == "pcp-unit-postgres"
+    assert sg["description"] == "RDS PostgreSQL: 5432 from granted security groups only"
+    subnets = one(doc, "aws_db_subnet_group")
+    assert subnets["name"] == "pcp-unit-postgres"
+    assert "PostgreSQL" in subnets["description"]
+
+
+def test_postgres_log_exports_each_have_a_retained_encrypted_log_group(
+    unit_stack: UnitStack,
+) -> None:
+    _postgres(unit_stack, log_retention_days=14)
+    doc = unit_stack.synth()
+    instance = one(doc, "aws_db_instance")
+    assert instance["enabled_cloudwatch_logs_exports"] == ["postgresql", "upgrade"]
+    groups = {g["name"]: (k, g) for k, g in resources(doc, "aws_cloudwatch_log_group").items()}
+    (key_id,) = resources(doc, "aws_kms_key")
+    for kind in ("postgresql", "upgrade"):
+        logical, group = groups[f"/aws/rds/instance/pcp-unit-postgres/{kind}"]
+        assert group["retention_in_days"] == 14
+        assert group["kms_key_id"] == f"${{aws_kms_key.{key_id}.arn}}"
+        assert f"aws_cloudwatch_log_group.{logical}" in instance["depends_on"]
+
+
+def test_postgres_major_version_sets_the_family(unit_stack: UnitStack) -> None:
+    _postgres(unit_stack, engine_version="16")
+    doc = unit_stack.synth()
+    assert one(doc, "aws_db_instance")["engine_version"] == "16"
+    group = one(doc, "aws_db_parameter_group")
+    assert (group["family"], group["name_prefix"]) == (
+        "postgres16",
+        "pcp-unit-postgres-postgres16-",
+    )
+
+
+def test_postgres_exposes_where_and_how_to_connect(unit_stack: UnitStack) -> None:
+    from constructs_lib.options import DatabaseEngine
+
+    db = _postgres(unit_stack, database_name="metabase")
+    assert db.engine is DatabaseEngine.POSTGRES
+    assert db.port == 5432
+    assert db.database_name == "metabase"
+    from cdktf import TerraformOutput
+
+    TerraformOutput(unit_stack.stack, "endpoint", value=db.endpoint_address)
+    TerraformOutput(unit_stack.stack, "master", value=db.master_secret_arn)
+    doc = unit_stack.synth()
+    (instance_id,) = resources(doc, "aws_db_instance")
+    assert doc["output"]["endpoint"]["value"] == f"${{aws_db_instance.{instance_id}.address}}"
+    assert doc["output"]["master"]["value"] == (
+        f"${{aws_db_instance.{instance_id}.master_user_secret[0].secret_arn}}"
+    )
+
+
+def test_postgres_admits_granted_peers_on_5432(unit_stack: UnitStack) -> None:
+    from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+
+    db = _postgres(unit_stack)
+    peer = SecurityGroup(unit_stack.stack, "peer", vpc_id="vpc-1", description="peer")
+    db.allow_from(peer, description="peer to PostgreSQL")
+    doc = unit_stack.synth()
+    (ingress,) = resources(doc, "aws_vpc_security_group_ingress_rule").values()
+    (egress,) = [
+        r
+        for r in resources(doc, "aws_vpc_security_group_egress_rule").values()
+        if r["security_group_id"] == "${aws_security_group.peer.id}"
+    ]
+    assert (ingress["from_port"], ingress["to_port"]) == (5432, 5432)
+    assert (egress["from_port"], egress["to_port"]) == (5432, 5432)
+
+
+def test_postgres_max_connections_follows_the_rds_default(
+    unit_stack: UnitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from constructs_lib import database
+
+    micro = _postgres(unit_stack)
+    assert micro.max_connections == 1024**3 // 9_531_392 == 112
+    (connections, _memory) = micro.alarms()
+    assert connections.metric[2] == {"DBInstanceIdentifier": "pcp-unit-postgres"}
+    assert connections.watch.threshold == int(112 * 0.8)
+    assert "postgresql" in _memory.description
+    monkeypatch.setitem(database.MEMORY_GIB, "db.x.huge", 256)
+    huge = _postgres(new_unit_stack(), instance_class="db.x.huge")
+    assert huge.max_connections == 5000  # LEAST(..., 5000)
+
+
+def test_mysql_only_helpers_refuse_postgres(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+
+    db = _postgres(unit_stack)
+    with pytest.raises(ConfigError, match=r"^unit/db\.settings\.engine: got postgres, "):
+        db.connection_environment(ca_bundle="/ca.pem")
+    with pytest.raises(ConfigError, match=r"rotation_target is MySQL's; PostgreSQL logins"):
+        db.rotation_target(ca_bundle="/ca.pem")
+
+
+def test_mysql_stays_mysql(unit_stack: UnitStack) -> None:
+    from constructs_lib.options import DatabaseEngine
+
+    db = unit_stack.database()
+    assert (db.engine, db.port, db.identifier) == (DatabaseEngine.MYSQL, 3306, "pcp-unit-mysql")
+    assert db.max_connections == 1024**3 // 12_582_880
+    assert set(db.connection_environment(ca_bundle="/ca.pem")) == {
+        "DB_HOST", "DB_PORT", "DB_NAME", "DB_TLS", "DB_TLS_CA",
+    }  # fmt: skip
+    assert db.rotation_target(ca_bundle="/ca.pem").kind == "mysql"
+    doc = unit_stack.synth()
+    instance = one(doc, "aws_db_instance")
+    assert (instance["engine"], instance["engine_version"]) == ("mysql", "8.4")
+    assert instance["enabled_cloudwatch_logs_exports"] == ["error", "slowquery"]
+    group = one(doc, "aws_db_parameter_group")
+    assert (group["family"], group["name_prefix"]) == ("mysql8.4", "pcp-unit-mysql-mysql8-4-")
+    assert group["description"] == "utf8mb4, TLS-only connections, slow query log"
+    assert {p["name"]: p["value"] for p in group["parameter"]}["require_secure_transport"] == "1"
+    assert one(doc, "aws_security_group")["description"] == (
+        "RDS MySQL: 3306 from granted security groups only"
+    )
+    assert one(doc, "aws_db_subnet_group")["description"] == (
+        "Private subnets of the platform database"
+    )
+    groups = resources(doc, "aws_cloudwatch_log_group").values()
+    assert sorted(g["name"] for g in groups if g["name"].startswith("/aws/rds/")) == [
+        "/aws/rds/instance/pcp-unit-mysql/error",
+        "/aws/rds/instance/pcp-unit-mysql/slowquery",
+    ]

@@ -232,12 +232,14 @@ class UserPool(Construct):
 
     def _validate(self, props: UserPoolProps) -> None:
         where = self.node.path
-        prefix = props.domain_prefix
+        # A prefix may carry tokens (the account id, for uniqueness): the literal parts are
+        # checked, each token standing for 12 digits.
+        prefix = re.sub(r"\$\{TfToken\[[^\]]*\]\}", "0" * 12, props.domain_prefix)
         if not DOMAIN_PREFIX.fullmatch(prefix):
             raise ConfigError(
                 where,
                 "domain_prefix",
-                repr(prefix),
+                repr(props.domain_prefix),
                 "give 1-63 lower-case letters, digits and hyphens (no hyphen first or last)",
             )
         reserved = [word for word in RESERVED_IN_DOMAIN_PREFIX if word in prefix]

@@ -16,12 +16,12 @@ from typing import ClassVar
 
 from cdktf import TerraformOutput
 from constructs import Construct
-from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 
 from constructs_lib.alarms import AlarmSet
 from constructs_lib.certificate import Certificate, CertificateProps
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
+from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 from constructs_lib.monitoring import Monitoring, MonitoringProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps

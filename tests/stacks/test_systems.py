@@ -1,0 +1,394 @@
+"""The seed systems' stacks (Metabase, Dekart), read from the session's synthesis: the
+standards every system is held to, then each system's own points."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from environments import SYSTEM_ENVIRONMENTS, dekart, metabase
+from tests.support import ROOT, Synth, containers, named, one, resources
+
+SYSTEM_STACKS = tuple(SYSTEM_ENVIRONMENTS)
+RDS_CA_PATH = "/etc/ssl/rds/rds-ca-bundle.pem"
+
+
+@pytest.fixture(scope="module", params=SYSTEM_STACKS)
+def system_stack(request: pytest.FixtureRequest, synth: Synth) -> tuple[str, dict[str, Any]]:
+    return request.param, synth.stack(request.param)
+
+
+def container(stack: dict[str, Any]) -> dict[str, Any]:
+    (only,) = containers(stack).values()
+    return only
+
+
+def environment(stack: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(stack)["environment"]}
+
+
+def secrets(stack: dict[str, Any]) -> dict[str, str]:
+    return {s["name"]: s["valueFrom"] for s in container(stack).get("secrets", [])}
+
+
+def listener(stack: dict[str, Any], port: int) -> dict[str, Any]:
+    (found,) = [x for x in resources(stack, "aws_lb_listener").values() if x["port"] == port]
+    return found
+
+
+def policies(stack: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(p["policy"]) for p in resources(stack, "aws_iam_role_policy").values()]
+
+
+def statements(stack: dict[str, Any], role_name: str) -> list[dict[str, Any]]:
+    roles = {lid: r for lid, r in resources(stack, "aws_iam_role").items()}
+    (role_id,) = [lid for lid, r in roles.items() if r["name"] == role_name]
+    found: list[dict[str, Any]] = []
+    for policy in resources(stack, "aws_iam_role_policy").values():
+        if policy["role"] == f"${{aws_iam_role.{role_id}.id}}":
+            found += json.loads(policy["policy"])["Statement"]
+    return found
+
+
+# --- what every system is held to -----------------------------------------------------------
+
+
+def test_each_system_environment_has_its_stack_and_state_key(synth: Synth) -> None:
+    for name in SYSTEM_STACKS:
+        stack = synth.stack(name)
+        assert stack["terraform"]["backend"]["s3"]["key"] == f"{name}/terraform.tfstate"
+    for platform in ("dev", "test", "stage", "prod"):
+        key = synth.stack(platform)["terraform"]["backend"]["s3"]["key"]
+        assert key == f"{platform}/terraform.tfstate"
+
+
+def test_region_and_azs_follow_the_config(system_stack: tuple[str, dict[str, Any]]) -> None:
+    name, stack = system_stack
+    config = SYSTEM_ENVIRONMENTS[name]
+    (provider,) = stack["provider"]["aws"]
+    assert provider["region"] == config.region
+    azs = sorted(s["availability_zone"] for s in resources(stack, "aws_subnet").values())
+    assert azs == sorted(config.network.availability_zones * 2)
+
+
+def test_tasks_are_private(system_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = system_stack
+    service = one(stack, "aws_ecs_service")
+    network = service["network_configuration"]
+    assert network["assign_public_ip"] is False
+    private = {
+        f"${{aws_subnet.{lid}.id}}"
+        for lid, s in resources(stack, "aws_subnet").items()
+        if s["tags"]["tier"] == "private"
+    }
+    assert set(network["subnets"]) == private
+
+
+def test_credentials_only_through_value_from(system_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = system_stack
+    env = environment(stack)
+    assert not [k for k in env if re.search(r"PASS|TOKEN|SECRET|LICENSE", k)]
+    assert secrets(stack), "the database password comes from a secret"
+    for value_from in secrets(stack).values():
+        assert value_from.startswith("${aws_secretsmanager_secret.") or value_from.startswith(
+            "${data.aws_secretsmanager_secret."
+        )
+
+
+def test_database_is_postgres_tls_only_encrypted_private(
+    system_stack: tuple[str, dict[str, Any]],
+) -> None:
+    name, stack = system_stack
+    config = SYSTEM_ENVIRONMENTS[name]
+    db = one(stack, "aws_db_instance")
+    assert db["engine"] == "postgres"
+    assert db["storage_encrypted"] is True
+    assert db["kms_key_id"].startswith("${aws_kms_key.")
+    assert db["publicly_accessible"] is False
+    assert db["multi_az"] is config.database.multi_az
+    assert db["deletion_protection"] is config.database.deletion_protection
+    assert db["backup_retention_period"] == config.database.backup_retention_days
+    params = {p["name"]: p["value"] for p in one(stack, "aws_db_parameter_group")["parameter"]}
+    assert params["rds.force_ssl"] == "1"
+
+
+def test_the_application_verifies_the_database_certificate(
+    system_stack: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = system_stack
+    urls = [v for v in environment(stack).values() if "sslmode=" in v]
+    assert len(urls) == 1
+    assert "sslmode=verify-full" in urls[0]
+    assert f"sslrootcert={RDS_CA_PATH}" in urls[0]
+
+
+def test_no_wildcard_actions(system_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = system_stack
+    for document in policies(stack):
+        for statement in document["Statement"]:
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                assert "*" not in action, (statement, action)
+
+
+def test_logs_are_encrypted_and_retained(system_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = system_stack
+    groups = resources(stack, "aws_cloudwatch_log_group")
+    assert groups
+    for group in groups.values():
+        assert group["retention_in_days"] > 0, group["name"]
+        assert group.get("kms_key_id"), group["name"]
+
+
+def test_every_alarm_notifies_the_topic(system_stack: tuple[str, dict[str, Any]]) -> None:
+    name, stack = system_stack
+    topic = "${aws_sns_topic." + next(iter(resources(stack, "aws_sns_topic"))) + ".arn}"
+    alarms = resources(stack, "aws_cloudwatch_metric_alarm")
+    for alarm in alarms.values():
+        assert topic in alarm["alarm_actions"], alarm["alarm_name"]
+    covered = json.dumps([a.get("dimensions", {}) for a in alarms.values()])
+    assert f'"ServiceName": "{name}-' in covered
+    assert f'"DBInstanceIdentifier": "{name}-postgres"' in covered
+    assert '"LoadBalancer": "${aws_lb.' in covered
+
+
+def test_prod_alarms_reach_someone(synth: Synth) -> None:
+    for name in ("metabase-prod", "dekart-prod"):
+        (subscription,) = resources(synth.stack(name), "aws_sns_topic_subscription").values()
+        assert subscription["protocol"] == "email"
+
+
+def test_images_come_from_the_stacks_own_immutable_repository(
+    system_stack: tuple[str, dict[str, Any]],
+) -> None:
+    name, stack = system_stack
+    repository = one(stack, "aws_ecr_repository")
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert repository["image_scanning_configuration"]["scan_on_push"] is True
+    image = container(stack)["image"]
+    assert image.endswith(f":{SYSTEM_ENVIRONMENTS[name].image_tag}")
+    assert image.startswith("${aws_ecr_repository.")
+
+
+@pytest.mark.parametrize("system", ["metabase", "dekart"])
+def test_dockerfile_builds_the_pinned_release(system: str) -> None:
+    module = {"metabase": metabase, "dekart": dekart}[system]
+    dockerfile = (ROOT / "images" / system / "Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM (\S+)$", dockerfile, re.M)
+    assert base.endswith(f":{module.IMAGE_TAG}")
+    assert f"COPY --chmod=0444 apps/common/certs/rds-ca-bundle.pem {RDS_CA_PATH}" in dockerfile
+
+
+def test_the_database_admits_only_the_service(system_stack: tuple[str, dict[str, Any]]) -> None:
+    name, stack = system_stack
+    groups = {lid: g["name"] for lid, g in resources(stack, "aws_security_group").items()}
+    db_group = next(lid for lid, n in groups.items() if n == f"{name}-postgres")
+    ingress = [
+        r
+        for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if r["security_group_id"] == f"${{aws_security_group.{db_group}.id}}"
+    ]
+    sources = sorted(groups[r["referenced_security_group_id"].split(".")[1]] for r in ingress)
+    assert all(r["from_port"] == 5432 for r in ingress)
+    assert sources == sorted([f"{name}-{name.split('-')[0]}", f"{name}-pg-owner"])
+
+
+def test_service_starts_after_its_database_owner(system_stack: tuple[str, dict[str, Any]]) -> None:
+    _, stack = system_stack
+    service = one(stack, "aws_ecs_service")
+    (invocation,) = resources(stack, "aws_lambda_invocation")
+    assert f"aws_lambda_invocation.{invocation}" in service["depends_on"]
+
+
+# --- production tier ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["metabase-prod", "dekart-prod"])
+def test_prod_is_https_with_redirect(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    listeners = {x["port"]: x for x in resources(stack, "aws_lb_listener").values()}
+    assert listeners[443]["protocol"] == "HTTPS"
+    assert listeners[443]["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    (redirect,) = listeners[80]["default_action"]
+    assert redirect["type"] == "redirect"
+    assert redirect["redirect"]["protocol"] == "HTTPS"
+    assert redirect["redirect"]["status_code"] == "HTTP_301"
+    alb = one(stack, "aws_lb")
+    assert alb["internal"] is False
+    assert alb["enable_deletion_protection"] is True
+    assert alb["access_logs"]["enabled"] is True
+
+
+@pytest.mark.parametrize("name", ["metabase-dev", "dekart-dev"])
+def test_dev_without_a_domain_is_internal_http(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    alb = one(stack, "aws_lb")
+    assert alb["internal"] is True
+    (listener,) = resources(stack, "aws_lb_listener").values()
+    assert listener["port"] == 80
+    cidrs = {
+        r.get("cidr_ipv4") for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+    }
+    assert "0.0.0.0/0" not in cidrs
+    assert "172.16.0.0/12" in cidrs
+
+
+def test_prod_database_and_service_are_highly_available(synth: Synth) -> None:
+    for name in ("metabase-prod", "dekart-prod"):
+        stack = synth.stack(name)
+        assert len(resources(stack, "aws_subnet")) == 6
+        db = one(stack, "aws_db_instance")
+        assert db["multi_az"] is True
+        assert db["deletion_protection"] is True
+        assert db["skip_final_snapshot"] is False
+        assert db["backup_retention_period"] >= 7
+    metabase_service = one(synth.stack("metabase-prod"), "aws_ecs_service")
+    assert metabase_service["desired_count"] >= 2
+    assert one(synth.stack("dekart-prod"), "aws_ecs_service")["desired_count"] == 1
+
+
+# --- Metabase -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["metabase-dev", "metabase-prod"])
+def test_metabase_task(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    task = one(stack, "aws_ecs_task_definition")
+    assert (task["cpu"], task["memory"]) == ("512", "1024")
+    c = container(stack)
+    assert c["portMappings"][0]["containerPort"] == 3000
+    assert c["user"] == "2000:2000"
+    assert c["readonlyRootFilesystem"] is True
+    assert "healthCheck" not in c
+    assert {m["containerPath"] for m in c["mountPoints"]} == {"/tmp", "/plugins"}
+    env = environment(stack)
+    assert env["MB_DB_TYPE"] == "postgres"
+    assert env["MB_DB_DBNAME"] == "metabase"
+    assert env["MB_DB_PORT"] == "5432"
+    assert env["MB_DB_USER"] == "metabase"
+    assert env["MB_DB_HOST"].startswith("${aws_db_instance.")
+    assert env["MB_DB_CONNECTION_URI"].startswith("jdbc:postgresql://${aws_db_instance.")
+    assert secrets(stack)["MB_DB_PASS"].endswith(":password::")
+    target_group = one(stack, "aws_lb_target_group")
+    assert target_group["port"] == 3000
+    assert target_group["health_check"]["path"] == "/api/health"
+
+
+def test_metabase_prod_uses_the_given_certificate_and_scales_on_cpu(synth: Synth) -> None:
+    stack = synth.stack("metabase-prod")
+    https = listener(stack, 443)
+    assert https["certificate_arn"] == metabase.PROD.web.certificate_arn
+    assert not resources(stack, "aws_acm_certificate")
+    env = environment(stack)
+    assert env["MB_SITE_URL"] == "https://metabase.example.com"
+    (policy,) = resources(stack, "aws_appautoscaling_policy").values()
+    spec = policy["target_tracking_scaling_policy_configuration"]
+    assert spec["predefined_metric_specification"]["predefined_metric_type"] == (
+        "ECSServiceAverageCPUUtilization"
+    )
+    service = one(stack, "aws_ecs_service")
+    # Versions never serve side by side (Metabase migrates its database at start).
+    assert service["deployment_minimum_healthy_percent"] == 0
+    assert service["deployment_maximum_percent"] == 100
+    assert service["health_check_grace_period_seconds"] == 300
+
+
+# --- Dekart ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
+def test_dekart_task(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    c = container(stack)
+    assert c["portMappings"][0]["containerPort"] == 8080
+    assert c["user"] == "1000:1000"
+    env = environment(stack)
+    (storage,) = [lid for lid in resources(stack, "aws_s3_bucket") if lid.startswith("storage")]
+    bucket = f"${{aws_s3_bucket.{storage}.bucket}}"
+    assert env["DEKART_STORAGE"] == "S3"
+    assert env["DEKART_DATASOURCE"] == "ATHENA"
+    assert env["DEKART_CLOUD_STORAGE_BUCKET"] == bucket
+    assert env["DEKART_ATHENA_CATALOG"] == "AwsDataCatalog"
+    assert env["DEKART_ATHENA_S3_OUTPUT_LOCATION"] == f"{bucket}/athena"
+    (workgroup,) = resources(stack, "aws_athena_workgroup")
+    assert env["DEKART_ATHENA_WORKGROUP"] == f"${{aws_athena_workgroup.{workgroup}.name}}"
+    assert env["DEKART_POSTGRES_URL"].startswith("postgres://dekart@${aws_db_instance.")
+    assert env["AWS_REGION"] == "eu-central-1"
+    assert set(secrets(stack)) == {"PGPASSWORD", "DEKART_MAPBOX_TOKEN", "DEKART_LICENSE_KEY"}
+    assert one(stack, "aws_lb_target_group")["health_check"]["path"] == "/health"
+
+
+def test_dekart_prod_signs_in_with_cognito_before_forwarding(synth: Synth) -> None:
+    stack = synth.stack("dekart-prod")
+    https = listener(stack, 443)
+    actions = sorted(https["default_action"], key=lambda a: a["order"])
+    assert [a["type"] for a in actions] == ["authenticate-cognito", "forward"]
+    cognito = actions[0]["authenticate_cognito"]
+    pool = next(iter(resources(stack, "aws_cognito_user_pool")))
+    assert cognito["user_pool_arn"] == f"${{aws_cognito_user_pool.{pool}.arn}}"
+    assert "openid" in cognito["scope"]
+
+
+def test_dekart_prod_certificate_is_validated_by_dns_and_named_in_route53(synth: Synth) -> None:
+    stack = synth.stack("dekart-prod")
+    certificate = one(stack, "aws_acm_certificate")
+    assert certificate["domain_name"] == "dekart.example.com"
+    assert certificate["validation_method"] == "DNS"
+    validation = next(iter(resources(stack, "aws_acm_certificate_validation")))
+    https = listener(stack, 443)
+    assert https["certificate_arn"] == (
+        f"${{aws_acm_certificate_validation.{validation}.certificate_arn}}"
+    )
+    records = named(stack, "aws_route53_record")
+    assert records["dekart.example.com"]["type"] == "A"
+    assert records["dekart.example.com"]["zone_id"] == dekart.PROD.web.hosted_zone_id
+
+
+@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
+def test_dekart_iam_is_scoped_to_its_workgroup_catalog_and_buckets(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    granted = statements(stack, f"{name}-dekart-task")
+    by_action: dict[str, set[str]] = {}
+    for statement in granted:
+        for action in statement["Action"]:
+            by_action.setdefault(action, set()).update(statement["Resource"])
+    workgroup = next(iter(resources(stack, "aws_athena_workgroup")))
+    assert by_action["athena:StartQueryExecution"] == {f"${{aws_athena_workgroup.{workgroup}.arn}}"}
+    assert not [a for a in by_action if a.startswith("athena:") and "Get*" in a]
+    for resource in by_action["glue:GetTable"]:
+        assert re.search(
+            r":glue:eu-central-1:\$\{data\.aws_caller_identity\.\w+\.account_id\}:"
+            r"(catalog|database/geodata|table/geodata/\*)$",
+            resource,
+        ), resource
+    assert "arn:aws:s3:::example-geodata-lake/*" in by_action["s3:GetObject"]
+    assert not [r for rs in by_action.values() for r in rs if r == "*"]
+
+
+@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
+def test_dekart_needs_no_nat_and_reaches_aws_through_endpoints(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    assert not resources(stack, "aws_nat_gateway")
+    services = {
+        e["service_name"].rsplit(".", 1)[-1]
+        if e["vpc_endpoint_type"] == "Gateway"
+        else e["service_name"].split("eu-central-1.", 1)[1]
+        for e in resources(stack, "aws_vpc_endpoint").values()
+    }
+    assert services == {"s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "athena"}
+
+
+@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
+def test_dekart_workgroup_enforces_encrypted_results_and_a_scan_cap(
+    synth: Synth, name: str
+) -> None:
+    stack = synth.stack(name)
+    configuration = one(stack, "aws_athena_workgroup")["configuration"]
+    assert configuration["enforce_workgroup_configuration"] is True
+    assert configuration["bytes_scanned_cutoff_per_query"] == 100 * 1024**3
+    result = configuration["result_configuration"]
+    assert result["encryption_configuration"]["encryption_option"] == "SSE_KMS"
+    assert result["output_location"].endswith("/athena/")

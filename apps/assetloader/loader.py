@@ -570,7 +570,11 @@ def _place(
     entry: dict[str, Any] = {"size": asset.size, "etag": asset.etag}
     body = s3.get_object(Bucket=bucket, Key=asset.key, IfMatch=asset.etag)["Body"]
     temp = _temp_name()
-    written = _write_new(dir_fd, temp, iter(lambda: bytes(body.read(_CHUNK)), b""))
+    try:
+        written = _write_new(dir_fd, temp, iter(lambda: bytes(body.read(_CHUNK)), b""))
+    finally:
+        with contextlib.suppress(Exception):
+            body.close()  # the HTTP connection goes back to the pool, or is dropped
     try:
         if written != asset.size:
             raise LoadError(f"{asset.key!r}: got {written} bytes, listed {asset.size}")

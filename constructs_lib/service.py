@@ -38,6 +38,8 @@ from cdktf_cdktf_provider_aws.ecs_service import EcsService, EcsServiceLoadBalan
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinition,
     EcsTaskDefinitionVolume,
+    EcsTaskDefinitionVolumeEfsVolumeConfiguration,
+    EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig,
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -54,6 +56,7 @@ from apps.common.contract import HEALTH_PATH
 from .alarms import Metric as AlarmMetric
 from .cluster import Cluster
 from .errors import ConfigError
+from .file_system import FileSystemMount, absolute_directory
 from .logs import log_group
 from .options import CPU_ARCHITECTURE, FARGATE_SIZES, Deployment
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
@@ -65,6 +68,7 @@ from .settings import DEFAULT_LOG_RETENTION_DAYS, ServiceSettings
 __all__ = [
     "FargateService",
     "FargateServiceProps",
+    "FileSystemMount",
     "ServiceLoadBalancer",
     "ServiceMetrics",
     "ServiceSettings",
@@ -179,6 +183,17 @@ class FargateServiceProps:
     1777); for a third-party image that does not, push a thin derived image (``FROM
     <image>``, ``RUN mkdir -p <path> && chown <uid> <path>``, ``VOLUME ["<path>"]``).
     Absolute normalised paths, each once. Empty: nothing is writable. Unset: ``/tmp``."""
+    file_system_mounts: Sequence[FileSystemMount] = ()
+    """EFS access points mounted into the container (``FileSystemMount``), each a task
+    volume ``efs-<path>`` (``/data`` is ``efs-data``) with transit encryption and IAM
+    authorization through its access point: the task role may ``ClientMount`` (and
+    ``ClientWrite`` unless ``read_only``) through that access point only, the file system
+    admits the service on 2049 and grants the task role in its policy, and the service
+    starts after those rules, the policy and the mount targets. Every file operation runs
+    as the access point's POSIX user, whatever ``user`` is. Needs Fargate platform 1.4 or
+    later (the service runs ``LATEST``). File systems in the cluster's network; container
+    paths absolute, normalised, each once and none also in ``writable_paths``.
+    Unset: none."""
     user: str = "10001"
     """The user the container runs as, ``<uid>`` or ``<uid>:<gid>`` (or a user name the
     image defines); never root (``0``, ``root``). This project's Dockerfiles create 10001;
@@ -253,6 +268,7 @@ class FargateService(Construct):
             description="AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS via NAT",
         )
         self._roles(props)
+        self._mount_dependencies = self._admit_to_file_systems(props)
         self.task_definition = EcsTaskDefinition(
             self,
             "task-definition",
@@ -267,7 +283,11 @@ class FargateService(Construct):
             },
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
-            volume=[EcsTaskDefinitionVolume(name=name) for name in self.writable_volumes] or None,
+            volume=[
+                *(EcsTaskDefinitionVolume(name=name) for name in self.writable_volumes),
+                *(_efs_volume(name, mount) for name, mount in self.file_system_volumes.items()),
+            ]
+            or None,
             container_definitions=json.dumps([self._container(props)]),
         )
         self.discovery: ServiceDiscoveryService | None = None
@@ -302,6 +322,11 @@ class FargateService(Construct):
     def writable_volumes(self) -> dict[str, str]:
         """The task's volumes, by name, and the path each is mounted at (``writable_paths``)."""
         return {_volume_name(path): path for path in self.props.writable_paths}
+
+    @property
+    def file_system_volumes(self) -> dict[str, FileSystemMount]:
+        """The task's EFS volumes, by name (``efs-<path>``), and what each mounts."""
+        return {_efs_volume_name(m.container_path): m for m in self.props.file_system_mounts}
 
     @property
     def discovery_name(self) -> str:
@@ -352,6 +377,10 @@ class FargateService(Construct):
                 _by_variable({k: c.arn for k, c in props.credentials_secrets.items()}),
                 kms_key_arn=key,
                 region=region,
+            )
+        for mount in props.file_system_mounts:
+            task_statements += mount.file_system.client_statements(
+                mount.access_point, write=not mount.read_only
             )
         if task_statements:
             self._policy("task-policy", self.task_role, "application", task_statements)
@@ -409,7 +438,12 @@ class FargateService(Construct):
             # `cdktf deploy` fails when the tasks never become healthy (crash loop, failing
             # health check), instead of reporting success while the circuit breaker rolls back.
             wait_for_steady_state=True,
-            depends_on=[*props.depends_on, *(lb.forwarding if lb else ()), self.egress_aws_apis],
+            depends_on=[
+                *props.depends_on,
+                *(lb.forwarding if lb else ()),
+                self.egress_aws_apis,
+                *self._mount_dependencies,
+            ],
         )
 
     # --- intent helpers ---------------------------------------------------------------
@@ -541,6 +575,22 @@ class FargateService(Construct):
 
     # --- internals ----------------------------------------------------------------------
 
+    def _admit_to_file_systems(self, props: FargateServiceProps) -> list[ITerraformDependable]:
+        """Admit the tasks to each mounted file system (security group once per file
+        system, the task role granted per access point); what the service starts after."""
+        waits_for: list[ITerraformDependable] = []
+        for mount in props.file_system_mounts:
+            for resource in mount.file_system.admit(
+                self,
+                role=self.task_role,
+                access_point=mount.access_point,
+                write=not mount.read_only,
+                description=f"{props.name} tasks to EFS",
+            ):
+                if resource not in waits_for:
+                    waits_for.append(resource)
+        return waits_for
+
     def _track(
         self,
         key: str,
@@ -586,8 +636,18 @@ class FargateService(Construct):
                 )
             ],
             "mountPoints": [
-                {"sourceVolume": name, "containerPath": path, "readOnly": False}
-                for name, path in self.writable_volumes.items()
+                *(
+                    {"sourceVolume": name, "containerPath": path, "readOnly": False}
+                    for name, path in self.writable_volumes.items()
+                ),
+                *(
+                    {
+                        "sourceVolume": name,
+                        "containerPath": mount.container_path,
+                        "readOnly": mount.read_only,
+                    }
+                    for name, mount in self.file_system_volumes.items()
+                ),
             ],
             "healthCheck": {
                 "command": list(
@@ -651,6 +711,7 @@ class FargateService(Construct):
             raise ConfigError(where, "user", props.user or '""', "run as a non-root UID")
         self._validate_health_check(props)
         self._validate_writable_paths(props)
+        self._validate_file_system_mounts(props)
         unnamed = sorted(k for k in props.credentials_secrets if not k.endswith("_SECRET"))
         if unnamed:
             raise ConfigError(
@@ -733,6 +794,78 @@ class FargateService(Construct):
                 "; ".join(clashes),
                 "give each path once (paths that differ only in punctuation share a volume name)",
             )
+
+    def _validate_file_system_mounts(self, props: FargateServiceProps) -> None:
+        where, field_ = self.node.path, "file_system_mounts"
+        network = props.cluster.network
+        for mount in props.file_system_mounts:
+            path = mount.container_path
+            if not absolute_directory(path):
+                raise ConfigError(
+                    where,
+                    field_,
+                    path or '""',
+                    "give absolute normalised container paths below / (e.g. /data)",
+                )
+            if mount.file_system.network is not network:
+                raise ConfigError(
+                    where,
+                    field_,
+                    f"{path}: {mount.file_system.node.path}",
+                    "mount a file system of the cluster's network (its mount targets are "
+                    "the only way in)",
+                )
+            if not mount.file_system.owns(mount.access_point):
+                raise ConfigError(
+                    where,
+                    field_,
+                    f"{path}: {mount.access_point.node.path}",
+                    "give an access point of the mounted file system (FileSystem.access_point)",
+                )
+        paths = [m.container_path for m in props.file_system_mounts]
+        twice = sorted({p for p in paths if paths.count(p) > 1 or p in props.writable_paths})
+        if twice:
+            raise ConfigError(
+                where,
+                field_,
+                ", ".join(twice),
+                "mount each container path once, and not also as a writable path",
+            )
+        by_volume: dict[str, list[str]] = {}
+        for path in props.writable_paths:
+            by_volume.setdefault(_volume_name(path), []).append(path)
+        for path in paths:
+            by_volume.setdefault(_efs_volume_name(path), []).append(path)
+        clashes = sorted(", ".join(paths) for paths in by_volume.values() if len(paths) > 1)
+        if clashes:
+            raise ConfigError(
+                where,
+                field_,
+                "; ".join(clashes),
+                "give paths whose volume names differ (efs-<path>, with punctuation as -)",
+            )
+
+
+def _efs_volume(name: str, mount: FileSystemMount) -> EcsTaskDefinitionVolume:
+    """The task volume ``name`` of ``mount``: its access point, over TLS, authorized as
+    the task role."""
+    return EcsTaskDefinitionVolume(
+        name=name,
+        efs_volume_configuration=EcsTaskDefinitionVolumeEfsVolumeConfiguration(
+            file_system_id=mount.file_system.id,
+            transit_encryption="ENABLED",
+            authorization_config=(
+                EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig(
+                    access_point_id=mount.access_point.id, iam="ENABLED"
+                )
+            ),
+        ),
+    )
+
+
+def _efs_volume_name(path: str) -> str:
+    """The EFS task volume mounted at ``path``: ``efs-`` and its :func:`_volume_name`."""
+    return f"efs-{_volume_name(path)}"
 
 
 def _looks_secret(name: str) -> bool:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from constructs_lib.cluster import Cluster
     from constructs_lib.database import Database
     from constructs_lib.encryption import EncryptionKey
+    from constructs_lib.file_system import FileSystem
     from constructs_lib.load_balancer import LoadBalancer
     from constructs_lib.network import Network
     from constructs_lib.queue import Queue
@@ -244,6 +245,25 @@ class UnitStack:
         built: LoadBalancer = self._once(
             "load_balancer", lambda: LoadBalancer(self.stack, "lb", props=props)
         )
+        return built
+
+    def file_system(self, name: str = "files", **overrides: Any) -> FileSystem:
+        """An EFS file system ``name`` (construct id ``efs-<name>``) on :meth:`network`
+        with :meth:`key`; ``overrides`` are further :class:`FileSystemProps` fields
+        (another ``network``, throughput mode, ...)."""
+        from constructs_lib.file_system import FileSystem, FileSystemProps
+
+        def build() -> FileSystem:
+            values: dict[str, Any] = {
+                "naming": NAMING,
+                "network": self.network(),
+                "key": self.key(),
+                "name": name,
+                **overrides,
+            }
+            return FileSystem(self.stack, f"efs-{name}", props=FileSystemProps(**values))
+
+        built: FileSystem = self._once(f"file-system-{name}", build)
         return built
 
     def service(self, name: str, *, min_tasks: int = 1, **overrides: Any) -> FargateService:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import UnitStack, containers, one, resources
+from tests.support import ONE_AZ_NETWORK, UnitStack, containers, one, resources
 
 
 def test_a_service_takes_network_namespace_and_names_from_its_cluster(
@@ -371,3 +371,233 @@ def test_a_service_with_a_fixed_task_count_synthesizes(unit_stack: UnitStack) ->
     assert (target["min_capacity"], target["max_capacity"]) == (1, 1)
     assert one(doc, "aws_ecs_service")["desired_count"] == 1
     assert resources(doc, "aws_appautoscaling_policy") == {}
+
+
+# --- EFS mounts -------------------------------------------------------------------------------
+
+
+def _mounted(unit_stack: UnitStack, *, read_only: bool = False) -> tuple[Any, Any, Any]:
+    """A service ``dashboard`` mounting access point ``themes`` of the ``files`` file
+    system at /themes; returns (service, file system, access point)."""
+    from constructs_lib.file_system import FileSystemMount
+
+    fs = unit_stack.file_system()
+    point = fs.access_point("themes", path="/dashboard/themes", uid=1000, gid=1000)
+    service = unit_stack.service(
+        "dashboard",
+        user="1000:1000",
+        file_system_mounts=(FileSystemMount(fs, point, "/themes", read_only=read_only),),
+    )
+    return service, fs, point
+
+
+def test_a_mounted_access_point_is_an_efs_volume_over_tls_with_iam(unit_stack: UnitStack) -> None:
+    service, fs, point = _mounted(unit_stack)
+    assert set(service.file_system_volumes) == {"efs-themes"}
+    doc = unit_stack.synth()
+    lid = unit_stack.stack.get_logical_id
+    assert one(doc, "aws_ecs_task_definition")["volume"] == [
+        {"name": "tmp"},
+        {
+            "name": "efs-themes",
+            "efs_volume_configuration": {
+                "file_system_id": f"${{aws_efs_file_system.{lid(fs.file_system)}.id}}",
+                "transit_encryption": "ENABLED",
+                "authorization_config": {
+                    "access_point_id": f"${{aws_efs_access_point.{lid(point)}.id}}",
+                    "iam": "ENABLED",
+                },
+            },
+        },
+    ]
+    container = containers(doc)["dashboard"]
+    assert container["mountPoints"] == [
+        {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False},
+        {"sourceVolume": "efs-themes", "containerPath": "/themes", "readOnly": False},
+    ]
+    assert container["readonlyRootFilesystem"] is True
+    assert one(doc, "aws_ecs_service")["platform_version"] == "LATEST"
+
+
+def test_the_task_role_may_mount_and_write_only_through_the_access_point(
+    unit_stack: UnitStack,
+) -> None:
+    service, fs, point = _mounted(unit_stack)
+    doc = unit_stack.synth()
+    lid = unit_stack.stack.get_logical_id
+    fs_arn = f"${{aws_efs_file_system.{lid(fs.file_system)}.arn}}"
+    point_arn = f"${{aws_efs_access_point.{lid(point)}.arn}}"
+    (policy,) = [
+        p for p in resources(doc, "aws_iam_role_policy").values() if p["name"] == "application"
+    ]
+    assert policy["role"] == f"${{aws_iam_role.{lid(service.task_role)}.id}}"
+    assert json.loads(policy["policy"])["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+            "Resource": [fs_arn],
+            "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": point_arn}},
+        }
+    ]
+    (fs_policy,) = resources(doc, "aws_efs_file_system_policy").values()
+    deny, grant = json.loads(fs_policy["policy"])["Statement"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert grant["Principal"] == {"AWS": f"${{aws_iam_role.{lid(service.task_role)}.arn}}"}
+    assert grant["Action"] == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    assert grant["Condition"]["StringEquals"] == {"elasticfilesystem:AccessPointArn": point_arn}
+
+
+def test_a_read_only_mount_is_read_only_and_granted_no_write(unit_stack: UnitStack) -> None:
+    _mounted(unit_stack, read_only=True)
+    doc = unit_stack.synth()
+    assert containers(doc)["dashboard"]["mountPoints"][-1] == {
+        "sourceVolume": "efs-themes",
+        "containerPath": "/themes",
+        "readOnly": True,
+    }
+    (policy,) = [
+        p for p in resources(doc, "aws_iam_role_policy").values() if p["name"] == "application"
+    ]
+    (fs_policy,) = resources(doc, "aws_efs_file_system_policy").values()
+    for statement in (
+        json.loads(policy["policy"])["Statement"][0],
+        json.loads(fs_policy["policy"])["Statement"][1],
+    ):
+        assert statement["Action"] == ["elasticfilesystem:ClientMount"]
+
+
+def test_the_file_system_admits_the_service_on_nfs_and_the_service_starts_after(
+    unit_stack: UnitStack,
+) -> None:
+    service, fs, _ = _mounted(unit_stack)
+    doc = unit_stack.synth()
+    lid = unit_stack.stack.get_logical_id
+    service_sg = f"${{aws_security_group.{lid(service.security_group)}.id}}"
+    fs_sg = f"${{aws_security_group.{lid(fs.security_group)}.id}}"
+    (ingress_id, ingress), *others = [
+        (k, r)
+        for k, r in resources(doc, "aws_vpc_security_group_ingress_rule").items()
+        if r["security_group_id"] == fs_sg
+    ]
+    assert others == []
+    assert ingress["referenced_security_group_id"] == service_sg
+    (egress_id, egress), *others = [
+        (k, r)
+        for k, r in resources(doc, "aws_vpc_security_group_egress_rule").items()
+        if r.get("referenced_security_group_id") == fs_sg
+    ]
+    assert others == []
+    assert egress["security_group_id"] == service_sg
+    for rule in (ingress, egress):
+        assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 2049, 2049)
+    waits_for = set(one(doc, "aws_ecs_service")["depends_on"])
+    assert {
+        f"aws_vpc_security_group_ingress_rule.{ingress_id}",
+        f"aws_vpc_security_group_egress_rule.{egress_id}",
+        f"aws_efs_file_system_policy.{lid(fs.policy)}",
+        *(f"aws_efs_mount_target.{k}" for k in resources(doc, "aws_efs_mount_target")),
+    } <= waits_for
+    assert len(resources(doc, "aws_efs_mount_target")) == 2
+
+
+def test_two_access_points_of_one_file_system_share_its_security_group_rule(
+    unit_stack: UnitStack,
+) -> None:
+    from constructs_lib.file_system import FileSystemMount
+
+    fs = unit_stack.file_system()
+    themes = fs.access_point("themes", path="/themes", uid=1000, gid=1000)
+    drivers = fs.access_point("drivers", path="/drivers", uid=1000, gid=1000)
+    service = unit_stack.service(
+        "dashboard",
+        file_system_mounts=(
+            FileSystemMount(fs, themes, "/themes"),
+            FileSystemMount(fs, drivers, "/opt/drivers", read_only=True),
+        ),
+    )
+    assert list(service.file_system_volumes) == ["efs-themes", "efs-opt-drivers"]
+    doc = unit_stack.synth()
+    fs_sg = f"${{aws_security_group.{unit_stack.stack.get_logical_id(fs.security_group)}.id}}"
+    ingress = [
+        r
+        for r in resources(doc, "aws_vpc_security_group_ingress_rule").values()
+        if r["security_group_id"] == fs_sg
+    ]
+    assert len(ingress) == 1
+    (policy,) = [
+        p for p in resources(doc, "aws_iam_role_policy").values() if p["name"] == "application"
+    ]
+    assert [len(s["Action"]) for s in json.loads(policy["policy"])["Statement"]] == [2, 1]
+    depends_on = one(doc, "aws_ecs_service")["depends_on"]
+    assert len(depends_on) == len(set(depends_on))
+
+
+def test_a_service_without_mounts_touches_no_file_system(unit_stack: UnitStack) -> None:
+    unit_stack.file_system()
+    unit_stack.service("worker")
+    doc = unit_stack.synth()
+    assert one(doc, "aws_ecs_task_definition")["volume"] == [{"name": "tmp"}]
+    assert not [
+        p for p in resources(doc, "aws_iam_role_policy").values() if p["name"] == "application"
+    ]
+    (fs_policy,) = resources(doc, "aws_efs_file_system_policy").values()
+    assert len(json.loads(fs_policy["policy"])["Statement"]) == 1
+    assert not any("efs" in d for d in one(doc, "aws_ecs_service")["depends_on"])
+
+
+@pytest.mark.parametrize(
+    ("paths", "writable", "message"),
+    [
+        (("themes",), ("/tmp",), r"got themes, give absolute normalised container paths"),
+        (("/",), ("/tmp",), r"got /, give absolute"),
+        (("/themes/",), ("/tmp",), r"got /themes/, give absolute"),
+        (("/a/../b",), ("/tmp",), r"got /a/\.\./b, give absolute"),
+        (("/themes", "/themes"), ("/tmp",), r"got /themes, mount each container path once"),
+        (("/tmp",), ("/tmp",), r"got /tmp, mount each container path once, and not also"),
+        (("/themes",), ("/efs-themes",), r"got /efs-themes, /themes, give paths whose volume"),
+        (("/a-b", "/a.b"), ("/tmp",), r"got /a-b, /a\.b, give paths whose volume names"),
+    ],
+)
+def test_a_wrong_container_path_is_refused(
+    unit_stack: UnitStack, paths: tuple[str, ...], writable: tuple[str, ...], message: str
+) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.file_system import FileSystemMount
+
+    fs = unit_stack.file_system()
+    mounts = tuple(
+        FileSystemMount(fs, fs.access_point(f"ap{i}", path=f"/ap{i}", uid=1000, gid=1000), p)
+        for i, p in enumerate(paths)
+    )
+    with pytest.raises(ConfigError, match=rf"^unit/worker\.file_system_mounts: {message}"):
+        unit_stack.service("worker", writable_paths=writable, file_system_mounts=mounts)
+
+
+def test_a_file_system_of_another_network_is_refused(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.file_system import FileSystemMount
+
+    elsewhere = unit_stack.file_system("elsewhere", network=unit_stack.network(ONE_AZ_NETWORK))
+    point = elsewhere.access_point("ap", path="/ap", uid=1000, gid=1000)
+    with pytest.raises(
+        ConfigError,
+        match=r"^unit/worker\.file_system_mounts: got /data: unit/efs-elsewhere, mount a file "
+        r"system of the cluster's network",
+    ):
+        unit_stack.service(
+            "worker", file_system_mounts=(FileSystemMount(elsewhere, point, "/data"),)
+        )
+
+
+def test_an_access_point_of_another_file_system_is_refused(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.file_system import FileSystemMount
+
+    files, other = unit_stack.file_system(), unit_stack.file_system("other")
+    foreign = other.access_point("ap", path="/ap", uid=1000, gid=1000)
+    with pytest.raises(
+        ConfigError,
+        match=r"^unit/worker\.file_system_mounts: got /data: unit/efs-other/access-point-ap, "
+        r"give an access point of the mounted file system",
+    ):
+        unit_stack.service("worker", file_system_mounts=(FileSystemMount(files, foreign, "/data"),))

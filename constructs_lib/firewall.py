@@ -1,8 +1,10 @@
-"""AWS WAF in front of CloudFront: managed rule groups, a per-IP rate limit, logging."""
+"""AWS WAF in front of CloudFront or a regional load balancer: managed rule groups, a
+per-IP rate limit, logging."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from cdktf import TerraformProvider
 from cdktf_cdktf_provider_aws.wafv2_web_acl import (
@@ -37,13 +39,27 @@ MANAGED_RULE_GROUPS = (
 inputs (including the Log4j JNDI lookups)."""
 
 
+class WafScope(Enum):
+    """What a web ACL protects."""
+
+    CLOUDFRONT = "CLOUDFRONT"
+    """A CloudFront distribution: the ACL lives in us-east-1."""
+    REGIONAL = "REGIONAL"
+    """A regional resource (an internet-facing load balancer) in the stack's region."""
+
+
 @dataclass(frozen=True)
 class EdgeFirewallProps:
     naming: Naming
-    provider: TerraformProvider
-    """An AWS provider for us-east-1: CloudFront web ACLs (and their logs) live there."""
+    provider: TerraformProvider | None
+    """An AWS provider for us-east-1 with ``CLOUDFRONT`` (CloudFront web ACLs and their
+    logs live there); ``None`` (the stack's provider) with ``REGIONAL``."""
     log_key: EncryptionKey
-    """A key in us-east-1 that CloudWatch Logs may use for the WAF log group."""
+    """A key in the ACL's region that CloudWatch Logs may use for the WAF log group."""
+    scope: WafScope = WafScope.CLOUDFRONT
+    """Unset: for CloudFront."""
+    name: str = "edge"
+    """The ACL is ``<prefix>-<name>``. Unset: ``edge``."""
     rate_limit_per_5_minutes: int = 2000
     """Requests one IP may send in 5 minutes before it is blocked. Unset: 2000."""
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
@@ -51,10 +67,9 @@ class EdgeFirewallProps:
 
 
 class EdgeFirewall(Construct):
-    """A CloudFront-scoped web ACL; attach it with ``Frontend``'s ``firewall``.
-
-    It sees every request to the site and the API: the load balancer is internal and only
-    CloudFront's VPC origin reaches it, so nothing gets around the ACL.
+    """A web ACL: CloudFront-scoped (attach it with ``Frontend``'s ``firewall``; it sees
+    every request to the site and the API, since the load balancer is internal and only
+    CloudFront's VPC origin reaches it), or regional (``WebLoadBalancer(web_acl_arn=)``).
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: EdgeFirewallProps) -> None:
@@ -66,7 +81,14 @@ class EdgeFirewall(Construct):
                 props.rate_limit_per_5_minutes,
                 "use 100 or more (the WAF minimum)",
             )
-        name = props.naming.name("edge")
+        if (props.scope is WafScope.CLOUDFRONT) != (props.provider is not None):
+            raise ConfigError(
+                self.node.path,
+                "provider",
+                props.provider,
+                "give a us-east-1 provider for CLOUDFRONT, none for REGIONAL",
+            )
+        name = props.naming.name(props.name)
         rules = [
             Wafv2WebAclRule(
                 name="rate-limit-per-ip",
@@ -101,8 +123,12 @@ class EdgeFirewall(Construct):
             "web-acl",
             provider=props.provider,
             name=name,
-            description="CloudFront: managed rule groups and a per-IP rate limit",
-            scope="CLOUDFRONT",
+            description=(
+                "CloudFront: managed rule groups and a per-IP rate limit"
+                if props.scope is WafScope.CLOUDFRONT
+                else "Load balancer: managed rule groups and a per-IP rate limit"
+            ),
+            scope=props.scope.value,
             default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
             visibility_config=Wafv2WebAclVisibilityConfig(
                 cloudwatch_metrics_enabled=True,
@@ -129,7 +155,8 @@ class EdgeFirewall(Construct):
         self.arn: str = self.web_acl.arn
         self.name = name
         self.provider = props.provider
-        """The us-east-1 provider: the web ACL's and CloudFront's metrics live there."""
+        """The us-east-1 provider for CloudFront (the web ACL's and CloudFront's metrics live
+        there); None for a regional ACL."""
         self.key = props.log_key
 
 

@@ -10,7 +10,17 @@ from tests.support import Synth
 SECRET_KEY = re.compile(
     r"(password|passwd|secret_string|auth_token|token|private_key|secret_key)", re.I
 )
-ALLOWED_LITERALS = {"no-password-required", "password", "iam"}
+ALLOWED_LITERALS = {
+    "no-password-required",
+    "password",
+    "iam",
+    "seconds",
+    "minutes",
+    "hours",
+    "days",
+}
+"""Literals under secret-looking keys that are not secrets: auth modes, and the units of a
+Cognito client's token lifetimes (``token_validity_units.access_token = "hours"``)."""
 
 
 def walk(node: Any, path: str = "") -> list[tuple[str, Any]]:
@@ -18,7 +28,10 @@ def walk(node: Any, path: str = "") -> list[tuple[str, Any]]:
     if isinstance(node, dict):
         for key, value in node.items():
             child = f"{path}.{key}"
-            if SECRET_KEY.search(key) and not isinstance(value, (dict, bool)):
+            structure = isinstance(value, dict) or (
+                isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)
+            )
+            if SECRET_KEY.search(key) and not structure and not isinstance(value, bool):
                 found.append((child, value))
             found.extend(walk(value, child))
     elif isinstance(node, list):
@@ -36,7 +49,8 @@ def test_secret_looking_values_are_references_only(synth: Synth) -> None:
     offenders = []
     for name, stack in synth.stacks.items():
         for path, value in walk(stack.get("resource", {})):
-            if is_reference(value) or value in ALLOWED_LITERALS or isinstance(value, (int, float)):
+            literal = isinstance(value, str) and value in ALLOWED_LITERALS
+            if is_reference(value) or literal or isinstance(value, (int, float)):
                 continue
             offenders.append(f"{name}{path} = {value!r}")
     assert offenders == []

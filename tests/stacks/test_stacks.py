@@ -7,17 +7,44 @@ import re
 from typing import Any
 
 import cdktf
+import pytest
 
-from tests.support import ENVIRONMENT_STACKS, Synth, load_tool
+from constructs_lib.errors import ConfigError
+from environments import SYSTEM_ENVIRONMENTS
+from tests.support import ENVIRONMENT_STACKS, SYNTH_ENVIRON, Synth, load_tool
+
+SYSTEM_STACKS = tuple(SYSTEM_ENVIRONMENTS)
 
 
-def test_one_stack_per_environment_plus_bootstrap(synth: Synth) -> None:
-    assert sorted(synth.stacks) == sorted([*ENVIRONMENT_STACKS, "bootstrap"])
+def test_one_stack_per_environment_and_system_environment_plus_bootstrap(synth: Synth) -> None:
+    assert sorted(synth.stacks) == sorted([*ENVIRONMENT_STACKS, *SYSTEM_STACKS, "bootstrap"])
+    assert set(SYSTEM_STACKS) == {"metabase-dev", "metabase-prod", "dekart-dev", "dekart-prod"}
+
+
+@pytest.mark.parametrize(
+    ("systems", "stacks"),
+    [
+        ("metabase", ["bootstrap", "metabase-dev", "metabase-prod"]),
+        ("platform, dekart", ["bootstrap", *ENVIRONMENT_STACKS, "dekart-dev", "dekart-prod"]),
+    ],
+)
+def test_systems_selects_what_is_synthesized(systems: str, stacks: list[str]) -> None:
+    import main
+
+    app = main.build_app(outdir="/nonexistent", environ={**SYNTH_ENVIRON, "SYSTEMS": systems})
+    assert sorted(c.node.id for c in app.node.children) == sorted(stacks)
+
+
+def test_an_unknown_system_is_refused() -> None:
+    import main
+
+    with pytest.raises(ConfigError, match=r"^app\.SYSTEMS: got 'metabse', name systems among"):
+        main.selected_systems({"SYSTEMS": "metabse"})
 
 
 def test_environment_stacks_use_the_s3_backend_with_native_locking(synth: Synth) -> None:
     keys = []
-    for name in ENVIRONMENT_STACKS:
+    for name in (*ENVIRONMENT_STACKS, *SYSTEM_STACKS):
         backend = synth.stack(name)["terraform"]["backend"]
         assert list(backend) == ["s3"], name
         s3: dict[str, Any] = backend["s3"]
@@ -26,7 +53,7 @@ def test_environment_stacks_use_the_s3_backend_with_native_locking(synth: Synth)
         assert s3["use_lockfile"] is True
         assert "dynamodb_table" not in s3
         keys.append(s3["key"])
-    assert keys == [f"{n}/terraform.tfstate" for n in ENVIRONMENT_STACKS]
+    assert keys == [f"{n}/terraform.tfstate" for n in (*ENVIRONMENT_STACKS, *SYSTEM_STACKS)]
     assert len(set(keys)) == len(keys)
 
 

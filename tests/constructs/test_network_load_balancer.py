@@ -434,3 +434,24 @@ def test_names_too_long_for_a_target_group_are_refused(unit_stack: UnitStack) ->
         r"target group names are limited to 32",
     ):
         _nlb(unit_stack, naming=Naming("a-long-environment-nam"))
+
+
+def test_only_scaling_on_requests_reads_a_request_count_label() -> None:
+    """An NLB's ``request_count_label`` raises, so nothing but
+    ``FargateService.scale_on_requests`` (an explicit request to scale on ALB requests)
+    may read it: a dashboard or an alarm reading it would break every NLB-backed stack."""
+    import ast
+
+    from tests.support import ROOT
+
+    readers = []
+    for folder in ("constructs_lib", "stacks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            for function in ast.walk(tree):
+                if not isinstance(function, ast.FunctionDef):
+                    continue
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Attribute) and node.attr == "request_count_label":
+                        readers.append(f"{path.relative_to(ROOT)}:{function.name}")
+    assert readers == ["constructs_lib/service.py:scale_on_requests"]

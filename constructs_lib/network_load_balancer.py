@@ -45,7 +45,7 @@ from apps.common.contract import HEALTH_PATH
 
 from .alarms import AlarmSpec, Watch
 from .errors import ConfigError
-from .load_balancer import MAX_NAME_LENGTH, _cidr_id
+from .load_balancer import check_names, check_target, cidr_ingress_rules
 from .naming import Naming
 from .network import Network
 from .security import Peer, RulePair, allow_tcp, security_group
@@ -259,24 +259,24 @@ class NetworkLoadBalancer(Construct):
         self, props: NetworkLoadBalancerProps, ports: Sequence[NetworkListener]
     ) -> list[VpcSecurityGroupIngressRule]:
         """One rule per admitted CIDR and listener port (ids ``ingress-<port>-<cidr>``)."""
-        sources = [(cidr, f"Allowed CIDR {cidr}") for cidr in props.ingress_cidrs]
+        listener_ports = [spec.port for spec in ports]
+        rules = []
         if props.vpc_clients:
             vpc_cidr = props.network.props.settings.vpc_cidr
-            sources.insert(0, (vpc_cidr, f"Clients in the VPC {vpc_cidr}"))
-        return [
-            VpcSecurityGroupIngressRule(
+            rules += cidr_ingress_rules(
                 self,
-                f"ingress-{spec.port}-{_cidr_id(cidr)}",
-                security_group_id=self.security_group.id,
-                cidr_ipv4=cidr,
-                ip_protocol="tcp",
-                from_port=spec.port,
-                to_port=spec.port,
-                description=description,
+                self.security_group,
+                [vpc_cidr],
+                listener_ports,
+                description="Clients in the VPC",
             )
-            for spec in ports
-            for cidr, description in sources
-        ]
+        return rules + cidr_ingress_rules(
+            self,
+            self.security_group,
+            props.ingress_cidrs,
+            listener_ports,
+            description="Allowed CIDR",
+        )
 
     def _target_group(
         self, props: NetworkLoadBalancerProps, spec: NetworkListener
@@ -317,24 +317,25 @@ class NetworkLoadBalancer(Construct):
                 "leave it unset: a Network Load Balancer logs TLS listeners only and these "
                 "listeners are TCP; the REST API's stage access log records each request",
             )
-        specs = [
-            NetworkListener(props.listener_port, props.target_port, props.health_check_path),
-            *props.extra_listeners,
-        ]
-        for i, spec in enumerate(specs):
-            prefix = "extra_listeners." if i else ""
-            ports = {f"{prefix}port" if i else "listener_port": spec.port}
-            ports[f"{prefix}target_port"] = spec.target_port
-            for field, port in ports.items():
+        if not 1 <= props.listener_port <= 65535:
+            raise ConfigError(
+                where, "listener_port", props.listener_port, "give a TCP port 1-65535"
+            )
+        check_target(where, props.target_port, props.health_check_path)
+        for spec in props.extra_listeners:
+            for field, port in (("port", spec.port), ("target_port", spec.target_port)):
                 if not 1 <= port <= 65535:
-                    raise ConfigError(where, field, port, "give a TCP port 1-65535")
+                    raise ConfigError(
+                        where, f"extra_listeners.{field}", port, "give a TCP port 1-65535"
+                    )
             if not spec.health_check_path.startswith("/"):
                 raise ConfigError(
                     where,
-                    f"{prefix}health_check_path",
+                    "extra_listeners.health_check_path",
                     repr(spec.health_check_path),
                     "start it with /",
                 )
+        specs = [NetworkListener(props.listener_port, props.target_port), *props.extra_listeners]
         listener_ports = [s.port for s in specs]
         twice = sorted({p for p in listener_ports if listener_ports.count(p) > 1})
         if twice:
@@ -347,15 +348,7 @@ class NetworkLoadBalancer(Construct):
                 props.deregistration_delay_seconds,
                 "give 0-3600 seconds",
             )
-        for name in (props.naming.name("nlb", str(p)) for p in listener_ports):
-            if len(name) > MAX_NAME_LENGTH:
-                raise ConfigError(
-                    where,
-                    "naming",
-                    repr(name),
-                    f"load balancer and target group names are limited to {MAX_NAME_LENGTH} "
-                    "characters; shorten the environment name",
-                )
+        check_names(where, *(props.naming.name("nlb", str(p)) for p in listener_ports))
 
     def _validate_cidrs(self, props: NetworkLoadBalancerProps) -> None:
         where = self.node.path

@@ -430,8 +430,8 @@ def test_names_too_long_for_a_target_group_are_refused(unit_stack: UnitStack) ->
 
     with pytest.raises(
         ConfigError,
-        match=r"^unit/nlb\.naming: got 'pcp-a-long-environment-nam-nlb-80', load balancer and "
-        r"target group names are limited to 32",
+        match=r"^unit/nlb\.naming: got 'pcp-a-long-environment-nam-nlb-80', load balancer "
+        r"names are limited to 32 characters; shorten the environment name$",
     ):
         _nlb(unit_stack, naming=Naming("a-long-environment-nam"))
 

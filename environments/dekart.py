@@ -60,8 +60,9 @@ PROD = DekartConfig(
     database=DatabaseSettings(
         engine=DatabaseEngine.POSTGRES,
         database_name="dekart",
-        instance_class="db.t4g.small",
+        instance_class="db.t4g.medium",
         multi_az=True,
+        performance_insights=True,
         backup_retention_days=14,
         log_retention_days=90,
     ),

@@ -42,8 +42,9 @@ PROD = MetabaseConfig(
     database=DatabaseSettings(
         engine=DatabaseEngine.POSTGRES,
         database_name="metabase",
-        instance_class="db.t4g.small",
+        instance_class="db.t4g.medium",
         multi_az=True,
+        performance_insights=True,
         backup_retention_days=14,
         log_retention_days=90,
     ),

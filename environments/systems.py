@@ -66,6 +66,10 @@ class WebSettings:
     """Protect the load balancer from ``terraform destroy``. Unset: unprotected."""
     access_logs: bool = False
     """Keep access logs in an S3 bucket (90 days). Unset: off."""
+    firewall: bool = True
+    """Put a regional AWS WAF web ACL (AWS managed rule groups, a per-IP rate limit,
+    encrypted logs) in front of an internet-facing load balancer. Unset: on (about $9 a
+    month plus $0.60 per million requests); ignored without a domain (internal)."""
 
     @property
     def public(self) -> bool:

@@ -22,6 +22,7 @@ from constructs_lib.certificate import Certificate, CertificateProps
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
 from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
+from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps, WafScope
 from constructs_lib.monitoring import Monitoring, MonitoringProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps
@@ -166,6 +167,20 @@ class SystemStack(ProjectStack):
                 ),
             )
             certificate_arn = self.certificate.arn
+        self.firewall: EdgeFirewall | None = None
+        if web.public and web.firewall:
+            self.firewall = EdgeFirewall(
+                self,
+                "firewall",
+                props=EdgeFirewallProps(
+                    naming=naming,
+                    provider=None,
+                    log_key=self.key,
+                    scope=WafScope.REGIONAL,
+                    name="web",
+                    log_retention_days=self.config.log_retention_days,
+                ),
+            )
         self.load_balancer = WebLoadBalancer(
             self,
             "load-balancer",
@@ -183,6 +198,7 @@ class SystemStack(ProjectStack):
                 access_logs_bucket_name=(
                     f"{naming.prefix}-alb-logs-{self.account_id}" if web.access_logs else None
                 ),
+                web_acl_arn=self.firewall.arn if self.firewall else None,
             ),
         )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from environments import SYSTEM_ENVIRONMENTS
 from tests.support import Synth
 from tools.review import cost
 from tools.review.cost import (
@@ -75,8 +76,12 @@ def test_prod_costs_more_than_dev(reports: dict[str, CostReport]) -> None:
 
 
 def test_each_line_names_quantity_and_unit(reports: dict[str, CostReport]) -> None:
-    for report in reports.values():
-        assert report.region == REGION
+    for name, report in reports.items():
+        assert (
+            report.region == SYSTEM_ENVIRONMENTS[name].region
+            if name in SYSTEM_ENVIRONMENTS
+            else REGION
+        )
         assert report.total == pytest.approx(sum(line.usd_month for line in report.lines))
         for line in report.lines:
             assert line.usd_month >= 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from environments import SYSTEM_ENVIRONMENTS
 from tests.support import Synth
 from tools.review.model import load_stacks
 from tools.review.report import StackReview, review_stacks, write
@@ -26,7 +27,7 @@ def test_summary_has_one_line_per_stack_starting_with_its_name(
     reviews: list[StackReview],
 ) -> None:
     lines = {r.stack.name: r.summary_line() for r in reviews}
-    assert set(lines) == {"bootstrap", "dev", "test", "stage", "prod"}
+    assert set(lines) == {"bootstrap", "dev", "test", "stage", "prod", *SYSTEM_ENVIRONMENTS}
     pattern = r"^prod +\d+ resources  1 public entry \(CloudFront\)  \$[\d,]+/month$"
     assert re.match(pattern, lines["prod"]), lines["prod"]
     assert re.match(

@@ -392,3 +392,23 @@ def test_dekart_workgroup_enforces_encrypted_results_and_a_scan_cap(
     result = configuration["result_configuration"]
     assert result["encryption_configuration"]["encryption_option"] == "SSE_KMS"
     assert result["output_location"].endswith("/athena/")
+
+
+@pytest.mark.parametrize("name", ["metabase-prod", "dekart-prod"])
+def test_internet_facing_load_balancers_sit_behind_a_regional_firewall(
+    synth: Synth, name: str
+) -> None:
+    stack = synth.stack(name)
+    acl_id, acl = next(iter(resources(stack, "aws_wafv2_web_acl").items()))
+    assert acl["scope"] == "REGIONAL"
+    assert "provider" not in acl  # the stack's region, not us-east-1
+    association = one(stack, "aws_wafv2_web_acl_association")
+    assert association["web_acl_arn"] == f"${{aws_wafv2_web_acl.{acl_id}.arn}}"
+    assert association["resource_arn"].startswith("${aws_lb.")
+    logging = one(stack, "aws_wafv2_web_acl_logging_configuration")
+    assert logging["resource_arn"] == f"${{aws_wafv2_web_acl.{acl_id}.arn}}"
+
+
+@pytest.mark.parametrize("name", ["metabase-dev", "dekart-dev"])
+def test_internal_load_balancers_have_no_firewall(synth: Synth, name: str) -> None:
+    assert not resources(synth.stack(name), "aws_wafv2_web_acl")

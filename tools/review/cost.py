@@ -72,6 +72,11 @@ FREE_OR_USAGE_ONLY: frozenset[str] = frozenset(
         "aws_vpc_security_group_ingress_rule",
         "aws_vpc_security_group_egress_rule",
         "aws_vpc_endpoint_route_table_association",
+        # usage only: queries scanned, monthly active users
+        "aws_athena_workgroup",
+        "aws_cognito_user_pool",
+        "aws_cognito_user_pool_client",
+        "aws_cognito_user_pool_domain",
         "aws_flow_log",  # log ingestion
         # IAM
         "aws_iam_role",
@@ -659,6 +664,16 @@ _USAGE_NOTES: tuple[tuple[frozenset[str], str], ...] = (
         frozenset({"aws_sns_topic"}),
         "SNS: publishes, {sns_requests_million} per million, email deliveries, {sns_email_100k} "
         "per 100,000, not included",
+    ),
+    (
+        frozenset({"aws_athena_workgroup"}),
+        "Athena: {athena_scanned_tb} per TB scanned (10 MB minimum per query; the workgroup "
+        "caps each query's scan), not included",
+    ),
+    (
+        frozenset({"aws_cognito_user_pool"}),
+        "Cognito: the first 10,000 monthly active users free, then {cognito_essentials_mau} "
+        "per user, not included",
     ),
     (
         frozenset({"aws_ecr_repository"}),

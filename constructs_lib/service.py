@@ -66,6 +66,7 @@ from .security import Peer, RulePair, allow_https_to_aws, allow_tcp, security_gr
 from .settings import DEFAULT_LOG_RETENTION_DAYS, ServiceSettings
 
 __all__ = [
+    "ExtraPort",
     "FargateService",
     "FargateServiceProps",
     "FileSystemMount",
@@ -73,6 +74,17 @@ __all__ = [
     "ServiceMetrics",
     "ServiceSettings",
 ]
+
+
+@dataclass(frozen=True)
+class ExtraPort:
+    """A further container port, optionally registered in a target group of the service's
+    load balancer (a second listener, such as a migration or admin port)."""
+
+    port: int
+    target_group: LbTargetGroup | None = None
+    """Register the tasks on ``port`` here and admit the load balancer on it. Unset: the
+    port is only mapped (peers reach it through ``allow_from(..., port=)``)."""
 
 
 class ServiceLoadBalancer(Protocol):
@@ -201,6 +213,8 @@ class FargateServiceProps:
     deployment: Deployment = Deployment.ROLLING
     """How a new task definition replaces the running tasks. Unset: rolling (new tasks
     beside the old, no downtime)."""
+    extra_ports: Sequence[ExtraPort] = ()
+    """Container ports besides ``port``. Unset: none."""
     service_discovery: bool = True
     """Register the tasks in the cluster's Cloud Map namespace (A records) as
     ``<name>.<namespace>``, which :attr:`FargateService.url` gives. False: not registered
@@ -317,6 +331,13 @@ class FargateService(Construct):
         self.scaling_policies: dict[str, AppautoscalingPolicy] = {}
         if props.load_balancer is not None:
             self.allow_from(props.load_balancer, description=f"ALB to the {props.name} API")
+            for extra in props.extra_ports:
+                if extra.target_group is not None:
+                    self.allow_from(
+                        props.load_balancer,
+                        description=f"load balancer to {props.name} port {extra.port}",
+                        port=extra.port,
+                    )
 
     @property
     def writable_volumes(self) -> dict[str, str]:
@@ -425,7 +446,16 @@ class FargateService(Construct):
                         target_group_arn=lb.target_group.arn,
                         container_name=props.name,
                         container_port=props.port,
-                    )
+                    ),
+                    *(
+                        EcsServiceLoadBalancer(
+                            target_group_arn=extra.target_group.arn,
+                            container_name=props.name,
+                            container_port=extra.port,
+                        )
+                        for extra in props.extra_ports
+                        if extra.target_group is not None
+                    ),
                 ]
                 if lb
                 else None
@@ -456,13 +486,17 @@ class FargateService(Construct):
             *(f"{r.terraform_resource_type}.{r.friendly_unique_id}" for r in resources),
         ]
 
-    def allow_from(self, peer: Peer, *, description: str) -> RulePair:
-        """Admit connections from ``peer`` to the service's port."""
+    def allow_from(self, peer: Peer, *, description: str, port: int | None = None) -> RulePair:
+        """Admit connections from ``peer`` to the service's port (or one of its
+        ``extra_ports``)."""
+        ports = [self.props.port, *(e.port for e in self.props.extra_ports)]
+        if port is not None and port not in ports:
+            raise ConfigError(self.node.path, "allow_from.port", port, f"use one of {ports}")
         return allow_tcp(
             self,
             source=peer,
             target=self.security_group,
-            port=self.props.port,
+            port=self.props.port if port is None else port,
             description=description,
         )
 
@@ -625,7 +659,13 @@ class FargateService(Construct):
             "essential": True,
             "user": props.user,
             "readonlyRootFilesystem": True,
-            "portMappings": [{"containerPort": props.port, "protocol": "tcp", "name": props.name}],
+            "portMappings": [
+                {"containerPort": props.port, "protocol": "tcp", "name": props.name},
+                *(
+                    {"containerPort": e.port, "protocol": "tcp", "name": f"{props.name}-{e.port}"}
+                    for e in props.extra_ports
+                ),
+            ],
             "environment": [
                 {"name": k, "value": v}
                 for k, v in sorted(
@@ -691,6 +731,18 @@ class FargateService(Construct):
     def _validate(self, props: FargateServiceProps) -> None:
         where = self.node.path
         size = props.settings
+        ports = [props.port, *(e.port for e in props.extra_ports)]
+        if len(set(ports)) != len(ports) or not all(1 <= p <= 65535 for p in ports):
+            raise ConfigError(
+                where, "extra_ports", ports, "give distinct TCP ports 1-65535, not the main port"
+            )
+        if props.load_balancer is None and any(e.target_group for e in props.extra_ports):
+            raise ConfigError(
+                where,
+                "extra_ports",
+                "a target group",
+                "give the service its load_balancer too (it admits the load balancer)",
+            )
         if size.memory not in FARGATE_SIZES.get(size.cpu, ()):
             allowed = FARGATE_SIZES.get(size.cpu)
             fix = (

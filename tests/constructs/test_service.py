@@ -601,3 +601,76 @@ def test_an_access_point_of_another_file_system_is_refused(unit_stack: UnitStack
         r"give an access point of the mounted file system",
     ):
         unit_stack.service("worker", file_system_mounts=(FileSystemMount(files, foreign, "/data"),))
+
+
+def test_an_extra_port_registers_in_its_target_group_and_admits_the_load_balancer(
+    unit_stack: UnitStack,
+) -> None:
+    from constructs_lib.network_load_balancer import (
+        NetworkListener,
+        NetworkLoadBalancer,
+        NetworkLoadBalancerProps,
+    )
+    from constructs_lib.service import ExtraPort
+    from tests.support import NAMING
+
+    nlb = NetworkLoadBalancer(
+        unit_stack.stack,
+        "nlb",
+        props=NetworkLoadBalancerProps(
+            naming=NAMING,
+            network=unit_stack.network(),
+            target_port=8080,
+            extra_listeners=(NetworkListener(port=8082, target_port=8082),),
+        ),
+    )
+    service = unit_stack.service(
+        "api", load_balancer=nlb, extra_ports=(ExtraPort(8082, nlb.target_groups[8082]),)
+    )
+    doc = unit_stack.synth()
+    (container,) = containers(doc).values()
+    assert [m["containerPort"] for m in container["portMappings"]] == [8080, 8082]
+    ecs = one(doc, "aws_ecs_service")
+    assert [(lb["container_port"]) for lb in ecs["load_balancer"]] == [8080, 8082]
+    groups = {
+        f"${{aws_lb_target_group.{unit_stack.stack.get_logical_id(g)}.arn}}": port
+        for port, g in nlb.target_groups.items()
+    }
+    assert [groups[lb["target_group_arn"]] for lb in ecs["load_balancer"]] == [80, 8082]
+    service_sg = (
+        f"${{aws_security_group.{unit_stack.stack.get_logical_id(service.security_group)}.id}}"
+    )
+    ports = sorted(
+        r["from_port"]
+        for r in resources(doc, "aws_vpc_security_group_ingress_rule").values()
+        if r["security_group_id"] == service_sg
+    )
+    assert ports == [8080, 8082]
+
+
+@pytest.mark.parametrize(
+    ("extra", "with_lb"),
+    [((8080,), True), ((8082, 8082), True), ((70000,), True), ((8082,), False)],
+)
+def test_extra_ports_are_checked(
+    unit_stack: UnitStack, extra: tuple[int, ...], with_lb: bool
+) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.service import ExtraPort
+
+    lb = unit_stack.load_balancer() if with_lb else None
+    target_group = lb.target_group if lb else unit_stack.load_balancer().target_group
+    with pytest.raises(ConfigError, match=r"\.extra_ports: got "):
+        unit_stack.service(
+            "api",
+            load_balancer=lb,
+            extra_ports=tuple(ExtraPort(p, target_group) for p in extra),
+        )
+
+
+def test_allow_from_names_one_of_the_service_ports(unit_stack: UnitStack) -> None:
+    from constructs_lib.errors import ConfigError
+
+    service = unit_stack.service("worker")
+    with pytest.raises(ConfigError, match=r"\.allow_from\.port: got 9999, use one of \[8080\]"):
+        service.allow_from(unit_stack.key(), description="x", port=9999)  # type: ignore[arg-type]

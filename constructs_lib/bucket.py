@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
@@ -40,6 +41,9 @@ class SecureBucketProps:
     """Days a replaced or deleted object version is kept. Unset: 90."""
     expiration_days: int | None = None
     """Expire current objects after this many days (for log buckets). Unset: never."""
+    expire_prefixes: Mapping[str, int] = field(default_factory=dict)
+    """Key prefix (``athena/``) to the days after which objects under it expire, for
+    scratch data kept beside lasting data. Unset: none."""
     force_destroy: bool = False
     """Let ``terraform destroy`` delete a non-empty bucket. Unset: refused."""
 
@@ -121,7 +125,21 @@ class SecureBucket(Construct):
                         if props.expiration_days
                         else None
                     ),
-                )
+                ),
+                *(
+                    S3BucketLifecycleConfigurationRule(
+                        id=f"expire-{prefix.strip('/').replace('/', '-')}",
+                        status="Enabled",
+                        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
+                        expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=days)],
+                        noncurrent_version_expiration=[
+                            S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                                noncurrent_days=1
+                            )
+                        ],
+                    )
+                    for prefix, days in sorted(props.expire_prefixes.items())
+                ),
             ],
         )
 

@@ -90,6 +90,17 @@ class Certificate(Construct):
             allow_overwrite=True,
         )
         """One CNAME per name on the certificate (a ``for_each`` resource)."""
+        # cdktf writes the map as ``for ... in tolist(<set>)``; with two names or more the
+        # set's elements are unknown at plan time and tolist() of it is unknown too, which
+        # for_each refuses. Iterating the set itself keeps the keys (the names) known.
+        certificate = (
+            f"{self.certificate.terraform_resource_type}.{self.certificate.friendly_unique_id}"
+        )
+        self.validation_records.add_override(
+            "for_each",
+            f"${{{{ for dvo in {certificate}.domain_validation_options : "
+            "dvo.domain_name => dvo }}",
+        )
         records = TerraformIterator.from_resources(self.validation_records)
         self.validation = AcmCertificateValidation(
             self,

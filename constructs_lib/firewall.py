@@ -21,6 +21,8 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl import (
 )
 from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
     Wafv2WebAclLoggingConfiguration,
+    Wafv2WebAclLoggingConfigurationRedactedFields,
+    Wafv2WebAclLoggingConfigurationRedactedFieldsSingleHeader,
 )
 from constructs import Construct
 
@@ -30,13 +32,18 @@ from .logs import log_group
 from .naming import Naming
 from .settings import DEFAULT_LOG_RETENTION_DAYS
 
+COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesAmazonIpReputationList",
-    "AWSManagedRulesCommonRuleSet",
+    COMMON_RULE_SET,
     "AWSManagedRulesKnownBadInputsRuleSet",
 )
 """AWS's baseline groups: known-bad sources, OWASP-style common rules, and known bad
 inputs (including the Log4j JNDI lookups)."""
+REDACTED_HEADERS = ("authorization", "cookie")
+"""Headers the WAF log never records: session cookies (the load balancer's Cognito
+session, the application's own) and credentials would let whoever reads the log replay a
+session."""
 
 
 class WafScope(Enum):
@@ -60,6 +67,11 @@ class EdgeFirewallProps:
     """Unset: for CloudFront."""
     name: str = "edge"
     """The ACL is ``<prefix>-<name>``. Unset: ``edge``."""
+    count_only: tuple[str, ...] = ()
+    """Rules of the managed groups that only count (are logged) instead of blocking, by
+    rule name, e.g. ``SizeRestrictions_BODY`` (the common rule set blocks bodies over
+    8 KB, which an application saving dashboards or uploading files sends). Unset: every
+    rule blocks."""
     rate_limit_per_5_minutes: int = 2000
     """Requests one IP may send in 5 minutes before it is blocked. Unset: 2000."""
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
@@ -113,7 +125,20 @@ class EdgeFirewall(Construct):
                         none=Wafv2WebAclRuleOverrideActionNone()
                     ),
                     statement={
-                        "managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}
+                        "managed_rule_group_statement": {
+                            "name": group,
+                            "vendor_name": "AWS",
+                            **(
+                                {
+                                    "rule_action_override": [
+                                        {"name": rule, "action_to_use": {"count": {}}}
+                                        for rule in props.count_only
+                                    ]
+                                }
+                                if props.count_only and group == COMMON_RULE_SET
+                                else {}
+                            ),
+                        }
                     },
                     visibility_config=_visibility(f"{name}-{group}"),
                 )
@@ -151,6 +176,14 @@ class EdgeFirewall(Construct):
             provider=props.provider,
             resource_arn=self.web_acl.arn,
             log_destination_configs=[self.log_group.arn],
+            redacted_fields=[
+                Wafv2WebAclLoggingConfigurationRedactedFields(
+                    single_header=Wafv2WebAclLoggingConfigurationRedactedFieldsSingleHeader(
+                        name=header
+                    )
+                )
+                for header in REDACTED_HEADERS
+            ],
         )
         self.arn: str = self.web_acl.arn
         self.name = name

@@ -11,6 +11,7 @@ and RDS events, the offered alarms, and optionally a compact dashboard.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .database import Database
 from .encryption import EncryptionKey, ServiceAccess
 from .errors import ConfigError
 from .naming import Naming
+from .options import Deployment
 from .policy import Statement, policy_document
 from .service import FargateService, ServiceMetrics
 from .settings import EMAIL_ADDRESS
@@ -231,20 +233,33 @@ def spec_alarm(
     )
 
 
-def running_tasks_spec(service: ServiceMetrics, *, naming: Naming) -> AlarmSpec:
-    """Fewer than the service's ``min_running_tasks`` for 3 minutes, or no report (key
-    ``running-<service name>``, alarm ``<prefix>-running-<short name>``)."""
+def running_tasks_spec(service: ServiceMetrics, *, naming: Naming, minutes: int = 3) -> AlarmSpec:
+    """Fewer than the service's ``min_running_tasks`` for ``minutes`` (unset: 3), or no
+    report (key ``running-<service name>``, alarm ``<prefix>-running-<short name>``)."""
     short = service.service_name.removeprefix(f"{naming.prefix}-")
     return AlarmSpec(
         f"running-{service.service_name}",
         f"ECS service {service.service_name} ran fewer than "
-        f"{service.min_running_tasks} task(s) for 3 minutes, or reported nothing. "
+        f"{service.min_running_tasks} task(s) for {minutes} minutes, or reported nothing. "
         "Look at the service's events (failed health checks, image pulls, "
         "stopped-task reasons) and its logs.",
         (CONTAINER_INSIGHTS, "RunningTaskCount", service.dimensions),
-        Watch("Minimum", 60, "<", service.min_running_tasks, evaluations=3, missing="breaching"),
+        Watch(
+            "Minimum", 60, "<", service.min_running_tasks, evaluations=minutes, missing="breaching"
+        ),
         name=naming.name("running", short),
     )
+
+
+def _outage_minutes(service: FargateService) -> int:
+    """How long a service may run short before its running-task alarm fires: 3 minutes,
+    plus, when its deploys stop the old tasks first (``Deployment.REPLACE``), the time a
+    deploy takes to stop them and start new ones (stop timeout, image pull, start-up
+    grace), so that a deploy does not page."""
+    props = service.props
+    if props.deployment is not Deployment.REPLACE:
+        return 3
+    return 3 + math.ceil((props.stop_timeout_seconds + props.startup_grace_seconds) / 60) + 1
 
 
 def database_specs(
@@ -485,7 +500,10 @@ class Monitoring(Construct):
     @staticmethod
     def _specs(props: MonitoringProps) -> list[AlarmSpec]:
         """Every alarm to create, in order: running tasks, the database's, the offered."""
-        always = [running_tasks_spec(s.metrics, naming=props.naming) for s in props.services]
+        always = [
+            running_tasks_spec(s.metrics, naming=props.naming, minutes=_outage_minutes(s))
+            for s in props.services
+        ]
         offered: list[AlarmSpec] = []
         if props.database is not None:
             always += database_specs(

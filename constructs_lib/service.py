@@ -58,7 +58,7 @@ from .cluster import Cluster
 from .errors import ConfigError
 from .file_system import FileSystemMount, absolute_directory
 from .logs import log_group
-from .options import CPU_ARCHITECTURE, FARGATE_SIZES, Deployment
+from .options import CPU_ARCHITECTURE, FARGATE_SIZES, Deployment, NatGateways
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
@@ -279,7 +279,12 @@ class FargateService(Construct):
         self.egress_aws_apis = allow_https_to_aws(
             self,
             self.security_group,
-            description="AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS via NAT",
+            description="AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS "
+            + (
+                "through VPC endpoints"
+                if cluster.network.props.settings.nat_gateways is NatGateways.NONE
+                else "via NAT"
+            ),
         )
         self._roles(props)
         self._mount_dependencies = self._admit_to_file_systems(props)
@@ -427,7 +432,11 @@ class FargateService(Construct):
             desired_count=props.settings.min_tasks,
             launch_type="FARGATE",
             platform_version="LATEST",
-            availability_zone_rebalancing="ENABLED",
+            # ECS rebalances across AZs only with room above the desired count (maximum
+            # percent over 100); it refuses the setting with a REPLACE deployment.
+            availability_zone_rebalancing=(
+                "ENABLED" if props.deployment.percents[1] > 100 else "DISABLED"
+            ),
             network_configuration={
                 "subnets": list(props.cluster.network.private_subnet_ids),
                 "security_groups": [self.security_group.id],

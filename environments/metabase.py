@@ -19,7 +19,7 @@ DEV = MetabaseConfig(
     name="dev",
     tier=Tier.DEVELOPMENT,
     region=REGION,
-    network=network(50, az_count=2, nat_gateways=NatGateways.SINGLE, region=REGION),
+    network=network(50, az_count=3, nat_gateways=NatGateways.SINGLE, region=REGION),
     database=DatabaseSettings(
         engine=DatabaseEngine.POSTGRES,
         database_name="metabase",

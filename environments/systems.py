@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from constructs_lib.options import FARGATE_SIZES, DatabaseEngine, Tier
+from constructs_lib.options import FARGATE_SIZES, DatabaseEngine, NatGateways, Tier
 from constructs_lib.settings import (
     DEFAULT_LOG_RETENTION_DAYS,
     DatabaseSettings,
@@ -87,6 +87,11 @@ class SystemConfig:
     """The system's name: stack and resource-name prefix (``metabase``)."""
     horizontal_scaling: ClassVar[bool]
     """Whether the application may run more than one task (its own documentation says)."""
+    database_engine: ClassVar[DatabaseEngine] = DatabaseEngine.POSTGRES
+    """The engine the application's database must use."""
+    serves_web: ClassVar[bool] = True
+    """Users reach it through ``web`` (a ``WebLoadBalancer``); False for a system with
+    another front door (Metaflow's API Gateway), whose ``web`` stays unset."""
 
     name: str
     """The environment: ``dev``, ``prod``; 2-12 lower-case letters, digits and hyphens."""
@@ -143,12 +148,12 @@ class SystemConfig:
         """The system's own rules (a subclass adds them). Unset: none."""
 
     def _check_system(self) -> None:
-        if self.database.engine is not DatabaseEngine.POSTGRES:
+        if self.database.engine is not self.database_engine:
             raise fail(
                 self,
                 "database.engine",
                 self.database.engine.name,
-                "use DatabaseEngine.POSTGRES (the application's database)",
+                f"use DatabaseEngine.{self.database_engine.name} (the application's database)",
             )
         self._check_service()
         if not _TAG_RE.match(self.image_tag) or self.image_tag in MUTABLE_TAGS:
@@ -193,6 +198,8 @@ class SystemConfig:
 
     def _check_web(self) -> None:
         web = self.web
+        if not self.serves_web and web != WebSettings():
+            raise fail(self, "web", "set", f"{self.system} is not served through web: unset it")
         if not web.public:
             for extra in ("hosted_zone_id", "certificate_arn"):
                 if getattr(web, extra):
@@ -249,6 +256,8 @@ class SystemConfig:
                 f"a production service runs at least {PRODUCTION_MIN_TASKS} tasks "
                 "(one AZ can fail)",
             )
+        if not self.serves_web:
+            return
         if not self.web.public:
             raise fail(
                 self,
@@ -299,6 +308,13 @@ class AthenaSettings:
     Catalog, the only kind this stack grants access to."""
     bytes_scanned_cutoff_gb: int = 100
     """The workgroup cancels a query that scans more. Unset: 100 GB (about $0.50)."""
+    data_kms_key_arns: tuple[str, ...] = ()
+    """Keys that encrypt the data buckets' objects (SSE-KMS): decrypt through S3 only.
+    Unset: none (SSE-S3 or the environment's key)."""
+    lake_formation: bool = False
+    """The databases are governed by Lake Formation: allow ``lakeformation:GetDataAccess``
+    (an action without resource-level permissions; Lake Formation's grants decide).
+    Unset: plain Glue permissions."""
 
 
 @dataclass(frozen=True)
@@ -355,6 +371,15 @@ class DekartConfig(SystemConfig):
         for bucket in athena.data_buckets:
             if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
                 raise fail(self, "athena.data_buckets", repr(bucket), "use S3 bucket names")
+        key_arn = re.compile(rf"arn:aws[a-z-]*:kms:{re.escape(self.region)}:\d{{12}}:key/[\w-]+")
+        for arn in athena.data_kms_key_arns:
+            if not key_arn.fullmatch(arn):
+                raise fail(
+                    self,
+                    "athena.data_kms_key_arns",
+                    repr(arn),
+                    f"use KMS key ARNs in {self.region} (arn:aws:kms:{self.region}:...:key/...)",
+                )
         if not 1 <= athena.bytes_scanned_cutoff_gb <= 100_000:
             raise fail(
                 self,
@@ -412,4 +437,189 @@ class DekartConfig(SystemConfig):
                 repr(cognito.user_pool_arn),
                 "use a Cognito user pool ARN (arn:aws:cognito-idp:<region>:<account>:"
                 "userpool/<id>)",
+            )
+
+
+@dataclass(frozen=True)
+class DatastoreSettings:
+    """The Metaflow datastore the metadata service's tasks may read (module inputs
+    ``s3_bucket_arn`` and ``datastore_s3_bucket_kms_key_arn``)."""
+
+    bucket_arn: str | None = None
+    """An existing datastore bucket. Unset: the stack creates one (versioned, TLS-only,
+    encrypted with ``kms_key_arn`` or, unset too, the environment's key)."""
+    kms_key_arn: str | None = None
+    """The key that encrypts the datastore's objects. Unset: the environment's key."""
+
+
+@dataclass(frozen=True)
+class ExistingDatabase:
+    """A PostgreSQL database the stack does not create (module input
+    ``rds_master_instance_endpoint``)."""
+
+    endpoint: str
+    """``host:port``."""
+    credentials_secret_arn: str
+    """A Secrets Manager secret ``{"username", "password"}`` of a login that owns the
+    database ``database.database_name`` there; injected as ``MF_METADATA_DB_USER`` /
+    ``MF_METADATA_DB_PSWD``."""
+    security_group_id: str | None = None
+    """The database's security group: the stack admits the service there on the port.
+    Unset: you admit it (output ``metadata_service_security_group_id``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetaflowConfig(SystemConfig):
+    """One Metaflow metadata service environment (``metaflow-<name>``): the inputs of the
+    ``metadata-service`` Terraform module, typed (the README maps each one)."""
+
+    system: ClassVar[str] = "metaflow"
+    horizontal_scaling: ClassVar[bool] = True
+    """The service keeps no state of its own (aiohttp over a PostgreSQL pool)."""
+    serves_web: ClassVar[bool] = False
+
+    access_list_cidr_blocks: tuple[str, ...]
+    """Who may call the service. Its public ranges go to the API's resource policy (who
+    may call the API Gateway endpoint); its private ranges to the internal load balancer's
+    security group (who may call it directly, e.g. over the VPN). Required, as in the
+    module."""
+    enable_api_gateway: bool = True
+    """Put the API Gateway REST API (through a VPC link) in front. Unset: on."""
+    enable_api_basic_auth: bool = True
+    """Require the API key (``METAFLOW_SERVICE_AUTH_KEY``) on every API call, with a usage
+    plan. Unset: on."""
+    api_access_logs: bool = True
+    """Write the API's access log (needs the account's API Gateway CloudWatch role, set
+    once per account and region: README). Unset: on."""
+    datastore: DatastoreSettings = field(default_factory=DatastoreSettings)
+    """Unset: the stack creates the bucket, encrypted with the environment's key."""
+    existing_database: ExistingDatabase | None = None
+    """Unset: the stack creates the PostgreSQL instance (``database``) and the service's
+    own login, owner of ``database.database_name``."""
+
+    @property
+    def public_access_cidrs(self) -> tuple[str, ...]:
+        """The public ranges of ``access_list_cidr_blocks``: the API's resource policy."""
+        return tuple(c for c in self.access_list_cidr_blocks if allowed_cidr_problem(c))
+
+    @property
+    def private_access_cidrs(self) -> tuple[str, ...]:
+        """The private ranges of ``access_list_cidr_blocks``: admitted by the internal load
+        balancer's security group (a public range could never reach it)."""
+        return tuple(c for c in self.access_list_cidr_blocks if not allowed_cidr_problem(c))
+
+    def check(self) -> None:
+        if not self.access_list_cidr_blocks:
+            raise fail(
+                self,
+                "access_list_cidr_blocks",
+                "none",
+                "name who may call the service (your VPN's CIDRs), as the module requires",
+            )
+        for cidr in self.access_list_cidr_blocks:
+            if not re.fullmatch(r"\d+\.\d+\.\d+\.\d+/\d+", cidr) or cidr.endswith("/0"):
+                raise fail(
+                    self,
+                    "access_list_cidr_blocks",
+                    repr(cidr),
+                    "use IPv4 CIDRs narrower than the whole internet",
+                )
+        if self.enable_api_gateway and not self.public_access_cidrs:
+            raise fail(
+                self,
+                "access_list_cidr_blocks",
+                ", ".join(self.access_list_cidr_blocks),
+                "the API Gateway endpoint is public: name the public ranges (your VPN's "
+                "egress addresses) that may call it, or set enable_api_gateway=False",
+            )
+        for field_ in ("bucket_arn", "kms_key_arn"):
+            value = getattr(self.datastore, field_)
+            service = "s3" if field_ == "bucket_arn" else "kms"
+            if value is not None and not value.startswith(f"arn:aws:{service}:"):
+                raise fail(
+                    self, f"datastore.{field_}", repr(value), f"use an {service.upper()} ARN"
+                )
+        db = self.existing_database
+        if db is not None:
+            if not re.fullmatch(r"[a-z0-9.-]+:\d{2,5}", db.endpoint):
+                raise fail(self, "existing_database.endpoint", repr(db.endpoint), "use host:port")
+            if not db.credentials_secret_arn.startswith(f"arn:aws:secretsmanager:{self.region}:"):
+                raise fail(
+                    self,
+                    "existing_database.credentials_secret_arn",
+                    repr(db.credentials_secret_arn),
+                    f"use a Secrets Manager secret ARN in {self.region}",
+                )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanintelligenceConfig(SystemConfig):
+    """One Panintelligence environment (``panintelligence-<name>``). ``service`` is the
+    dashboard (the only public service); the other three are reached privately."""
+
+    system: ClassVar[str] = "panintelligence"
+    horizontal_scaling: ClassVar[bool] = True
+    """The dashboard runs several tasks behind sticky sessions (Tomcat sessions)."""
+    database_engine: ClassVar[DatabaseEngine] = DatabaseEngine.MARIADB
+
+    renderer: ServiceSettings = field(
+        default_factory=lambda: ServiceSettings(min_tasks=1, max_tasks=1, cpu=2048, memory=4096)
+    )
+    """Unset: the datasheet's 2 vCPU / 4 GB, one task."""
+    pirana: ServiceSettings = field(
+        default_factory=lambda: ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=1024)
+    )
+    """Unset: the datasheet's 0.5 vCPU; 1 GB, Fargate's least memory for 0.5 vCPU (the
+    datasheet's 512 MB is not a Fargate size)."""
+    scheduler: ServiceSettings = field(
+        default_factory=lambda: ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=1024)
+    )
+    """Unset: as ``pirana``. Always one task: two schedulers would send every report twice."""
+    assets_force_token: str = ""
+    """Set a new value (a date) to reload the shipped assets onto EFS once, restoring the
+    shipped files (changed ones are kept as ``.bak-<time>``, added ones are left alone).
+    Unset: the assets are loaded once and never again."""
+    licence_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    """Where the dashboard may open HTTPS connections besides AWS (the licence server,
+    through NAT). Unset: anywhere on 443 (the licence server's addresses are not
+    published)."""
+
+    def check(self) -> None:
+        if self.scheduler.max_tasks != 1:
+            raise fail(
+                self,
+                "scheduler.max_tasks",
+                self.scheduler.max_tasks,
+                "use 1: two schedulers would run every scheduled task twice",
+            )
+        for name in ("renderer", "pirana", "scheduler"):
+            settings: ServiceSettings = getattr(self, name)
+            allowed = FARGATE_SIZES.get(settings.cpu)
+            if allowed is None or settings.memory not in allowed:
+                raise fail(
+                    self,
+                    f"{name}.cpu/memory",
+                    f"{settings.cpu}/{settings.memory}",
+                    "use a Fargate size (0.5 vCPU needs at least 1024 MiB)",
+                )
+            if not 1 <= settings.min_tasks <= settings.max_tasks:
+                raise fail(
+                    self,
+                    f"{name}.min_tasks/max_tasks",
+                    f"{settings.min_tasks}/{settings.max_tasks}",
+                    "use 1 <= min_tasks <= max_tasks",
+                )
+        if self.network.nat_gateways is NatGateways.NONE:
+            raise fail(
+                self,
+                "network.nat_gateways",
+                "NONE",
+                "the dashboard reaches the licence server through NAT: use SINGLE or PER_AZ",
+            )
+        if not re.fullmatch(r"[A-Za-z0-9._-]{0,64}", self.assets_force_token):
+            raise fail(
+                self,
+                "assets_force_token",
+                repr(self.assets_force_token),
+                "use up to 64 letters, digits, '.', '_' or '-'",
             )

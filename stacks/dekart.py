@@ -27,6 +27,7 @@ from cdktf_cdktf_provider_aws.data_aws_secretsmanager_secret import (
 )
 
 from constructs_lib.bucket import SecureBucket, SecureBucketProps
+from constructs_lib.options import Deployment
 from constructs_lib.policy import Statement
 from constructs_lib.secrets import SecretRef
 from constructs_lib.user_pool import UserPool, UserPoolProps
@@ -55,6 +56,8 @@ RESULTS_ACCESS = (
     "s3:AbortMultipartUpload",
     "s3:ListMultipartUploadParts",
 )
+ATHENA_RESULTS_DAYS = 7
+"""Days Athena's own result files are kept (Dekart serves its copies)."""
 BUCKET_ACCESS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
 
 
@@ -67,6 +70,9 @@ class DekartStack(SystemStack):
     """200 whenever the process serves (no database check)."""
     container_user: ClassVar[str] = "1000:1000"
     """The image's ``appuser``."""
+    deployment: ClassVar[Deployment] = Deployment.REPLACE
+    """One task that keeps its query jobs in memory and migrates its database at start:
+    a deploy stops it before the new version starts (a short outage)."""
 
     def data_step(self) -> None:
         """PostgreSQL and its owner (the shared step), the bucket for results and
@@ -80,6 +86,8 @@ class DekartStack(SystemStack):
                 bucket_name=f"{naming.prefix}-storage-{self.account_id}",
                 key=self.key,
                 force_destroy=not config.is_production,
+                # Athena's originals: Dekart copies each result to the bucket's root.
+                expire_prefixes={f"{ATHENA_PREFIX}/": ATHENA_RESULTS_DAYS},
             ),
         )
         self.workgroup = AthenaWorkgroup(
@@ -203,6 +211,24 @@ class DekartStack(SystemStack):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
             ),
         ]
+        if config.athena.lake_formation:
+            statements.append(
+                Statement(
+                    sid="LakeFormationGovernedTables",
+                    actions=["lakeformation:GetDataAccess"],
+                    # No resource-level permissions: Lake Formation's grants decide.
+                    resources=["*"],
+                )
+            )
+        if config.athena.data_kms_key_arns:
+            statements.append(
+                Statement(
+                    sid="DecryptTheDataThroughS3",
+                    actions=["kms:Decrypt"],
+                    resources=list(config.athena.data_kms_key_arns),
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                )
+            )
         if data:
             statements.append(
                 Statement(

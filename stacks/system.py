@@ -179,6 +179,9 @@ class SystemStack(ProjectStack):
                     scope=WafScope.REGIONAL,
                     name="web",
                     log_retention_days=self.config.log_retention_days,
+                    # Saving a dashboard or a map, or uploading a file, sends more than the
+                    # common rule set's 8 KB body limit: counted, not blocked.
+                    count_only=("SizeRestrictions_BODY",),
                 ),
             )
         self.load_balancer = WebLoadBalancer(

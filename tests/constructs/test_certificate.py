@@ -72,11 +72,13 @@ def test_one_validation_record_per_name_from_the_validation_options_set(
     record = one(doc, "aws_route53_record")
     cert = _id(doc, "aws_acm_certificate")
     # A set of objects is no for_each argument: a map keyed by the name (known at plan
-    # time) of the set's elements is.
+    # time) of the set's elements is. Not through tolist(): with several names (as here)
+    # the set's elements are unknown at plan time, tolist() of it is unknown, and
+    # Terraform refuses the for_each (reproduced with Terraform 1.11).
     assert record["for_each"] == (
-        "${{ for key, val in tolist(aws_acm_certificate."
+        "${{ for dvo in aws_acm_certificate."
         + cert
-        + ".domain_validation_options): val.domain_name => val }}"
+        + ".domain_validation_options : dvo.domain_name => dvo }}"
     )
     assert record["zone_id"] == ZONE
     assert record["name"] == "${each.value.resource_record_name}"

@@ -674,3 +674,26 @@ def test_allow_from_names_one_of_the_service_ports(unit_stack: UnitStack) -> Non
     service = unit_stack.service("worker")
     with pytest.raises(ConfigError, match=r"\.allow_from\.port: got 9999, use one of \[8080\]"):
         service.allow_from(unit_stack.key(), description="x", port=9999)  # type: ignore[arg-type]
+
+
+def test_a_replace_deployment_stops_old_tasks_first_without_az_rebalancing(
+    unit_stack: UnitStack,
+) -> None:
+    from constructs_lib.options import Deployment
+
+    unit_stack.service("worker", deployment=Deployment.REPLACE)
+    ecs = one(unit_stack.synth(), "aws_ecs_service")
+    assert ecs["deployment_minimum_healthy_percent"] == 0
+    assert ecs["deployment_maximum_percent"] == 100
+    # ECS refuses AZ rebalancing unless the maximum percent exceeds 100.
+    assert ecs["availability_zone_rebalancing"] == "DISABLED"
+
+
+def test_a_rolling_deployment_rebalances_across_azs(unit_stack: UnitStack) -> None:
+    unit_stack.service("worker")
+    ecs = one(unit_stack.synth(), "aws_ecs_service")
+    assert (ecs["deployment_minimum_healthy_percent"], ecs["deployment_maximum_percent"]) == (
+        100,
+        200,
+    )
+    assert ecs["availability_zone_rebalancing"] == "ENABLED"

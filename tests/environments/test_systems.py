@@ -335,3 +335,12 @@ def test_dekart_needs_no_nat_gateway() -> None:
             "secretsmanager",
             "athena",
         }
+
+
+def test_data_keys_must_be_kms_key_arns_of_the_region() -> None:
+    fails(
+        dekart.DEV,
+        r"^dekart-dev\.athena\.data_kms_key_arns: got 'arn:aws:kms:us-east-1:123456789012:key/x', "
+        r"use KMS key ARNs in eu-central-1",
+        athena__data_kms_key_arns=("arn:aws:kms:us-east-1:123456789012:key/x",),
+    )

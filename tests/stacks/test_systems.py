@@ -412,3 +412,99 @@ def test_internet_facing_load_balancers_sit_behind_a_regional_firewall(
 @pytest.mark.parametrize("name", ["metabase-dev", "dekart-dev"])
 def test_internal_load_balancers_have_no_firewall(synth: Synth, name: str) -> None:
     assert not resources(synth.stack(name), "aws_wafv2_web_acl")
+
+
+@pytest.mark.parametrize("name", ["metabase-prod", "dekart-prod"])
+def test_the_firewall_counts_large_bodies_instead_of_blocking_saves(
+    synth: Synth, name: str
+) -> None:
+    acl = one(synth.stack(name), "aws_wafv2_web_acl")
+    (common,) = [r for r in acl["rule"] if r["name"] == "AWSManagedRulesCommonRuleSet"]
+    overrides = common["statement"]["managed_rule_group_statement"]["rule_action_override"]
+    assert overrides == [{"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}]
+
+
+def test_no_firewall_log_records_cookies_or_credentials(synth: Synth) -> None:
+    logged = 0
+    for name, stack in synth.stacks.items():
+        for logging in resources(stack, "aws_wafv2_web_acl_logging_configuration").values():
+            headers = {f["single_header"]["name"] for f in logging["redacted_fields"]}
+            assert headers == {"authorization", "cookie"}, name
+            logged += 1
+    assert logged == 6  # dev, test, stage, prod, metabase-prod, dekart-prod
+
+
+def test_metabase_vpc_spans_three_azs_in_every_environment(synth: Synth) -> None:
+    for name in ("metabase-dev", "metabase-prod"):
+        azs = {s["availability_zone"] for s in resources(synth.stack(name), "aws_subnet").values()}
+        assert azs == {"eu-west-1a", "eu-west-1b", "eu-west-1c"}, name
+        assert resources(synth.stack(name), "aws_nat_gateway"), name
+
+
+@pytest.mark.parametrize("name", ["metabase-prod", "dekart-prod"])
+def test_a_replacing_deploy_does_not_page(synth: Synth, name: str) -> None:
+    """Both replace their tasks on deploy (versions never side by side): the running-task
+    alarm waits out a deploy (stop, pull, start-up grace) before it fires."""
+    stack = synth.stack(name)
+    service = one(stack, "aws_ecs_service")
+    assert service["deployment_maximum_percent"] == 100
+    assert service["availability_zone_rebalancing"] == "DISABLED"
+    (alarm,) = [
+        a
+        for a in resources(stack, "aws_cloudwatch_metric_alarm").values()
+        if a["alarm_name"].startswith(f"{name}-running-")
+    ]
+    grace = service["health_check_grace_period_seconds"]
+    assert alarm["evaluation_periods"] * alarm["period"] > grace + 30
+
+
+def test_athena_originals_expire_and_the_rest_of_the_bucket_is_kept(synth: Synth) -> None:
+    stack = synth.stack("dekart-prod")
+    (lifecycle,) = [
+        r
+        for lid, r in resources(stack, "aws_s3_bucket_lifecycle_configuration").items()
+        if lid.startswith("storage")
+    ]
+    rules = {r["id"]: r for r in lifecycle["rule"]}
+    assert rules["expire-athena"]["filter"][0]["prefix"] == "athena/"
+    assert rules["expire-athena"]["expiration"][0]["days"] == 7
+    assert "expiration" not in rules["housekeeping"]
+
+
+@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
+def test_without_nat_the_egress_says_endpoints(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    service_egress = [
+        r["description"]
+        for lid, r in resources(stack, "aws_vpc_security_group_egress_rule").items()
+        if lid.startswith("dekart_egress-aws-apis")
+    ]
+    assert service_egress == [
+        "AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS through VPC endpoints"
+    ]
+
+
+def test_lake_formation_and_data_keys_are_granted_only_when_configured(synth: Synth) -> None:
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from environments.state import StateConfig
+    from stacks.dekart import DekartStack
+
+    key = "arn:aws:kms:eu-central-1:123456789012:key/data"
+    config = replace(
+        dekart.DEV, athena=replace(dekart.ATHENA, lake_formation=True, data_kms_key_arns=(key,))
+    )
+    stack = DekartStack(App(), config=config, state=StateConfig())
+    doc = json.loads(Testing.synth(stack))
+    granted = {s["Sid"]: s for s in statements(doc, "dekart-dev-dekart-task")}
+    assert granted["LakeFormationGovernedTables"]["Action"] == ["lakeformation:GetDataAccess"]
+    assert granted["DecryptTheDataThroughS3"]["Resource"] == [key]
+    assert granted["DecryptTheDataThroughS3"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.eu-central-1.amazonaws.com"}
+    }
+    shipped = {
+        s.get("Sid") for s in statements(synth.stack("dekart-dev"), "dekart-dev-dekart-task")
+    }
+    assert "LakeFormationGovernedTables" not in shipped

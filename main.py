@@ -3,7 +3,7 @@
 system environment (``metabase-dev``, ``dekart-prod``, ...).
 
 ``cdktf synth`` runs this file (see cdktf.json); tests call :func:`build_app` directly.
-``SYSTEMS=metabase,dekart`` (any of ``platform``, ``metabase``, ``dekart``) synthesizes only
+``SYSTEMS=metabase,dekart`` (any of ``platform`` and the system names) synthesizes only
 those systems' stacks (plus bootstrap); unset, every stack.
 """
 
@@ -22,11 +22,16 @@ from environments.state import StateConfig
 from stacks import BootstrapStack, PlatformStack
 from stacks.dekart import DekartStack
 from stacks.metabase import MetabaseStack
+from stacks.metaflow import MetaflowStack
 from stacks.system import SystemStack
 
 BOOTSTRAP_STACK = "bootstrap"
 PLATFORM = "platform"
-SYSTEM_STACKS: dict[str, type[SystemStack]] = {"metabase": MetabaseStack, "dekart": DekartStack}
+SYSTEM_STACKS: dict[str, type[SystemStack]] = {
+    "metabase": MetabaseStack,
+    "dekart": DekartStack,
+    "metaflow": MetaflowStack,
+}
 """Each seed system's stack class, by system name."""
 SYSTEMS_VARIABLE = "SYSTEMS"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypedDict
 
+from cdktf_cdktf_provider_aws.data_aws_security_group import DataAwsSecurityGroup
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
@@ -50,11 +51,12 @@ def allow_tcp(
     scope: Construct,
     *,
     source: Peer,
-    target: SecurityGroup,
+    target: SecurityGroup | DataAwsSecurityGroup,
     port: int,
     description: str,
 ) -> RulePair:
-    """Let ``source`` open TCP connections to ``target`` on ``port``.
+    """Let ``source`` open TCP connections to ``target`` on ``port`` (``target`` may be a
+    group this project does not manage, looked up by id, such as an existing database's).
 
     Adds the ingress rule on ``target`` and the egress rule on ``source``, so that both
     groups can keep a deny-by-default posture. The construct ids derive from the

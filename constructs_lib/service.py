@@ -58,7 +58,7 @@ from .cluster import Cluster
 from .errors import ConfigError
 from .file_system import FileSystemMount, absolute_directory
 from .logs import log_group
-from .options import CPU_ARCHITECTURE, FARGATE_SIZES, Deployment, NatGateways
+from .options import CPU_ARCHITECTURE, FARGATE_SIZES, CpuArchitecture, Deployment, NatGateways
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
@@ -213,6 +213,9 @@ class FargateServiceProps:
     deployment: Deployment = Deployment.ROLLING
     """How a new task definition replaces the running tasks. Unset: rolling (new tasks
     beside the old, no downtime)."""
+    cpu_architecture: CpuArchitecture = CPU_ARCHITECTURE
+    """The CPU the image is built for. Unset: the project's (ARM64, Graviton); a
+    third-party image published for amd64 only needs ``X86_64``."""
     extra_ports: Sequence[ExtraPort] = ()
     """Container ports besides ``port``. Unset: none."""
     service_discovery: bool = True
@@ -298,7 +301,7 @@ class FargateService(Construct):
             requires_compatibilities=["FARGATE"],
             runtime_platform={
                 "operating_system_family": "LINUX",
-                "cpu_architecture": CPU_ARCHITECTURE.value,
+                "cpu_architecture": props.cpu_architecture.value,
             },
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,

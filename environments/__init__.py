@@ -1,6 +1,6 @@
 """One typed configuration per environment; see :mod:`environments.config`."""
 
-from . import dekart, metabase
+from . import dekart, metabase, metaflow
 from .config import EnvironmentConfig
 from .dev import CONFIG as DEV
 from .prod import CONFIG as PROD
@@ -11,7 +11,11 @@ from .test import CONFIG as TEST
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {c.name: c for c in (DEV, TEST, STAGE, PROD)}
 """Every deployable environment by stack name, in promotion order."""
 
-SYSTEM_ENVIRONMENTS: dict[str, SystemConfig] = {**metabase.ENVIRONMENTS, **dekart.ENVIRONMENTS}
+SYSTEM_ENVIRONMENTS: dict[str, SystemConfig] = {
+    **metabase.ENVIRONMENTS,
+    **dekart.ENVIRONMENTS,
+    **metaflow.ENVIRONMENTS,
+}
 """The seed systems' environments by stack name (``metabase-dev``, ...)."""
 
 __all__ = [

@@ -12,12 +12,12 @@ deploy), over TLS verified against the RDS CA bundle its image carries
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
-from cdktf import TerraformOutput
+from cdktf import ITerraformDependable, TerraformOutput
 from constructs import Construct
 
-from constructs_lib.alarms import AlarmSet
+from constructs_lib.alarms import AlarmSet, HasAlarms
 from constructs_lib.certificate import Certificate, CertificateProps
 from constructs_lib.cluster import Cluster, ClusterProps
 from constructs_lib.database import Database, DatabaseProps
@@ -26,11 +26,16 @@ from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps, WafScope
 from constructs_lib.monitoring import Monitoring, MonitoringProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps
-from constructs_lib.options import Deployment
+from constructs_lib.options import CPU_ARCHITECTURE, CpuArchitecture, Deployment
 from constructs_lib.policy import Statement
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
 from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps, SecretRef
-from constructs_lib.service import FargateService, FargateServiceProps
+from constructs_lib.service import (
+    ExtraPort,
+    FargateService,
+    FargateServiceProps,
+    ServiceLoadBalancer,
+)
 from constructs_lib.web_load_balancer import (
     CognitoAuthentication,
     WebLoadBalancer,
@@ -44,11 +49,25 @@ from .base import PROJECT_ROOT, ProjectStack
 RDS_CA_PATH = "/etc/ssl/rds/rds-ca-bundle.pem"
 """Where ``images/<system>/Dockerfile`` puts the RDS CA bundle in the image."""
 CPU_TARGET_PERCENT = 60
+
+
+class Entry(ServiceLoadBalancer, HasAlarms, Protocol):
+    """The load balancer in front of a system's service: a ``WebLoadBalancer`` (users'
+    browsers) or a ``NetworkLoadBalancer`` (Metaflow's API Gateway and VPC clients)."""
+
+    @property
+    def dns_name(self) -> str: ...
+
+
 """A horizontally scaling system adds tasks above this average CPU."""
 
 
 class SystemStack(ProjectStack):
     """One environment of one seed system, in its own state file (``<system>-<env>``)."""
+
+    load_balancer: Entry
+    url: str
+    """Where users reach the system."""
 
     port: ClassVar[int]
     """The container's HTTP port."""
@@ -63,6 +82,8 @@ class SystemStack(ProjectStack):
     startup_grace_seconds: ClassVar[int] = 60
     """How long a starting task's failed health checks are ignored."""
     deployment: ClassVar[Deployment] = Deployment.ROLLING
+    cpu_architecture: ClassVar[CpuArchitecture] = CPU_ARCHITECTURE
+    """The CPU the upstream image is published for."""
 
     def __init__(self, scope: Construct, *, config: SystemConfig, state: StateConfig) -> None:
         super().__init__(
@@ -96,6 +117,31 @@ class SystemStack(ProjectStack):
     def task_statements(self) -> Sequence[Statement]:
         """What the application calls in AWS."""
         return ()
+
+    def extra_ports(self) -> Sequence[ExtraPort]:
+        """Container ports besides ``port`` (a migration port)."""
+        return ()
+
+    def start_after(self) -> list[ITerraformDependable]:
+        """What the service starts after: its database owner."""
+        return [self.db_owner.ready]
+
+    def admit_to_database(self) -> None:
+        """Let the service reach its database (and start only once it may)."""
+        self.service.requires(
+            *self.database.allow_from(
+                self.service, description=f"{self.config.system} to its database"
+            )
+        )
+
+    def monitored_database(self) -> Database | None:
+        """The database the alarms watch."""
+        return self.database
+
+    def alarmed(self) -> list[HasAlarms]:
+        """The constructs whose own alarms go to the topic besides the service's and the
+        database's: the load balancer."""
+        return [self.load_balancer]
 
     def authentication(self) -> CognitoAuthentication | None:
         """Sign-in the load balancer enforces before a request reaches the application."""
@@ -184,7 +230,7 @@ class SystemStack(ProjectStack):
                     count_only=("SizeRestrictions_BODY",),
                 ),
             )
-        self.load_balancer = WebLoadBalancer(
+        web_load_balancer = WebLoadBalancer(
             self,
             "load-balancer",
             props=WebLoadBalancerProps(
@@ -204,6 +250,8 @@ class SystemStack(ProjectStack):
                 web_acl_arn=self.firewall.arn if self.firewall else None,
             ),
         )
+        self.load_balancer = web_load_balancer
+        self.url = web_load_balancer.url
 
     def compute_step(self) -> None:
         """The image repository, the cluster and the service, admitted to the database."""
@@ -241,19 +289,19 @@ class SystemStack(ProjectStack):
                 task_statements=tuple(self.task_statements()),
                 load_balancer=self.load_balancer,
                 log_retention_days=config.log_retention_days,
-                depends_on=[self.db_owner.ready],
+                depends_on=self.start_after(),
                 container_health_check=False,
                 user=self.container_user,
                 writable_paths=self.writable_paths,
                 startup_grace_seconds=self.startup_grace_seconds,
                 deployment=self.deployment,
+                cpu_architecture=self.cpu_architecture,
+                extra_ports=tuple(self.extra_ports()),
                 # Reached only through its load balancer: no Cloud Map name.
                 service_discovery=False,
             ),
         )
-        self.service.requires(
-            *self.database.allow_from(self.service, description=f"{system} to PostgreSQL")
-        )
+        self.admit_to_database()
         if config.service.max_tasks > config.service.min_tasks:
             self.service.scale_on_cpu(CPU_TARGET_PERCENT)
 
@@ -269,8 +317,8 @@ class SystemStack(ProjectStack):
                 region=config.region,
                 key=self.key,
                 services=[self.service],
-                database=self.database,
-                alarmed=[self.load_balancer],
+                database=self.monitored_database(),
+                alarmed=self.alarmed(),
                 alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,
                 alarm_email=config.alarm_email,
                 alarm_topic_arn=config.alarm_topic_arn,
@@ -281,7 +329,7 @@ class SystemStack(ProjectStack):
         )
 
     def outputs(self) -> None:
-        TerraformOutput(self, "url", value=self.load_balancer.url)
+        TerraformOutput(self, "url", value=self.url)
         TerraformOutput(self, "alb_dns_name", value=self.load_balancer.dns_name)
         TerraformOutput(self, "repository_url", value=self.repository.url)
         TerraformOutput(

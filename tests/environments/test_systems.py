@@ -49,6 +49,8 @@ def test_stack_names_are_system_dash_environment() -> None:
         "metabase-prod",
         "dekart-dev",
         "dekart-prod",
+        "metaflow-dev",
+        "metaflow-prod",
     ]
     assert all(name == c.stack_name for name, c in SYSTEM_ENVIRONMENTS.items())
 

@@ -1,0 +1,1 @@
+"""Deploy-time schema upgrade of the Metaflow metadata service (its migration port)."""

@@ -15,7 +15,7 @@ import importlib.metadata
 import json
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,11 +159,17 @@ def vpc_function(
     log_retention_days: int,
     timeout: int,
     bundle: Bundle = MIGRATION_BUNDLE,
+    file_system_config: Mapping[str, str] | None = None,
+    egress_description: str = "Secrets Manager over HTTPS via NAT",
 ) -> VpcFunctionParts:
     """A function from ``bundle`` (unset: the migration and rotation functions' shared
     one) in the private subnets, in ``scope``: its own encrypted log group, a security
     group that may only reach AWS APIs (HTTPS) until granted more, and a role with
-    ``statements`` plus logging and VPC networking."""
+    ``statements`` plus logging and VPC networking.
+
+    ``file_system_config``: an EFS access point mounted into the function
+    (``FileSystem.lambda_file_system_config``); unset: none. ``egress_description``: the
+    HTTPS egress rule's description (what the function reaches); unset: Secrets Manager."""
     zip_path = build_bundle(project_root, bundle)
     bundle_sha256 = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     asset = TerraformAsset(scope, "bundle", path=str(zip_path), type=AssetType.FILE)
@@ -175,7 +181,7 @@ def vpc_function(
         kms_key_arn=kms_key_arn,
     )
     group = security_group(scope, name=name, description=group_description, vpc_id=vpc_id)
-    egress = allow_https_to_aws(scope, group, description="Secrets Manager over HTTPS via NAT")
+    egress = allow_https_to_aws(scope, group, description=egress_description)
     role = IamRole(
         scope,
         "role",
@@ -225,6 +231,7 @@ def vpc_function(
             "security_group_ids": [group.id],
         },
         environment={"variables": variables},
+        file_system_config=dict(file_system_config) if file_system_config else None,
         logging_config={"log_format": "JSON", "log_group": logs.name},
         # Lambda checks the VPC permissions when it creates the function.
         depends_on=[logs, policy],

@@ -118,11 +118,18 @@ def test_database_is_postgres_tls_only_encrypted_private(
 def test_the_application_verifies_the_database_certificate(
     system_stack: tuple[str, dict[str, Any]],
 ) -> None:
+    """Through a connection URL (``sslmode=verify-full&sslrootcert=``) or the service's own
+    variables (Metaflow's ``MF_METADATA_DB_SSL_MODE`` and root certificate path)."""
     _, stack = system_stack
-    urls = [v for v in environment(stack).values() if "sslmode=" in v]
-    assert len(urls) == 1
-    assert "sslmode=verify-full" in urls[0]
-    assert f"sslrootcert={RDS_CA_PATH}" in urls[0]
+    env = environment(stack)
+    urls = [v for v in env.values() if "sslmode=" in v]
+    if urls:
+        (url,) = urls
+        assert "sslmode=verify-full" in url
+        assert f"sslrootcert={RDS_CA_PATH}" in url
+    else:
+        assert env["MF_METADATA_DB_SSL_MODE"] == "verify-full"
+        assert env["MF_METADATA_DB_SSL_ROOT_CERT_PATH"] == RDS_CA_PATH
 
 
 def test_no_wildcard_actions(system_stack: tuple[str, dict[str, Any]]) -> None:

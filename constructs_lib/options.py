@@ -38,11 +38,22 @@ class DatabaseEngine(Enum):
 
     MYSQL = "mysql"
     POSTGRES = "postgres"
+    MARIADB = "mariadb"
 
     @property
     def default_version(self) -> str:
-        """The major version a database gets when its settings leave it unset."""
-        return {DatabaseEngine.MYSQL: "8.4", DatabaseEngine.POSTGRES: "17"}[self]
+        """The major version a database gets when its settings leave it unset (MariaDB:
+        11.4, RDS's current long-term-support major, parameter group family ``mariadb11.4``)."""
+        return {
+            DatabaseEngine.MYSQL: "8.4",
+            DatabaseEngine.POSTGRES: "17",
+            DatabaseEngine.MARIADB: "11.4",
+        }[self]
+
+    @property
+    def speaks_mysql(self) -> bool:
+        """MySQL or MariaDB: the MySQL protocol, accounts and grants (pymysql talks to both)."""
+        return self in (DatabaseEngine.MYSQL, DatabaseEngine.MARIADB)
 
 
 class Deployment(Enum):

@@ -298,6 +298,7 @@ class Database(Construct):
         )
         self.port = engine.port
         self.database_name = settings.database_name
+        self.master_username = settings.master_username
         self.instance_class = settings.instance_class
         self.endpoint_address: str = self.instance.address
         self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn

@@ -1,4 +1,5 @@
-"""RDS MySQL or PostgreSQL in private subnets, reachable only from granted security groups."""
+"""RDS MySQL, MariaDB or PostgreSQL in private subnets, reachable only from granted security
+groups."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ RDS_NAMESPACE = "AWS/RDS"
 LOG_EXPORTS = ("error", "slowquery")
 """MySQL logs exported to CloudWatch Logs (``general`` is off: it logs every statement;
 ``audit`` needs an option group)."""
+MARIADB_LOG_EXPORTS = ("error", "slowquery")
+"""MariaDB logs exported to CloudWatch Logs, as MySQL's (``general`` logs every statement;
+``audit`` needs an option group with the MariaDB Audit Plugin)."""
 POSTGRES_LOG_EXPORTS = ("postgresql", "upgrade")
 """PostgreSQL logs exported to CloudWatch Logs: the server log and major-upgrade logs."""
 
@@ -50,6 +54,18 @@ PARAMETERS = {
     "log_output": "FILE",
 }
 """Server parameters: utf8mb4 throughout, TLS-only connections, slow query log on."""
+MARIADB_PARAMETERS = {
+    "character_set_server": "utf8mb4",
+    "collation_server": "utf8mb4_unicode_ci",
+    "require_secure_transport": "1",
+    "slow_query_log": "1",
+    "long_query_time": "1",
+    "log_output": "FILE",
+}
+"""MariaDB's counterparts of :data:`PARAMETERS`: utf8mb4 (``utf8mb4_unicode_ci``: MariaDB
+has no ``utf8mb4_0900_ai_ci``), TLS-only connections (``require_secure_transport``,
+MariaDB 10.5+; a DB instance parameter group takes it as ``1``), slow query log to the
+file CloudWatch exports."""
 POSTGRES_PARAMETERS = {
     "rds.force_ssl": "1",
     "password_encryption": "scram-sha-256",
@@ -69,7 +85,8 @@ MEMORY_GIB = {
 """Memory of the classes this project uses (the r-families have twice this; near enough
 for the connection estimate, which errs low)."""
 MYSQL_BYTES_PER_CONNECTION = 12_582_880
-"""RDS MySQL's default ``max_connections`` is ``{DBInstanceClassMemory/12582880}``."""
+"""RDS MySQL's and MariaDB's default ``max_connections`` is
+``{DBInstanceClassMemory/12582880}``."""
 POSTGRES_BYTES_PER_CONNECTION = 9_531_392
 POSTGRES_MAX_CONNECTIONS = 5000
 """RDS PostgreSQL's default ``max_connections`` is
@@ -84,7 +101,8 @@ class _Engine:
     """What differs between the engines a :class:`Database` builds."""
 
     name: str
-    """RDS's engine name, also in the physical names (``pcp-dev-mysql``)."""
+    """RDS's engine name, also in the physical names (``pcp-dev-mysql``) and the parameter
+    group family (``mysql8.4``, ``mariadb11.4``)."""
     title: str
     port: int
     log_exports: tuple[str, ...]
@@ -109,6 +127,19 @@ _ENGINES = {
         bytes_per_connection=MYSQL_BYTES_PER_CONNECTION,
         connections_cap=None,
         connections_hint="Look at the consumers' and producers' task counts and connection reuse.",
+        memory_hint="Look at connections and the slow query log; move to a larger class.",
+    ),
+    DatabaseEngine.MARIADB: _Engine(
+        name="mariadb",
+        title="MariaDB",
+        port=MYSQL_PORT,
+        log_exports=MARIADB_LOG_EXPORTS,
+        parameters=MARIADB_PARAMETERS,
+        parameters_description="MariaDB: utf8mb4, TLS-only connections, slow query log",
+        subnets_description="Private subnets of the MariaDB database",
+        bytes_per_connection=MYSQL_BYTES_PER_CONNECTION,
+        connections_cap=None,
+        connections_hint="Look at the services' task counts and connection pool sizes.",
         memory_hint="Look at connections and the slow query log; move to a larger class.",
     ),
     DatabaseEngine.POSTGRES: _Engine(
@@ -137,17 +168,17 @@ class DatabaseProps:
     key: EncryptionKey
     """Encrypts storage, the managed master secret, Performance Insights and the logs."""
     settings: DatabaseSettings = field(default_factory=DatabaseSettings)
-    """The engine (MySQL or PostgreSQL), its major version, size and protection. Unset:
-    every :class:`DatabaseSettings` default (MySQL, protected, backed up)."""
+    """The engine (MySQL, MariaDB or PostgreSQL), its major version, size and protection.
+    Unset: every :class:`DatabaseSettings` default (MySQL, protected, backed up)."""
 
 
 class Database(Construct):
-    """An encrypted, private RDS MySQL or PostgreSQL instance, TLS-only.
+    """An encrypted, private RDS MySQL, MariaDB or PostgreSQL instance, TLS-only.
 
     No password ever appears in code or in the synthesized configuration: RDS generates
     the master password and keeps it in Secrets Manager (``master_secret_arn``). The
     security group has no rules until :meth:`allow_from` grants a peer. Physical names
-    carry the engine (``<prefix>-mysql``, ``<prefix>-postgres``).
+    carry the engine (``<prefix>-mysql``, ``<prefix>-mariadb``, ``<prefix>-postgres``).
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: DatabaseProps) -> None:
@@ -267,6 +298,7 @@ class Database(Construct):
         )
         self.port = engine.port
         self.database_name = settings.database_name
+        self.master_username = settings.master_username
         self.instance_class = settings.instance_class
         self.endpoint_address: str = self.instance.address
         self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn
@@ -309,12 +341,16 @@ class Database(Construct):
     def connection_environment(self, *, ca_bundle: str) -> dict[str, str]:
         """The variables a client of the schema reads (``apps/common/contract.py``): host,
         port, schema, and TLS verified against ``ca_bundle`` (a path in the client's image).
-        MySQL only (the contract's apps speak MySQL)."""
-        self._require_mysql(
-            "connection_environment",
-            "give a PostgreSQL client endpoint_address, port and database_name in its own "
-            "variables, and its login from DatabaseOwner's credentials",
-        )
+        MySQL or MariaDB (the contract's clients speak the MySQL protocol)."""
+        if not self.engine.speaks_mysql:
+            raise ConfigError(
+                self.node.path,
+                "settings.engine",
+                self.engine.value,
+                "connection_environment is MySQL's and MariaDB's; give a PostgreSQL client "
+                "endpoint_address, port and database_name in its own variables, and its login "
+                "from DatabaseOwner's credentials",
+            )
         return {
             EnvVar.DB_HOST: self.endpoint_address,
             EnvVar.DB_PORT: str(self.port),
@@ -326,11 +362,12 @@ class Database(Construct):
     def rotation_target(self, *, ca_bundle: str) -> RotationTarget:
         """What rotating an application user's password needs: the master secret (to set
         the alternate user's password) and the schema, over TLS verified against
-        ``ca_bundle`` (a path in the rotation function's package). MySQL only."""
+        ``ca_bundle`` (a path in the rotation function's package). MySQL only: the
+        alternating users get the platform schema's grants."""
         self._require_mysql(
             "rotation_target",
-            "PostgreSQL logins are not rotated: DatabaseOwner sets the owner's password from "
-            "its secret on deploy (write a new secret version, then re-apply)",
+            f"{self._engine.title} logins are not rotated: DatabaseOwner sets the owner's "
+            "password from its secret on deploy (write a new secret version, then re-apply)",
         )
         return RotationTarget(
             "mysql",

@@ -215,3 +215,125 @@ def test_mysql_stays_mysql(unit_stack: UnitStack) -> None:
         "/aws/rds/instance/pcp-unit-mysql/error",
         "/aws/rds/instance/pcp-unit-mysql/slowquery",
     ]
+
+
+def _mariadb(unit_stack: UnitStack, **settings: Any) -> Database:
+    from constructs_lib.options import DatabaseEngine
+
+    return _database(unit_stack, engine=DatabaseEngine.MARIADB, **settings)
+
+
+def test_mariadb_instance_parameters_and_names(unit_stack: UnitStack) -> None:
+    from constructs_lib.options import DatabaseEngine
+
+    db = _mariadb(unit_stack)
+    assert (db.engine, db.port) == (DatabaseEngine.MARIADB, 3306)
+    doc = unit_stack.synth()
+    instance = one(doc, "aws_db_instance")
+    assert (instance["engine"], instance["engine_version"]) == ("mariadb", "11.4")
+    assert instance["identifier"] == db.identifier == "pcp-unit-mariadb"
+    assert instance["final_snapshot_identifier"] == "pcp-unit-mariadb-final"
+    assert instance["manage_master_user_password"] is True
+    assert instance["publicly_accessible"] is False
+    assert instance["storage_encrypted"] is True
+    group = one(doc, "aws_db_parameter_group")
+    assert group["family"] == "mariadb11.4"
+    assert group["name_prefix"] == "pcp-unit-mariadb-mariadb11-4-"
+    assert group["description"] == "MariaDB: utf8mb4, TLS-only connections, slow query log"
+    assert {p["name"]: p["value"] for p in group["parameter"]} == {
+        "character_set_server": "utf8mb4",
+        "collation_server": "utf8mb4_unicode_ci",
+        "require_secure_transport": "1",
+        "slow_query_log": "1",
+        "long_query_time": "1",
+        "log_output": "FILE",
+    }
+    sg = one(doc, "aws_security_group")
+    assert sg["name"] == "pcp-unit-mariadb"
+    assert sg["description"] == "RDS MariaDB: 3306 from granted security groups only"
+    subnets = one(doc, "aws_db_subnet_group")
+    assert subnets["name"] == "pcp-unit-mariadb"
+    assert subnets["description"] == "Private subnets of the MariaDB database"
+
+
+def test_mariadb_log_exports_each_have_a_retained_encrypted_log_group(
+    unit_stack: UnitStack,
+) -> None:
+    _mariadb(unit_stack, log_retention_days=14)
+    doc = unit_stack.synth()
+    instance = one(doc, "aws_db_instance")
+    assert instance["enabled_cloudwatch_logs_exports"] == ["error", "slowquery"]
+    groups = {g["name"]: (k, g) for k, g in resources(doc, "aws_cloudwatch_log_group").items()}
+    assert sorted(n for n in groups if n.startswith("/aws/rds/")) == [
+        "/aws/rds/instance/pcp-unit-mariadb/error",
+        "/aws/rds/instance/pcp-unit-mariadb/slowquery",
+    ]
+    (key_id,) = resources(doc, "aws_kms_key")
+    for kind in ("error", "slowquery"):
+        logical, group = groups[f"/aws/rds/instance/pcp-unit-mariadb/{kind}"]
+        assert group["retention_in_days"] == 14
+        assert group["kms_key_id"] == f"${{aws_kms_key.{key_id}.arn}}"
+        assert f"aws_cloudwatch_log_group.{logical}" in instance["depends_on"]
+
+
+def test_mariadb_major_version_sets_the_family(unit_stack: UnitStack) -> None:
+    _mariadb(unit_stack, engine_version="10.11")
+    doc = unit_stack.synth()
+    assert one(doc, "aws_db_instance")["engine_version"] == "10.11"
+    group = one(doc, "aws_db_parameter_group")
+    assert (group["family"], group["name_prefix"]) == (
+        "mariadb10.11",
+        "pcp-unit-mariadb-mariadb10-11-",
+    )
+
+
+def test_mariadb_admits_granted_peers_on_3306(unit_stack: UnitStack) -> None:
+    from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+
+    db = _mariadb(unit_stack)
+    peer = SecurityGroup(unit_stack.stack, "peer", vpc_id="vpc-1", description="peer")
+    db.allow_from(peer, description="peer to MariaDB")
+    doc = unit_stack.synth()
+    (ingress,) = resources(doc, "aws_vpc_security_group_ingress_rule").values()
+    assert (ingress["from_port"], ingress["to_port"], ingress["ip_protocol"]) == (3306, 3306, "tcp")
+
+
+def test_mariadb_max_connections_follows_the_rds_default(unit_stack: UnitStack) -> None:
+    db = _mariadb(unit_stack, instance_class="db.t4g.small")
+    assert db.max_connections == 2 * 1024**3 // 12_582_880 == 170
+    (connections, memory) = db.alarms()
+    assert connections.metric[2] == {"DBInstanceIdentifier": "pcp-unit-mariadb"}
+    assert connections.watch.threshold == int(170 * 0.8)
+    assert "slow query log" in memory.description
+
+
+def test_mariadb_clients_get_the_connection_environment_but_no_rotation(
+    unit_stack: UnitStack,
+) -> None:
+    from constructs_lib.errors import ConfigError
+
+    db = _mariadb(unit_stack, database_name="pi_repo")
+    env = db.connection_environment(ca_bundle="/ca.pem")
+    assert {k: v for k, v in env.items() if k != "DB_HOST"} == {
+        "DB_PORT": "3306", "DB_NAME": "pi_repo", "DB_TLS": "verify", "DB_TLS_CA": "/ca.pem",
+    }  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"^unit/db\.settings\.engine: got mariadb, rotation_target is MySQL's; MariaDB "
+        r"logins are not rotated",
+    ):
+        db.rotation_target(ca_bundle="/ca.pem")
+
+
+def test_the_default_versions_of_the_engines() -> None:
+    from constructs_lib.options import DatabaseEngine
+
+    assert {e: e.default_version for e in DatabaseEngine} == {
+        DatabaseEngine.MYSQL: "8.4",
+        DatabaseEngine.POSTGRES: "17",
+        DatabaseEngine.MARIADB: "11.4",
+    }
+    assert [e for e in DatabaseEngine if e.speaks_mysql] == [
+        DatabaseEngine.MYSQL,
+        DatabaseEngine.MARIADB,
+    ]

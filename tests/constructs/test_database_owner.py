@@ -1,5 +1,5 @@
-"""DatabaseOwner construct: the PostgreSQL owner function, its access and its invocation, on a
-unit stack (one synthesis shared by the module)."""
+"""DatabaseOwner construct: the PostgreSQL and MariaDB owner functions, their access and their
+invocation, on unit stacks (one synthesis per engine shared by the module)."""
 
 from __future__ import annotations
 
@@ -282,4 +282,189 @@ def test_owner_refuses_a_role_or_database_name_the_function_would_refuse(
         credentials=_credentials(unit_stack, username),
     )
     with pytest.raises(ConfigError, match=rf"^unit/owner\.{field}: got '.*', use 1-63 lowercase"):
+        DatabaseOwner(unit_stack.stack, "owner", props=props)
+
+
+# --- MariaDB ----------------------------------------------------------------------------------
+
+
+def _mariadb(unit: UnitStack, database_name: str = "pi_repo") -> Database:
+    from constructs_lib.database import Database, DatabaseProps, DatabaseSettings
+    from constructs_lib.options import DatabaseEngine
+
+    settings = DatabaseSettings(engine=DatabaseEngine.MARIADB, database_name=database_name)
+    props = DatabaseProps(naming=NAMING, network=unit.network(), key=unit.key(), settings=settings)
+    return Database(unit.stack, "db", props=props)
+
+
+@pytest.fixture(scope="module")
+def built_mariadb() -> Built:
+    from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
+
+    unit = new_unit_stack()
+    database = _mariadb(unit)
+    credentials = _credentials(unit, "pi_app")
+    props = DatabaseOwnerProps(
+        naming=NAMING, project_root=ROOT, database=database, credentials=credentials
+    )
+    owner = DatabaseOwner(unit.stack, "owner", props=props)
+    return Built(unit, database, credentials, owner, unit.synth())
+
+
+def test_mariadb_owner_function_runs_the_mariadb_handler_with_its_variables(
+    built_mariadb: Built,
+) -> None:
+    built = built_mariadb
+    function = one(built.doc, "aws_lambda_function")
+    assert function["function_name"] == "pcp-unit-mariadb-owner"
+    assert function["handler"] == "apps.mariadbowner.handler.handler"
+    assert function["description"] == (
+        "Creates the application's MariaDB user and database, granted to it alone"
+    )
+    assert function["source_code_hash"] == built.owner.bundle_sha256
+    instance = built.database.instance
+    assert function["environment"]["variables"] == {
+        "MASTER_SECRET_ARN": built.ref(instance, "master_user_secret[0].secret_arn"),
+        "APP_SECRET_ARN": built.ref(built.credentials.secret, "arn"),
+        "DB_HOST": built.ref(instance, "address"),
+        "DB_PORT": "3306",
+        "DB_NAME": "pi_repo",
+        "DB_TLS_CA": "/var/task/apps/common/certs/rds-ca-bundle.pem",
+    }
+    groups = {g["name"]: g for g in resources(built.doc, "aws_security_group").values()}
+    assert groups["pcp-unit-mariadb-owner"]["description"] == "MariaDB database owner function"
+
+
+def test_mariadb_owner_reads_the_two_secrets_and_reaches_3306_only(built_mariadb: Built) -> None:
+    built = built_mariadb
+    (policy,) = [
+        p
+        for p in resources(built.doc, "aws_iam_role_policy").values()
+        if p["role"] == built.ref(built.owner.role, "id")
+    ]
+    statements = json.loads(policy["policy"])["Statement"]
+    secrets = [s for s in statements if any(a.startswith("secretsmanager:") for a in s["Action"])]
+    assert secrets == [
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [
+                built.ref(built.database.instance, "master_user_secret[0].secret_arn"),
+                built.ref(built.credentials.secret, "arn"),
+            ],
+        }
+    ]
+    function_sg = built.ref(built.owner.security_group, "id")
+    (ingress,) = resources(built.doc, "aws_vpc_security_group_ingress_rule").values()
+    assert ingress["security_group_id"] == built.ref(built.database.security_group, "id")
+    assert ingress["referenced_security_group_id"] == function_sg
+    assert (ingress["from_port"], ingress["to_port"]) == (3306, 3306)
+    assert ingress["description"] == "database owner function to MariaDB"
+
+
+def test_mariadb_owner_invocation_reruns_on_new_code_or_secret_and_waits_for_its_paths(
+    built_mariadb: Built,
+) -> None:
+    built = built_mariadb
+    invocation = one(built.doc, "aws_lambda_invocation")
+    assert built.owner.ready is built.owner.invocation
+    assert json.loads(invocation["input"]) == {"action": "own"}
+    (state_id,) = built.doc["data"]["aws_secretsmanager_secret"]
+    assert invocation["triggers"] == {
+        "bundle": built.owner.bundle_sha256,
+        "function": built.ref(built.owner.function, "version"),
+        "secret": f"${{data.aws_secretsmanager_secret.{state_id}.last_changed_date}}",
+    }
+    stack = built.unit.stack
+    needs = set(invocation["depends_on"])
+    assert f"aws_db_instance.{stack.get_logical_id(built.database.instance)}" in needs
+    rules = [
+        f"{type_}.{k}"
+        for type_ in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+        for k in resources(built.doc, type_)
+    ]
+    assert set(rules) <= needs
+
+
+@pytest.fixture(scope="module")
+def mariadb_bundle() -> Path:
+    from constructs_lib.database_owner import MARIADB_BUNDLE
+    from constructs_lib.migration import build_bundle
+
+    return build_bundle(ROOT, MARIADB_BUNDLE)
+
+
+def test_mariadb_bundle_holds_pymysql_not_pg8000(mariadb_bundle: Path) -> None:
+    names = zipfile.ZipFile(mariadb_bundle).namelist()
+    for needed in (
+        "apps/mariadbowner/handler.py",
+        "apps/mariadbowner/owner.py",
+        "apps/common/db.py",
+        "apps/common/certs/rds-ca-bundle.pem",
+        "pymysql/connections.py",
+    ):
+        assert needed in names
+    assert not [
+        n for n in names if n.startswith(("pg8000", "scramp", "apps/pgowner", "apps/migrate"))
+    ]
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".pyc"))]
+
+
+def test_mariadb_bundle_imports_in_isolation(mariadb_bundle: Path, tmp_path: Path) -> None:
+    zipfile.ZipFile(mariadb_bundle).extractall(tmp_path)
+    probe = (
+        "import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p];"
+        f"sys.path.insert(0, {str(tmp_path)!r});"
+        "import apps.mariadbowner.handler as h, pymysql;"
+        f"assert all(m.__file__.startswith({str(tmp_path)!r}) for m in (h, pymysql));"
+        "print(h.handler.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "handler"
+
+
+@pytest.mark.parametrize(
+    ("username", "database_name", "field", "fix"),
+    [
+        ("Pi_app", "pi_repo", "credentials.username", "use 1-32 lowercase"),
+        ("rdsadmin", "pi_repo", "credentials.username", "use 1-32 lowercase"),
+        ("a" * 33, "pi_repo", "credentials.username", "use 1-32 lowercase"),
+        ("pi_app", "mysql", "database.database_name", "use 1-64 lowercase"),
+        ("pi_app", "pi-repo", "database.database_name", "use 1-64 lowercase"),
+        ("dbadmin", "pi_repo", "credentials.username", "name the application's own login"),
+    ],
+)
+def test_mariadb_owner_refuses_a_name_the_function_would_refuse(
+    unit_stack: UnitStack, username: str, database_name: str, field: str, fix: str
+) -> None:
+    from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
+    from constructs_lib.errors import ConfigError
+
+    props = DatabaseOwnerProps(
+        naming=NAMING,
+        project_root=ROOT,
+        database=_mariadb(unit_stack, database_name),
+        credentials=_credentials(unit_stack, username),
+    )
+    with pytest.raises(ConfigError, match=rf"^unit/owner\.{field}: got '.*', {fix}"):
+        DatabaseOwner(unit_stack.stack, "owner", props=props)
+
+
+def test_postgres_owner_refuses_the_master_user(unit_stack: UnitStack) -> None:
+    from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
+    from constructs_lib.errors import ConfigError
+
+    props = DatabaseOwnerProps(
+        naming=NAMING,
+        project_root=ROOT,
+        database=_postgres(unit_stack),
+        credentials=_credentials(unit_stack, "dbadmin"),
+    )
+    with pytest.raises(
+        ConfigError, match=r"^unit/owner\.credentials\.username: got 'dbadmin', name the"
+    ):
         DatabaseOwner(unit_stack.stack, "owner", props=props)

@@ -75,7 +75,7 @@ class NetworkSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """Settings of :class:`~constructs_lib.database.Database` (RDS MySQL or PostgreSQL).
+    """Settings of :class:`~constructs_lib.database.Database` (RDS MySQL, PostgreSQL or MariaDB).
     Unset fields take the safe choice: protected, backed up, snapshotted on delete."""
 
     engine: DatabaseEngine = DatabaseEngine.MYSQL

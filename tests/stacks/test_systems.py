@@ -206,7 +206,7 @@ def test_the_database_admits_only_the_service(system_stack: tuple[str, dict[str,
 def test_service_starts_after_its_database_owner(system_stack: tuple[str, dict[str, Any]]) -> None:
     _, stack = system_stack
     service = one(stack, "aws_ecs_service")
-    (invocation,) = resources(stack, "aws_lambda_invocation")
+    (invocation,) = [i for i in resources(stack, "aws_lambda_invocation") if "owner" in i]
     assert f"aws_lambda_invocation.{invocation}" in service["depends_on"]
 
 

@@ -38,7 +38,11 @@ from cdktf_cdktf_provider_aws.lb_listener_rule import (
     LbListenerRuleConditionHttpHeader,
     LbListenerRuleConditionSourceIp,
 )
-from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
+from cdktf_cdktf_provider_aws.lb_target_group import (
+    LbTargetGroup,
+    LbTargetGroupHealthCheck,
+    LbTargetGroupStickiness,
+)
 from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
@@ -577,10 +581,12 @@ def ip_target_group(
     health_check_path: str,
     deregistration_delay_seconds: int,
     lifecycle: TerraformResourceLifecycle | None = None,
+    sticky_seconds: int | None = None,
 ) -> LbTargetGroup:
     """An HTTP/1.1 target group ``name`` of task IPs on ``port`` (id ``target-group`` in
     ``scope``): healthy after 2 answers 200 on ``health_check_path``, unhealthy after 3
-    failures, checked every 15 s."""
+    failures, checked every 15 s; with ``sticky_seconds``, a browser stays on one task
+    that long (the load balancer's cookie)."""
     return LbTargetGroup(
         scope,
         "target-group",
@@ -604,6 +610,11 @@ def ip_target_group(
         ),
         tags={"Name": name},
         lifecycle=lifecycle,
+        stickiness=(
+            LbTargetGroupStickiness(type="lb_cookie", enabled=True, cookie_duration=sticky_seconds)
+            if sticky_seconds
+            else None
+        ),
     )
 
 

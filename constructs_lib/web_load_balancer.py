@@ -137,6 +137,9 @@ class WebLoadBalancerProps:
     """Unset: 60 s."""
     deregistration_delay_seconds: int = 30
     """How long a draining task keeps its in-flight requests. Unset: 30 s."""
+    sticky_sessions_seconds: int | None = None
+    """Keep a browser on one task this long (the load balancer's cookie), for applications
+    that hold sessions in the task's memory (Tomcat). Unset: no stickiness."""
     hsts_max_age_seconds: int | None = 31536000
     """With a certificate, every answer carries ``Strict-Transport-Security: max-age=<n>``
     (this name only, no subdomains), so browsers never try plain HTTP again. None: no
@@ -229,6 +232,7 @@ class WebLoadBalancer(Construct):
             health_check_path=props.health_check_path,
             deregistration_delay_seconds=props.deregistration_delay_seconds,
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            sticky_seconds=props.sticky_sessions_seconds,
         )
 
         self.https_listener: LbListener | None = None

@@ -84,6 +84,12 @@ class SystemStack(ProjectStack):
     deployment: ClassVar[Deployment] = Deployment.ROLLING
     cpu_architecture: ClassVar[CpuArchitecture] = CPU_ARCHITECTURE
     """The CPU the upstream image is published for."""
+    service_name: ClassVar[str | None] = None
+    """The load-balanced service's name. Unset: the system's."""
+    service_discovery: ClassVar[bool] = False
+    """Register the service in Cloud Map (other services of the system call it)."""
+    sticky_sessions_seconds: ClassVar[int | None] = None
+    """Keep a browser on one task (sessions in the task's memory). Unset: no stickiness."""
 
     def __init__(self, scope: Construct, *, config: SystemConfig, state: StateConfig) -> None:
         super().__init__(
@@ -138,6 +144,10 @@ class SystemStack(ProjectStack):
         """The database the alarms watch."""
         return self.database
 
+    def services(self) -> list[FargateService]:
+        """Every service of the system (the alarms cover each)."""
+        return [self.service]
+
     def alarmed(self) -> list[HasAlarms]:
         """The constructs whose own alarms go to the topic besides the service's and the
         database's: the load balancer."""
@@ -179,10 +189,10 @@ class SystemStack(ProjectStack):
             self,
             "db-owner-credentials",
             props=GeneratedCredentialsProps(
-                name=naming.path("postgres", system),
+                name=naming.path(config.database.engine.value, system),
                 username=system,
                 key=self.key,
-                description=f"PostgreSQL: {system}'s own login, owner of its database",
+                description=f"{system}'s own database login, owner of its database",
                 recovery_window_days=self.recovery_days,
             ),
         )
@@ -248,6 +258,7 @@ class SystemStack(ProjectStack):
                     f"{naming.prefix}-alb-logs-{self.account_id}" if web.access_logs else None
                 ),
                 web_acl_arn=self.firewall.arn if self.firewall else None,
+                sticky_sessions_seconds=self.sticky_sessions_seconds,
             ),
         )
         self.load_balancer = web_load_balancer
@@ -274,11 +285,12 @@ class SystemStack(ProjectStack):
                 log_retention_days=config.log_retention_days,
             ),
         )
+        name = self.service_name or system
         self.service = FargateService(
             self,
-            system,
+            name,
             props=FargateServiceProps(
-                name=system,
+                name=name,
                 cluster=self.cluster,
                 repository=self.repository,
                 image_tag=config.image_tag,
@@ -297,8 +309,7 @@ class SystemStack(ProjectStack):
                 deployment=self.deployment,
                 cpu_architecture=self.cpu_architecture,
                 extra_ports=tuple(self.extra_ports()),
-                # Reached only through its load balancer: no Cloud Map name.
-                service_discovery=False,
+                service_discovery=self.service_discovery,
             ),
         )
         self.admit_to_database()
@@ -316,7 +327,7 @@ class SystemStack(ProjectStack):
                 account_id=self.account_id,
                 region=config.region,
                 key=self.key,
-                services=[self.service],
+                services=self.services(),
                 database=self.monitored_database(),
                 alarmed=self.alarmed(),
                 alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,

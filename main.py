@@ -23,6 +23,7 @@ from stacks import BootstrapStack, PlatformStack
 from stacks.dekart import DekartStack
 from stacks.metabase import MetabaseStack
 from stacks.metaflow import MetaflowStack
+from stacks.panintelligence import PanintelligenceStack
 from stacks.system import SystemStack
 
 BOOTSTRAP_STACK = "bootstrap"
@@ -31,6 +32,7 @@ SYSTEM_STACKS: dict[str, type[SystemStack]] = {
     "metabase": MetabaseStack,
     "dekart": DekartStack,
     "metaflow": MetaflowStack,
+    "panintelligence": PanintelligenceStack,
 }
 """Each seed system's stack class, by system name."""
 SYSTEMS_VARIABLE = "SYSTEMS"

@@ -1,6 +1,6 @@
 """One typed configuration per environment; see :mod:`environments.config`."""
 
-from . import dekart, metabase, metaflow
+from . import dekart, metabase, metaflow, panintelligence
 from .config import EnvironmentConfig
 from .dev import CONFIG as DEV
 from .prod import CONFIG as PROD
@@ -15,6 +15,7 @@ SYSTEM_ENVIRONMENTS: dict[str, SystemConfig] = {
     **metabase.ENVIRONMENTS,
     **dekart.ENVIRONMENTS,
     **metaflow.ENVIRONMENTS,
+    **panintelligence.ENVIRONMENTS,
 }
 """The seed systems' environments by stack name (``metabase-dev``, ...)."""
 

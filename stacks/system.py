@@ -34,6 +34,7 @@ from constructs_lib.service import (
     ExtraPort,
     FargateService,
     FargateServiceProps,
+    FileSystemMount,
     ServiceLoadBalancer,
 )
 from constructs_lib.web_load_balancer import (
@@ -126,6 +127,10 @@ class SystemStack(ProjectStack):
 
     def extra_ports(self) -> Sequence[ExtraPort]:
         """Container ports besides ``port`` (a migration port)."""
+        return ()
+
+    def file_system_mounts(self) -> Sequence[FileSystemMount]:
+        """Shared file systems the service mounts."""
         return ()
 
     def start_after(self) -> list[ITerraformDependable]:
@@ -267,11 +272,12 @@ class SystemStack(ProjectStack):
     def compute_step(self) -> None:
         """The image repository, the cluster and the service, admitted to the database."""
         config, naming, system = self.config, self.naming, self.config.system
+        name = self.service_name or system
         self.repository = ContainerRepository(
             self,
             "repository",
             props=ContainerRepositoryProps(
-                naming=naming, service=system, key=self.key, force_delete=not config.is_production
+                naming=naming, service=name, key=self.key, force_delete=not config.is_production
             ),
         )
         self.cluster = Cluster(
@@ -285,7 +291,6 @@ class SystemStack(ProjectStack):
                 log_retention_days=config.log_retention_days,
             ),
         )
-        name = self.service_name or system
         self.service = FargateService(
             self,
             name,
@@ -309,6 +314,7 @@ class SystemStack(ProjectStack):
                 deployment=self.deployment,
                 cpu_architecture=self.cpu_architecture,
                 extra_ports=tuple(self.extra_ports()),
+                file_system_mounts=tuple(self.file_system_mounts()),
                 service_discovery=self.service_discovery,
             ),
         )

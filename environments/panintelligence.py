@@ -1,0 +1,63 @@
+"""Panintelligence's environments (``panintelligence-dev``, ``panintelligence-prod``)
+(``../shared/reference/001-panintelligence-ecs-terraform.txt``).
+
+Data only: the types and rules are :class:`environments.systems.PanintelligenceConfig`.
+"""
+
+from constructs_lib.options import DatabaseEngine, NatGateways, Tier
+from constructs_lib.settings import DatabaseSettings, ServiceSettings
+
+from ._shared import network
+from .systems import PanintelligenceConfig, WebSettings
+
+IMAGE_TAG = "2025_10.1"
+"""The Panintelligence release all four services run (ghcr.io/pi-cr/*, mirrored into the
+stack's repositories with the RDS CA bundle added: images/panintelligence/Dockerfile)."""
+
+DEV = PanintelligenceConfig(
+    name="dev",
+    tier=Tier.DEVELOPMENT,
+    network=network(80, az_count=2, nat_gateways=NatGateways.SINGLE),
+    database=DatabaseSettings(
+        engine=DatabaseEngine.MARIADB,
+        database_name="dashboard",
+        instance_class="db.t4g.micro",
+        deletion_protection=False,
+        backup_retention_days=1,
+        final_snapshot=False,
+    ),
+    # The datasheet's dashboard: 1 vCPU, 2 GB.
+    service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=1024, memory=2048),
+    image_tag=IMAGE_TAG,
+    web=WebSettings(ingress_cidrs=("172.16.0.0/12",)),
+    log_retention_days=14,
+)
+
+PROD = PanintelligenceConfig(
+    name="prod",
+    tier=Tier.PRODUCTION,
+    network=network(81, az_count=3, nat_gateways=NatGateways.PER_AZ),
+    database=DatabaseSettings(
+        engine=DatabaseEngine.MARIADB,
+        database_name="dashboard",
+        instance_class="db.t4g.medium",
+        multi_az=True,
+        backup_retention_days=14,
+        performance_insights=True,
+        log_retention_days=90,
+    ),
+    service=ServiceSettings(min_tasks=2, max_tasks=4, cpu=1024, memory=2048),
+    renderer=ServiceSettings(min_tasks=2, max_tasks=2, cpu=2048, memory=4096),
+    image_tag=IMAGE_TAG,
+    # Replace with your own name and zone before deploying (the stack requests the
+    # certificate and validates it there).
+    web=WebSettings(
+        domain_name="dashboard.example.com",
+        hosted_zone_id="Z0EXAMPLE0PANINTEL",
+        deletion_protection=True,
+        access_logs=True,
+    ),
+    log_retention_days=90,
+)
+
+ENVIRONMENTS = {c.stack_name: c for c in (DEV, PROD)}

@@ -1,0 +1,273 @@
+"""Panintelligence on the construct library (``panintelligence-dev``,
+``panintelligence-prod``): the dashboard behind its public load balancer, the renderer,
+pirana and the scheduler reached privately through Cloud Map, MariaDB as the repository,
+EFS for the dashboard's themes, images, SVG files, custom JDBC drivers and locale files,
+loaded once from S3 by a function that never overwrites what users changed.
+
+What differs from the original and why is in the README's Panintelligence section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from cdktf import ITerraformDependable, TerraformOutput
+from cdktf_cdktf_provider_aws.data_aws_secretsmanager_secret import (
+    DataAwsSecretsmanagerSecret,
+)
+
+from constructs_lib.alarms import HasAlarms
+from constructs_lib.asset_loader import AssetLoader, AssetLoaderProps
+from constructs_lib.bucket import SecureBucket, SecureBucketProps
+from constructs_lib.file_system import FileSystem, FileSystemMount, FileSystemProps
+from constructs_lib.options import CpuArchitecture
+from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
+from constructs_lib.secrets import SecretRef
+from constructs_lib.service import FargateService, FargateServiceProps
+from constructs_lib.settings import ServiceSettings
+from environments.systems import PanintelligenceConfig
+
+from .base import PROJECT_ROOT
+from .system import SystemStack
+
+DASHBOARD_PORT = 8224
+DASHBOARD_HEALTH_PATH = "/pi/version"
+RESOURCES = "/var/panintelligence/Dashboard/tomcat/webapps/panMISDashboardResources"
+TOMCAT = "/var/panintelligence/Dashboard/tomcat"
+ASSETS_ROOT = "/pi"
+"""The share's directory the loader fills; each mounted folder is below it."""
+ASSETS_PREFIX = "dashboard/"
+"""Where the shipped assets live in the assets bucket (``dashboard/themes/...``)."""
+SHARE_UID = 1000
+"""Every file operation on the share runs as this user (the access points enforce it), so
+the loader's files and the dashboard's edits always have one owner."""
+SHARED_FOLDERS: dict[str, str] = {
+    "themes": f"{RESOURCES}/themes",
+    "images": f"{RESOURCES}/images",
+    "svg": f"{RESOURCES}/svg",
+    "locale": f"{RESOURCES}/locale",
+    "custom_jdbc": "/var/panintelligence/Dashboard/custom_jdbc",
+    "keys": "/var/panintelligence/Dashboard/keys",
+}
+"""The share's folders and where the dashboard mounts each (Panintelligence's layout)."""
+SCHEDULER_FOLDERS = ("keys",)
+"""What the scheduler mounts too (the dashboard's keys)."""
+WRITABLE = ("/tmp", f"{TOMCAT}/logs", f"{TOMCAT}/temp", f"{TOMCAT}/work")  # noqa: S108
+"""What Tomcat writes besides the share (task volumes over the read-only root)."""
+STICKY_SECONDS = 8 * 3600
+"""Tomcat keeps sessions in the task's memory: a browser stays on its task a work day."""
+
+
+@dataclass(frozen=True)
+class Private:
+    """One privately reached service: its port and who calls it."""
+
+    port: int
+
+
+PRIVATE = {"renderer": Private(9915), "scheduler": Private(9917), "pirana": Private(9918)}
+
+
+class PanintelligenceStack(SystemStack):
+    """The four Panintelligence services, MariaDB, EFS and its loader, the dashboard's
+    load balancer."""
+
+    config: PanintelligenceConfig
+    port: ClassVar[int] = DASHBOARD_PORT
+    health_check_path: ClassVar[str] = DASHBOARD_HEALTH_PATH
+    container_user: ClassVar[str] = "10001:10001"
+    """The user images/panintelligence/Dockerfile adds (the upstream images run as root)."""
+    writable_paths: ClassVar[tuple[str, ...]] = WRITABLE
+    startup_grace_seconds: ClassVar[int] = 180
+    """Tomcat and the dashboard's own schema checks take minutes on a first start."""
+    cpu_architecture: ClassVar[CpuArchitecture] = CpuArchitecture.X86_64
+    """Panintelligence publishes amd64 images only."""
+    service_name: ClassVar[str | None] = "dashboard"
+    service_discovery: ClassVar[bool] = True
+    sticky_sessions_seconds: ClassVar[int | None] = STICKY_SECONDS
+
+    # --- data: MariaDB (the shared step), the share and its assets ---------------------
+
+    def data_step(self) -> None:
+        super().data_step()
+        config, naming = self.config, self.naming
+        self.licence = DataAwsSecretsmanagerSecret(self, "licence", name=naming.path("licence"))
+        self.assets = SecureBucket(
+            self,
+            "assets",
+            props=SecureBucketProps(
+                bucket_name=f"{naming.prefix}-assets-{self.account_id}",
+                key=self.key,
+                force_destroy=not config.is_production,
+            ),
+        )
+        self.share = FileSystem(
+            self,
+            "share",
+            props=FileSystemProps(naming=naming, network=self.network, key=self.key, name="share"),
+        )
+        self.loader_access = self.share.access_point(
+            "loader-access", path=ASSETS_ROOT, uid=SHARE_UID, gid=SHARE_UID, permissions="755"
+        )
+        self.folders = {
+            folder: self.share.access_point(
+                f"{folder.replace('_', '-')}-access",
+                path=f"{ASSETS_ROOT}/{folder}",
+                uid=SHARE_UID,
+                gid=SHARE_UID,
+                permissions="755",
+            )
+            for folder in SHARED_FOLDERS
+        }
+        self.loader = AssetLoader(
+            self,
+            "asset-loader",
+            props=AssetLoaderProps(
+                naming=naming,
+                project_root=PROJECT_ROOT,
+                file_system=self.share,
+                access_point=self.loader_access,
+                bucket=self.assets,
+                prefix=ASSETS_PREFIX,
+                force_token=config.assets_force_token,
+                log_retention_days=config.log_retention_days,
+            ),
+        )
+
+    # --- the dashboard (the shared compute step) and the private services ---------------
+
+    def start_after(self) -> list[ITerraformDependable]:
+        return [*super().start_after(), self.loader.ready]
+
+    def _mounts(self, folders: tuple[str, ...] | list[str]) -> tuple[FileSystemMount, ...]:
+        return tuple(
+            FileSystemMount(self.share, self.folders[folder], SHARED_FOLDERS[folder])
+            for folder in folders
+        )
+
+    def file_system_mounts(self) -> Sequence[FileSystemMount]:
+        return self._mounts(list(SHARED_FOLDERS))
+
+    def environment(self) -> Mapping[str, str]:
+        return {**self._database_environment(), **self._peer_urls(), **self._proxy()}
+
+    def _database_environment(self) -> dict[str, str]:
+        db = self.database
+        return {
+            "PI_EXTERNAL_DB": "true",
+            "PI_DB_HOST": db.endpoint_address,
+            "PI_DB_PORT": str(db.port),
+            "PI_DB_SCHEMA_NAME": db.database_name,
+            "PI_DB_USERNAME": self.db_credentials.username,
+        }
+
+    def _peer_urls(self) -> dict[str, str]:
+        """Where the services find each other (Cloud Map names). Both spellings
+        Panintelligence's own deployments use are set."""
+        ns = self.cluster.namespace_name
+        renderer = f"http://renderer.{ns}:{PRIVATE['renderer'].port}"
+        scheduler = f"http://scheduler.{ns}:{PRIVATE['scheduler'].port}"
+        pirana = f"http://pirana.{ns}:{PRIVATE['pirana'].port}"
+        return {
+            "PAN_RENDERER_URL": renderer,
+            "PAN_SCHEDULER_URL": scheduler,
+            "PI_VARIABLE_PAN_RENDERER_URL": renderer,
+            "PI_VARIABLE_PAN_SCHEDULER_URL": scheduler,
+            "PI_VARIABLE_ANALYTICS_SERVER_URL": pirana,
+            "RENDERER_DASHBOARD_URL": self._dashboard_url(),
+        }
+
+    def _dashboard_url(self) -> str:
+        return f"http://dashboard.{self.cluster.namespace_name}:{DASHBOARD_PORT}/pi"
+
+    def _proxy(self) -> dict[str, str]:
+        """The public name the dashboard builds its links with (behind HTTPS)."""
+        domain = self.config.web.domain_name
+        if not domain:
+            return {}
+        return {
+            "PI_PROXY_ENABLED": "true",
+            "PI_PROXY_HOST": domain,
+            "PI_PROXY_PORT": "443",
+            "PI_PROXY_SCHEME": "https",
+            "PI_PROXY_IS_SECURE": "true",
+            "PI_TOMCAT_COOKIE_SECURE": "true",
+        }
+
+    def secrets(self) -> Mapping[str, SecretRef]:
+        return {
+            "PI_DB_PASSWORD": self.db_credentials.field("password"),
+            "PI_LICENCE": SecretRef(self.licence.arn),
+        }
+
+    def compute_step(self) -> None:
+        super().compute_step()
+        self.private: dict[str, FargateService] = {
+            name: self._private_service(name, spec.port) for name, spec in PRIVATE.items()
+        }
+        dashboard = self.service
+        for name, service in self.private.items():
+            service.allow_from(dashboard, description=f"dashboard to the {name}")
+        for name in ("renderer", "scheduler"):
+            dashboard.allow_from(self.private[name], description=f"{name} to the dashboard")
+        scheduler = self.private["scheduler"]
+        scheduler.requires(
+            *self.database.allow_from(scheduler, description="scheduler to its repository")
+        )
+
+    def _private_service(self, name: str, port: int) -> FargateService:
+        config = self.config
+        settings: ServiceSettings = getattr(config, name)
+        repository = ContainerRepository(
+            self,
+            f"{name}-repository",
+            props=ContainerRepositoryProps(
+                naming=self.naming,
+                service=name,
+                key=self.key,
+                force_delete=not config.is_production,
+            ),
+        )
+        scheduler = name == "scheduler"
+        return FargateService(
+            self,
+            name,
+            props=FargateServiceProps(
+                name=name,
+                cluster=self.cluster,
+                repository=repository,
+                image_tag=config.image_tag,
+                port=port,
+                settings=settings,
+                environment={
+                    **(self._database_environment() if scheduler else {}),
+                    "SCHEDULER_DASHBOARD_URL": self._dashboard_url(),
+                    "RENDERER_DASHBOARD_URL": self._dashboard_url(),
+                },
+                secrets=(
+                    {"PI_DB_PASSWORD": self.db_credentials.field("password")} if scheduler else {}
+                ),
+                log_retention_days=config.log_retention_days,
+                container_health_check=False,
+                user=self.container_user,
+                writable_paths=("/tmp",),  # noqa: S108 (a task volume)
+                startup_grace_seconds=self.startup_grace_seconds,
+                cpu_architecture=self.cpu_architecture,
+                file_system_mounts=self._mounts(SCHEDULER_FOLDERS) if scheduler else (),
+                depends_on=[self.db_owner.ready] if scheduler else (),
+            ),
+        )
+
+    def services(self) -> list[FargateService]:
+        return [self.service, *self.private.values()]
+
+    def alarmed(self) -> list[HasAlarms]:
+        return [*super().alarmed(), self.share]
+
+    def outputs(self) -> None:
+        super().outputs()
+        TerraformOutput(self, "assets_bucket", value=self.assets.bucket.bucket)
+        TerraformOutput(self, "file_system_id", value=self.share.id)
+        TerraformOutput(self, "asset_loader_function", value=self.loader.function.function_name)

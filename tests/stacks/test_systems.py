@@ -3,6 +3,7 @@ standards every system is held to, then each system's own points."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from typing import Any
@@ -21,9 +22,17 @@ def system_stack(request: pytest.FixtureRequest, synth: Synth) -> tuple[str, dic
     return request.param, synth.stack(request.param)
 
 
+def balanced(stack: dict[str, Any]) -> dict[str, Any]:
+    """The ECS service behind the system's load balancer (Panintelligence's dashboard; the
+    only service of the others)."""
+    (found,) = [s for s in resources(stack, "aws_ecs_service").values() if s.get("load_balancer")]
+    return found
+
+
 def container(stack: dict[str, Any]) -> dict[str, Any]:
-    (only,) = containers(stack).values()
-    return only
+    """The load-balanced service's container."""
+    name = balanced(stack)["name"].rsplit("-", 1)[-1]
+    return containers(stack)[name]
 
 
 def environment(stack: dict[str, Any]) -> dict[str, str]:
@@ -32,6 +41,13 @@ def environment(stack: dict[str, Any]) -> dict[str, str]:
 
 def secrets(stack: dict[str, Any]) -> dict[str, str]:
     return {s["name"]: s["valueFrom"] for s in container(stack).get("secrets", [])}
+
+
+ENGINE_TLS_PARAMETER = {
+    "postgres": ("rds.force_ssl", "1"),
+    "mariadb": ("require_secure_transport", "1"),
+}
+OWNER_FUNCTION = {"postgres": "pg-owner", "mariadb": "mariadb-owner"}
 
 
 def listener(stack: dict[str, Any], port: int) -> dict[str, Any]:
@@ -76,21 +92,22 @@ def test_region_and_azs_follow_the_config(system_stack: tuple[str, dict[str, Any
 
 def test_tasks_are_private(system_stack: tuple[str, dict[str, Any]]) -> None:
     _, stack = system_stack
-    service = one(stack, "aws_ecs_service")
-    network = service["network_configuration"]
-    assert network["assign_public_ip"] is False
     private = {
         f"${{aws_subnet.{lid}.id}}"
         for lid, s in resources(stack, "aws_subnet").items()
         if s["tags"]["tier"] == "private"
     }
-    assert set(network["subnets"]) == private
+    for service in resources(stack, "aws_ecs_service").values():
+        network = service["network_configuration"]
+        assert network["assign_public_ip"] is False
+        assert set(network["subnets"]) == private
 
 
 def test_credentials_only_through_value_from(system_stack: tuple[str, dict[str, Any]]) -> None:
     _, stack = system_stack
-    env = environment(stack)
-    assert not [k for k in env if re.search(r"PASS|TOKEN|SECRET|LICENSE", k)]
+    for each in containers(stack).values():
+        env = {e["name"] for e in each["environment"]}
+        assert not [k for k in env if re.search(r"PASS|PSWD|TOKEN|SECRET|LICEN[CS]E", k)]
     assert secrets(stack), "the database password comes from a secret"
     for value_from in secrets(stack).values():
         assert value_from.startswith("${aws_secretsmanager_secret.") or value_from.startswith(
@@ -98,13 +115,13 @@ def test_credentials_only_through_value_from(system_stack: tuple[str, dict[str, 
         )
 
 
-def test_database_is_postgres_tls_only_encrypted_private(
+def test_database_is_tls_only_encrypted_private(
     system_stack: tuple[str, dict[str, Any]],
 ) -> None:
     name, stack = system_stack
     config = SYSTEM_ENVIRONMENTS[name]
     db = one(stack, "aws_db_instance")
-    assert db["engine"] == "postgres"
+    assert db["engine"] == config.database.engine.value
     assert db["storage_encrypted"] is True
     assert db["kms_key_id"].startswith("${aws_kms_key.")
     assert db["publicly_accessible"] is False
@@ -112,15 +129,24 @@ def test_database_is_postgres_tls_only_encrypted_private(
     assert db["deletion_protection"] is config.database.deletion_protection
     assert db["backup_retention_period"] == config.database.backup_retention_days
     params = {p["name"]: p["value"] for p in one(stack, "aws_db_parameter_group")["parameter"]}
-    assert params["rds.force_ssl"] == "1"
+    parameter, value = ENGINE_TLS_PARAMETER[db["engine"]]
+    assert params[parameter] == value
 
 
 def test_the_application_verifies_the_database_certificate(
     system_stack: tuple[str, dict[str, Any]],
 ) -> None:
     """Through a connection URL (``sslmode=verify-full&sslrootcert=``) or the service's own
-    variables (Metaflow's ``MF_METADATA_DB_SSL_MODE`` and root certificate path)."""
-    _, stack = system_stack
+    variables (Metaflow's ``MF_METADATA_DB_SSL_MODE`` and root certificate path).
+    Panintelligence documents no TLS setting for its repository connection: the server
+    refuses plain connections and the image's JVM trusts the RDS CAs (README, known
+    limitation)."""
+    name, stack = system_stack
+    if name.startswith("panintelligence"):
+        dockerfile = (ROOT / "images" / "panintelligence" / "Dockerfile").read_text()
+        assert "keytool -importcert" in dockerfile
+        assert "/etc/ssl/rds/rds-ca-bundle.pem" in dockerfile
+        return
     env = environment(stack)
     urls = [v for v in env.values() if "sslmode=" in v]
     if urls:
@@ -158,7 +184,8 @@ def test_every_alarm_notifies_the_topic(system_stack: tuple[str, dict[str, Any]]
         assert topic in alarm["alarm_actions"], alarm["alarm_name"]
     covered = json.dumps([a.get("dimensions", {}) for a in alarms.values()])
     assert f'"ServiceName": "{name}-' in covered
-    assert f'"DBInstanceIdentifier": "{name}-postgres"' in covered
+    engine = SYSTEM_ENVIRONMENTS[name].database.engine.value
+    assert f'"DBInstanceIdentifier": "{name}-{engine}"' in covered
     assert '"LoadBalancer": "${aws_lb.' in covered
 
 
@@ -172,40 +199,47 @@ def test_images_come_from_the_stacks_own_immutable_repository(
     system_stack: tuple[str, dict[str, Any]],
 ) -> None:
     name, stack = system_stack
-    repository = one(stack, "aws_ecr_repository")
-    assert repository["image_tag_mutability"] == "IMMUTABLE"
-    assert repository["image_scanning_configuration"]["scan_on_push"] is True
-    image = container(stack)["image"]
-    assert image.endswith(f":{SYSTEM_ENVIRONMENTS[name].image_tag}")
-    assert image.startswith("${aws_ecr_repository.")
+    for repository in resources(stack, "aws_ecr_repository").values():
+        assert repository["image_tag_mutability"] == "IMMUTABLE"
+        assert repository["image_scanning_configuration"]["scan_on_push"] is True
+    for each in containers(stack).values():
+        assert each["image"].endswith(f":{SYSTEM_ENVIRONMENTS[name].image_tag}")
+        assert each["image"].startswith("${aws_ecr_repository.")
 
 
-@pytest.mark.parametrize("system", ["metabase", "dekart"])
+@pytest.mark.parametrize("system", ["metabase", "dekart", "metaflow", "panintelligence"])
 def test_dockerfile_builds_the_pinned_release(system: str) -> None:
-    module = {"metabase": metabase, "dekart": dekart}[system]
+    module = importlib.import_module(f"environments.{system}")
     dockerfile = (ROOT / "images" / system / "Dockerfile").read_text()
     (base,) = re.findall(r"^FROM (\S+)$", dockerfile, re.M)
-    assert base.endswith(f":{module.IMAGE_TAG}")
+    release = re.search(r"^ARG RELEASE=(\S+)$", dockerfile, re.M)
+    tag = base.rsplit(":", 1)[1]
+    assert (release.group(1) if release and tag == "${RELEASE}" else tag) == module.IMAGE_TAG
     assert f"COPY --chmod=0444 apps/common/certs/rds-ca-bundle.pem {RDS_CA_PATH}" in dockerfile
 
 
 def test_the_database_admits_only_the_service(system_stack: tuple[str, dict[str, Any]]) -> None:
     name, stack = system_stack
+    engine = SYSTEM_ENVIRONMENTS[name].database.engine.value
     groups = {lid: g["name"] for lid, g in resources(stack, "aws_security_group").items()}
-    db_group = next(lid for lid, n in groups.items() if n == f"{name}-postgres")
+    db_group = next(lid for lid, n in groups.items() if n == f"{name}-{engine}")
     ingress = [
         r
         for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
         if r["security_group_id"] == f"${{aws_security_group.{db_group}.id}}"
     ]
     sources = sorted(groups[r["referenced_security_group_id"].split(".")[1]] for r in ingress)
-    assert all(r["from_port"] == 5432 for r in ingress)
-    assert sources == sorted([f"{name}-{name.split('-')[0]}", f"{name}-pg-owner"])
+    port = {"postgres": 5432, "mariadb": 3306}[engine]
+    assert all(r["from_port"] == port for r in ingress)
+    clients = [balanced(stack)["name"], f"{name}-{OWNER_FUNCTION[engine]}"]
+    if name.startswith("panintelligence"):
+        clients.append(f"{name}-scheduler")  # the scheduler reads the repository too
+    assert sources == sorted(clients)
 
 
 def test_service_starts_after_its_database_owner(system_stack: tuple[str, dict[str, Any]]) -> None:
     _, stack = system_stack
-    service = one(stack, "aws_ecs_service")
+    service = balanced(stack)
     (invocation,) = [i for i in resources(stack, "aws_lambda_invocation") if "owner" in i]
     assert f"aws_lambda_invocation.{invocation}" in service["depends_on"]
 
@@ -438,7 +472,10 @@ def test_no_firewall_log_records_cookies_or_credentials(synth: Synth) -> None:
             headers = {f["single_header"]["name"] for f in logging["redacted_fields"]}
             assert headers == {"authorization", "cookie"}, name
             logged += 1
-    assert logged == 6  # dev, test, stage, prod, metabase-prod, dekart-prod
+    # dev, test, stage, prod and every internet-facing system
+    assert logged == 4 + sum(
+        1 for c in SYSTEM_ENVIRONMENTS.values() if c.serves_web and c.web.public
+    )
 
 
 def test_metabase_vpc_spans_three_azs_in_every_environment(synth: Synth) -> None:

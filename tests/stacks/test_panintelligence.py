@@ -1,0 +1,197 @@
+"""Panintelligence's stacks: four services, MariaDB, the EFS share and its loader, the
+dashboard's load balancer (the standards every system shares are in test_systems.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from environments import panintelligence
+from tests.support import Synth, containers, named, one, resources
+
+STACKS = ("panintelligence-dev", "panintelligence-prod")
+SIZES = {
+    "dashboard": ("1024", "2048"),
+    "renderer": ("2048", "4096"),
+    "pirana": ("512", "1024"),
+    "scheduler": ("512", "1024"),
+}
+PORTS = {"dashboard": 8224, "renderer": 9915, "scheduler": 9917, "pirana": 9918}
+
+
+def tasks(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Task definitions by their container's name."""
+    out = {}
+    for task in resources(stack, "aws_ecs_task_definition").values():
+        (container,) = json.loads(task["container_definitions"])
+        out[container["name"]] = task
+    return out
+
+
+def group_names(stack: dict[str, Any]) -> dict[str, str]:
+    return {
+        f"${{aws_security_group.{lid}.id}}": g["name"]
+        for lid, g in resources(stack, "aws_security_group").items()
+    }
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_four_services_sized_per_the_datasheet_on_x86(synth: Synth, name: str) -> None:
+    found = tasks(synth.stack(name))
+    assert set(found) == set(SIZES)
+    for service, (cpu, memory) in SIZES.items():
+        assert (found[service]["cpu"], found[service]["memory"]) == (cpu, memory), service
+        assert found[service]["runtime_platform"]["cpu_architecture"] == "X86_64"
+    for service, container in containers(synth.stack(name)).items():
+        assert container["portMappings"][0]["containerPort"] == PORTS[service]
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_only_the_dashboard_is_load_balanced_the_others_are_private_names(
+    synth: Synth, name: str
+) -> None:
+    stack = synth.stack(name)
+    services = named(stack, "aws_ecs_service")
+    balanced = {n for n, s in services.items() if s.get("load_balancer")}
+    assert balanced == {f"{name}-dashboard"}
+    discovery = {d["name"] for d in resources(stack, "aws_service_discovery_service").values()}
+    assert discovery == {"dashboard", "renderer", "scheduler", "pirana"}
+    env = {e["name"]: e["value"] for e in containers(stack)["dashboard"]["environment"]}
+    namespace = f"{name.split('-')[1]}.panintelligence.internal"
+    assert env["PAN_RENDERER_URL"] == f"http://renderer.{namespace}:9915"
+    assert env["PI_VARIABLE_ANALYTICS_SERVER_URL"] == f"http://pirana.{namespace}:9918"
+    assert env["RENDERER_DASHBOARD_URL"] == f"http://dashboard.{namespace}:8224/pi"
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_who_may_reach_each_service(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    groups = group_names(stack)
+    admitted: dict[str, set[tuple[str, int]]] = {}
+    for rule in resources(stack, "aws_vpc_security_group_ingress_rule").values():
+        target = groups.get(rule["security_group_id"], "")
+        source = groups.get(rule.get("referenced_security_group_id", ""), rule.get("cidr_ipv4"))
+        admitted.setdefault(target, set()).add((source, rule["from_port"]))
+    p = f"{name}-"
+    assert admitted[f"{p}renderer"] == {(f"{p}dashboard", 9915)}
+    assert admitted[f"{p}pirana"] == {(f"{p}dashboard", 9918)}
+    assert admitted[f"{p}scheduler"] == {(f"{p}dashboard", 9917)}
+    assert admitted[f"{p}dashboard"] == {
+        (f"{p}web", 8224),
+        (f"{p}renderer", 8224),
+        (f"{p}scheduler", 8224),
+    }
+    assert {s for s, _ in admitted[f"{p}mariadb"]} == {
+        f"{p}dashboard",
+        f"{p}scheduler",
+        f"{p}mariadb-owner",
+    }
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_repository_database_is_mariadb_tls_only(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    db = one(stack, "aws_db_instance")
+    assert db["engine"] == "mariadb"
+    params = {p["name"]: p["value"] for p in one(stack, "aws_db_parameter_group")["parameter"]}
+    assert params["require_secure_transport"] == "1"
+    for service in ("dashboard", "scheduler"):
+        secrets = {s["name"]: s["valueFrom"] for s in containers(stack)[service]["secrets"]}
+        assert secrets["PI_DB_PASSWORD"].endswith(":password::")
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_share_is_encrypted_mounted_through_access_points(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    fs = one(stack, "aws_efs_file_system")
+    assert fs["encrypted"] is True
+    assert fs["kms_key_id"].startswith("${aws_kms_key.")
+    private = [s for s in resources(stack, "aws_subnet").values() if s["tags"]["tier"] == "private"]
+    assert len(resources(stack, "aws_efs_mount_target")) == len(private)
+    points = {
+        p["root_directory"]["path"] for p in resources(stack, "aws_efs_access_point").values()
+    }
+    assert points == {
+        "/pi",
+        "/pi/themes",
+        "/pi/images",
+        "/pi/svg",
+        "/pi/locale",
+        "/pi/custom_jdbc",
+        "/pi/keys",
+    }
+    dashboard = tasks(stack)["dashboard"]
+    volumes = [v for v in dashboard["volume"] if "efs_volume_configuration" in v]
+    assert len(volumes) == 6
+    for volume in volumes:
+        efs = volume["efs_volume_configuration"]
+        assert efs["transit_encryption"] == "ENABLED"
+        assert efs["authorization_config"]["iam"] == "ENABLED"
+    scheduler_mounts = {m["containerPath"] for m in containers(stack)["scheduler"]["mountPoints"]}
+    assert "/var/panintelligence/Dashboard/keys" in scheduler_mounts
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_assets_are_loaded_before_the_dashboard_starts(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    (loader_id, loader) = next(
+        (lid, i) for lid, i in resources(stack, "aws_lambda_invocation").items() if "asset" in lid
+    )
+    assert json.loads(loader["input"]) == {"force_token": "", "assets_version": ""}
+    dashboard = named(stack, "aws_ecs_service")[f"{name}-dashboard"]
+    assert f"aws_lambda_invocation.{loader_id}" in dashboard["depends_on"]
+    (function,) = [
+        f for f in resources(stack, "aws_lambda_function").values() if "asset" in f["function_name"]
+    ]
+    assert function["file_system_config"]["local_mount_path"] == "/mnt/assets"
+    assert function["environment"]["variables"]["ASSETS_PREFIX"] == "dashboard/"
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_licence_comes_from_a_secret_and_leaves_through_nat(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    secrets = {s["name"]: s["valueFrom"] for s in containers(stack)["dashboard"]["secrets"]}
+    assert secrets["PI_LICENCE"].startswith("${data.aws_secretsmanager_secret.licence")
+    nat_routes = [
+        r
+        for r in resources(stack, "aws_route").values()
+        if r["destination_cidr_block"] == "0.0.0.0/0" and "nat_gateway_id" in r
+    ]
+    private = [s for s in resources(stack, "aws_subnet").values() if s["tags"]["tier"] == "private"]
+    assert len(nat_routes) == len(private)
+    groups = group_names(stack)
+    egress = [
+        r
+        for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
+        if groups.get(r["security_group_id"]) == f"{name}-dashboard" and r.get("cidr_ipv4")
+    ]
+    assert [(r["cidr_ipv4"], r["from_port"]) for r in egress] == [("0.0.0.0/0", 443)]
+
+
+def test_the_dashboard_scales_on_cpu_never_memory(synth: Synth) -> None:
+    stack = synth.stack("panintelligence-prod")
+    policies = resources(stack, "aws_appautoscaling_policy").values()
+    metrics = [
+        p["target_tracking_scaling_policy_configuration"]["predefined_metric_specification"][
+            "predefined_metric_type"
+        ]
+        for p in policies
+    ]
+    assert metrics == ["ECSServiceAverageCPUUtilization"]
+    assert "Memory" not in json.dumps(list(policies))
+    target_group = one(stack, "aws_lb_target_group")
+    assert target_group["stickiness"]["type"] == "lb_cookie"
+    assert target_group["health_check"]["path"] == "/pi/version"
+
+
+def test_prod_dashboard_is_https_at_its_name(synth: Synth) -> None:
+    stack = synth.stack("panintelligence-prod")
+    records = named(stack, "aws_route53_record")
+    assert records["dashboard.example.com"]["type"] == "A"
+    certificate = one(stack, "aws_acm_certificate")
+    assert certificate["domain_name"] == panintelligence.PROD.web.domain_name
+    env = {e["name"]: e["value"] for e in containers(stack)["dashboard"]["environment"]}
+    assert env["PI_PROXY_HOST"] == "dashboard.example.com"
+    assert env["PI_PROXY_SCHEME"] == "https"

@@ -532,13 +532,13 @@ class MetaflowConfig(SystemConfig):
                 "the API Gateway endpoint is public: name the public ranges (your VPN's "
                 "egress addresses) that may call it, or set enable_api_gateway=False",
             )
-        for field_ in ("bucket_arn", "kms_key_arn"):
+        for field_, prefix, what in (
+            ("bucket_arn", "arn:aws:s3:::", "an S3 bucket ARN (arn:aws:s3:::<name>)"),
+            ("kms_key_arn", f"arn:aws:kms:{self.region}:", f"a KMS key ARN in {self.region}"),
+        ):
             value = getattr(self.datastore, field_)
-            service = "s3" if field_ == "bucket_arn" else "kms"
-            if value is not None and not value.startswith(f"arn:aws:{service}:"):
-                raise fail(
-                    self, f"datastore.{field_}", repr(value), f"use an {service.upper()} ARN"
-                )
+            if value is not None and not value.startswith(prefix):
+                raise fail(self, f"datastore.{field_}", repr(value), f"use {what}")
         db = self.existing_database
         if db is not None:
             if not re.fullmatch(r"[a-z0-9.-]+:\d{2,5}", db.endpoint):

@@ -51,6 +51,8 @@ def test_stack_names_are_system_dash_environment() -> None:
         "dekart-prod",
         "metaflow-dev",
         "metaflow-prod",
+        "panintelligence-dev",
+        "panintelligence-prod",
     ]
     assert all(name == c.stack_name for name, c in SYSTEM_ENVIRONMENTS.items())
 
@@ -346,3 +348,136 @@ def test_data_keys_must_be_kms_key_arns_of_the_region() -> None:
         r"use KMS key ARNs in eu-central-1",
         athena__data_kms_key_arns=("arn:aws:kms:us-east-1:123456789012:key/x",),
     )
+
+
+# --- Metaflow -----------------------------------------------------------------------------
+
+
+def test_metaflow_keeps_the_modules_defaults() -> None:
+    from environments import metaflow
+
+    config = metaflow.DEV
+    assert (config.service.cpu, config.service.memory) == (512, 1024)
+    assert config.enable_api_gateway
+    assert config.enable_api_basic_auth
+    assert config.database.database_name == "metaflow"
+
+
+@pytest.mark.parametrize(
+    ("changes", "pattern"),
+    [
+        ({"access_list_cidr_blocks": ()}, r"access_list_cidr_blocks: got none, name who may"),
+        (
+            {"access_list_cidr_blocks": ("0.0.0.0/0",)},
+            r"access_list_cidr_blocks: got '0\.0\.0\.0/0', use IPv4 CIDRs narrower",
+        ),
+        (
+            {"access_list_cidr_blocks": ("10.1.0.0/16",)},
+            r"access_list_cidr_blocks: got 10\.1\.0\.0/16, the API Gateway endpoint is public",
+        ),
+        (
+            {"datastore__bucket_arn": "my-bucket"},
+            r"datastore\.bucket_arn: got 'my-bucket', use an S3 bucket ARN",
+        ),
+        (
+            {"datastore__kms_key_arn": "alias/x"},
+            r"datastore\.kms_key_arn: got 'alias/x', use a KMS key ARN in eu-central-1",
+        ),
+        ({"web": WebSettings(ingress_cidrs=("10.0.0.0/8",))}, r"web: got set, metaflow is not"),
+    ],
+)
+def test_metaflow_settings(changes: dict[str, Any], pattern: str) -> None:
+    from environments import metaflow
+
+    fails(metaflow.DEV, rf"^metaflow-dev\.{pattern}", **changes)
+
+
+def test_metaflow_without_gateway_needs_no_public_range() -> None:
+    from environments import metaflow
+
+    config = changed(
+        metaflow.DEV, enable_api_gateway=False, access_list_cidr_blocks=("10.1.0.0/16",)
+    )
+    assert config.private_access_cidrs == ("10.1.0.0/16",)
+    assert config.public_access_cidrs == ()
+
+
+@pytest.mark.parametrize(
+    ("database", "pattern"),
+    [
+        (
+            {"endpoint": "db.example", "credentials_secret_arn": "x"},
+            r"existing_database\.endpoint: got 'db\.example', use host:port",
+        ),
+        (
+            {
+                "endpoint": "db.example:5432",
+                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:x",
+            },
+            r"existing_database\.credentials_secret_arn: got .*, use a Secrets Manager secret ARN in eu-central-1",
+        ),
+    ],
+)
+def test_metaflow_existing_database(database: dict[str, str], pattern: str) -> None:
+    from environments import metaflow
+    from environments.systems import ExistingDatabase
+
+    fails(
+        metaflow.DEV, rf"^metaflow-dev\.{pattern}", existing_database=ExistingDatabase(**database)
+    )
+
+
+def test_metaflow_prod_runs_two_tasks() -> None:
+    from environments import metaflow
+
+    fails(
+        metaflow.PROD,
+        r"^metaflow-prod\.service\.min_tasks: got 1, a production service runs at least 2",
+        service=ServiceSettings(min_tasks=1, max_tasks=2, cpu=512, memory=1024),
+    )
+
+
+# --- Panintelligence ----------------------------------------------------------------------
+
+
+def test_panintelligence_services_are_sized_per_the_datasheet() -> None:
+    from environments import panintelligence
+
+    config = panintelligence.PROD
+    assert (config.service.cpu, config.service.memory) == (1024, 2048)
+    assert (config.renderer.cpu, config.renderer.memory) == (2048, 4096)
+    assert (config.pirana.cpu, config.pirana.memory) == (512, 1024)
+    assert (config.scheduler.cpu, config.scheduler.memory) == (512, 1024)
+    assert config.database.engine is DatabaseEngine.MARIADB
+
+
+@pytest.mark.parametrize(
+    ("changes", "pattern"),
+    [
+        (
+            {"scheduler": ServiceSettings(min_tasks=1, max_tasks=2, cpu=512, memory=1024)},
+            r"scheduler\.max_tasks: got 2, use 1: two schedulers",
+        ),
+        (
+            {"pirana": ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=512)},
+            r"pirana\.cpu/memory: got 512/512, use a Fargate size \(0\.5 vCPU needs at least",
+        ),
+        (
+            {"renderer": ServiceSettings(min_tasks=2, max_tasks=1, cpu=2048, memory=4096)},
+            r"renderer\.min_tasks/max_tasks: got 2/1",
+        ),
+        (
+            {"network__nat_gateways": NatGateways.NONE},
+            r"network\.nat_gateways: got NONE, the dashboard reaches the licence server",
+        ),
+        ({"assets_force_token": "now please"}, r"assets_force_token: got 'now please'"),
+        (
+            {"database__engine": DatabaseEngine.POSTGRES},
+            r"database\.engine: got POSTGRES, use DatabaseEngine\.MARIADB",
+        ),
+    ],
+)
+def test_panintelligence_settings(changes: dict[str, Any], pattern: str) -> None:
+    from environments import panintelligence
+
+    fails(panintelligence.DEV, rf"^panintelligence-dev\.{pattern}", **changes)

@@ -19,6 +19,7 @@ from typing import ClassVar
 from cdktf import ITerraformDependable, TerraformOutput
 from cdktf_cdktf_provider_aws.data_aws_security_group import DataAwsSecurityGroup
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
+from constructs import Construct
 
 from constructs_lib.alarms import HasAlarms
 from constructs_lib.api_gateway import RestApi, RestApiProps
@@ -225,7 +226,7 @@ class MetaflowStack(SystemStack):
     def _migration(self) -> None:
         network, naming, config = self.network, self.naming, self.config
         parts = vpc_function(
-            self,
+            Construct(self, "db-migrate"),
             name=naming.name("db-migrate"),
             description="Upgrades the metadata service's schema through its migration port",
             group_description="Metaflow schema migration function",

@@ -8,7 +8,7 @@ from environments import SYSTEM_ENVIRONMENTS
 from tests.support import ROOT, EnvStack, Synth, resources
 
 RUNBOOK = ROOT / "docs" / "runbook.md"
-PLACEHOLDERS = {"<service>": "[a-z]+", "<node>": r"\d+"}
+PLACEHOLDERS = {"<service>": "[a-z]+", "<node>": r"\d+", "<port>": r"\d+", "<name>": "[a-z]+"}
 NOT_DEPLOYED = {"queue-ecpu": "a production-tier environment with a Serverless queue"}
 """Sections for alarms the constructs offer in a configuration no environment uses today."""
 

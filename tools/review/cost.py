@@ -72,7 +72,24 @@ FREE_OR_USAGE_ONLY: frozenset[str] = frozenset(
         "aws_vpc_security_group_ingress_rule",
         "aws_vpc_security_group_egress_rule",
         "aws_vpc_endpoint_route_table_association",
-        # usage only: queries scanned, monthly active users
+        # usage only: queries scanned, monthly active users, API requests, file storage
+        "aws_api_gateway_api_key",
+        "aws_api_gateway_deployment",
+        "aws_api_gateway_integration",
+        "aws_api_gateway_method",
+        "aws_api_gateway_method_settings",
+        "aws_api_gateway_resource",
+        "aws_api_gateway_rest_api",
+        "aws_api_gateway_rest_api_policy",
+        "aws_api_gateway_stage",
+        "aws_api_gateway_usage_plan",
+        "aws_api_gateway_usage_plan_key",
+        "aws_api_gateway_vpc_link",  # a REST API's VPC link has no charge of its own
+        "aws_efs_access_point",
+        "aws_efs_backup_policy",  # AWS Backup's storage is usage
+        "aws_efs_file_system",
+        "aws_efs_file_system_policy",
+        "aws_efs_mount_target",
         "aws_athena_workgroup",
         "aws_cognito_user_pool",
         "aws_cognito_user_pool_client",
@@ -664,6 +681,15 @@ _USAGE_NOTES: tuple[tuple[frozenset[str], str], ...] = (
         frozenset({"aws_sns_topic"}),
         "SNS: publishes, {sns_requests_million} per million, email deliveries, {sns_email_100k} "
         "per 100,000, not included",
+    ),
+    (
+        frozenset({"aws_api_gateway_rest_api"}),
+        "API Gateway (REST): {apigateway_rest_million} per million requests, not included",
+    ),
+    (
+        frozenset({"aws_efs_file_system"}),
+        "EFS: storage, {efs_standard_gb_month}/GB-month (Standard; Infrequent Access after 30 "
+        "days is cheaper), and elastic throughput per GB transferred, not included",
     ),
     (
         frozenset({"aws_athena_workgroup"}),

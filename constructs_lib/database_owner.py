@@ -45,7 +45,7 @@ from .settings import DEFAULT_LOG_RETENTION_DAYS
 HANDLER = "apps.pgowner.handler.handler"
 BUNDLE = Bundle(
     "pgowner",
-    ("apps/common", "apps/pgowner"),
+    ("apps/common", "apps/dbowner", "apps/pgowner"),
     ("pg8000", "scramp", "asn1crypto", "dateutil", "six"),
     BUNDLED_DATA,
     metadata=("pg8000", "scramp"),
@@ -53,7 +53,9 @@ BUNDLE = Bundle(
 """The PostgreSQL function's package: pg8000 and its pure-Python dependencies (pg8000 and
 scramp read their version from their ``METADATA`` at import), and the RDS CA bundle."""
 MARIADB_HANDLER = "apps.mariadbowner.handler.handler"
-MARIADB_BUNDLE = Bundle("mariadbowner", ("apps/common", "apps/mariadbowner"), ("pymysql",))
+MARIADB_BUNDLE = Bundle(
+    "mariadbowner", ("apps/common", "apps/dbowner", "apps/mariadbowner"), ("pymysql",)
+)
 """The MariaDB function's package: pymysql (pure Python) and the RDS CA bundle."""
 
 

@@ -1,6 +1,6 @@
 """Builders for the values environments share, so each environment file states only its own."""
 
-from constructs_lib.options import NatGateways, QueueMode, Tier
+from constructs_lib.options import DatabaseEngine, NatGateways, QueueMode, Tier
 from constructs_lib.settings import (
     DatabaseSettings,
     NetworkSettings,
@@ -54,4 +54,31 @@ def development(name: str, second_octet: int, *, max_tasks: int = 2) -> Environm
             consumer=ServiceSettings(min_tasks=1, max_tasks=max_tasks),
             log_retention_days=14,
         ),
+    )
+
+
+def development_database(engine: DatabaseEngine, name: str) -> DatabaseSettings:
+    """A seed system's development database: one small single-AZ instance, disposable
+    (no deletion protection, no final snapshot, one day of backups)."""
+    return DatabaseSettings(
+        engine=engine,
+        database_name=name,
+        instance_class="db.t4g.micro",
+        deletion_protection=False,
+        backup_retention_days=1,
+        final_snapshot=False,
+    )
+
+
+def production_database(engine: DatabaseEngine, name: str) -> DatabaseSettings:
+    """A seed system's production database: Multi-AZ db.t4g.medium, two weeks of backups,
+    Performance Insights, 90 days of logs (protected and snapshotted by default)."""
+    return DatabaseSettings(
+        engine=engine,
+        database_name=name,
+        instance_class="db.t4g.medium",
+        multi_az=True,
+        backup_retention_days=14,
+        performance_insights=True,
+        log_retention_days=90,
     )

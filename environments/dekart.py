@@ -10,9 +10,9 @@ endpoints and S3 through its gateway endpoint (the README compares the costs).
 from dataclasses import replace
 
 from constructs_lib.options import DatabaseEngine, NatGateways, Tier
-from constructs_lib.settings import DatabaseSettings, NetworkSettings, ServiceSettings
+from constructs_lib.settings import NetworkSettings, ServiceSettings
 
-from ._shared import network
+from ._shared import development_database, network, production_database
 from .systems import AthenaSettings, CognitoSettings, DekartConfig, WebSettings
 
 IMAGE_TAG = "0.23.2"
@@ -38,13 +38,7 @@ DEV = DekartConfig(
     name="dev",
     tier=Tier.DEVELOPMENT,
     network=_network(60, az_count=2),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.POSTGRES,
-        database_name="dekart",
-        deletion_protection=False,
-        backup_retention_days=1,
-        final_snapshot=False,
-    ),
+    database=development_database(DatabaseEngine.POSTGRES, "dekart"),
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=256, memory=512),
     image_tag=IMAGE_TAG,
     athena=ATHENA,
@@ -57,15 +51,7 @@ PROD = DekartConfig(
     name="prod",
     tier=Tier.PRODUCTION,
     network=_network(61, az_count=3),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.POSTGRES,
-        database_name="dekart",
-        instance_class="db.t4g.medium",
-        multi_az=True,
-        performance_insights=True,
-        backup_retention_days=14,
-        log_retention_days=90,
-    ),
+    database=production_database(DatabaseEngine.POSTGRES, "dekart"),
     # One task: Dekart does not scale horizontally.
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=1024),
     image_tag=IMAGE_TAG,

@@ -5,9 +5,9 @@ Data only: the types and rules are :class:`environments.systems.MetabaseConfig`.
 """
 
 from constructs_lib.options import DatabaseEngine, NatGateways, Tier
-from constructs_lib.settings import DatabaseSettings, ServiceSettings
+from constructs_lib.settings import ServiceSettings
 
-from ._shared import network
+from ._shared import development_database, network, production_database
 from .systems import MetabaseConfig, WebSettings
 
 REGION = "eu-west-1"
@@ -20,13 +20,7 @@ DEV = MetabaseConfig(
     tier=Tier.DEVELOPMENT,
     region=REGION,
     network=network(50, az_count=3, nat_gateways=NatGateways.SINGLE, region=REGION),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.POSTGRES,
-        database_name="metabase",
-        deletion_protection=False,
-        backup_retention_days=1,
-        final_snapshot=False,
-    ),
+    database=development_database(DatabaseEngine.POSTGRES, "metabase"),
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=1024),
     image_tag=IMAGE_TAG,
     # No domain: an internal load balancer, reached over the VPN.
@@ -39,15 +33,7 @@ PROD = MetabaseConfig(
     tier=Tier.PRODUCTION,
     region=REGION,
     network=network(51, az_count=3, nat_gateways=NatGateways.PER_AZ, region=REGION),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.POSTGRES,
-        database_name="metabase",
-        instance_class="db.t4g.medium",
-        multi_az=True,
-        performance_insights=True,
-        backup_retention_days=14,
-        log_retention_days=90,
-    ),
+    database=production_database(DatabaseEngine.POSTGRES, "metabase"),
     service=ServiceSettings(min_tasks=2, max_tasks=4, cpu=512, memory=1024),
     image_tag=IMAGE_TAG,
     # Replace with your own name, zone and certificate before deploying.

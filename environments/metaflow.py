@@ -6,9 +6,9 @@ Data only: the types and rules are :class:`environments.systems.MetaflowConfig`.
 """
 
 from constructs_lib.options import DatabaseEngine, NatGateways, Tier
-from constructs_lib.settings import DatabaseSettings, ServiceSettings
+from constructs_lib.settings import ServiceSettings
 
-from ._shared import network
+from ._shared import development_database, network, production_database
 from .systems import MetaflowConfig
 
 IMAGE_TAG = "v2.5.1"
@@ -23,13 +23,7 @@ DEV = MetaflowConfig(
     name="dev",
     tier=Tier.DEVELOPMENT,
     network=network(70, az_count=2, nat_gateways=NatGateways.SINGLE),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.POSTGRES,
-        database_name="metaflow",
-        deletion_protection=False,
-        backup_retention_days=1,
-        final_snapshot=False,
-    ),
+    database=development_database(DatabaseEngine.POSTGRES, "metaflow"),
     # The module's defaults: 512 CPU units, 1024 MiB, one task.
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=1024),
     image_tag=IMAGE_TAG,
@@ -41,15 +35,7 @@ PROD = MetaflowConfig(
     name="prod",
     tier=Tier.PRODUCTION,
     network=network(71, az_count=3, nat_gateways=NatGateways.PER_AZ),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.POSTGRES,
-        database_name="metaflow",
-        instance_class="db.t4g.medium",
-        multi_az=True,
-        backup_retention_days=14,
-        performance_insights=True,
-        log_retention_days=90,
-    ),
+    database=production_database(DatabaseEngine.POSTGRES, "metaflow"),
     service=ServiceSettings(min_tasks=2, max_tasks=4, cpu=512, memory=1024),
     image_tag=IMAGE_TAG,
     access_list_cidr_blocks=ACCESS,

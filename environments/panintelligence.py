@@ -5,9 +5,9 @@ Data only: the types and rules are :class:`environments.systems.PanintelligenceC
 """
 
 from constructs_lib.options import DatabaseEngine, NatGateways, Tier
-from constructs_lib.settings import DatabaseSettings, ServiceSettings
+from constructs_lib.settings import ServiceSettings
 
-from ._shared import network
+from ._shared import development_database, network, production_database
 from .systems import PanintelligenceConfig, WebSettings
 
 IMAGE_TAG = "2025_10.1"
@@ -18,14 +18,7 @@ DEV = PanintelligenceConfig(
     name="dev",
     tier=Tier.DEVELOPMENT,
     network=network(80, az_count=2, nat_gateways=NatGateways.SINGLE),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.MARIADB,
-        database_name="dashboard",
-        instance_class="db.t4g.micro",
-        deletion_protection=False,
-        backup_retention_days=1,
-        final_snapshot=False,
-    ),
+    database=development_database(DatabaseEngine.MARIADB, "dashboard"),
     # The datasheet's dashboard: 1 vCPU, 2 GB.
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=1024, memory=2048),
     image_tag=IMAGE_TAG,
@@ -37,15 +30,7 @@ PROD = PanintelligenceConfig(
     name="prod",
     tier=Tier.PRODUCTION,
     network=network(81, az_count=3, nat_gateways=NatGateways.PER_AZ),
-    database=DatabaseSettings(
-        engine=DatabaseEngine.MARIADB,
-        database_name="dashboard",
-        instance_class="db.t4g.medium",
-        multi_az=True,
-        backup_retention_days=14,
-        performance_insights=True,
-        log_retention_days=90,
-    ),
+    database=production_database(DatabaseEngine.MARIADB, "dashboard"),
     service=ServiceSettings(min_tasks=2, max_tasks=4, cpu=1024, memory=2048),
     renderer=ServiceSettings(min_tasks=2, max_tasks=2, cpu=2048, memory=4096),
     image_tag=IMAGE_TAG,

@@ -13,6 +13,8 @@ from constructs import Construct
 
 from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.naming import Naming
+from constructs_lib.network import Network, NetworkProps
+from constructs_lib.settings import NetworkSettings
 from environments.state import StateConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +61,25 @@ class ProjectStack(TerraformStack):
         S3Backend(self, bucket=state.bucket, key=key, region=state.region, encrypt=True)
         # cdktf 0.21's S3Backend predates S3-native locking: set it directly.
         self.add_override("terraform.backend.s3.use_lockfile", True)
+
+    def key_and_network(
+        self, region: str, settings: NetworkSettings
+    ) -> tuple[EncryptionKey, Network]:
+        """An environment's key (id ``key``: data at rest) and its VPC (id ``network``),
+        whose flow logs the key encrypts."""
+        key = self.encryption_key("key", region, f"{self.naming.prefix}: data at rest")
+        network = Network(
+            self,
+            "network",
+            props=NetworkProps(
+                naming=self.naming,
+                account_id=self.account_id,
+                region=region,
+                settings=settings,
+                flow_log_key=key,
+            ),
+        )
+        return key, network
 
     def encryption_key(
         self, id_: str, region: str, description: str, **options: Unpack[KeyOptions]

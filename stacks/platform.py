@@ -32,7 +32,6 @@ from constructs_lib.frontend import Frontend, FrontendProps
 from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
 from constructs_lib.migration import SchemaMigration, SchemaMigrationProps
 from constructs_lib.naming import Naming
-from constructs_lib.network import Network, NetworkProps
 from constructs_lib.observability import Edge, Observability, ObservabilityProps
 from constructs_lib.queue import Queue, QueueProps
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
@@ -84,19 +83,7 @@ class PlatformStack(ProjectStack):
 
     def network_step(self) -> None:
         """The environment's key and its VPC."""
-        config, naming = self.config, self.naming
-        self.key = self.encryption_key("key", config.region, f"{naming.prefix}: data at rest")
-        self.network = Network(
-            self,
-            "network",
-            props=NetworkProps(
-                naming=naming,
-                account_id=self.account_id,
-                region=config.region,
-                settings=config.network,
-                flow_log_key=self.key,
-            ),
-        )
+        self.key, self.network = self.key_and_network(self.config.region, self.config.network)
 
     def data_step(self) -> None:
         """MySQL with its schema migration, the queue, and their credential rotations."""

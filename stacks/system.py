@@ -25,7 +25,6 @@ from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps, WafScope
 from constructs_lib.monitoring import Monitoring, MonitoringProps
 from constructs_lib.naming import Naming
-from constructs_lib.network import Network, NetworkProps
 from constructs_lib.options import CPU_ARCHITECTURE, CpuArchitecture, Deployment
 from constructs_lib.policy import Statement
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
@@ -166,19 +165,7 @@ class SystemStack(ProjectStack):
 
     def network_step(self) -> None:
         """The environment's key and its VPC."""
-        config, naming = self.config, self.naming
-        self.key = self.encryption_key("key", config.region, f"{naming.prefix}: data at rest")
-        self.network = Network(
-            self,
-            "network",
-            props=NetworkProps(
-                naming=naming,
-                account_id=self.account_id,
-                region=config.region,
-                settings=config.network,
-                flow_log_key=self.key,
-            ),
-        )
+        self.key, self.network = self.key_and_network(self.config.region, self.config.network)
 
     def data_step(self) -> None:
         """PostgreSQL, the application's login role and its database owned by it."""

@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
-from apps.common.config import Env
-from apps.common.contract import EnvVar
-from apps.common.credentials import Credentials, SecretCredentials
-from apps.common.errors import ConfigError, env_error
+from apps.dbowner.inputs import owner_inputs
 from apps.mariadbowner.owner import Server, ensure_owner
 
 log = logging.getLogger("apps.mariadbowner")
@@ -34,28 +30,10 @@ log.setLevel(logging.INFO)
 MARIADB_PORT = 3306
 
 
-def _secret(arn: str, name: str) -> Credentials:
-    try:
-        return SecretCredentials(arn).get()
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(
-            "secret", name, "a value", 'store JSON {"username": ..., "password": ...}'
-        ) from None
-
-
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    env = Env(os.environ)
-    master_arn = env.required(EnvVar.MASTER_SECRET_ARN)
-    app_arn = env.required(EnvVar.APP_SECRET_ARN)
-    host = env.required(EnvVar.DB_HOST)
-    port = env.integer(EnvVar.DB_PORT, MARIADB_PORT, minimum=1, maximum=65535)
-    database = env.required(EnvVar.DB_NAME)
-    ca_file = env.required(EnvVar.DB_TLS_CA)
-    if not os.path.isfile(ca_file):
-        raise env_error(EnvVar.DB_TLS_CA, repr(ca_file), "give the path of a CA bundle file")
-    master = _secret(master_arn, EnvVar.MASTER_SECRET_ARN)
-    app = _secret(app_arn, EnvVar.APP_SECRET_ARN)
-    server = Server(host, port, ca_file)
+    inputs = owner_inputs(MARIADB_PORT)
+    master, app, database = inputs.master, inputs.app, inputs.database
+    server = Server(inputs.host, inputs.port, inputs.ca_file)
     conn = server.connect(master.username, master.password)
     try:
         summary = ensure_owner(

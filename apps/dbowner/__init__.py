@@ -1,0 +1,1 @@
+"""What the deploy-time database owner functions share (apps.pgowner, apps.mariadbowner)."""

@@ -284,6 +284,21 @@ class Network(Construct):
         )
 
     @property
+    def vpc_cidr(self) -> str:
+        """The VPC's IPv4 range, as configured (a literal, not a token)."""
+        return self.props.settings.vpc_cidr
+
+    @property
+    def public_subnet_cidrs(self) -> tuple[str, ...]:
+        """The public subnets' ranges, in the order of :attr:`public_subnets` (literals)."""
+        return self.props.settings.public_subnet_cidrs
+
+    @property
+    def private_subnet_cidrs(self) -> tuple[str, ...]:
+        """The private subnets' ranges, in the order of :attr:`private_subnets` (literals)."""
+        return self.props.settings.private_subnet_cidrs
+
+    @property
     def private_subnet_ids(self) -> list[str]:
         return [s.id for s in self.private_subnets]
 

@@ -179,6 +179,8 @@ class WebLoadBalancer(Construct):
         )
         """Who may connect, on every listener port."""
         listener_ports = (HTTP_PORT, HTTPS_PORT) if https else (HTTP_PORT,)
+        self.listener_ports: tuple[int, ...] = listener_ports
+        """The ports clients connect to (80, and 443 with a certificate)."""
 
         self.security_group = security_group(
             self,

@@ -9,6 +9,7 @@ What differs from the original and why is in the README's Panintelligence sectio
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -22,6 +23,13 @@ from constructs_lib.alarms import HasAlarms
 from constructs_lib.asset_loader import AssetLoader, AssetLoaderProps
 from constructs_lib.bucket import SecureBucket, SecureBucketProps
 from constructs_lib.file_system import FileSystem, FileSystemMount, FileSystemProps
+from constructs_lib.network_acl import (
+    Flow,
+    SubnetAcls,
+    SubnetAclsProps,
+    SubnetTier,
+    web_system_flows,
+)
 from constructs_lib.options import CpuArchitecture
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
 from constructs_lib.secrets import SecretRef
@@ -58,6 +66,13 @@ WRITABLE = ("/tmp", f"{TOMCAT}/logs", f"{TOMCAT}/temp", f"{TOMCAT}/work")  # noq
 """What Tomcat writes besides the share (task volumes over the read-only root)."""
 STICKY_SECONDS = 8 * 3600
 """Tomcat keeps sessions in the task's memory: a browser stays on its task a work day."""
+
+
+NFS_PORT = 2049
+
+
+def _inside(cidr: str, vpc_cidr: str) -> bool:
+    return ipaddress.IPv4Network(cidr).subnet_of(ipaddress.IPv4Network(vpc_cidr))
 
 
 @dataclass(frozen=True)
@@ -215,6 +230,38 @@ class PanintelligenceStack(SystemStack):
         scheduler = self.private["scheduler"]
         scheduler.requires(
             *self.database.allow_from(scheduler, description="scheduler to its repository")
+        )
+        self._subnet_acls()
+
+    def _subnet_acls(self) -> None:
+        """Network ACLs on both tiers, from one flow list (tests/stacks check that every
+        connection the security groups allow passes them too)."""
+        lb = self.web_load_balancer
+        flows = list(
+            web_system_flows(
+                self.network,
+                service_ports=(DASHBOARD_PORT,),
+                private_ports=(
+                    self.database.port,
+                    NFS_PORT,
+                    DASHBOARD_PORT,
+                    *(spec.port for spec in PRIVATE.values()),
+                ),
+                internet_facing=lb.internet_facing,
+                load_balancer_calls_out=lb.cognito_egress is not None,
+            )
+        )
+        if not lb.internet_facing:  # the internal load balancer's callers (a VPN)
+            flows += [
+                Flow(f"callers-{i}", cidr, SubnetTier.PRIVATE, port)
+                for i, cidr in enumerate(lb.ingress_cidrs)
+                if not _inside(cidr, self.config.network.vpc_cidr)
+                for port in lb.listener_ports
+            ]
+        self.acls = SubnetAcls(
+            self,
+            "subnet-acls",
+            props=SubnetAclsProps(naming=self.naming, network=self.network, flows=tuple(flows)),
         )
 
     def _private_service(self, name: str, port: int) -> FargateService:

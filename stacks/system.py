@@ -253,6 +253,7 @@ class SystemStack(ProjectStack):
                 sticky_sessions_seconds=self.sticky_sessions_seconds,
             ),
         )
+        self.web_load_balancer = web_load_balancer
         self.load_balancer = web_load_balancer
         self.url = web_load_balancer.url
 

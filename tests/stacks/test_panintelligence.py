@@ -195,3 +195,59 @@ def test_prod_dashboard_is_https_at_its_name(synth: Synth) -> None:
     env = {e["name"]: e["value"] for e in containers(stack)["dashboard"]["environment"]}
     assert env["PI_PROXY_HOST"] == "dashboard.example.com"
     assert env["PI_PROXY_SCHEME"] == "https"
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_connection_the_security_groups_allow_passes_the_network_acls(
+    synth: Synth, name: str
+) -> None:
+    """The two layers cannot drift: a security-group rule without a matching ACL flow
+    fails here."""
+    from tools.flows import StackNetwork
+
+    network = StackNetwork(synth.stack(name))
+    assert network.security_group_flows()
+    blocked = network.blocked_by_acls()
+    assert blocked == [], "\n".join(v.explain() for v in blocked)
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "port"),
+    [
+        ("web", "dashboard", 8224),
+        ("dashboard", "renderer", 9915),
+        ("dashboard", "pirana", 9918),
+        ("dashboard", "scheduler", 9917),
+        ("renderer", "dashboard", 8224),
+        ("dashboard", "mariadb", 3306),
+        ("scheduler", "mariadb", 3306),
+        ("dashboard", "share-efs", 2049),
+        ("dashboard", "0.0.0.0/0", 443),
+    ],
+)
+def test_each_flow_passes_both_layers(
+    synth: Synth, source: str, destination: str, port: int
+) -> None:
+    from tools.flows import StackNetwork
+
+    name = "panintelligence-prod"
+    network = StackNetwork(synth.stack(name))
+    target = destination if "/" in destination else f"{name}-{destination}"
+    verdict = network.check(f"{name}-{source}", target, port)
+    assert verdict.passes, verdict.explain()
+
+
+def test_the_public_tier_never_reaches_the_database_port(synth: Synth) -> None:
+    from tools.flows import StackNetwork
+
+    name = "panintelligence-prod"
+    network = StackNetwork(synth.stack(name))
+    (public,) = [
+        s["tags"]["Name"]
+        for s in resources(synth.stack(name), "aws_subnet").values()
+        if s["tags"]["tier"] == "public" and s["availability_zone"].endswith("a")
+    ]
+    verdict = network.check(public, f"{name}-mariadb", 3306)
+    assert not verdict.passes
+    # Both layers refuse it on their own: the ACLs as well as the database's group.
+    assert verdict.layers() == {"security group", "network ACL"}

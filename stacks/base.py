@@ -11,10 +11,12 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
+from constructs_lib.cluster import Cluster, ClusterProps
+from constructs_lib.database import Database, DatabaseProps
 from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.naming import Naming
 from constructs_lib.network import Network, NetworkProps
-from constructs_lib.settings import NetworkSettings
+from constructs_lib.settings import DatabaseSettings, NetworkSettings
 from environments.state import StateConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +82,26 @@ class ProjectStack(TerraformStack):
             ),
         )
         return key, network
+
+    def environment_database(
+        self, network: Network, key: EncryptionKey, settings: DatabaseSettings
+    ) -> Database:
+        """The environment's database (id ``database``) in ``network``'s private subnets."""
+        props = DatabaseProps(naming=self.naming, network=network, key=key, settings=settings)
+        return Database(self, "database", props=props)
+
+    def environment_cluster(
+        self, network: Network, key: EncryptionKey, *, namespace: str, log_retention_days: int
+    ) -> Cluster:
+        """The environment's ECS cluster (id ``cluster``) and its Cloud Map ``namespace``."""
+        props = ClusterProps(
+            naming=self.naming,
+            network=network,
+            key=key,
+            namespace_name=namespace,
+            log_retention_days=log_retention_days,
+        )
+        return Cluster(self, "cluster", props=props)
 
     def encryption_key(
         self, id_: str, region: str, description: str, **options: Unpack[KeyOptions]

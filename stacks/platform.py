@@ -25,8 +25,6 @@ from apps.common.contract import (
     queue_access_string,
 )
 from constructs_lib.alarms import AlarmSet
-from constructs_lib.cluster import Cluster, ClusterProps
-from constructs_lib.database import Database, DatabaseProps
 from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps
 from constructs_lib.frontend import Frontend, FrontendProps
 from constructs_lib.load_balancer import LoadBalancer, LoadBalancerProps
@@ -88,13 +86,7 @@ class PlatformStack(ProjectStack):
     def data_step(self) -> None:
         """MySQL with its schema migration, the queue, and their credential rotations."""
         config, naming = self.config, self.naming
-        self.database = Database(
-            self,
-            "database",
-            props=DatabaseProps(
-                naming=naming, network=self.network, key=self.key, settings=config.database
-            ),
-        )
+        self.database = self.environment_database(self.network, self.key, config.database)
         self.queue = Queue(
             self,
             "queue",
@@ -238,16 +230,11 @@ class PlatformStack(ProjectStack):
             )
             for name in ("producer", "consumer")
         }
-        self.cluster = Cluster(
-            self,
-            "cluster",
-            props=ClusterProps(
-                naming=naming,
-                network=self.network,
-                key=self.key,
-                namespace_name=f"{config.name}.{naming.project}.internal",
-                log_retention_days=services.log_retention_days,
-            ),
+        self.cluster = self.environment_cluster(
+            self.network,
+            self.key,
+            namespace=f"{config.name}.{naming.project}.internal",
+            log_retention_days=services.log_retention_days,
         )
         self.consumer = self._service(
             "consumer",

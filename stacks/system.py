@@ -19,8 +19,7 @@ from constructs import Construct
 
 from constructs_lib.alarms import AlarmSet, HasAlarms
 from constructs_lib.certificate import Certificate, CertificateProps
-from constructs_lib.cluster import Cluster, ClusterProps
-from constructs_lib.database import Database, DatabaseProps
+from constructs_lib.database import Database
 from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps, WafScope
 from constructs_lib.monitoring import Monitoring, MonitoringProps
@@ -170,13 +169,7 @@ class SystemStack(ProjectStack):
     def data_step(self) -> None:
         """PostgreSQL, the application's login role and its database owned by it."""
         config, naming, system = self.config, self.naming, self.config.system
-        self.database = Database(
-            self,
-            "database",
-            props=DatabaseProps(
-                naming=naming, network=self.network, key=self.key, settings=config.database
-            ),
-        )
+        self.database = self.environment_database(self.network, self.key, config.database)
         self.db_credentials = GeneratedCredentials(
             self,
             "db-owner-credentials",
@@ -268,16 +261,11 @@ class SystemStack(ProjectStack):
                 naming=naming, service=name, key=self.key, force_delete=not config.is_production
             ),
         )
-        self.cluster = Cluster(
-            self,
-            "cluster",
-            props=ClusterProps(
-                naming=naming,
-                network=self.network,
-                key=self.key,
-                namespace_name=f"{config.name}.{system}.internal",
-                log_retention_days=config.log_retention_days,
-            ),
+        self.cluster = self.environment_cluster(
+            self.network,
+            self.key,
+            namespace=f"{config.name}.{system}.internal",
+            log_retention_days=config.log_retention_days,
         )
         self.service = FargateService(
             self,

@@ -191,6 +191,14 @@ class Database(Construct):
         naming = props.naming
         settings = props.settings
         engine = _ENGINES[settings.engine]
+        overridden = sorted(set(settings.parameters) & set(engine.parameters))
+        if overridden:
+            raise ConfigError(
+                self.node.path,
+                "settings.parameters",
+                ", ".join(overridden),
+                "leave the construct's own parameters (TLS-only, character set, logs) alone",
+            )
         self._engine = engine
         self.engine = settings.engine
         self.network = props.network
@@ -219,7 +227,12 @@ class Database(Construct):
             family=family,
             description=engine.parameters_description,
             parameter=[
-                DbParameterGroupParameter(name=k, value=v) for k, v in engine.parameters.items()
+                *(DbParameterGroupParameter(name=k, value=v) for k, v in engine.parameters.items()),
+                # An application's own: some are static, applied at the (first) reboot.
+                *(
+                    DbParameterGroupParameter(name=k, value=v, apply_method="pending-reboot")
+                    for k, v in sorted(settings.parameters.items())
+                ),
             ],
             lifecycle={"create_before_destroy": True},
         )

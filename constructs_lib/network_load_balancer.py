@@ -71,6 +71,10 @@ class NetworkListener:
     """The container port its target group forwards to (targets registered by IP)."""
     health_check_path: str = HEALTH_PATH
     """HTTP path checked on ``target_port``, which must answer 200. Unset: ``/health``."""
+    open_to_clients: bool = True
+    """Admit the load balancer's clients (``vpc_clients``, ``ingress_cidrs``) on this port.
+    False: only groups admitted with ``allow_from(..., port=)`` (an unauthenticated admin
+    or migration port). Unset: admitted."""
 
 
 @dataclass(frozen=True)
@@ -258,8 +262,9 @@ class NetworkLoadBalancer(Construct):
     def _ingress(
         self, props: NetworkLoadBalancerProps, ports: Sequence[NetworkListener]
     ) -> list[VpcSecurityGroupIngressRule]:
-        """One rule per admitted CIDR and listener port (ids ``ingress-<port>-<cidr>``)."""
-        listener_ports = [spec.port for spec in ports]
+        """One rule per admitted CIDR and listener port open to clients (ids
+        ``ingress-<port>-<cidr>``)."""
+        listener_ports = [spec.port for spec in ports if spec.open_to_clients]
         rules = []
         if props.vpc_clients:
             vpc_cidr = props.network.props.settings.vpc_cidr

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .options import DatabaseEngine, NatGateways, QueueEngine, QueueMode
 
@@ -110,6 +110,11 @@ class DatabaseSettings:
     """Enhanced Monitoring granularity; 0 turns it off. Unset: 60 s."""
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Days the exported database logs are kept in CloudWatch. Unset: 30."""
+    parameters: dict[str, str] = field(default_factory=dict)
+    """Engine parameters an application requires besides the construct's own (which it
+    may not override: TLS-only, character set, logging), applied at the next reboot
+    (``pending-reboot``: static ones included; a new instance starts with them). Unset:
+    none."""
 
     @property
     def version(self) -> str:

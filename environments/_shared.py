@@ -57,7 +57,9 @@ def development(name: str, second_octet: int, *, max_tasks: int = 2) -> Environm
     )
 
 
-def development_database(engine: DatabaseEngine, name: str) -> DatabaseSettings:
+def development_database(
+    engine: DatabaseEngine, name: str, parameters: dict[str, str] | None = None
+) -> DatabaseSettings:
     """A seed system's development database: one small single-AZ instance, disposable
     (no deletion protection, no final snapshot, one day of backups)."""
     return DatabaseSettings(
@@ -67,10 +69,13 @@ def development_database(engine: DatabaseEngine, name: str) -> DatabaseSettings:
         deletion_protection=False,
         backup_retention_days=1,
         final_snapshot=False,
+        parameters=dict(parameters or {}),
     )
 
 
-def production_database(engine: DatabaseEngine, name: str) -> DatabaseSettings:
+def production_database(
+    engine: DatabaseEngine, name: str, parameters: dict[str, str] | None = None
+) -> DatabaseSettings:
     """A seed system's production database: Multi-AZ db.t4g.medium, two weeks of backups,
     Performance Insights, 90 days of logs (protected and snapshotted by default)."""
     return DatabaseSettings(
@@ -81,4 +86,5 @@ def production_database(engine: DatabaseEngine, name: str) -> DatabaseSettings:
         backup_retention_days=14,
         performance_insights=True,
         log_retention_days=90,
+        parameters=dict(parameters or {}),
     )

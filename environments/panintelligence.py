@@ -14,11 +14,16 @@ IMAGE_TAG = "2025_10.1"
 """The Panintelligence release all four services run (ghcr.io/pi-cr/*, mirrored into the
 stack's repositories with the RDS CA bundle added: images/panintelligence/Dockerfile)."""
 
+REPOSITORY_PARAMETERS = {"lower_case_table_names": "1", "sql_mode": "NO_AUTO_VALUE_ON_ZERO"}
+"""What Panintelligence's own deployments set on the repository database (its queries
+expect case-insensitive table names; lower_case_table_names can only be set on an empty
+instance)."""
+
 DEV = PanintelligenceConfig(
     name="dev",
     tier=Tier.DEVELOPMENT,
     network=network(80, az_count=2, nat_gateways=NatGateways.SINGLE),
-    database=development_database(DatabaseEngine.MARIADB, "dashboard"),
+    database=development_database(DatabaseEngine.MARIADB, "dashboard", REPOSITORY_PARAMETERS),
     # The datasheet's dashboard: 1 vCPU, 2 GB.
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=1024, memory=2048),
     image_tag=IMAGE_TAG,
@@ -30,7 +35,7 @@ PROD = PanintelligenceConfig(
     name="prod",
     tier=Tier.PRODUCTION,
     network=network(81, az_count=3, nat_gateways=NatGateways.PER_AZ),
-    database=production_database(DatabaseEngine.MARIADB, "dashboard"),
+    database=production_database(DatabaseEngine.MARIADB, "dashboard", REPOSITORY_PARAMETERS),
     service=ServiceSettings(min_tasks=2, max_tasks=4, cpu=1024, memory=2048),
     renderer=ServiceSettings(min_tasks=2, max_tasks=2, cpu=2048, memory=4096),
     image_tag=IMAGE_TAG,

@@ -579,10 +579,6 @@ class PanintelligenceConfig(SystemConfig):
     """Set a new value (a date) to reload the shipped assets onto EFS once, restoring the
     shipped files (changed ones are kept as ``.bak-<time>``, added ones are left alone).
     Unset: the assets are loaded once and never again."""
-    licence_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
-    """Where the dashboard may open HTTPS connections besides AWS (the licence server,
-    through NAT). Unset: anywhere on 443 (the licence server's addresses are not
-    published)."""
 
     def check(self) -> None:
         if self.scheduler.max_tasks != 1:

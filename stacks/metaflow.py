@@ -141,8 +141,12 @@ class MetaflowStack(SystemStack):
                 health_check_path=HEALTH_PATH,
                 ingress_cidrs=config.private_access_cidrs,
                 extra_listeners=(
+                    # Unauthenticated (PATCH /upgrade): only the migration function may call it.
                     NetworkListener(
-                        port=MIGRATION_PORT, target_port=MIGRATION_PORT, health_check_path="/ping"
+                        port=MIGRATION_PORT,
+                        target_port=MIGRATION_PORT,
+                        health_check_path="/ping",
+                        open_to_clients=False,
                     ),
                 ),
                 deletion_protection=config.is_production,

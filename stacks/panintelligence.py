@@ -30,10 +30,10 @@ from constructs_lib.network_acl import (
     SubnetTier,
     web_system_flows,
 )
-from constructs_lib.options import CpuArchitecture
+from constructs_lib.options import CpuArchitecture, Deployment
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
 from constructs_lib.secrets import SecretRef
-from constructs_lib.service import FargateService, FargateServiceProps
+from constructs_lib.service import ExtraPort, FargateService, FargateServiceProps
 from constructs_lib.settings import ServiceSettings
 from environments.systems import PanintelligenceConfig
 
@@ -41,6 +41,9 @@ from .base import PROJECT_ROOT
 from .system import SystemStack
 
 DASHBOARD_PORT = 8224
+DASHBOARD_INTERNAL_PORT = 28748
+"""The dashboard's port for the renderer and the scheduler (Panintelligence's own
+deployments use it so that they never meet the public HTTPS settings of 8224)."""
 DASHBOARD_HEALTH_PATH = "/pi/version"
 RESOURCES = "/var/panintelligence/Dashboard/tomcat/webapps/panMISDashboardResources"
 TOMCAT = "/var/panintelligence/Dashboard/tomcat"
@@ -195,7 +198,10 @@ class PanintelligenceStack(SystemStack):
         }
 
     def _dashboard_url(self) -> str:
-        return f"http://dashboard.{self.cluster.namespace_name}:{DASHBOARD_PORT}/pi"
+        return f"http://dashboard.{self.cluster.namespace_name}:{DASHBOARD_INTERNAL_PORT}/pi"
+
+    def extra_ports(self) -> Sequence[ExtraPort]:
+        return (ExtraPort(DASHBOARD_INTERNAL_PORT),)
 
     def _proxy(self) -> dict[str, str]:
         """The public name the dashboard builds its links with (behind HTTPS)."""
@@ -219,6 +225,7 @@ class PanintelligenceStack(SystemStack):
 
     def compute_step(self) -> None:
         super().compute_step()
+        self.repositories: dict[str, ContainerRepository] = {"dashboard": self.repository}
         self.private: dict[str, FargateService] = {
             name: self._private_service(name, spec.port) for name, spec in PRIVATE.items()
         }
@@ -226,7 +233,11 @@ class PanintelligenceStack(SystemStack):
         for name, service in self.private.items():
             service.allow_from(dashboard, description=f"dashboard to the {name}")
         for name in ("renderer", "scheduler"):
-            dashboard.allow_from(self.private[name], description=f"{name} to the dashboard")
+            dashboard.allow_from(
+                self.private[name],
+                description=f"{name} to the dashboard",
+                port=DASHBOARD_INTERNAL_PORT,
+            )
         scheduler = self.private["scheduler"]
         scheduler.requires(
             *self.database.allow_from(scheduler, description="scheduler to its repository")
@@ -244,7 +255,7 @@ class PanintelligenceStack(SystemStack):
                 private_ports=(
                     self.database.port,
                     NFS_PORT,
-                    DASHBOARD_PORT,
+                    DASHBOARD_INTERNAL_PORT,
                     *(spec.port for spec in PRIVATE.values()),
                 ),
                 internet_facing=lb.internet_facing,
@@ -267,7 +278,7 @@ class PanintelligenceStack(SystemStack):
     def _private_service(self, name: str, port: int) -> FargateService:
         config = self.config
         settings: ServiceSettings = getattr(config, name)
-        repository = ContainerRepository(
+        self.repositories[name] = repository = ContainerRepository(
             self,
             f"{name}-repository",
             props=ContainerRepositoryProps(
@@ -303,6 +314,8 @@ class PanintelligenceStack(SystemStack):
                 startup_grace_seconds=self.startup_grace_seconds,
                 cpu_architecture=self.cpu_architecture,
                 file_system_mounts=self._mounts(SCHEDULER_FOLDERS) if scheduler else (),
+                # Two schedulers, even for a deploy's minutes, would run every job twice.
+                deployment=Deployment.REPLACE if scheduler else Deployment.ROLLING,
                 depends_on=[self.db_owner.ready] if scheduler else (),
             ),
         )
@@ -316,5 +329,8 @@ class PanintelligenceStack(SystemStack):
     def outputs(self) -> None:
         super().outputs()
         TerraformOutput(self, "assets_bucket", value=self.assets.bucket.bucket)
+        for name, repository in self.repositories.items():
+            if name != "dashboard":  # repository_url (the shared outputs) is the dashboard's
+                TerraformOutput(self, f"{name}_repository_url", value=repository.url)
         TerraformOutput(self, "file_system_id", value=self.share.id)
         TerraformOutput(self, "asset_loader_function", value=self.loader.function.function_name)

@@ -1,8 +1,9 @@
 """Upgrade the Metaflow metadata service's database schema through its migration server.
 
 The metadata service image runs two servers: the API on 8080 and a migration server on
-8082 with ``GET /db_schema_status`` (``{"is_up_to_date": bool, "current_version": ...,
-"migration_in_progress": bool}``) and ``PATCH /upgrade``. The Terraform module's
+8082 with ``GET /db_schema_status`` (JSON: ``{"is_up_to_date": bool, "current_version":
+..., "migration_in_progress": bool}``) and ``PATCH /upgrade`` (plain text: ``upgrade
+success``, or ``upgrade failed`` with status 500). The Terraform module's
 ``db_migrate`` function calls status, upgrade, status; the stack invokes this function
 on every deploy that changes the service's image (``aws_lambda_invocation``), after the
 service is steady, through the internal load balancer's migration listener.
@@ -64,13 +65,19 @@ def settings(environ: Mapping[str, str]) -> tuple[str, float]:
     return url, timeout
 
 
-def _call(method: str, url: str, timeout: float) -> dict[str, Any]:
+def _send(method: str, url: str, timeout: float) -> str:
+    """The answer's body; :class:`MigrationError` on an HTTP error status."""
     request = urllib.request.Request(url, method=method)  # noqa: S310 (http in the VPC, checked)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            body = answer.read().decode()
+            return str(answer.read().decode())
     except urllib.error.HTTPError as err:
         raise MigrationError(f"{method} {url}: HTTP {err.code} {err.read()[:500]!r}") from err
+
+
+def _call(method: str, url: str, timeout: float) -> dict[str, Any]:
+    """A JSON answer (the schema status)."""
+    body = _send(method, url, timeout)
     try:
         document = json.loads(body) if body.strip() else {}
     except json.JSONDecodeError as err:
@@ -89,7 +96,9 @@ def migrate(base: str, timeout: float) -> dict[str, Any]:
         return {"upgraded": False, "before": before, "after": before}
     if before.get("migration_in_progress") is True:
         raise MigrationError(f"a migration is already running: {before}")
-    upgrade = _call("PATCH", f"{base}/upgrade", timeout)
+    # Plain text; a failed upgrade answers 500 (an error here). Whether it worked is what
+    # the status says next.
+    upgrade = _send("PATCH", f"{base}/upgrade", timeout).strip()
     after = _call("GET", f"{base}/db_schema_status", timeout)
     if after.get("is_up_to_date") is not True:
         raise MigrationError(f"schema still behind after the upgrade: {after} ({upgrade})")

@@ -21,11 +21,13 @@ from apps.metaflowmigrate.handler import MigrationError, handler, migrate, setti
 
 class MigrationServer:
     """A schema at ``version`` of ``latest``; ``PATCH /upgrade`` moves it to ``latest``
-    unless ``broken``; every request is recorded."""
+    unless ``broken`` and answers as the service does, in plain text (``upgrade success``,
+    or ``upgrade failed`` with 500 when ``refuses``); every request is recorded."""
 
     def __init__(self, version: int, latest: int) -> None:
         self.version, self.latest = version, latest
         self.broken = False
+        self.refuses = False
         self.fail_status: int | None = None
         self.in_progress = False
         self.requests: list[str] = []
@@ -43,10 +45,11 @@ def server() -> Iterator[tuple[MigrationServer, str]]:
     state = MigrationServer(version=1, latest=3)
 
     class Handler(BaseHTTPRequestHandler):
-        def _answer(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
+        def _answer(self, code: int, body: dict[str, Any] | str) -> None:
+            text = isinstance(body, str)
+            data = (body if text else json.dumps(body)).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain" if text else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -65,9 +68,12 @@ def server() -> Iterator[tuple[MigrationServer, str]]:
             if self.path != "/upgrade":
                 self._answer(404, {})
                 return
+            if state.refuses:
+                self._answer(500, "upgrade failed")
+                return
             if not state.broken:
                 state.version = state.latest
-            self._answer(200, {"message": "upgrade attempted"})
+            self._answer(200, "upgrade success")
 
         def log_message(self, *args: object) -> None:
             pass
@@ -88,6 +94,7 @@ def test_a_schema_behind_is_upgraded_once_and_checked(
     state, url = server
     result = migrate(url, 5)
     assert result["upgraded"] is True
+    assert result["upgrade"] == "upgrade success"
     assert result["after"]["current_version"] == "3"
     assert state.requests == [
         "GET /db_schema_status",
@@ -109,6 +116,15 @@ def test_an_upgrade_that_leaves_the_schema_behind_fails_the_apply(
     state, url = server
     state.broken = True
     with pytest.raises(MigrationError, match="schema still behind after the upgrade"):
+        migrate(url, 5)
+
+
+def test_a_refused_upgrade_fails_with_the_services_answer(
+    server: tuple[MigrationServer, str],
+) -> None:
+    state, url = server
+    state.refuses = True
+    with pytest.raises(MigrationError, match=r"PATCH .*/upgrade: HTTP 500 b'upgrade failed'"):
         migrate(url, 5)
 
 

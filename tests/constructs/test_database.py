@@ -337,3 +337,46 @@ def test_the_default_versions_of_the_engines() -> None:
         DatabaseEngine.MYSQL,
         DatabaseEngine.MARIADB,
     ]
+
+
+def test_an_applications_parameters_are_added_for_the_next_reboot(unit_stack: UnitStack) -> None:
+    from constructs_lib.options import DatabaseEngine
+
+    _database(
+        unit_stack,
+        engine=DatabaseEngine.MARIADB,
+        parameters={"lower_case_table_names": "1", "sql_mode": "NO_AUTO_VALUE_ON_ZERO"},
+    )
+    group = one(unit_stack.synth(), "aws_db_parameter_group")
+    added = {p["name"]: p for p in group["parameter"] if p.get("apply_method")}
+    assert added == {
+        "lower_case_table_names": {
+            "name": "lower_case_table_names",
+            "value": "1",
+            "apply_method": "pending-reboot",
+        },
+        "sql_mode": {
+            "name": "sql_mode",
+            "value": "NO_AUTO_VALUE_ON_ZERO",
+            "apply_method": "pending-reboot",
+        },
+    }
+    names = [p["name"] for p in group["parameter"]]
+    assert "require_secure_transport" in names  # the construct's own stay
+
+
+def test_an_application_may_not_override_the_constructs_parameters(
+    unit_stack: UnitStack,
+) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.options import DatabaseEngine
+
+    with pytest.raises(
+        ConfigError,
+        match=r"\.settings\.parameters: got require_secure_transport, leave the construct's own",
+    ):
+        _database(
+            unit_stack,
+            engine=DatabaseEngine.MARIADB,
+            parameters={"require_secure_transport": "0"},
+        )

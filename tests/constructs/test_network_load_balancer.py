@@ -455,3 +455,15 @@ def test_only_scaling_on_requests_reads_a_request_count_label() -> None:
                     if isinstance(node, ast.Attribute) and node.attr == "request_count_label":
                         readers.append(f"{path.relative_to(ROOT)}:{function.name}")
     assert readers == ["constructs_lib/service.py:scale_on_requests"]
+
+
+def test_a_listener_closed_to_clients_admits_only_granted_groups() -> None:
+    doc = _stack(
+        ingress_cidrs=CIDRS,
+        extra_listeners=[
+            {"port": 8082, "target_port": 8082, "open_to_clients": False},
+            {"port": 9000, "target_port": 9000},
+        ],
+    )
+    ports = {port for port, _, _, _ in _ingress(doc)}
+    assert ports == {80, 9000}  # 8082 admits no CIDR: only allow_from(..., port=8082)

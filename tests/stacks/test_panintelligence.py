@@ -62,7 +62,8 @@ def test_only_the_dashboard_is_load_balanced_the_others_are_private_names(
     namespace = f"{name.split('-')[1]}.panintelligence.internal"
     assert env["PAN_RENDERER_URL"] == f"http://renderer.{namespace}:9915"
     assert env["PI_VARIABLE_ANALYTICS_SERVER_URL"] == f"http://pirana.{namespace}:9918"
-    assert env["RENDERER_DASHBOARD_URL"] == f"http://dashboard.{namespace}:8224/pi"
+    # The dashboard's internal port (never the public HTTPS settings of 8224).
+    assert env["RENDERER_DASHBOARD_URL"] == f"http://dashboard.{namespace}:28748/pi"
 
 
 @pytest.mark.parametrize("name", STACKS)
@@ -80,8 +81,8 @@ def test_who_may_reach_each_service(synth: Synth, name: str) -> None:
     assert admitted[f"{p}scheduler"] == {(f"{p}dashboard", 9917)}
     assert admitted[f"{p}dashboard"] == {
         (f"{p}web", 8224),
-        (f"{p}renderer", 8224),
-        (f"{p}scheduler", 8224),
+        (f"{p}renderer", 28748),
+        (f"{p}scheduler", 28748),
     }
     assert {s for s, _ in admitted[f"{p}mariadb"]} == {
         f"{p}dashboard",
@@ -218,7 +219,8 @@ def test_every_connection_the_security_groups_allow_passes_the_network_acls(
         ("dashboard", "renderer", 9915),
         ("dashboard", "pirana", 9918),
         ("dashboard", "scheduler", 9917),
-        ("renderer", "dashboard", 8224),
+        ("renderer", "dashboard", 28748),
+        ("scheduler", "dashboard", 28748),
         ("dashboard", "mariadb", 3306),
         ("scheduler", "mariadb", 3306),
         ("dashboard", "share-efs", 2049),
@@ -251,3 +253,35 @@ def test_the_public_tier_never_reaches_the_database_port(synth: Synth) -> None:
     assert not verdict.passes
     # Both layers refuse it on their own: the ACLs as well as the database's group.
     assert verdict.layers() == {"security group", "network ACL"}
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_scheduler_is_never_two(synth: Synth, name: str) -> None:
+    scheduler = named(synth.stack(name), "aws_ecs_service")[f"{name}-scheduler"]
+    assert scheduler["desired_count"] == 1
+    assert scheduler["deployment_maximum_percent"] == 100
+    assert scheduler["deployment_minimum_healthy_percent"] == 0
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_repository_database_has_panintelligences_settings(synth: Synth, name: str) -> None:
+    group = one(synth.stack(name), "aws_db_parameter_group")
+    params = {p["name"]: (p["value"], p.get("apply_method")) for p in group["parameter"]}
+    assert params["lower_case_table_names"] == ("1", "pending-reboot")
+    assert params["sql_mode"] == ("NO_AUTO_VALUE_ON_ZERO", "pending-reboot")
+
+
+def test_the_first_apply_creates_the_repositories_and_the_assets_bucket(synth: Synth) -> None:
+    from tests.support import load_tool
+
+    stack = synth.stack("panintelligence-dev")
+    found = load_tool("ecr_targets").first_apply_targets(stack)
+    repositories = [t for t in found if t.startswith("-target=aws_ecr_repository.")]
+    assert len(repositories) == 4
+    (bucket,) = [lid for lid in resources(stack, "aws_s3_bucket") if lid.startswith("assets")]
+    assert f"-target=aws_s3_bucket.{bucket}" in found
+    assert any(t.startswith("-target=aws_s3_bucket_policy.assets") for t in found)
+    outputs = stack["output"]
+    assert {"renderer_repository_url", "scheduler_repository_url", "pirana_repository_url"} <= set(
+        outputs
+    )

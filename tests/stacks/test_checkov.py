@@ -224,6 +224,10 @@ def test_pattern_covering_a_passing_resource_is_stale(gate: Any) -> None:
         ("*/bucket", "bootstrap: passes on state-bucket/bucket"),
         ("*/bucket", "dekart-dev: passes on storage/bucket"),
         ("*/bucket", "dekart-prod: passes on storage/bucket"),
+        ("*/bucket", "metaflow-dev: passes on datastore/bucket"),
+        ("*/bucket", "metaflow-prod: passes on datastore/bucket"),
+        ("*/bucket", "panintelligence-dev: passes on assets/bucket"),
+        ("*/bucket", "panintelligence-prod: passes on assets/bucket"),
     }
     assert not verdict.ok
 

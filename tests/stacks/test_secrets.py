@@ -18,9 +18,11 @@ ALLOWED_LITERALS = {
     "minutes",
     "hours",
     "days",
+    "",
 }
-"""Literals under secret-looking keys that are not secrets: auth modes, and the units of a
-Cognito client's token lifetimes (``token_validity_units.access_token = "hours"``)."""
+"""Literals under secret-looking keys that are not secrets: auth modes, the units of a
+Cognito client's token lifetimes (``token_validity_units.access_token = "hours"``), and
+the empty string (the asset loader's unset ``force_token``, a trigger, not a secret)."""
 
 
 def walk(node: Any, path: str = "") -> list[tuple[str, Any]]:

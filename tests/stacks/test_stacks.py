@@ -18,7 +18,11 @@ SYSTEM_STACKS = tuple(SYSTEM_ENVIRONMENTS)
 
 def test_one_stack_per_environment_and_system_environment_plus_bootstrap(synth: Synth) -> None:
     assert sorted(synth.stacks) == sorted([*ENVIRONMENT_STACKS, *SYSTEM_STACKS, "bootstrap"])
-    assert set(SYSTEM_STACKS) == {"metabase-dev", "metabase-prod", "dekart-dev", "dekart-prod"}
+    assert set(SYSTEM_STACKS) == {
+        f"{system}-{env}"
+        for system in ("metabase", "dekart", "metaflow", "panintelligence")
+        for env in ("dev", "prod")
+    }
 
 
 @pytest.mark.parametrize(

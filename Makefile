@@ -73,8 +73,19 @@ deps: $(VENV)/.synced node_modules/.installed
 # config file) and stops with an error naming them when both are unset.
 REVIEW_ALARM_EMAIL := alarms@example.invalid
 
-synth: deps
-	PCP_ALARM_EMAIL="$${PCP_ALARM_EMAIL-$(REVIEW_ALARM_EMAIL)}" $(CDKTF) synth
+# `make synth` runs the CDKTF app itself, as `cdktf synth` does (the same cdktf.out), without
+# the CLI's Node start-up, and with `python -O`: that turns off the jsii bindings' runtime
+# type checks (about 3 s over 13 stacks), which mypy --strict checks statically and the test
+# suite runs with on. -O reads its own bytecode, compiled once here (a file that does not
+# compile is compiled at import instead, hence `|| true`). `npx cdktf synth` and
+# `cdktf deploy` still run the app through the CLI (cdktf.json).
+$(STAMPS)/optimized: $(VENV)/.synced | $(STAMPS)
+	$(VENV)/bin/python -O -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
+	@touch $@
+
+synth: deps $(STAMPS)/optimized
+	rm -rf cdktf.out
+	PCP_ALARM_EMAIL="$${PCP_ALARM_EMAIL-$(REVIEW_ALARM_EMAIL)}" $(VENV)/bin/python -O main.py
 
 # Offline review of the synth (tools/review): no credentials, no network.
 review: deps $(STAMPS)/apt

@@ -62,7 +62,8 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _NAME_MAX = 12
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
+DOMAIN_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
+"""A lower-case DNS name (every environment's and seed system's domains)."""
 
 
 class Checked(Protocol):
@@ -405,7 +406,7 @@ def _validate_edge(config: EnvironmentConfig) -> None:
         if extras:
             raise fail(config, f"edge.{extras[0]}", "set", "set edge.domain_name too, or unset it")
         return
-    if not _DOMAIN_RE.match(edge.domain_name):
+    if not DOMAIN_NAME.match(edge.domain_name):
         raise fail(config, "edge.domain_name", repr(edge.domain_name), "use a DNS name")
     if not edge.hosted_zone_id:
         raise fail(config, "edge.hosted_zone_id", None, "name the Route 53 zone of domain_name")

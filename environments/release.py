@@ -11,8 +11,11 @@ from constructs_lib.errors import ConfigError
 
 from .config import EnvironmentConfig
 
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-MUTABLE_TAGS = frozenset({"latest"})
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+"""What ECR accepts as a tag."""
+MUTABLE_TAGS = frozenset({"latest", "main", "master", "nightly", "edge"})
+"""Tags that name whatever was pushed last: never deployed to production (the seed
+systems pin a release in every environment)."""
 
 
 def git_revision() -> str | None:
@@ -49,7 +52,7 @@ class Release:
 
     def validate_for(self, config: EnvironmentConfig) -> None:
         """Raise :class:`ConfigError` when ``config`` may not deploy this tag."""
-        if not _TAG_RE.match(self.image_tag):
+        if not IMAGE_TAG.match(self.image_tag):
             raise ConfigError(
                 config.name,
                 "image_tag",

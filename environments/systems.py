@@ -24,18 +24,16 @@ from constructs_lib.settings import (
 
 from .config import (
     DEFAULT_REGION,
+    DOMAIN_NAME,
     PRODUCTION_MIN_TASKS,
     check_common,
     check_production_data,
     check_retention,
     fail,
 )
+from .release import IMAGE_TAG, MUTABLE_TAGS
 
-_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 _ZONE_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-MUTABLE_TAGS = frozenset({"latest", "main", "master", "nightly", "edge"})
-"""Tags that name whatever was pushed last: never deployed (repositories are immutable too)."""
 _COGNITO_POOL_RE = re.compile(r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+$")
 
 
@@ -156,7 +154,7 @@ class SystemConfig:
                 f"use DatabaseEngine.{self.database_engine.name} (the application's database)",
             )
         self._check_service()
-        if not _TAG_RE.match(self.image_tag) or self.image_tag in MUTABLE_TAGS:
+        if not IMAGE_TAG.match(self.image_tag) or self.image_tag in MUTABLE_TAGS:
             raise fail(
                 self,
                 "image_tag",
@@ -216,7 +214,7 @@ class SystemConfig:
                     )
             return
         domain = web.domain_name or ""
-        if not _DOMAIN_RE.match(domain):
+        if not DOMAIN_NAME.match(domain):
             raise fail(self, "web.domain_name", repr(domain), "use a lower-case DNS name")
         if web.hosted_zone_id is not None and not _ZONE_RE.match(web.hosted_zone_id):
             raise fail(

@@ -31,9 +31,9 @@ from constructs_lib.network_acl import (
     web_system_flows,
 )
 from constructs_lib.options import CpuArchitecture, Deployment
-from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
+from constructs_lib.registry import ContainerRepository
 from constructs_lib.secrets import SecretRef
-from constructs_lib.service import ExtraPort, FargateService, FargateServiceProps
+from constructs_lib.service import ExtraPort, FargateService
 from constructs_lib.settings import ServiceSettings
 from environments.systems import PanintelligenceConfig
 
@@ -276,49 +276,28 @@ class PanintelligenceStack(SystemStack):
         )
 
     def _private_service(self, name: str, port: int) -> FargateService:
-        config = self.config
-        settings: ServiceSettings = getattr(config, name)
-        self.repositories[name] = repository = ContainerRepository(
-            self,
-            f"{name}-repository",
-            props=ContainerRepositoryProps(
-                naming=self.naming,
-                service=name,
-                key=self.key,
-                force_delete=not config.is_production,
-            ),
-        )
+        settings: ServiceSettings = getattr(self.config, name)
         scheduler = name == "scheduler"
-        return FargateService(
-            self,
+        self.repositories[name], service = self.image_service(
             name,
-            props=FargateServiceProps(
-                name=name,
-                cluster=self.cluster,
-                repository=repository,
-                image_tag=config.image_tag,
-                port=port,
-                settings=settings,
-                environment={
-                    **(self._database_environment() if scheduler else {}),
-                    "SCHEDULER_DASHBOARD_URL": self._dashboard_url(),
-                    "RENDERER_DASHBOARD_URL": self._dashboard_url(),
-                },
-                secrets=(
-                    {"PI_DB_PASSWORD": self.db_credentials.field("password")} if scheduler else {}
-                ),
-                log_retention_days=config.log_retention_days,
-                container_health_check=False,
-                user=self.container_user,
-                writable_paths=("/tmp",),  # noqa: S108 (a task volume)
-                startup_grace_seconds=self.startup_grace_seconds,
-                cpu_architecture=self.cpu_architecture,
-                file_system_mounts=self._mounts(SCHEDULER_FOLDERS) if scheduler else (),
-                # Two schedulers, even for a deploy's minutes, would run every job twice.
-                deployment=Deployment.REPLACE if scheduler else Deployment.ROLLING,
-                depends_on=[self.db_owner.ready] if scheduler else (),
+            repository_id=f"{name}-repository",
+            port=port,
+            settings=settings,
+            environment={
+                **(self._database_environment() if scheduler else {}),
+                "SCHEDULER_DASHBOARD_URL": self._dashboard_url(),
+                "RENDERER_DASHBOARD_URL": self._dashboard_url(),
+            },
+            secrets=(
+                {"PI_DB_PASSWORD": self.db_credentials.field("password")} if scheduler else {}
             ),
+            writable_paths=("/tmp",),  # noqa: S108 (a task volume)
+            file_system_mounts=self._mounts(SCHEDULER_FOLDERS) if scheduler else (),
+            # Two schedulers, even for a deploy's minutes, would run every job twice.
+            deployment=Deployment.REPLACE if scheduler else Deployment.ROLLING,
+            depends_on=[self.db_owner.ready] if scheduler else (),
         )
+        return service
 
     def services(self) -> list[FargateService]:
         return [self.service, *self.private.values()]

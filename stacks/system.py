@@ -12,7 +12,7 @@ deploy), over TLS verified against the RDS CA bundle its image carries
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from cdktf import ITerraformDependable, TerraformOutput
 from constructs import Construct
@@ -35,6 +35,7 @@ from constructs_lib.service import (
     FileSystemMount,
     ServiceLoadBalancer,
 )
+from constructs_lib.settings import ServiceSettings
 from constructs_lib.web_load_balancer import (
     CognitoAuthentication,
     WebLoadBalancer,
@@ -252,51 +253,77 @@ class SystemStack(ProjectStack):
 
     def compute_step(self) -> None:
         """The image repository, the cluster and the service, admitted to the database."""
-        config, naming, system = self.config, self.naming, self.config.system
+        config, system = self.config, self.config.system
         name = self.service_name or system
-        self.repository = ContainerRepository(
-            self,
-            "repository",
-            props=ContainerRepositoryProps(
-                naming=naming, service=name, key=self.key, force_delete=not config.is_production
-            ),
-        )
         self.cluster = self.environment_cluster(
             self.network,
             self.key,
             namespace=f"{config.name}.{system}.internal",
             log_retention_days=config.log_retention_days,
         )
-        self.service = FargateService(
+        self.repository, self.service = self.image_service(
+            name,
+            repository_id="repository",
+            port=self.port,
+            settings=config.service,
+            environment=dict(self.environment()),
+            secrets=dict(self.secrets()),
+            task_statements=tuple(self.task_statements()),
+            load_balancer=self.load_balancer,
+            depends_on=self.start_after(),
+            writable_paths=self.writable_paths,
+            deployment=self.deployment,
+            extra_ports=tuple(self.extra_ports()),
+            file_system_mounts=tuple(self.file_system_mounts()),
+            service_discovery=self.service_discovery,
+        )
+        self.admit_to_database()
+        if config.service.max_tasks > config.service.min_tasks:
+            self.service.scale_on_cpu(CPU_TARGET_PERCENT)
+
+    def image_service(
+        self,
+        name: str,
+        *,
+        repository_id: str,
+        port: int,
+        settings: ServiceSettings,
+        **options: Any,
+    ) -> tuple[ContainerRepository, FargateService]:
+        """A service of the system's pinned release, and the repository its image comes
+        from, with what every upstream image here shares: the cluster, the tag, no container
+        health check (the load balancer's or none), the image's user, start-up grace and
+        CPU; ``options`` are the rest of its :class:`FargateServiceProps`."""
+        config = self.config
+        repository = ContainerRepository(
+            self,
+            repository_id,
+            props=ContainerRepositoryProps(
+                naming=self.naming,
+                service=name,
+                key=self.key,
+                force_delete=not config.is_production,
+            ),
+        )
+        service = FargateService(
             self,
             name,
             props=FargateServiceProps(
                 name=name,
                 cluster=self.cluster,
-                repository=self.repository,
+                repository=repository,
                 image_tag=config.image_tag,
-                port=self.port,
-                settings=config.service,
-                environment=dict(self.environment()),
-                secrets=dict(self.secrets()),
-                task_statements=tuple(self.task_statements()),
-                load_balancer=self.load_balancer,
+                port=port,
+                settings=settings,
                 log_retention_days=config.log_retention_days,
-                depends_on=self.start_after(),
                 container_health_check=False,
                 user=self.container_user,
-                writable_paths=self.writable_paths,
                 startup_grace_seconds=self.startup_grace_seconds,
-                deployment=self.deployment,
                 cpu_architecture=self.cpu_architecture,
-                extra_ports=tuple(self.extra_ports()),
-                file_system_mounts=tuple(self.file_system_mounts()),
-                service_discovery=self.service_discovery,
+                **options,
             ),
         )
-        self.admit_to_database()
-        if config.service.max_tasks > config.service.min_tasks:
-            self.service.scale_on_cpu(CPU_TARGET_PERCENT)
+        return repository, service
 
     def monitoring_step(self) -> None:
         """Alarms on the service, the database and the load balancer, to the topic."""

@@ -183,6 +183,7 @@ class DatabaseOwner(Construct):
             log_retention_days=props.log_retention_days,
             timeout=60,
             bundle=kind.bundle,
+            egress_description=f"Secrets Manager over HTTPS {network.aws_api_path}",
         )
         self.log_group = parts.log_group
         self.security_group = parts.security_group

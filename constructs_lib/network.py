@@ -299,6 +299,14 @@ class Network(Construct):
         return self.props.settings.private_subnet_cidrs
 
     @property
+    def aws_api_path(self) -> str:
+        """How private workloads reach AWS APIs, for rule descriptions: ``via NAT``, or
+        ``through VPC endpoints`` without NAT gateways."""
+        if self.props.settings.nat_gateways is NatGateways.NONE:
+            return "through VPC endpoints"
+        return "via NAT"
+
+    @property
     def private_subnet_ids(self) -> list[str]:
         return [s.id for s in self.private_subnets]
 

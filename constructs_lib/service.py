@@ -58,7 +58,7 @@ from .cluster import Cluster
 from .errors import ConfigError
 from .file_system import FileSystemMount, absolute_directory
 from .logs import log_group
-from .options import CPU_ARCHITECTURE, FARGATE_SIZES, CpuArchitecture, Deployment, NatGateways
+from .options import CPU_ARCHITECTURE, FARGATE_SIZES, CpuArchitecture, Deployment
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
@@ -283,11 +283,7 @@ class FargateService(Construct):
             self,
             self.security_group,
             description="AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS "
-            + (
-                "through VPC endpoints"
-                if cluster.network.props.settings.nat_gateways is NatGateways.NONE
-                else "via NAT"
-            ),
+            + cluster.network.aws_api_path,
         )
         self._roles(props)
         self._mount_dependencies = self._admit_to_file_systems(props)

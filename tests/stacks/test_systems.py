@@ -526,6 +526,12 @@ def test_without_nat_the_egress_says_endpoints(synth: Synth, name: str) -> None:
     assert service_egress == [
         "AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS through VPC endpoints"
     ]
+    (owner_egress,) = [
+        r["description"]
+        for lid, r in resources(stack, "aws_vpc_security_group_egress_rule").items()
+        if lid.startswith("db-owner_egress-aws-apis")
+    ]
+    assert owner_egress == "Secrets Manager over HTTPS through VPC endpoints"
 
 
 def test_lake_formation_and_data_keys_are_granted_only_when_configured(synth: Synth) -> None:

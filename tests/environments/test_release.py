@@ -45,3 +45,10 @@ def test_synthesis_stops_before_building_anything_with_latest(
     with pytest.raises(ConfigError, match=r"^prod\.image_tag: got 'latest'"):
         main.build_app(environ={"IMAGE_TAG": "latest", "PCP_ALARM_EMAIL": "a@example.invalid"})
     assert built == []
+
+
+@pytest.mark.parametrize("tag", ["main", "master", "nightly", "edge"])
+def test_prod_refuses_every_moving_tag(tag: str) -> None:
+    Release(tag).validate_for(DEV)
+    with pytest.raises(ConfigError, match=rf"^prod\.image_tag: got '{tag}', production deploys"):
+        Release(tag).validate_for(PROD)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from cdktf_cdktf_provider_aws.elasticache_replication_group import (
     ElasticacheReplicationGroup,
@@ -19,7 +20,7 @@ from cdktf_cdktf_provider_aws.elasticache_user import ElasticacheUser
 from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from constructs import Construct
 
-from apps.common.contract import EnvVar
+from apps.common.contract import CLUSTER_CLIENT_ACL, EnvVar
 
 from .alarms import AlarmSpec, Watch
 from .encryption import EncryptionKey
@@ -72,6 +73,10 @@ NODE_ALARMS = (
 )
 """Per replication-group node: ``(key suffix, metric, watch, breakage, what it means)``."""
 DISABLED_DEFAULT_ACCESS = "off -@all"
+_VERSIONS = {QueueEngine.VALKEY: "8.0", QueueEngine.REDIS: "7.1"}
+"""The engine version of a node-based queue."""
+_FAMILIES = {QueueEngine.VALKEY: "valkey8", QueueEngine.REDIS: "redis7"}
+"""The parameter-group family of each version in :data:`_VERSIONS`."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ class QueueProps:
     app_access_string: str
     """The application user's ACL (ElastiCache access-string syntax): the keys and command
     categories the apps use, nothing more. The app tests give their local Redis user the
-    same string (``apps.common.contract.queue_access_string``)."""
+    same string (``apps.common.contract.queue_access_string``). A ``SHARDED`` queue adds
+    what its clients' cluster-aware client needs (``CLUSTER_CLIENT_ACL``)."""
     settings: QueueSettings = field(default_factory=QueueSettings)
     """Unset: every :class:`QueueSettings` default (Valkey Serverless)."""
     secret_recovery_window_days: int = 7
@@ -110,7 +116,12 @@ class Queue(Construct):
         """The queue's one name: cache or replication group, user group, security group,
         subnet group."""
         self._nodes = len(props.network.private_subnet_ids)
+        """Nodes per shard: one in each AZ."""
         self.mode = props.settings.mode
+        self.cluster_client = self.mode is QueueMode.SHARDED
+        """Whether clients need a cluster-aware client (several shards, each owning a part
+        of the hash slots): :meth:`connection_environment` says so, and the application
+        user may run CLUSTER SLOTS."""
         self.port = REDIS_PORT
 
         self.security_group = security_group(
@@ -149,7 +160,7 @@ class Queue(Construct):
             user_id=naming.name("queue", "app"),
             user_name=self.credentials.username,
             engine=engine,
-            access_string=props.app_access_string,
+            access_string=self._app_access(props.app_access_string),
             authentication_mode={"type": "password", "passwords": [self.credentials.password]},
             # Rotation (Secrets Manager) sets the passwords from then on; Terraform must not
             # put the first one back.
@@ -171,6 +182,13 @@ class Queue(Construct):
         else:
             self.endpoint_address = self._replication_group(props, engine)
 
+    def _app_access(self, access: str) -> str:
+        """The application user's access string: ``access``, plus CLUSTER SLOTS when the
+        clients are cluster-aware (they cannot learn the topology without it)."""
+        if self.cluster_client and CLUSTER_CLIENT_ACL not in access.split():
+            return f"{access} {CLUSTER_CLIENT_ACL}"
+        return access
+
     @property
     def url(self) -> str:
         """``rediss://host:port`` (TLS); credentials come separately from the secret."""
@@ -183,8 +201,6 @@ class Queue(Construct):
         and connections (capacity)."""
         if self.serverless is not None:
             return self._serverless_alarms()
-        # ElastiCache names a replication group's nodes <group id>-001, -002, ...
-        nodes = {index: f"{self._name}-{index:03d}" for index in range(1, self._nodes + 1)}
         return [
             AlarmSpec(
                 f"queue-{index}-{kind}",
@@ -193,9 +209,24 @@ class Queue(Construct):
                 watch,
                 breakage=breakage,
             )
-            for index, node in nodes.items()
+            for index, node in self.node_ids().items()
             for kind, metric, watch, breakage, meaning in NODE_ALARMS
         ]
+
+    def node_ids(self) -> dict[str, str]:
+        """A node-based queue's nodes as ElastiCache names them (their ``CacheClusterId``),
+        by the index its alarms carry: ``1`` -> ``<group id>-001`` in a replication group,
+        ``2-1`` -> ``<group id>-0002-001`` (shard 2, node 1) in a sharded one. Empty for
+        Serverless."""
+        if self.serverless is not None:
+            return {}
+        if not self.cluster_client:
+            return {f"{n}": f"{self._name}-{n:03d}" for n in range(1, self._nodes + 1)}
+        return {
+            f"{shard}-{n}": f"{self._name}-{shard:04d}-{n:03d}"
+            for shard in range(1, self._settings.shards + 1)
+            for n in range(1, self._nodes + 1)
+        }
 
     def _serverless_alarms(self) -> list[AlarmSpec]:
         dims = {"clusterId": self._name}  # Serverless publishes under clusterId
@@ -229,8 +260,12 @@ class Queue(Construct):
 
     def connection_environment(self, *, ca_bundle: str) -> dict[str, str]:
         """The variables a client of the queue reads (``apps/common/contract.py``): the TLS
-        URL and the CA bundle (a path in the client's image) its certificate chains to."""
-        return {EnvVar.REDIS_URL: self.url, EnvVar.REDIS_TLS_CA: ca_bundle}
+        URL, the CA bundle (a path in the client's image) its certificate chains to, and,
+        for a sharded queue, ``REDIS_CLUSTER=on`` (unset means off)."""
+        env: dict[str, str] = {EnvVar.REDIS_URL: self.url, EnvVar.REDIS_TLS_CA: ca_bundle}
+        if self.cluster_client:
+            env[EnvVar.REDIS_CLUSTER] = "on"
+        return env
 
     def rotation_target(self) -> RotationTarget:
         """What rotating the application user's password needs: the user, the URL to check
@@ -295,8 +330,8 @@ class Queue(Construct):
         return address
 
     def _replication_group(self, props: QueueProps, engine: str) -> str:
-        """A replication group with one node per AZ (failover with two or more); its
-        primary endpoint."""
+        """A replication group with one node per AZ (failover with two or more), or for
+        ``SHARDED`` that many nodes per shard; its primary (configuration) endpoint."""
         naming = props.naming
         nodes = len(props.network.private_subnet_ids)
         subnet_group = ElasticacheSubnetGroup(
@@ -319,12 +354,9 @@ class Queue(Construct):
             replication_group_id=self._name,
             description="Producer to consumer queue",
             engine=engine,
-            engine_version="8.0" if props.settings.engine is QueueEngine.VALKEY else "7.1",
+            engine_version=_VERSIONS[props.settings.engine],
             node_type=props.settings.node_type,
-            num_cache_clusters=nodes,
-            preferred_cache_cluster_azs=list(props.network.availability_zones) or None,
-            automatic_failover_enabled=nodes > 1,
-            multi_az_enabled=nodes > 1,
+            **self._topology(props, nodes),
             port=REDIS_PORT,
             subnet_group_name=subnet_group.name,
             security_group_ids=[self.security_group.id],
@@ -347,8 +379,35 @@ class Queue(Construct):
                 )
             ],
         )
-        address: str = self.replication_group.primary_endpoint_address
+        group = self.replication_group
+        address: str = (
+            group.configuration_endpoint_address
+            if self.cluster_client
+            else group.primary_endpoint_address
+        )
         return address
+
+    def _topology(self, props: QueueProps, nodes: int) -> dict[str, Any]:
+        """How many nodes, where, and whether the keys are sharded: one node per AZ, or
+        for ``SHARDED`` a primary and ``nodes - 1`` replicas per shard, in cluster mode
+        (whose default parameter group is the engine's ``cluster.on`` one)."""
+        if not self.cluster_client:
+            return {
+                "num_cache_clusters": nodes,
+                "preferred_cache_cluster_azs": list(props.network.availability_zones) or None,
+                "automatic_failover_enabled": nodes > 1,
+                "multi_az_enabled": nodes > 1,
+            }
+        engine = props.settings.engine
+        return {
+            "cluster_mode": "enabled",
+            "parameter_group_name": f"default.{_FAMILIES[engine]}.cluster.on",
+            "num_node_groups": props.settings.shards,
+            "replicas_per_node_group": nodes - 1,
+            # Cluster mode needs automatic failover (a shard's replica takes over).
+            "automatic_failover_enabled": True,
+            "multi_az_enabled": nodes > 1,
+        }
 
     def allow_from(self, peer: Peer, *, description: str) -> RulePair:
         """Admit queue connections from ``peer`` (and let ``peer`` send them)."""

@@ -131,7 +131,11 @@ class QueueSettings:
     engine: QueueEngine = QueueEngine.VALKEY
     """Unset: Valkey (Redis-protocol compatible, cheaper than Redis OSS on ElastiCache)."""
     node_type: str = "cache.t4g.micro"
-    """Node class for ``REPLICATION_GROUP``; ignored by ``SERVERLESS``. Unset: cache.t4g.micro."""
+    """Node class for ``REPLICATION_GROUP`` and ``SHARDED``; ignored by ``SERVERLESS``.
+    Unset: cache.t4g.micro."""
+    shards: int = 2
+    """Shards (node groups) of a ``SHARDED`` queue, 1-500 (ElastiCache's limit); ignored by
+    the other modes. Unset: 2."""
     snapshot_retention_days: int = 1
     """Daily snapshots kept. Unset: 1."""
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS

@@ -17,7 +17,7 @@ from itertools import combinations
 from typing import Protocol
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.options import FARGATE_SIZES, NatGateways, Tier
+from constructs_lib.options import FARGATE_SIZES, NatGateways, QueueMode, Tier
 from constructs_lib.settings import (
     DEFAULT_LOG_RETENTION_DAYS,
     EMAIL_ADDRESS,
@@ -53,6 +53,7 @@ MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 """Enhanced Monitoring intervals RDS accepts (0: off)."""
 RDS_STORAGE = Bounds(20, 65536, "GiB (the RDS gp3 range)")
 CACHE_SNAPSHOTS = Bounds(0, 35, "days (the ElastiCache range)")
+CACHE_SHARDS = Bounds(1, 500, "shards (the ElastiCache range)")
 
 PRODUCTION_AZ_COUNT = 3
 PRODUCTION_MIN_BACKUP_DAYS = 7
@@ -349,6 +350,8 @@ def _validate_queue(config: EnvironmentConfig) -> None:
     check_range(config, "queue.max_data_storage_gb", queue.max_data_storage_gb, SERVERLESS_STORAGE)
     check_range(config, "queue.max_ecpu_per_second", queue.max_ecpu_per_second, SERVERLESS_ECPU)
     check_retention(config, "queue.log_retention_days", queue.log_retention_days)
+    if queue.mode is QueueMode.SHARDED:
+        check_range(config, "queue.shards", queue.shards, CACHE_SHARDS)
 
 
 def _validate_services(config: EnvironmentConfig) -> None:

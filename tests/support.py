@@ -104,6 +104,20 @@ def one(stack: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(iter(found.values()))
 
 
+def cache_node_ids(group: dict[str, Any]) -> set[str]:
+    """The nodes of a synthesized replication group, as ElastiCache names them: ``<id>-001``
+    ..., or in cluster mode ``<id>-0001-001`` ... (shard, node)."""
+    name = group["replication_group_id"]
+    if "num_node_groups" not in group:
+        return {f"{name}-{n:03d}" for n in range(1, group["num_cache_clusters"] + 1)}
+    per_shard = group["replicas_per_node_group"] + 1
+    return {
+        f"{name}-{shard:04d}-{n:03d}"
+        for shard in range(1, group["num_node_groups"] + 1)
+        for n in range(1, per_shard + 1)
+    }
+
+
 def named(stack: dict[str, Any], type_: str, key: str = "name") -> dict[str, dict[str, Any]]:
     """Resources of ``type_`` keyed by their ``key`` attribute (e.g. security groups by name)."""
     return {r[key]: r for r in resources(stack, type_).values()}

@@ -166,13 +166,8 @@ def load_redis(env: Env) -> RedisSettings:
         connect_timeout_s=env.number("REDIS_CONNECT_TIMEOUT_S", 2.0, minimum=0.1, maximum=60),
         tls_ca=tls_ca,
         credentials_secret=env.optional(EnvVar.REDIS_CREDENTIALS_SECRET),
-        cluster=env.choice(REDIS_CLUSTER, "off", ("on", "off")) == "on",
+        cluster=env.choice(EnvVar.REDIS_CLUSTER, "off", ("on", "off")) == "on",
     )
-
-
-REDIS_CLUSTER = "REDIS_CLUSTER"
-"""on|off (default off): see :attr:`RedisSettings.cluster`. Not in the contract's EnvVar
-yet: no stack sets it."""
 
 
 def load_db(env: Env) -> DbSettings:

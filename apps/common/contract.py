@@ -105,6 +105,9 @@ class EnvVar(StrEnum):
     APP_SECRET_ARN = "APP_SECRET_ARN"  # noqa: S105 (a name)
     ROTATION_TARGET = "ROTATION_TARGET"
     QUEUE_USER_ID = "QUEUE_USER_ID"
+    REDIS_CLUSTER = "REDIS_CLUSTER"
+    """``on`` for a queue of several shards (``QueueMode.SHARDED``): the apps use a
+    cluster-aware client. Unset: ``off``, one connection pool to ``REDIS_URL``."""
 
 
 class LogField(StrEnum):
@@ -140,7 +143,14 @@ READINESS_PATH = "/ready"
 routes by it; a database outage leaves it 200 (POSTs queue up) and shows in /health."""
 
 
-def queue_access_string(stream: str = QUEUE_STREAM) -> str:
+CLUSTER_CLIENT_ACL = "+cluster|slots"
+"""What a cluster-aware client (``REDIS_CLUSTER=on``) needs beyond the apps' commands:
+CLUSTER SLOTS, the topology query redis-py runs at start, after a lost node and every few
+MOVED replies. Only this subcommand: ``+cluster`` would also grant CLUSTER RESET, FAILOVER,
+SETSLOT and the rest of the cluster's administration."""
+
+
+def queue_access_string(stream: str = QUEUE_STREAM, *, cluster_client: bool = False) -> str:
     """The application user's ACL on the queue (ElastiCache access-string syntax).
 
     Only the stream, its dead-letter stream and the idempotency records (``~<stream>*``),
@@ -149,11 +159,13 @@ def queue_access_string(stream: str = QUEUE_STREAM) -> str:
     consumer's pruning script with the GET and SET those run (Redis checks a script's
     commands against the caller's ACL), minus anything dangerous. No channel pattern is
     granted (Redis 7 and Valkey default to none); ``resetchannels`` is left out because
-    ElastiCache refuses ``reset`` in access strings.
+    ElastiCache refuses ``reset`` in access strings. ``cluster_client``: the clients use
+    the cluster-aware client, which also needs :data:`CLUSTER_CLIENT_ACL`.
     """
     if hash_tag(stream) is None:
         raise ValueError(f"stream {stream!r} needs a hash tag such as {{counts}}")
-    return (
+    access = (
         f"on ~{stream}* -@all +@stream +@transaction +@connection "
         "+eval +evalsha +get +set -@dangerous"
     )
+    return f"{access} {CLUSTER_CLIENT_ACL}" if cluster_client else access

@@ -386,13 +386,6 @@ class RedisServer(_Server):
         self.config_file.write_text("\n".join(text) + "\n")
 
 
-CLUSTER_CLIENT_ACL = "+cluster|slots"
-"""What a cluster-aware client (``REDIS_CLUSTER=on``) needs beyond the contract's access
-string: CLUSTER SLOTS, the topology query redis-py runs at start, on a lost node and every
-few MOVED replies. ``queue_access_string`` refuses it (NOPERM), so the contract's access
-string must gain it before the stacks turn the setting on."""
-
-
 def _cluster_bus_tls(directory: Path, tls: TlsFiles) -> TlsFiles:
     """A client certificate for the cluster bus of :class:`ClusterNode` (``cert``/``key``)
     signed by its own CA, and ``ca``: the server CA plus that one (created once)."""
@@ -891,10 +884,11 @@ class ClusterWorld(World):
 
 def start_cluster_world(base: Path, nodes: int = 3, *, access: str | None = None) -> ClusterWorld:
     """Like :func:`start_world`, with a cluster of ``nodes`` primaries. The application
-    user's ACL is ``access``, by default the contract's plus :data:`CLUSTER_CLIENT_ACL`."""
+    user's ACL is ``access``, by default the contract's for a cluster-aware client (what a
+    ``SHARDED`` queue gives its user)."""
     tls = make_tls(base / "tls")
     if access is None:
-        access = f"{queue_access_string(QUEUE_STREAM)} {CLUSTER_CLIENT_ACL}"
+        access = queue_access_string(QUEUE_STREAM, cluster_client=True)
     queue_user = AclUser("app", _password(), access)
     cluster = RedisClusterServers(base, tls=tls, users=[queue_user], count=nodes).start()
     try:

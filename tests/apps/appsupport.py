@@ -301,3 +301,52 @@ def drain(consumer: Consumer, rounds: int = 200) -> None:
         idle = idle + 1 if handled == 0 else 0
         if idle >= 3:
             return
+
+
+# --- the dead-letter replay, as the operator runs it --------------------------------------
+
+QUEUE_VARS = ("REDIS_", "QUEUE_", "AWS_")
+"""The replay is given only the queue's variables (and the task's AWS runtime): no DB_*."""
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: list[dict[str, Any]]
+    err: str
+
+
+def replay(env: dict[str, str], *args: str, timeout_s: float = 120) -> Run:
+    """``python -m apps.consumer.replay ARGS`` with the queue part of ``env``."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", *QUEUE_VARS))}
+    full.update({k: v for k, v in env.items() if k.startswith(QUEUE_VARS)})
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.consumer.replay", *args], cwd=ROOT, env=full,
+        capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+    return Run(result.returncode, [json.loads(line) for line in result.stdout.splitlines()],
+               result.stderr)  # fmt: skip
+
+
+def reject_values(maria: MariaDBServer, condition: str) -> None:
+    """The database refuses rows matching ``condition`` as a data error (the consumer then
+    dead-letters them): a stand-in for a schema problem an operator can fix."""
+    conn = maria.root_connect(DB_NAME)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON counts FOR EACH ROW "
+                f"IF {condition} THEN SIGNAL SQLSTATE '22003' "
+                "SET MYSQL_ERRNO = 1264, MESSAGE_TEXT = 'poison value'; END IF"
+            )
+    finally:
+        conn.close()
+
+
+def fix_cause(maria: MariaDBServer) -> None:
+    conn = maria.root_connect(DB_NAME)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER poison")
+    finally:
+        conn.close()

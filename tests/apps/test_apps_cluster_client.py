@@ -1,10 +1,13 @@
-"""The cluster-aware client (``REDIS_CLUSTER=on``) against a real three-primary cluster.
+"""The cluster-aware client (``REDIS_CLUSTER=on``) against a real three-primary cluster:
+what a ``QueueMode.SHARDED`` queue deploys.
 
 The cluster (:class:`RedisClusterServers`) speaks only TLS, the ``default`` user is off and
-the application user has the contract's access string plus what a cluster client needs
-(:data:`CLUSTER_CLIENT_ACL`). The producer and the consumer run as real processes with the
-``dev`` task definitions' environment and ``REDIS_CLUSTER=on``; the URL they get is the
-first node's, while ``{counts}`` lives on another one.
+the application user has the access string a sharded queue gives it (the contract's plus
+:data:`~apps.common.contract.CLUSTER_CLIENT_ACL`; ``tests/constructs/test_queue.py`` shows
+the construct grants exactly that and sets ``REDIS_CLUSTER=on``). The producer, the
+consumer and the replay tool run as real processes with the ``dev`` task definitions'
+environment and ``REDIS_CLUSTER=on``; the URL they get is the first node's, while
+``{counts}`` lives on another one.
 """
 
 from __future__ import annotations
@@ -23,11 +26,15 @@ import redis
 from appsupport import (
     CONSUMER_TUNING,
     DB_NAME,
+    DEAD_STREAM,
     STREAM,
     Proc,
     db_values,
+    fix_cause,
     free_port,
     localize,
+    reject_values,
+    replay,
     start_consumer,
     task_environment,
     wait_port,
@@ -36,6 +43,7 @@ from appsupport import (
 
 from apps.common import contract, credentials, redisq
 from apps.common.config import Env, load_redis
+from apps.common.contract import EnvVar
 from apps.devtools.servers import ClusterWorld, RedisClusterServers, start_cluster_world
 
 SLOT = redis.cluster.key_slot(STREAM.encode())
@@ -65,7 +73,7 @@ def nodes(cworld: ClusterWorld, monkeypatch: pytest.MonkeyPatch) -> RedisCluster
 
 def service_env(cworld: ClusterWorld, synth: Any, container: str, cluster: str) -> dict[str, str]:
     env = localize(task_environment(synth.stack("dev"), container), cworld, DB_NAME)
-    return {**env, "REDIS_CLUSTER": cluster}
+    return {**env, EnvVar.REDIS_CLUSTER: cluster}
 
 
 def serve_producer(spawn: Callable[..., Proc], env: dict[str, str]) -> str:
@@ -120,12 +128,7 @@ class Poster(threading.Thread):
 
 
 def admin_stream_len(nodes: RedisClusterServers) -> int:
-    node = nodes.nodes[nodes.owner(SLOT)]
-    admin = node.client(decode_responses=True)
-    try:
-        return int(admin.xlen(STREAM))
-    finally:
-        admin.close()
+    return admin_len(nodes, STREAM)
 
 
 def test_setting_is_read_and_validated() -> None:
@@ -172,6 +175,46 @@ def test_services_store_every_value_once_across_a_slot_migration(
     status, health = _get(f"{consumer_url}{contract.HEALTH_PATH}")
     assert status == 200, health
     assert wait_until(lambda: admin_stream_len(nodes) == 0, 30)
+
+
+def test_runbook_replay_with_the_cluster_client_stores_a_fixed_dead_letter_once(
+    cworld: ClusterWorld, nodes: RedisClusterServers, synth: Any, spawn: Callable[..., Proc]
+) -> None:
+    """The runbook's dead-letter path on a sharded queue: the consumer dead-letters a value
+    the database refuses, the cause is fixed, ``python -m apps.consumer.replay`` (as the
+    app user, with the task's variables) puts it back, and it is stored once."""
+    if nodes.owner(SLOT) == 0:
+        nodes.migrate_slot(SLOT, 1)
+    reject_values(cworld.maria, "NEW.value = 13")
+    consumer_env = {**service_env(cworld, synth, "consumer", "on"), **TUNING}
+    start_consumer(spawn, consumer_env)
+    producer = serve_producer(spawn, service_env(cworld, synth, "producer", "on"))
+    for value in (12, 13, 14):
+        assert post(producer, value, f"order-{value}")[0] == 202
+    assert wait_until(lambda: admin_len(nodes, DEAD_STREAM) == 1, 30)
+    assert wait_until(lambda: sorted(db_values(cworld.maria)) == [12, 14], 30)
+    fix_cause(cworld.maria)
+
+    listed = replay(consumer_env, "--list")
+    assert listed.code == 0, listed.err
+    ((letter,),) = [listed.out]
+    assert (letter["key"], letter["value"], letter["replayable"]) == ("order-13", 13, True)
+    done = replay(consumer_env, "--all")
+    assert done.code == 0, done.err
+    assert [r["action"] for r in done.out] == ["replayed"]
+    assert wait_until(lambda: sorted(db_values(cworld.maria)) == [12, 13, 14], 30)
+    assert admin_len(nodes, DEAD_STREAM) == 0
+    time.sleep(1)  # a second store would show now
+    assert sorted(db_values(cworld.maria)) == [12, 13, 14]
+
+
+def admin_len(nodes: RedisClusterServers, stream: str) -> int:
+    node = nodes.nodes[nodes.owner(SLOT)]
+    admin = node.client(decode_responses=True)
+    try:
+        return int(admin.xlen(stream))
+    finally:
+        admin.close()
 
 
 def _get(url: str) -> tuple[int, Any]:
@@ -258,8 +301,9 @@ def test_without_the_setting_the_node_in_the_url_answers_moved(
 def test_contract_access_string_alone_refuses_the_topology_query(
     cworld: ClusterWorld, nodes: RedisClusterServers
 ) -> None:
-    """Why :data:`CLUSTER_CLIENT_ACL` exists: with only the contract's access string the
-    cluster client cannot learn the topology (CLUSTER SLOTS is refused)."""
+    """Why a sharded queue grants :data:`~apps.common.contract.CLUSTER_CLIENT_ACL`: with
+    only the contract's plain access string the cluster client cannot learn the topology
+    (CLUSTER SLOTS is refused)."""
     password = uuid.uuid4().hex
     for node in nodes.nodes:
         admin = node.client()

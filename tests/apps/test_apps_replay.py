@@ -9,14 +9,9 @@ delivered too often.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,12 +20,14 @@ from appsupport import (
     DB_NAME,
     DEAD_STREAM,
     GROUP,
-    ROOT,
     STREAM,
     Proc,
     backlog_zero,
     db_values,
     drain,
+    fix_cause,
+    reject_values,
+    replay,
     start_consumer,
     wait_until,
 )
@@ -39,52 +36,6 @@ from apps.common import contract, redisq
 from apps.consumer import replay as replay_mod
 from apps.consumer.worker import Consumer
 from apps.devtools.servers import MariaDBServer, RedisShape, World
-
-QUEUE_VARS = ("REDIS_", "QUEUE_", "AWS_")
-"""The replay is given only the queue's variables (and the task's AWS runtime): no DB_*."""
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: list[dict[str, Any]]
-    err: str
-
-
-def replay(env: dict[str, str], *args: str, timeout_s: float = 120) -> Run:
-    """``python -m apps.consumer.replay ARGS`` with the queue part of ``env``."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", *QUEUE_VARS))}
-    full.update({k: v for k, v in env.items() if k.startswith(QUEUE_VARS)})
-    result = subprocess.run(
-        [sys.executable, "-m", "apps.consumer.replay", *args], cwd=ROOT, env=full,
-        capture_output=True, text=True, timeout=timeout_s,
-    )  # fmt: skip
-    return Run(result.returncode, [json.loads(line) for line in result.stdout.splitlines()],
-               result.stderr)  # fmt: skip
-
-
-def reject_values(maria: MariaDBServer, condition: str) -> None:
-    """The database refuses rows matching ``condition`` as a data error (the consumer then
-    dead-letters them): a stand-in for a schema problem an operator can fix."""
-    conn = maria.root_connect(DB_NAME)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON counts FOR EACH ROW "
-                f"IF {condition} THEN SIGNAL SQLSTATE '22003' "
-                "SET MYSQL_ERRNO = 1264, MESSAGE_TEXT = 'poison value'; END IF"
-            )
-    finally:
-        conn.close()
-
-
-def fix_cause(maria: MariaDBServer) -> None:
-    conn = maria.root_connect(DB_NAME)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("DROP TRIGGER poison")
-    finally:
-        conn.close()
 
 
 def stored(maria: MariaDBServer) -> dict[str, int]:

@@ -353,6 +353,27 @@ def test_queue_settings_out_of_the_elasticache_range(
         with_queue(DEV, **changes)
 
 
+@pytest.mark.parametrize("shards", [0, 501])
+def test_sharded_queue_shards_out_of_the_elasticache_range(shards: int) -> None:
+    from constructs_lib.options import QueueMode
+
+    with pytest.raises(
+        ConfigError,
+        match=rf"^prod\.queue\.shards: got {shards}, use 1-500 shards \(the ElastiCache",
+    ):
+        with_queue(PROD, mode=QueueMode.SHARDED, shards=shards)
+
+
+def test_shard_count_is_ignored_by_a_queue_that_is_not_sharded() -> None:
+    from constructs_lib.options import QueueMode
+
+    assert with_queue(DEV, shards=0).queue.shards == 0
+    assert with_queue(PROD, mode=QueueMode.SHARDED, shards=500).queue.shards == 500
+    assert with_queue(PROD, mode=QueueMode.REPLICATION_GROUP, shards=0).queue.mode is (
+        QueueMode.REPLICATION_GROUP
+    )
+
+
 def test_enhanced_monitoring_interval_rds_does_not_offer() -> None:
     with pytest.raises(
         ConfigError,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Synth
-from tools.review.model import Stack, load_stacks
+from tools.review.model import Stack, cache_nodes, load_stacks
 from tools.review.posture import posture
 
 
@@ -54,3 +54,18 @@ def test_data_stores_show_encryption_multi_az_backups_protection_tls(
     dev = {d.construct: d for d in posture(stacks["dev"]).data_stores}
     assert dev["database/instance"].multi_az == "no"
     assert dev["queue/serverless"].tls.startswith("required")
+    assert cache.kind.endswith("3 x cache.t4g.small")
+
+
+@pytest.mark.parametrize(
+    ("attrs", "shown"),
+    [
+        ({"num_cache_clusters": 3}, "3"),
+        ({"num_node_groups": 2, "replicas_per_node_group": 2}, "2 shards x 3"),
+        ({"num_node_groups": 4}, "4 shards x 1"),
+        ({"num_cache_nodes": 2}, "2"),
+        ({}, "1"),
+    ],
+)
+def test_cache_node_counts_read_both_topologies(attrs: dict[str, int], shown: str) -> None:
+    assert cache_nodes(attrs) == shown

@@ -6,7 +6,15 @@ import json
 from typing import Any
 
 from environments import ENVIRONMENTS
-from tests.support import REVIEW_ALARM_EMAIL, EnvStack, Synth, one, ref, resources
+from tests.support import (
+    REVIEW_ALARM_EMAIL,
+    EnvStack,
+    Synth,
+    cache_node_ids,
+    one,
+    ref,
+    resources,
+)
 
 BREAKAGE_KEYS = (
     "alb-5xx",
@@ -126,9 +134,7 @@ def test_every_stateful_or_serving_resource_has_an_alarm(env_stack: EnvStack) ->
         for k, r in resources(stack, "aws_elasticache_serverless_cache").items()
     }
     served |= {
-        f"aws_elasticache_replication_group.{k}": {
-            f"{r['replication_group_id']}-{n:03d}" for n in range(1, r["num_cache_clusters"] + 1)
-        }
+        f"aws_elasticache_replication_group.{k}": cache_node_ids(r)
         for k, r in resources(stack, "aws_elasticache_replication_group").items()
     }
     served |= {

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
-from tests.support import EnvStack, Synth, one, resources
+from apps.common import contract
+from apps.common.contract import EnvVar
+from tests.support import (
+    IMAGE_TAG,
+    EnvStack,
+    Synth,
+    cache_node_ids,
+    containers,
+    one,
+    resources,
+    synthesize,
+)
 
 
 def test_prod_queue_is_a_multi_az_replication_group_with_failover(synth: Synth) -> None:
@@ -58,3 +72,74 @@ def test_queue_security_group_has_no_open_rules(env_stack: EnvStack) -> None:
     sg = groups[f"pcp-{name}-queue"]
     assert sg.get("ingress", []) == []
     assert sg.get("egress", []) == []
+
+
+# --- a sharded queue ------------------------------------------------------------------------
+# No shipped environment shards its queue, so ``sharded`` builds one more stack (``stage``
+# with ``QueueMode.SHARDED``, its names unchanged) and these tests check what the mode
+# switches on.
+
+
+@pytest.fixture(scope="module")
+def sharded() -> dict[str, Any]:
+    from cdktf import Testing
+
+    from constructs_lib.options import QueueMode
+    from environments import STAGE
+    from environments.release import Release
+    from environments.state import StateConfig
+    from stacks import PlatformStack
+
+    queue = replace(STAGE.queue, mode=QueueMode.SHARDED, shards=3)
+    config = replace(STAGE, queue=queue)  # stage's names: only the queue differs
+    built = PlatformStack(
+        Testing.app(), "stage", config=config, state=StateConfig(), release=Release(IMAGE_TAG)
+    )
+    return synthesize(built)
+
+
+def test_sharded_queue_turns_on_the_cluster_client_in_both_services(
+    sharded: dict[str, Any], synth: Synth
+) -> None:
+    """The services' environment is stage's plus ``REDIS_CLUSTER=on``, with the cluster's
+    configuration endpoint as the URL: what the cluster-client app tests run with
+    (``tests/apps/test_apps_cluster_client.py``: a task environment plus that variable)."""
+    (group_id,) = resources(sharded, "aws_elasticache_replication_group")
+    stage = containers(synth.stack("stage"))
+    for name, container in containers(sharded).items():
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env.pop(EnvVar.REDIS_CLUSTER) == "on", name
+        assert env.pop(EnvVar.REDIS_URL) == (
+            f"rediss://${{aws_elasticache_replication_group.{group_id}"
+            ".configuration_endpoint_address}:6379"
+        )
+        expected = {e["name"]: e["value"] for e in stage[name]["environment"]}
+        expected.pop(EnvVar.REDIS_URL)
+        assert env == expected, name
+
+
+def test_sharded_queue_user_may_learn_the_topology(sharded: dict[str, Any]) -> None:
+    users = {u["user_name"]: u for u in resources(sharded, "aws_elasticache_user").values()}
+    assert users["app"]["access_string"] == contract.queue_access_string(
+        contract.QUEUE_STREAM, cluster_client=True
+    )
+    group = one(sharded, "aws_elasticache_replication_group")
+    assert (group["cluster_mode"], group["num_node_groups"]) == ("enabled", 3)
+    assert group["replicas_per_node_group"] == 1  # stage has two AZs: one replica per shard
+
+
+def test_every_node_of_every_shard_is_alarmed(sharded: dict[str, Any]) -> None:
+    group = one(sharded, "aws_elasticache_replication_group")
+    nodes = cache_node_ids(group)
+    assert len(nodes) == 6
+    by_node: dict[str, set[str]] = {}
+    for alarm in resources(sharded, "aws_cloudwatch_metric_alarm").values():
+        node = (alarm.get("dimensions") or {}).get("CacheClusterId")
+        if node is not None:
+            by_node.setdefault(node, set()).add(alarm["alarm_name"])
+    assert set(by_node) == nodes
+    # stage is not production: the breakage alarms (evictions, memory), not capacity ones.
+    assert by_node["pcp-stage-queue-0003-002"] == {
+        "pcp-stage-queue-3-2-evictions",
+        "pcp-stage-queue-3-2-memory",
+    }

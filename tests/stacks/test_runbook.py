@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 
 from environments import SYSTEM_ENVIRONMENTS
-from tests.support import ROOT, EnvStack, Synth, resources
+from tests.support import NAMING, ROOT, EnvStack, Synth, UnitStack, resources
 
 RUNBOOK = ROOT / "docs" / "runbook.md"
-PLACEHOLDERS = {"<service>": "[a-z]+", "<node>": r"\d+", "<port>": r"\d+", "<name>": "[a-z]+"}
+PLACEHOLDERS = {
+    "<service>": "[a-z]+",
+    "<node>": r"\d+(?:-\d+)?",  # node, or shard-node in a sharded queue
+    "<port>": r"\d+",
+    "<name>": "[a-z]+",
+}
 NOT_DEPLOYED = {"queue-ecpu": "a production-tier environment with a Serverless queue"}
 """Sections for alarms the constructs offer in a configuration no environment uses today."""
 
@@ -45,6 +50,25 @@ def test_every_seed_system_alarm_has_a_runbook_section(synth: Synth) -> None:
         assert keys, name
         missing = sorted(k for k in keys if not any(p.match(k) for p in patterns))
         assert not missing, f"{name}: alarms without a section in docs/runbook.md: {missing}"
+
+
+def test_every_sharded_queue_alarm_has_a_runbook_section(unit_stack: UnitStack) -> None:
+    """No environment runs a sharded queue today; its node alarms are keyed shard-node."""
+    from apps.common.contract import queue_access_string
+    from constructs_lib.options import QueueMode
+    from constructs_lib.queue import Queue, QueueProps, QueueSettings
+
+    props = QueueProps(
+        naming=NAMING,
+        network=unit_stack.network(),
+        key=unit_stack.key(),
+        app_access_string=queue_access_string(),
+        settings=QueueSettings(mode=QueueMode.SHARDED, shards=12),
+    )
+    keys = {a.key for a in Queue(unit_stack.stack, "queue", props=props).alarms()}
+    assert "queue-12-2-memory" in keys
+    patterns = [key_pattern(k) for k in runbook_keys()]
+    assert sorted(k for k in keys if not any(p.match(k) for p in patterns)) == []
 
 
 def test_every_runbook_section_names_an_alarm_some_stack_has(synth: Synth) -> None:

@@ -36,7 +36,13 @@ from typing import Any
 
 import graphviz  # type: ignore[import-untyped]
 
-from tools.review.model import Resource, Stack, attached_security_groups, references
+from tools.review.model import (
+    Resource,
+    Stack,
+    attached_security_groups,
+    cache_nodes,
+    references,
+)
 
 __all__ = ["diagram", "diagram_source"]
 
@@ -585,7 +591,7 @@ class _Builder:
         for cache in self._of_type("aws_elasticache_replication_group", "aws_elasticache_cluster"):
             attrs = cache.attrs
             engine = " ".join(_text(attrs.get(k)) for k in ("engine", "engine_version")).strip()
-            nodes = attrs.get("num_cache_clusters") or attrs.get("num_cache_nodes") or 1
+            nodes = cache_nodes(attrs)
             multi_az = attrs.get("multi_az_enabled") in (True, "true")
             failover = attrs.get("automatic_failover_enabled") in (True, "true")
             self._node(

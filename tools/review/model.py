@@ -75,6 +75,16 @@ def is_on(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+def cache_nodes(attrs: dict[str, Any]) -> str:
+    """How many nodes an ElastiCache replication group or cluster has: ``3``, or for a
+    sharded (cluster-mode) group ``2 shards x 3`` (a primary and its replicas per shard)."""
+    if "num_node_groups" in attrs:
+        per_shard = attrs.get("replicas_per_node_group", 0)
+        per_shard = per_shard + 1 if isinstance(per_shard, int) else f"{per_shard}+1"
+        return f"{attrs['num_node_groups']} shards x {per_shard}"
+    return str(attrs.get("num_cache_clusters") or attrs.get("num_cache_nodes") or 1)
+
+
 def references(value: Any) -> Iterator[str]:
     """Every ``${type.name...}`` address inside a value (strings, lists, dicts)."""
     if isinstance(value, str):

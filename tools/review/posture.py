@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tools.review.model import Resource, Stack, is_on, owner_label, readable, security_group_owners
+from tools.review.model import (
+    Resource,
+    Stack,
+    cache_nodes,
+    is_on,
+    owner_label,
+    readable,
+    security_group_owners,
+)
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 
@@ -263,7 +271,7 @@ def _replication_groups(stack: Stack) -> Iterator[DataStore]:
             rg.address,
             rg.construct,
             f"ElastiCache {a.get('engine')} {a.get('engine_version')} "
-            f"{a.get('num_cache_clusters', '?')} x {a.get('node_type')}",
+            f"{cache_nodes(a)} x {a.get('node_type')}",
             encryption=_encryption(stack, a, "at_rest_encryption_enabled"),
             multi_az=_yes_no(a.get("multi_az_enabled")),
             backups=f"{a.get('snapshot_retention_limit', 0)} days",

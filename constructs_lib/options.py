@@ -26,7 +26,8 @@ class QueueMode(Enum):
     """A node-based replication group: one node per AZ, automatic failover when more than one."""
     SHARDED = "sharded"
     """A node-based cluster (cluster mode enabled) of ``QueueSettings.shards`` shards, each a
-    primary and a replica in every other AZ, with automatic failover. For a queue larger or
+    primary and one replica per further AZ (ElastiCache places them over the subnets' AZs),
+    with automatic failover. For a queue larger or
     busier than one node: the keys spread over the shards by hash slot (every key the apps
     use shares the hash tag of the stream, so one shard holds the stream; more shards serve
     more streams, not a faster one). The apps use a cluster-aware client

@@ -133,9 +133,11 @@ class QueueSettings:
     node_type: str = "cache.t4g.micro"
     """Node class for ``REPLICATION_GROUP`` and ``SHARDED``; ignored by ``SERVERLESS``.
     Unset: cache.t4g.micro."""
-    shards: int = 2
-    """Shards (node groups) of a ``SHARDED`` queue, 1-500 (ElastiCache's limit); ignored by
-    the other modes. Unset: 2."""
+    shards: int = 1
+    """Shards (node groups) of a ``SHARDED`` queue, each with one node per AZ, at most 90
+    nodes in all (ElastiCache's default quota); ignored by the other modes. A change
+    reshards online at the next apply (the provider applies it immediately). Unset: 1 (the
+    apps' keys share one slot; more shards serve other keys)."""
     snapshot_retention_days: int = 1
     """Daily snapshots kept. Unset: 1."""
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS

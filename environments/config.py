@@ -54,6 +54,8 @@ MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 RDS_STORAGE = Bounds(20, 65536, "GiB (the RDS gp3 range)")
 CACHE_SNAPSHOTS = Bounds(0, 35, "days (the ElastiCache range)")
 CACHE_SHARDS = Bounds(1, 500, "shards (the ElastiCache range)")
+CACHE_NODE_QUOTA = 90
+"""Nodes one ElastiCache cluster may have by default (AWS raises it to 500 on request)."""
 
 PRODUCTION_AZ_COUNT = 3
 PRODUCTION_MIN_BACKUP_DAYS = 7
@@ -352,6 +354,24 @@ def _validate_queue(config: EnvironmentConfig) -> None:
     check_retention(config, "queue.log_retention_days", queue.log_retention_days)
     if queue.mode is QueueMode.SHARDED:
         check_range(config, "queue.shards", queue.shards, CACHE_SHARDS)
+        nodes = queue.shards * len(config.network.availability_zones)
+        if nodes > CACHE_NODE_QUOTA:
+            raise fail(
+                config,
+                "queue.shards",
+                f"{queue.shards} ({nodes} nodes: one per AZ in each shard)",
+                f"use at most {CACHE_NODE_QUOTA} nodes, ElastiCache's default quota per "
+                "cluster (after AWS raises it, raise CACHE_NODE_QUOTA too)",
+            )
+        if queue.snapshot_retention_days < 1:
+            raise fail(
+                config,
+                "queue.snapshot_retention_days",
+                "0",
+                "keep at least 1 day for a sharded queue (the provider cannot turn "
+                "snapshots on later in cluster mode: it names a snapshotting node that "
+                "does not exist)",
+            )
 
 
 def _validate_services(config: EnvironmentConfig) -> None:

@@ -288,6 +288,21 @@ class ClusterClient:
             cluster.close()
 
 
+def ping_for(client: RedisClient | ClusterClient, key: str) -> None:
+    """PING the node that serves ``key``: the one the apps depend on. A plain client has
+    one node; a cluster client would send a bare PING to its default node, which in a
+    sharded queue may be another shard than the stream's."""
+    if not isinstance(client, ClusterClient):
+        client.ping()
+        return
+    try:
+        cluster = client.cluster()
+        node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        cluster.ping(target_nodes=node)
+    except redis.exceptions.RedisClusterException as exc:
+        raise _cluster_error(exc) from exc
+
+
 class _AllNodes:
     """``client.connection_pool`` of a :class:`ClusterClient`: ``disconnect()`` closes the
     connections of every node."""

@@ -7,9 +7,9 @@ like any new entry::
     python -m apps.consumer.replay [--list] [--id ENTRY_ID ...] [--all] [--limit N] [--dry-run]
 
 Configured from the consumer's queue variables (``REDIS_URL``, ``REDIS_TLS_CA``,
-``REDIS_CREDENTIALS_SECRET`` or ``REDIS_USERNAME``/``REDIS_PASSWORD``, ``QUEUE_STREAM``);
-it needs no database settings and works within the app user's ACL
-(:func:`apps.common.contract.queue_access_string`).
+``REDIS_CREDENTIALS_SECRET`` or ``REDIS_USERNAME``/``REDIS_PASSWORD``, ``QUEUE_STREAM``,
+``REDIS_CLUSTER`` for a sharded queue); it needs no database settings and works within
+the app user's ACL (:func:`apps.common.contract.queue_access_string`).
 
 The move, per entry, is one optimistic transaction on the dead-letter stream's slot:
 ``WATCH <dead>``, ``XRANGE <dead> id id`` (the entry must still be there), then

@@ -87,7 +87,7 @@ class Backends:
 
     def redis_ok(self) -> tuple[bool, str | None]:
         try:
-            self.redis.ping()
+            redisq.ping_for(self.redis, self.settings.redis.stream)
             return True, None
         except redis.RedisError as exc:
             return False, str(exc)

@@ -13,6 +13,7 @@ environment and ``REDIS_CLUSTER=on``; the URL they get is the first node's, whil
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import urllib.error
@@ -217,9 +218,32 @@ def admin_len(nodes: RedisClusterServers, stream: str) -> int:
         admin.close()
 
 
-def _get(url: str) -> tuple[int, Any]:
+def test_producer_is_not_ready_while_the_streams_shard_is_down(
+    cworld: ClusterWorld, nodes: RedisClusterServers, synth: Any, spawn: Callable[..., Proc]
+) -> None:
+    """Readiness asks the node that holds ``{counts}``: a bare PING would go to the
+    cluster's default node (the first primary), another shard than the stream's here."""
+    if nodes.owner(SLOT) == 0:  # node 0 serves slot 0: the client's default node
+        nodes.migrate_slot(SLOT, 1)
+    producer = serve_producer(spawn, service_env(cworld, synth, "producer", "on"))
+    ready = f"{producer}{contract.READINESS_PATH}"
+    assert _get(ready, timeout_s=30)[0] == 200
+    owner = nodes.nodes[nodes.owner(SLOT)].proc
+    assert owner is not None
+    owner.send_signal(signal.SIGSTOP)  # the stream's shard stops answering
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - a local URL
+        status, body = _get(ready, timeout_s=30)
+        assert status == 503, body
+        assert body["ready"] is False
+        assert body["error"].startswith("queue unreachable")
+    finally:
+        owner.send_signal(signal.SIGCONT)
+    assert wait_until(lambda: _get(ready, timeout_s=30)[0] == 200, 30)
+
+
+def _get(url: str, timeout_s: float = 5) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - a local URL
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")

@@ -83,7 +83,7 @@ def test_sharded_queue_in_one_az_fails_over_within_it(unit_stack: UnitStack) -> 
     automatic failover on."""
     _sharded(unit_stack, one_az=True)
     group = one(unit_stack.synth(), "aws_elasticache_replication_group")
-    assert (group["num_node_groups"], group["replicas_per_node_group"]) == (2, 0)
+    assert (group["num_node_groups"], group["replicas_per_node_group"]) == (1, 0)
     assert group["automatic_failover_enabled"] is True
     assert group["multi_az_enabled"] is False
 

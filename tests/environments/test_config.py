@@ -364,11 +364,35 @@ def test_sharded_queue_shards_out_of_the_elasticache_range(shards: int) -> None:
         with_queue(PROD, mode=QueueMode.SHARDED, shards=shards)
 
 
+def test_sharded_queue_stays_within_the_default_node_quota() -> None:
+    """prod has three AZs: 30 shards are 90 nodes, the default quota; 31 are too many."""
+    from constructs_lib.options import QueueMode
+
+    assert with_queue(PROD, mode=QueueMode.SHARDED, shards=30).queue.shards == 30
+    with pytest.raises(
+        ConfigError,
+        match=r"^prod\.queue\.shards: got 31 \(93 nodes: one per AZ in each shard\), use at "
+        r"most 90 nodes, ElastiCache's default quota per cluster",
+    ):
+        with_queue(PROD, mode=QueueMode.SHARDED, shards=31)
+
+
+def test_sharded_queue_keeps_snapshots() -> None:
+    from constructs_lib.options import QueueMode
+
+    with pytest.raises(
+        ConfigError,
+        match=r"^dev\.queue\.snapshot_retention_days: got 0, keep at least 1 day for a "
+        r"sharded queue",
+    ):
+        with_queue(DEV, mode=QueueMode.SHARDED, snapshot_retention_days=0)
+    assert with_queue(DEV, snapshot_retention_days=0).queue.snapshot_retention_days == 0
+
+
 def test_shard_count_is_ignored_by_a_queue_that_is_not_sharded() -> None:
     from constructs_lib.options import QueueMode
 
     assert with_queue(DEV, shards=0).queue.shards == 0
-    assert with_queue(PROD, mode=QueueMode.SHARDED, shards=500).queue.shards == 500
     assert with_queue(PROD, mode=QueueMode.REPLICATION_GROUP, shards=0).queue.mode is (
         QueueMode.REPLICATION_GROUP
     )

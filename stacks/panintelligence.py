@@ -61,8 +61,11 @@ SHARED_FOLDERS: dict[str, str] = {
     "locale": f"{RESOURCES}/locale",
     "custom_jdbc": "/var/panintelligence/Dashboard/custom_jdbc",
     "keys": "/var/panintelligence/Dashboard/keys",
+    "files": f"{RESOURCES}/files",
 }
-"""The share's folders and where the dashboard mounts each (Panintelligence's layout)."""
+"""The share's folders and where the dashboard mounts each (Panintelligence's layout, as
+its own ECS module mounts them: ``files`` holds what users upload, so every dashboard task
+must see the same one, and the read-only root has no other place for it)."""
 SCHEDULER_FOLDERS = ("keys",)
 """What the scheduler mounts too (the dashboard's keys)."""
 WRITABLE = ("/tmp", f"{TOMCAT}/logs", f"{TOMCAT}/temp", f"{TOMCAT}/work")  # noqa: S108

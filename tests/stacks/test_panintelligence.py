@@ -122,10 +122,17 @@ def test_the_share_is_encrypted_mounted_through_access_points(synth: Synth, name
         "/pi/locale",
         "/pi/custom_jdbc",
         "/pi/keys",
+        "/pi/files",
     }
     dashboard = tasks(stack)["dashboard"]
     volumes = [v for v in dashboard["volume"] if "efs_volume_configuration" in v]
-    assert len(volumes) == 6
+    assert len(volumes) == 7
+    dashboard_mounts = {m["containerPath"] for m in containers(stack)["dashboard"]["mountPoints"]}
+    # What users upload is shared by every dashboard task (and survives a replacement).
+    assert (
+        "/var/panintelligence/Dashboard/tomcat/webapps/panMISDashboardResources/files"
+        in dashboard_mounts
+    )
     for volume in volumes:
         efs = volume["efs_volume_configuration"]
         assert efs["transit_encryption"] == "ENABLED"

@@ -172,7 +172,15 @@ class PanintelligenceStack(SystemStack):
         return self._mounts(list(SHARED_FOLDERS))
 
     def environment(self) -> Mapping[str, str]:
-        return {**self._database_environment(), **self._peer_urls(), **self._proxy()}
+        return {
+            **self._database_environment(),
+            **self._peer_urls(),
+            **self._proxy(),
+            # Tomcat's heap: half the task's memory, as Panintelligence's own ECS deployments
+            # size it (1024 of 2048 MiB); the rest is the JVM's own and the OS's. Unset, the
+            # image picks its default whatever the task size.
+            "PI_TOMCAT_MAX_MEMORY": str(self.config.service.memory // 2),
+        }
 
     def _database_environment(self) -> dict[str, str]:
         db = self.database

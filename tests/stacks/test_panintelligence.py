@@ -158,6 +158,20 @@ def test_assets_are_loaded_before_the_dashboard_starts(synth: Synth, name: str) 
 
 
 @pytest.mark.parametrize("name", STACKS)
+def test_tomcat_gets_half_the_dashboard_tasks_memory(synth: Synth, name: str) -> None:
+    """As Panintelligence's own ECS deployments: 1024 MiB of heap in a 2048 MiB task; only
+    the dashboard runs Tomcat with that variable."""
+    stack = synth.stack(name)
+    tasks_by_name = tasks(stack)
+    env = {e["name"]: e["value"] for e in containers(stack)["dashboard"]["environment"]}
+    assert tasks_by_name["dashboard"]["memory"] == "2048"
+    assert env["PI_TOMCAT_MAX_MEMORY"] == "1024"
+    for other in ("renderer", "pirana", "scheduler"):
+        names = {e["name"] for e in containers(stack)[other].get("environment", [])}
+        assert "PI_TOMCAT_MAX_MEMORY" not in names, other
+
+
+@pytest.mark.parametrize("name", STACKS)
 def test_the_licence_comes_from_a_secret_and_leaves_through_nat(synth: Synth, name: str) -> None:
     stack = synth.stack(name)
     secrets = {s["name"]: s["valueFrom"] for s in containers(stack)["dashboard"]["secrets"]}

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, Protocol
 
+from .options import Tier
+
 COMPARISONS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
 
 Metric = tuple[str, str, dict[str, str]]
@@ -28,6 +30,12 @@ class AlarmSet(Enum):
     BREAKAGE = "breakage"
     """Only what says something is broken or losing data; no capacity warnings (the
     development tier: nobody is paged for a busy test database)."""
+
+    @classmethod
+    def for_tier(cls, tier: Tier) -> AlarmSet:
+        """What an environment of ``tier`` gets: everything in production, breakage
+        elsewhere."""
+        return cls.ALL if tier is Tier.PRODUCTION else cls.BREAKAGE
 
 
 @dataclass(frozen=True)

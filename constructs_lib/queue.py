@@ -20,7 +20,7 @@ from cdktf_cdktf_provider_aws.elasticache_user import ElasticacheUser
 from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from constructs import Construct
 
-from apps.common.contract import CLUSTER_CLIENT_ACL, EnvVar
+from apps.common.contract import EnvVar, cluster_client_access
 
 from .alarms import AlarmSpec, Watch
 from .encryption import EncryptionKey
@@ -185,9 +185,7 @@ class Queue(Construct):
     def _app_access(self, access: str) -> str:
         """The application user's access string: ``access``, plus CLUSTER SLOTS when the
         clients are cluster-aware (they cannot learn the topology without it)."""
-        if self.cluster_client and CLUSTER_CLIENT_ACL not in access.split():
-            return f"{access} {CLUSTER_CLIENT_ACL}"
-        return access
+        return cluster_client_access(access) if self.cluster_client else access
 
     @property
     def url(self) -> str:
@@ -333,7 +331,6 @@ class Queue(Construct):
         """A replication group with one node per AZ (failover with two or more), or for
         ``SHARDED`` that many nodes per shard; its primary (configuration) endpoint."""
         naming = props.naming
-        nodes = len(props.network.private_subnet_ids)
         subnet_group = ElasticacheSubnetGroup(
             self,
             "subnet-group",
@@ -356,7 +353,7 @@ class Queue(Construct):
             engine=engine,
             engine_version=_VERSIONS[props.settings.engine],
             node_type=props.settings.node_type,
-            **self._topology(props, nodes),
+            **self._topology(props),
             port=REDIS_PORT,
             subnet_group_name=subnet_group.name,
             security_group_ids=[self.security_group.id],
@@ -387,10 +384,11 @@ class Queue(Construct):
         )
         return address
 
-    def _topology(self, props: QueueProps, nodes: int) -> dict[str, Any]:
+    def _topology(self, props: QueueProps) -> dict[str, Any]:
         """How many nodes, where, and whether the keys are sharded: one node per AZ, or
-        for ``SHARDED`` a primary and ``nodes - 1`` replicas per shard, in cluster mode
+        for ``SHARDED`` a primary and a replica per further AZ in each shard, in cluster mode
         (whose default parameter group is the engine's ``cluster.on`` one)."""
+        nodes = self._nodes
         if not self.cluster_client:
             return {
                 "num_cache_clusters": nodes,

@@ -288,9 +288,7 @@ class PlatformStack(ProjectStack):
                 database=self.database,
                 queue=self.queue,
                 edge=Edge(self.frontend, self.firewall),
-                # Development environments get the alarms that say something broke, not
-                # the capacity warnings.
-                alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,
+                alarm_set=AlarmSet.for_tier(config.tier),
                 alarm_email=config.alarm_email,
                 alarm_topic_arn=config.alarm_topic_arn,
             ),

@@ -339,7 +339,7 @@ class SystemStack(ProjectStack):
                 services=self.services(),
                 database=self.monitored_database(),
                 alarmed=self.alarmed(),
-                alarm_set=AlarmSet.ALL if config.is_production else AlarmSet.BREAKAGE,
+                alarm_set=AlarmSet.for_tier(config.tier),
                 alarm_email=config.alarm_email,
                 alarm_topic_arn=config.alarm_topic_arn,
                 # Production must name a target (environments/alarms.py); elsewhere the

@@ -9,10 +9,19 @@ tests build into a small stack of their own (``unit_stack``).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
-from tests.support import ENVIRONMENT_STACKS, EnvStack, Synth, UnitStack, new_unit_stack, synth_app
+from tests.support import (
+    ENVIRONMENT_STACKS,
+    EnvStack,
+    Synth,
+    UnitStack,
+    new_unit_stack,
+    synth_app,
+    variant_stage,
+)
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -29,6 +38,13 @@ def env_stack(request: pytest.FixtureRequest, synth: Synth) -> EnvStack:
     """Each environment stack in turn, as ``(name, parsed JSON)``."""
     name: str = request.param
     return name, synth.stack(name)
+
+
+@pytest.fixture(scope="session")
+def stage_variant() -> dict[str, Any]:
+    """``stage`` with what no shipped environment turns on (a custom domain, a sharded
+    queue), synthesized once per session for the tests of those switches."""
+    return variant_stage()
 
 
 @pytest.fixture

@@ -320,6 +320,28 @@ def new_unit_stack(app: App | None = None, name: str = UNIT) -> UnitStack:
     return UnitStack(stack)
 
 
+def variant_stage() -> dict[str, Any]:
+    """``stage`` (its names unchanged) with a custom domain (:data:`EDGE`) and a sharded
+    queue (``QueueMode.SHARDED``, 3 shards): one more stack for every setting no shipped
+    environment uses. Neither changes what the other builds."""
+    from dataclasses import replace
+
+    from cdktf import Testing
+
+    from constructs_lib.options import QueueMode
+    from environments import STAGE
+    from environments.release import Release
+    from environments.state import StateConfig
+    from stacks import PlatformStack
+
+    queue = replace(STAGE.queue, mode=QueueMode.SHARDED, shards=3)
+    config = replace(STAGE, edge=EDGE, queue=queue)
+    built = PlatformStack(
+        Testing.app(), "stage", config=config, state=StateConfig(), release=Release(IMAGE_TAG)
+    )
+    return synthesize(built)
+
+
 def synthesize(stack: TerraformStack) -> dict[str, Any]:
     """``stack`` synthesized in memory (``Testing.synth``) and parsed."""
     from cdktf import Testing

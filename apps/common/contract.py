@@ -168,4 +168,11 @@ def queue_access_string(stream: str = QUEUE_STREAM, *, cluster_client: bool = Fa
         f"on ~{stream}* -@all +@stream +@transaction +@connection "
         "+eval +evalsha +get +set -@dangerous"
     )
-    return f"{access} {CLUSTER_CLIENT_ACL}" if cluster_client else access
+    return cluster_client_access(access) if cluster_client else access
+
+
+def cluster_client_access(access: str) -> str:
+    """``access`` that also grants :data:`CLUSTER_CLIENT_ACL` (unchanged when it does)."""
+    if CLUSTER_CLIENT_ACL in access.split():
+        return access
+    return f"{access} {CLUSTER_CLIENT_ACL}"

@@ -5,17 +5,14 @@ end, Route 53 records)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from apps.common.contract import READINESS_PATH
-from environments import STAGE
 from tests.support import (
     DOMAIN,
     EDGE,
-    IMAGE_TAG,
     ROOT,
     VPN,
     ZONE,
@@ -26,7 +23,6 @@ from tests.support import (
     one,
     ref,
     resources,
-    synthesize,
 )
 
 SITE = ROOT / "apps" / "frontend" / "static"
@@ -215,23 +211,13 @@ def test_frontend_objects_are_readable_only_by_this_distribution(env_stack: EnvS
 
 
 # --- a custom domain ------------------------------------------------------------------------
-# No shipped environment names a domain, so ``stack`` builds one more stack (a copy of
-# ``stage`` with ``EdgeConfig`` filled in) and these tests check what the domain switches on.
+# No shipped environment names a domain: ``stage_variant`` (conftest) is ``stage`` with
+# ``EdgeConfig`` filled in, and these tests check what the domain switches on.
 
 
 @pytest.fixture(scope="module")
-def stack() -> dict[str, Any]:
-    from cdktf import Testing
-
-    from environments.release import Release
-    from environments.state import StateConfig
-    from stacks import PlatformStack
-
-    config = replace(STAGE, name="custom", edge=EDGE)
-    built = PlatformStack(
-        Testing.app(), "custom", config=config, state=StateConfig(), release=Release(IMAGE_TAG)
-    )
-    return synthesize(built)
+def stack(stage_variant: dict[str, Any]) -> dict[str, Any]:
+    return stage_variant
 
 
 def test_alb_serves_https_and_redirects_http(stack: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,14 +9,12 @@ import pytest
 from apps.common import contract
 from apps.common.contract import EnvVar
 from tests.support import (
-    IMAGE_TAG,
     EnvStack,
     Synth,
     cache_node_ids,
     containers,
     one,
     resources,
-    synthesize,
 )
 
 
@@ -75,27 +72,14 @@ def test_queue_security_group_has_no_open_rules(env_stack: EnvStack) -> None:
 
 
 # --- a sharded queue ------------------------------------------------------------------------
-# No shipped environment shards its queue, so ``sharded`` builds one more stack (``stage``
-# with ``QueueMode.SHARDED``, its names unchanged) and these tests check what the mode
+# No shipped environment shards its queue: ``stage_variant`` (conftest) is ``stage`` with
+# ``QueueMode.SHARDED`` (3 shards), its names unchanged, and these tests check what the mode
 # switches on.
 
 
 @pytest.fixture(scope="module")
-def sharded() -> dict[str, Any]:
-    from cdktf import Testing
-
-    from constructs_lib.options import QueueMode
-    from environments import STAGE
-    from environments.release import Release
-    from environments.state import StateConfig
-    from stacks import PlatformStack
-
-    queue = replace(STAGE.queue, mode=QueueMode.SHARDED, shards=3)
-    config = replace(STAGE, queue=queue)  # stage's names: only the queue differs
-    built = PlatformStack(
-        Testing.app(), "stage", config=config, state=StateConfig(), release=Release(IMAGE_TAG)
-    )
-    return synthesize(built)
+def sharded(stage_variant: dict[str, Any]) -> dict[str, Any]:
+    return stage_variant
 
 
 def test_sharded_queue_turns_on_the_cluster_client_in_both_services(

@@ -107,6 +107,8 @@ class _Engine:
     port: int
     log_exports: tuple[str, ...]
     parameters: Mapping[str, str]
+    tls_parameter: str
+    """The parameter that refuses plaintext connections (``1``) or admits them (``0``)."""
     parameters_description: str
     subnets_description: str
     bytes_per_connection: int
@@ -122,6 +124,7 @@ _ENGINES = {
         port=MYSQL_PORT,
         log_exports=LOG_EXPORTS,
         parameters=PARAMETERS,
+        tls_parameter="require_secure_transport",
         parameters_description="utf8mb4, TLS-only connections, slow query log",
         subnets_description="Private subnets of the platform database",
         bytes_per_connection=MYSQL_BYTES_PER_CONNECTION,
@@ -135,6 +138,7 @@ _ENGINES = {
         port=MYSQL_PORT,
         log_exports=MARIADB_LOG_EXPORTS,
         parameters=MARIADB_PARAMETERS,
+        tls_parameter="require_secure_transport",
         parameters_description="MariaDB: utf8mb4, TLS-only connections, slow query log",
         subnets_description="Private subnets of the MariaDB database",
         bytes_per_connection=MYSQL_BYTES_PER_CONNECTION,
@@ -148,6 +152,7 @@ _ENGINES = {
         port=POSTGRES_PORT,
         log_exports=POSTGRES_LOG_EXPORTS,
         parameters=POSTGRES_PARAMETERS,
+        tls_parameter="rds.force_ssl",
         parameters_description="PostgreSQL: TLS-only connections, SCRAM passwords, "
         "slow statement and connection logs",
         subnets_description="Private subnets of the PostgreSQL database",
@@ -158,6 +163,10 @@ _ENGINES = {
         "move to a larger class.",
     ),
 }
+
+
+_Monitoring = tuple[str | None, list[ITerraformDependable]]
+"""Enhanced Monitoring's role ARN (None when off) and what the instance waits for."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +182,8 @@ class DatabaseProps:
 
 
 class Database(Construct):
-    """An encrypted, private RDS MySQL, MariaDB or PostgreSQL instance, TLS-only.
+    """An encrypted, private RDS MySQL, MariaDB or PostgreSQL instance, TLS-only (unless
+    ``settings.transport`` is ``TLS_OFFERED``: TLS offered, plaintext admitted).
 
     No password ever appears in code or in the synthesized configuration: RDS generates
     the master password and keeps it in Secrets Manager (``master_secret_arn``). The
@@ -183,24 +193,11 @@ class Database(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: DatabaseProps) -> None:
         super().__init__(scope, id_)
-        azs = props.network.availability_zones
-        if len(azs) < 2:
-            raise ConfigError(
-                self.node.path, "network", len(azs), "give a network of 2 or more AZs"
-            )
-        naming = props.naming
-        settings = props.settings
-        engine = _ENGINES[settings.engine]
-        overridden = sorted(set(settings.parameters) & set(engine.parameters))
-        if overridden:
-            raise ConfigError(
-                self.node.path,
-                "settings.parameters",
-                ", ".join(overridden),
-                "leave the construct's own parameters (TLS-only, character set, logs) alone",
-            )
+        engine = self._validate(props)
+        naming, settings = props.naming, props.settings
         self._engine = engine
         self.engine = settings.engine
+        self.transport = settings.transport
         self.network = props.network
         self.key = props.key
         self.identifier = naming.name(engine.name)
@@ -218,24 +215,7 @@ class Database(Construct):
             subnet_ids=list(props.network.private_subnet_ids),
             description=engine.subnets_description,
         )
-        family = f"{engine.name}{settings.version}"
-        self.parameter_group = DbParameterGroup(
-            self,
-            "parameter-group",
-            # A prefix, not a name: create_before_destroy needs the replacement to coexist.
-            name_prefix=naming.name(engine.name, family.replace(".", "-")) + "-",
-            family=family,
-            description=engine.parameters_description,
-            parameter=[
-                *(DbParameterGroupParameter(name=k, value=v) for k, v in engine.parameters.items()),
-                # An application's own: some are static, applied at the (first) reboot.
-                *(
-                    DbParameterGroupParameter(name=k, value=v, apply_method="pending-reboot")
-                    for k, v in sorted(settings.parameters.items())
-                ),
-            ],
-            lifecycle={"create_before_destroy": True},
-        )
+        self.parameter_group = self._parameter_group(naming, settings)
         self.log_groups = [
             log_group(
                 self,
@@ -246,26 +226,89 @@ class Database(Construct):
             )
             for kind in engine.log_exports
         ]
-        monitoring_role_arn = None
-        waits_for: list[ITerraformDependable] = list(self.log_groups)
-        if settings.monitoring_interval_seconds:
-            role = IamRole(
-                self,
-                "monitoring-role",
-                name=naming.name("rds-monitoring"),
-                assume_role_policy=assume_role_policy(
-                    "monitoring.rds.amazonaws.com", source_account=props.network.account_id
-                ),
-            )
-            # RDS checks the role's permissions when it enables Enhanced Monitoring.
-            waits_for.append(
-                IamRolePolicyAttachment(
-                    self, "monitoring-policy", role=role.name, policy_arn=ENHANCED_MONITORING_POLICY
-                )
-            )
-            monitoring_role_arn = role.arn
+        self.instance = self._instance(props, self._monitoring_role(props))
+        self.port = engine.port
+        self.database_name = settings.database_name
+        self.master_username = settings.master_username
+        self.instance_class = settings.instance_class
+        self.endpoint_address: str = self.instance.address
+        self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn
 
-        self.instance = DbInstance(
+    def _validate(self, props: DatabaseProps) -> _Engine:
+        azs = props.network.availability_zones
+        if len(azs) < 2:
+            raise ConfigError(
+                self.node.path, "network", len(azs), "give a network of 2 or more AZs"
+            )
+        engine = _ENGINES[props.settings.engine]
+        overridden = sorted(set(props.settings.parameters) & set(engine.parameters))
+        if overridden:
+            raise ConfigError(
+                self.node.path,
+                "settings.parameters",
+                ", ".join(overridden),
+                "leave the construct's own parameters (TLS-only, character set, logs) alone",
+            )
+        return engine
+
+    def _parameter_group(self, naming: Naming, settings: DatabaseSettings) -> DbParameterGroup:
+        """The engine's parameters (the TLS one as ``settings.transport`` says), then the
+        application's own."""
+        engine = self._engine
+        required = settings.transport.required
+        family = f"{engine.name}{settings.version}"
+        own = {
+            k: (v if k != engine.tls_parameter or required else "0")
+            for k, v in engine.parameters.items()
+        }
+        return DbParameterGroup(
+            self,
+            "parameter-group",
+            # A prefix, not a name: create_before_destroy needs the replacement to coexist.
+            name_prefix=naming.name(engine.name, family.replace(".", "-")) + "-",
+            family=family,
+            description=engine.parameters_description
+            if required
+            else engine.parameters_description.replace(
+                "TLS-only connections", "TLS offered, plaintext admitted"
+            ),
+            parameter=[
+                *(DbParameterGroupParameter(name=k, value=v) for k, v in own.items()),
+                # An application's own: some are static, applied at the (first) reboot.
+                *(
+                    DbParameterGroupParameter(name=k, value=v, apply_method="pending-reboot")
+                    for k, v in sorted(settings.parameters.items())
+                ),
+            ],
+            lifecycle={"create_before_destroy": True},
+        )
+
+    def _monitoring_role(self, props: DatabaseProps) -> _Monitoring:
+        """Enhanced Monitoring's role (when on) and what the instance waits for: its log
+        groups and the role's policy."""
+        waits_for: list[ITerraformDependable] = list(self.log_groups)
+        if not props.settings.monitoring_interval_seconds:
+            return None, waits_for
+        role = IamRole(
+            self,
+            "monitoring-role",
+            name=props.naming.name("rds-monitoring"),
+            assume_role_policy=assume_role_policy(
+                "monitoring.rds.amazonaws.com", source_account=props.network.account_id
+            ),
+        )
+        # RDS checks the role's permissions when it enables Enhanced Monitoring.
+        waits_for.append(
+            IamRolePolicyAttachment(
+                self, "monitoring-policy", role=role.name, policy_arn=ENHANCED_MONITORING_POLICY
+            )
+        )
+        return role.arn, waits_for
+
+    def _instance(self, props: DatabaseProps, monitoring: _Monitoring) -> DbInstance:
+        engine, settings = self._engine, props.settings
+        monitoring_role_arn, waits_for = monitoring
+        return DbInstance(
             self,
             "instance",
             identifier=self.identifier,
@@ -309,12 +352,6 @@ class Database(Construct):
             apply_immediately=False,
             depends_on=waits_for,
         )
-        self.port = engine.port
-        self.database_name = settings.database_name
-        self.master_username = settings.master_username
-        self.instance_class = settings.instance_class
-        self.endpoint_address: str = self.instance.address
-        self.master_secret_arn: str = self.instance.master_user_secret.get(0).secret_arn
 
     @property
     def max_connections(self) -> int:

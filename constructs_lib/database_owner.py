@@ -179,6 +179,9 @@ class DatabaseOwner(Construct):
                 EnvVar.DB_PORT: str(database.port),
                 EnvVar.DB_NAME: database.database_name,
                 EnvVar.DB_TLS_CA: LAMBDA_RDS_CA_BUNDLE,
+                # A database that only offers TLS: the login may connect without it
+                # (MariaDB's REQUIRE NONE; a PostgreSQL login follows rds.force_ssl).
+                **({} if database.transport.required else {EnvVar.DB_LOGIN_TLS: "optional"}),
             },
             log_retention_days=props.log_retention_days,
             timeout=60,

@@ -572,6 +572,10 @@ def application_load_balancer(
     )
 
 
+TARGET_GROUP_PREFIX_MAX = 6
+"""The longest ``name_prefix`` the AWS provider accepts for a target group."""
+
+
 def ip_target_group(
     scope: Construct,
     *,
@@ -582,15 +586,26 @@ def ip_target_group(
     deregistration_delay_seconds: int,
     lifecycle: TerraformResourceLifecycle | None = None,
     sticky_seconds: int | None = None,
+    name_prefix: str | None = None,
 ) -> LbTargetGroup:
     """An HTTP/1.1 target group ``name`` of task IPs on ``port`` (id ``target-group`` in
     ``scope``): healthy after 2 answers 200 on ``health_check_path``, unhealthy after 3
     failures, checked every 15 s; with ``sticky_seconds``, a browser stays on one task
-    that long (the load balancer's cookie)."""
+    that long (the load balancer's cookie). With ``name_prefix`` (at most 6 characters)
+    AWS's name is that prefix and a unique suffix, so a replacement created before the old
+    group is destroyed never collides with it; ``name`` is then its ``Name`` tag only."""
+    if name_prefix is not None and not 1 <= len(name_prefix) <= TARGET_GROUP_PREFIX_MAX:
+        raise ConfigError(
+            f"{scope.node.path}/target-group",
+            "name_prefix",
+            repr(name_prefix),
+            f"use 1-{TARGET_GROUP_PREFIX_MAX} characters (the provider's limit)",
+        )
     return LbTargetGroup(
         scope,
         "target-group",
-        name=name,
+        name=None if name_prefix else name,
+        name_prefix=name_prefix,
         vpc_id=vpc_id,
         target_type="ip",
         protocol="HTTP",

@@ -300,11 +300,13 @@ class Network(Construct):
 
     @property
     def aws_api_path(self) -> str:
-        """How private workloads reach AWS APIs, for rule descriptions: ``via NAT``, or
-        ``through VPC endpoints`` without NAT gateways."""
-        if self.props.settings.nat_gateways is NatGateways.NONE:
+        """How private workloads reach AWS APIs, for rule descriptions: ``via NAT``,
+        ``through VPC endpoints`` without NAT gateways, or ``through VPC endpoints and
+        NAT`` with both (the endpoints' services through them, the rest through NAT)."""
+        settings = self.props.settings
+        if settings.nat_gateways is NatGateways.NONE:
             return "through VPC endpoints"
-        return "via NAT"
+        return "through VPC endpoints and NAT" if settings.interface_endpoints else "via NAT"
 
     @property
     def private_subnet_ids(self) -> list[str]:

@@ -113,3 +113,33 @@ class CpuArchitecture(Enum):
 
 CPU_ARCHITECTURE = CpuArchitecture.ARM64
 """One architecture for every task and function (README's ``docker build --platform``)."""
+
+
+class DatabaseTransport(Enum):
+    """Whether a :class:`~constructs_lib.database.Database` refuses plaintext connections."""
+
+    TLS_REQUIRED = "tls_required"
+    """The server refuses every connection without TLS (``require_secure_transport=1``,
+    ``rds.force_ssl=1``) and the application's login requires TLS too."""
+    TLS_OFFERED = "tls_offered"
+    """The server offers TLS (clients that ask get it, verified against the RDS CAs if
+    they check) but also admits plaintext connections (``require_secure_transport=0``,
+    ``rds.force_ssl=0``), still only from the security groups granted. For a third-party
+    application whose database client cannot be told to use TLS; config validation allows
+    it only for a system whose vendor runs it that way (Panintelligence)."""
+
+    @property
+    def required(self) -> bool:
+        return self is DatabaseTransport.TLS_REQUIRED
+
+
+class RootFilesystem(Enum):
+    """Whether a container may write to its image's filesystem."""
+
+    READ_ONLY = "read_only"
+    """Nothing in the image can change at run time: only the task volumes at
+    ``writable_paths`` and mounted file systems are writable."""
+    WRITABLE = "writable"
+    """The container may write anywhere in its own filesystem (on the task's ephemeral
+    storage, gone when the task stops), as Docker runs images by default. For a
+    third-party image not yet shown to start on a read-only root."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import posixpath
 import re
@@ -49,6 +50,7 @@ from cdktf_cdktf_provider_aws.service_discovery_service import (
     ServiceDiscoveryService,
     ServiceDiscoveryServiceDnsConfigDnsRecords,
 )
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
 from apps.common.contract import HEALTH_PATH
@@ -58,7 +60,13 @@ from .cluster import Cluster
 from .errors import ConfigError
 from .file_system import FileSystemMount, absolute_directory
 from .logs import log_group
-from .options import CPU_ARCHITECTURE, FARGATE_SIZES, CpuArchitecture, Deployment
+from .options import (
+    CPU_ARCHITECTURE,
+    FARGATE_SIZES,
+    CpuArchitecture,
+    Deployment,
+    RootFilesystem,
+)
 from .policy import Statement, assume_role_policy, policy_document, read_secrets
 from .registry import ContainerRepository
 from .secrets import GeneratedCredentials, SecretRef
@@ -206,10 +214,15 @@ class FargateServiceProps:
     later (the service runs ``LATEST``). File systems in the cluster's network; container
     paths absolute, normalised, each once and none also in ``writable_paths``.
     Unset: none."""
-    user: str = "10001"
+    user: str | None = "10001"
     """The user the container runs as, ``<uid>`` or ``<uid>:<gid>`` (or a user name the
     image defines); never root (``0``, ``root``). This project's Dockerfiles create 10001;
-    a third-party image needs the non-root UID its files are owned by. Unset: 10001."""
+    a third-party image needs the non-root UID its files are owned by. None: the image's
+    own ``USER`` (which may be root), for a vendor's image not yet shown to run as another
+    user. Unset: 10001."""
+    root_filesystem: RootFilesystem = RootFilesystem.READ_ONLY
+    """Unset: read-only (only ``writable_paths`` and mounted file systems are writable);
+    ``WRITABLE`` for a vendor's image not yet shown to start on a read-only root."""
     deployment: Deployment = Deployment.ROLLING
     """How a new task definition replaces the running tasks. Unset: rolling (new tasks
     beside the old, no downtime)."""
@@ -239,7 +252,8 @@ class FargateService(Construct):
       :meth:`allow_from` and lets the task reach only AWS APIs over HTTPS (plus what
       ``Database.allow_from`` / ``Queue.allow_from`` add);
     - non-root user, read-only root filesystem (task-scoped volumes at ``writable_paths``,
-      ``/tmp`` unless given, are writable), a container health check (the project's
+      ``/tmp`` unless given, are writable; a vendor's image may keep its own user and a
+      writable root, each asked for explicitly), a container health check (the project's
       checker unless ``health_check_command`` or ``container_health_check`` say
       otherwise), ``awslogs`` to its own encrypted log group;
     - environment variables for plain settings only; credentials reach the container only
@@ -508,6 +522,36 @@ class FargateService(Construct):
             description=description,
         )
 
+    def allow_to(
+        self, destination: str, *, port: int, id_: str, description: str
+    ) -> VpcSecurityGroupEgressRule:
+        """Let the tasks connect to ``destination`` on TCP ``port``: an IPv4 CIDR or a
+        security group id (``sg-...``, outside this stack; admit the tasks there too).
+        For a destination built here use the destination's own ``allow_from``."""
+        group = destination if destination.startswith("sg-") else None
+        try:
+            network = None if group else ipaddress.IPv4Network(destination)
+        except ValueError:
+            network = None
+        if group is None and (network is None or network.prefixlen == 0):
+            raise ConfigError(
+                self.node.path,
+                f"allow_to({id_}).destination",
+                repr(destination),
+                "give an IPv4 CIDR narrower than 0.0.0.0/0, or a security group id (sg-...)",
+            )
+        return VpcSecurityGroupEgressRule(
+            self,
+            id_,
+            security_group_id=self.security_group.id,
+            cidr_ipv4=None if group else destination,
+            referenced_security_group_id=group,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=description,
+        )
+
     def count_log_lines(self, id_: str, *, pattern: str, namespace: str, name: str) -> AlarmMetric:
         """Count this service's log lines that match ``pattern`` (a CloudWatch Logs filter
         pattern over its JSON lines) as the metric ``namespace``/``name`` (0 when none
@@ -665,8 +709,8 @@ class FargateService(Construct):
             "name": props.name,
             "image": props.repository.image(props.image_tag),
             "essential": True,
-            "user": props.user,
-            "readonlyRootFilesystem": True,
+            **({"user": props.user} if props.user is not None else {}),
+            "readonlyRootFilesystem": props.root_filesystem is RootFilesystem.READ_ONLY,
             "portMappings": [
                 {"containerPort": props.port, "protocol": "tcp", "name": props.name},
                 *(
@@ -766,9 +810,14 @@ class FargateService(Construct):
                 f"min {size.min_tasks}, max {size.max_tasks}",
                 "use 1 <= min_tasks <= max_tasks",
             )
-        uid = props.user.split(":", 1)[0]
-        if uid in ("", "root") or (uid.isdigit() and int(uid) == 0):
-            raise ConfigError(where, "user", props.user or '""', "run as a non-root UID")
+        uid = None if props.user is None else props.user.split(":", 1)[0]
+        if uid is not None and (uid in ("", "root") or (uid.isdigit() and int(uid) == 0)):
+            raise ConfigError(
+                where,
+                "user",
+                props.user or '""',
+                "run as a non-root UID, or None for the image's own user",
+            )
         self._validate_health_check(props)
         self._validate_writable_paths(props)
         self._validate_file_system_mounts(props)

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from .options import DatabaseEngine, NatGateways, QueueEngine, QueueMode
+from .options import DatabaseEngine, DatabaseTransport, NatGateways, QueueEngine, QueueMode
 
 DEFAULT_LOG_RETENTION_DAYS = 30
 """Days a construct's log group keeps events when its props leave it unset."""
@@ -115,6 +115,10 @@ class DatabaseSettings:
     may not override: TLS-only, character set, logging), applied at the next reboot
     (``pending-reboot``: static ones included; a new instance starts with them). Unset:
     none."""
+    transport: DatabaseTransport = DatabaseTransport.TLS_REQUIRED
+    """Whether plaintext connections are refused. Unset: TLS required (server and login);
+    ``TLS_OFFERED`` only where config validation allows it (a vendor's client that cannot
+    be told to use TLS)."""
 
     @property
     def version(self) -> str:

@@ -34,6 +34,7 @@ from cdktf_cdktf_provider_aws.lb_listener_rule import (
     LbListenerRuleCondition,
     LbListenerRuleConditionPathPattern,
 )
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from cdktf_cdktf_provider_aws.route53_record import Route53Record
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssociation
@@ -152,6 +153,11 @@ class WebLoadBalancerProps:
     Unset: 5 s (interactive applications such as dashboards answer slower than an API)."""
 
 
+def target_group_prefix(naming: Naming) -> str:
+    """Project and environment, two letters each (``mepr-`` for metabase-prod)."""
+    return f"{naming.project[:2]}{naming.environment[:2]}-"
+
+
 class WebLoadBalancer(Construct):
     """An Application Load Balancer forwarding to one IP target group (the application's
     tasks), reached directly by users: see the module documentation for what it enforces.
@@ -226,16 +232,7 @@ class WebLoadBalancer(Construct):
             idle_timeout_seconds=props.idle_timeout_seconds,
             access_logs=self.access_logs,
         )
-        self.target_group = ip_target_group(
-            self,
-            name=props.naming.name(props.name, str(props.target_port)),
-            vpc_id=network.vpc.id,
-            port=props.target_port,
-            health_check_path=props.health_check_path,
-            deregistration_delay_seconds=props.deregistration_delay_seconds,
-            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
-            sticky_seconds=props.sticky_sessions_seconds,
-        )
+        self.target_group = self._target_group(props)
 
         self.https_listener: LbListener | None = None
         if props.certificate_arn is not None:
@@ -345,6 +342,22 @@ class WebLoadBalancer(Construct):
     def _default_cidrs(self, props: WebLoadBalancerProps) -> list[str]:
         """Everyone when internet-facing; the VPC's range when internal."""
         return [ANYWHERE] if self.internet_facing else [props.network.props.settings.vpc_cidr]
+
+    def _target_group(self, props: WebLoadBalancerProps) -> LbTargetGroup:
+        """The tasks' group, replaced before the old one goes (the listener always has
+        one), under a generated name: any change that forces a replacement (port,
+        protocol, VPC) would collide with a fixed name."""
+        return ip_target_group(
+            self,
+            name=props.naming.name(props.name, str(props.target_port)),
+            name_prefix=target_group_prefix(props.naming),
+            vpc_id=props.network.vpc.id,
+            port=props.target_port,
+            health_check_path=props.health_check_path,
+            deregistration_delay_seconds=props.deregistration_delay_seconds,
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            sticky_seconds=props.sticky_sessions_seconds,
+        )
 
     def _serving_actions(self, props: WebLoadBalancerProps) -> list[LbListenerDefaultAction]:
         """Forward to the target group; with ``authentication``, sign the user in first."""

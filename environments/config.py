@@ -202,12 +202,14 @@ def fail(config: Checked, field_: str, got: object, fix: str) -> ConfigError:
     return ConfigError(config.where or "<unnamed>", field_, got, fix)
 
 
-def check_common(config: Checked) -> None:
-    """The checks every config shares: name, region, network, database, alarm target."""
+def check_common(config: Checked, *, database_tls_optional: bool = False) -> None:
+    """The checks every config shares: name, region, network, database, alarm target.
+    ``database_tls_optional``: the database may admit plaintext connections
+    (``DatabaseTransport.TLS_OFFERED``); unset: refused."""
     _validate_name(config)
     _validate_region(config)
     _validate_network(config)
-    _validate_database(config)
+    _validate_database(config, tls_optional=database_tls_optional)
     _validate_alarm_target(config)
 
 
@@ -312,8 +314,16 @@ def _validate_network(config: Checked) -> None:
     check_retention(config, "network.flow_log_retention_days", net.flow_log_retention_days)
 
 
-def _validate_database(config: Checked) -> None:
+def _validate_database(config: Checked, *, tls_optional: bool = False) -> None:
     db = config.database
+    if not db.transport.required and not tls_optional:
+        raise fail(
+            config,
+            "database.transport",
+            db.transport.name,
+            "use DatabaseTransport.TLS_REQUIRED: only a system whose vendor's client "
+            "cannot use TLS (Panintelligence) may admit plaintext connections",
+        )
     check_range(config, "database.backup_retention_days", db.backup_retention_days, RDS_BACKUPS)
     check_range(config, "database.allocated_storage_gb", db.allocated_storage_gb, RDS_STORAGE)
     if db.monitoring_interval_seconds not in MONITORING_INTERVALS:

@@ -2,9 +2,10 @@
 (``../shared/reference/002-dekart-ecs-terraform.md``).
 
 Data only: the types and rules are :class:`environments.systems.DekartConfig`. The tasks
-stay private and need nothing outside AWS, so neither environment runs a NAT gateway: the
-private subnets reach ECR, CloudWatch Logs, Secrets Manager and Athena through interface
-endpoints and S3 through its gateway endpoint (the README compares the costs).
+stay private and reach ECR, CloudWatch Logs, Secrets Manager and Athena through interface
+endpoints and S3 through its gateway endpoint. Development (no sign-in) needs nothing
+outside AWS and runs no NAT gateway; production's sign-in needs the load balancer's public
+keys from the internet, through NAT (the README compares the costs).
 """
 
 from dataclasses import replace
@@ -27,9 +28,11 @@ ATHENA = AthenaSettings(
 )
 
 
-def _network(second_octet: int, az_count: int) -> NetworkSettings:
+def _network(
+    second_octet: int, az_count: int, nat_gateways: NatGateways = NatGateways.NONE
+) -> NetworkSettings:
     return replace(
-        network(second_octet, az_count=az_count, nat_gateways=NatGateways.NONE),
+        network(second_octet, az_count=az_count, nat_gateways=nat_gateways),
         interface_endpoints=ENDPOINTS,
     )
 
@@ -50,7 +53,10 @@ DEV = DekartConfig(
 PROD = DekartConfig(
     name="prod",
     tier=Tier.PRODUCTION,
-    network=_network(61, az_count=3),
+    # Sign-in: Dekart checks every request's identity (DEKART_REQUIRE_AMAZON_OIDC) with the
+    # load balancer's public keys, which are on the internet: a NAT gateway per AZ carries
+    # that alone (AWS APIs stay on the endpoints).
+    network=_network(61, az_count=3, nat_gateways=NatGateways.PER_AZ),
     database=production_database(DatabaseEngine.POSTGRES, "dekart"),
     # One task: Dekart does not scale horizontally.
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=1024),

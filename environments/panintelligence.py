@@ -4,8 +4,10 @@
 Data only: the types and rules are :class:`environments.systems.PanintelligenceConfig`.
 """
 
-from constructs_lib.options import DatabaseEngine, NatGateways, Tier
-from constructs_lib.settings import ServiceSettings
+from dataclasses import replace
+
+from constructs_lib.options import DatabaseEngine, DatabaseTransport, NatGateways, Tier
+from constructs_lib.settings import DatabaseSettings, ServiceSettings
 
 from ._shared import development_database, network, production_database
 from .systems import PanintelligenceConfig, WebSettings
@@ -19,11 +21,24 @@ REPOSITORY_PARAMETERS = {"lower_case_table_names": "1", "sql_mode": "NO_AUTO_VAL
 expect case-insensitive table names; lower_case_table_names can only be set on an empty
 instance)."""
 
+
+def _offered(database: DatabaseSettings) -> DatabaseSettings:
+    """The repository offers TLS but admits plaintext: Panintelligence's deployments give
+    the dashboard no TLS option (README: Panintelligence). Once a dev deploy shows its
+    client uses TLS, drop this (TLS required, the default)."""
+    return replace(database, transport=DatabaseTransport.TLS_OFFERED)
+
+
+# Every service runs as Panintelligence runs its images (their own user, a writable root:
+# ``runtime`` unset). Harden one setting at a time, in dev first:
+#   runtime=ImageRuntime(user="10001:10001", root_filesystem=RootFilesystem.READ_ONLY)
 DEV = PanintelligenceConfig(
     name="dev",
     tier=Tier.DEVELOPMENT,
     network=network(80, az_count=2, nat_gateways=NatGateways.SINGLE),
-    database=development_database(DatabaseEngine.MARIADB, "dashboard", REPOSITORY_PARAMETERS),
+    database=_offered(
+        development_database(DatabaseEngine.MARIADB, "dashboard", REPOSITORY_PARAMETERS)
+    ),
     # The datasheet's dashboard: 1 vCPU, 2 GB.
     service=ServiceSettings(min_tasks=1, max_tasks=1, cpu=1024, memory=2048),
     image_tag=IMAGE_TAG,
@@ -35,7 +50,9 @@ PROD = PanintelligenceConfig(
     name="prod",
     tier=Tier.PRODUCTION,
     network=network(81, az_count=3, nat_gateways=NatGateways.PER_AZ),
-    database=production_database(DatabaseEngine.MARIADB, "dashboard", REPOSITORY_PARAMETERS),
+    database=_offered(
+        production_database(DatabaseEngine.MARIADB, "dashboard", REPOSITORY_PARAMETERS)
+    ),
     service=ServiceSettings(min_tasks=2, max_tasks=4, cpu=1024, memory=2048),
     renderer=ServiceSettings(min_tasks=2, max_tasks=2, cpu=2048, memory=4096),
     image_tag=IMAGE_TAG,

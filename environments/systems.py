@@ -9,11 +9,19 @@ error names the stack (``metabase-prod``), the field, the bad value and the fix.
 
 from __future__ import annotations
 
+import ipaddress
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from constructs_lib.options import FARGATE_SIZES, DatabaseEngine, NatGateways, Tier
+from constructs_lib.options import (
+    FARGATE_SIZES,
+    DatabaseEngine,
+    NatGateways,
+    RootFilesystem,
+    Tier,
+)
 from constructs_lib.settings import (
     DEFAULT_LOG_RETENTION_DAYS,
     DatabaseSettings,
@@ -75,6 +83,38 @@ class WebSettings:
         return self.domain_name is not None
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """A database or other TCP service the system's tasks may connect to (a warehouse a
+    BI tool queries): one egress rule from the tasks' security group. Exactly one of
+    ``cidr`` and ``security_group_id``."""
+
+    name: str
+    """What it is (``warehouse``): lower-case letters, digits and hyphens; in the rule's
+    description and construct id."""
+    port: int
+    """The TCP port (Redshift 5439, PostgreSQL 5432, Snowflake over HTTPS needs none: 443
+    is always open)."""
+    cidr: str | None = None
+    """An IPv4 range reached through the VPC's routes (a peered VPC, a VPN, or through NAT
+    a public address)."""
+    security_group_id: str | None = None
+    """A security group in the same VPC or a peered one in the region (``sg-...``); admit
+    the system there yourself (output ``service_security_group_id``)."""
+
+
+def _narrow_network(cidr: str) -> bool:
+    """An IPv4 network (no host bits) smaller than the whole internet."""
+    try:
+        return ipaddress.IPv4Network(cidr).prefixlen > 0
+    except ValueError:
+        return False
+
+
+_DATA_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SystemConfig:
     """What every seed system's environment has. The stack is ``<system>-<name>``, its
@@ -116,10 +156,19 @@ class SystemConfig:
     """An existing SNS topic every alarm also notifies. Unset: none."""
     extra_tags: dict[str, str] = field(default_factory=dict)
     """Tags added to the project's default tags on every resource. Unset: none."""
+    data_sources: tuple[DataSource, ...] = ()
+    """Databases and services beyond its own the application may connect to (a BI tool's
+    warehouses): an egress rule each from its tasks. Unset: none (HTTPS to AWS and its own
+    database only)."""
+    database_tls_optional: ClassVar[bool] = False
+    """Whether the environment's database may admit plaintext connections
+    (``DatabaseTransport.TLS_OFFERED``): only for a vendor whose database client cannot be
+    told to use TLS."""
 
     def __post_init__(self) -> None:
-        check_common(self)
+        check_common(self, database_tls_optional=self.database_tls_optional)
         self._check_system()
+        self._check_data_sources()
         self.check()
         if self.is_production:
             check_production_data(self)
@@ -164,6 +213,43 @@ class SystemConfig:
             )
         check_retention(self, "log_retention_days", self.log_retention_days)
         self._check_web()
+
+    def _check_data_sources(self) -> None:
+        names = [d.name for d in self.data_sources]
+        for source in self.data_sources:
+            where = f"data_sources[{source.name!r}]"
+            if not _DATA_SOURCE_NAME.match(source.name) or names.count(source.name) > 1:
+                raise fail(
+                    self,
+                    "data_sources.name",
+                    repr(source.name),
+                    "use a unique name of lower-case letters, digits and hyphens (up to 31)",
+                )
+            if not 1 <= source.port <= 65535:
+                raise fail(self, f"{where}.port", source.port, "use a TCP port, 1-65535")
+            if (source.cidr is None) == (source.security_group_id is None):
+                raise fail(
+                    self,
+                    where,
+                    "cidr and security_group_id" if source.cidr else "neither",
+                    "give exactly one of cidr and security_group_id",
+                )
+            if source.cidr is not None and not _narrow_network(source.cidr):
+                raise fail(
+                    self,
+                    f"{where}.cidr",
+                    repr(source.cidr),
+                    "use an IPv4 CIDR narrower than the whole internet",
+                )
+            if source.security_group_id is not None and not _SECURITY_GROUP_ID.match(
+                source.security_group_id
+            ):
+                raise fail(
+                    self,
+                    f"{where}.security_group_id",
+                    repr(source.security_group_id),
+                    "use a security group id (sg- followed by 8 or 17 hex digits)",
+                )
 
     def _check_service(self) -> None:
         service = self.service
@@ -406,6 +492,15 @@ class DekartConfig(SystemConfig):
                 "set",
                 "Cognito sign-in needs HTTPS: set web.domain_name, or unset cognito",
             )
+        if self.network.nat_gateways is NatGateways.NONE:
+            raise fail(
+                self,
+                "network.nat_gateways",
+                "NONE",
+                "with Cognito sign-in Dekart verifies each user's identity with the load "
+                f"balancer's public keys (public-keys.auth.elb.{self.region}.amazonaws.com, "
+                "no VPC endpoint): use SINGLE or PER_AZ",
+            )
         given = [
             cognito.user_pool_arn,
             cognito.user_pool_client_id,
@@ -550,6 +645,37 @@ class MetaflowConfig(SystemConfig):
                 )
 
 
+TOMCAT = "/var/panintelligence/Dashboard/tomcat"
+TOMCAT_WRITABLE = ("/tmp", f"{TOMCAT}/logs", f"{TOMCAT}/temp", f"{TOMCAT}/work")  # noqa: S108
+"""What Tomcat writes besides the share (task volumes over a read-only root)."""
+_USER = re.compile(r"^(\d+)(?::(\d+))?$")
+
+
+@dataclass(frozen=True)
+class ImageRuntime:
+    """How a vendor's images run. Unset: as the vendor's own deployments run them: the
+    image's own user, a writable root filesystem. Each hardening is one setting away; turn
+    it on in a development environment first and keep it once the images start and serve
+    with it (README: Panintelligence, "Hardening")."""
+
+    user: str | None = None
+    """Run every container as this non-root ``<uid>:<gid>`` (``"10001:10001"``, the user
+    ``images/panintelligence/Dockerfile`` adds and gives the application's directory).
+    Unset: the image's own ``USER``."""
+    root_filesystem: RootFilesystem = RootFilesystem.WRITABLE
+    """``READ_ONLY``: nothing in the image can change; only ``writable_paths`` (task
+    volumes) and the EFS folders are writable. Unset: writable, as Docker runs images."""
+    writable_paths: tuple[str, ...] = TOMCAT_WRITABLE
+    """With a read-only root: the dashboard's writable directories (the other services
+    get ``/tmp``). Unset: ``/tmp`` and Tomcat's ``logs``, ``temp``, ``work``; a task that
+    stops with a read-only-filesystem error names the directory to add. Ignored with a
+    writable root."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.root_filesystem is RootFilesystem.READ_ONLY
+
+
 @dataclass(frozen=True, kw_only=True)
 class PanintelligenceConfig(SystemConfig):
     """One Panintelligence environment (``panintelligence-<name>``). ``service`` is the
@@ -559,6 +685,11 @@ class PanintelligenceConfig(SystemConfig):
     horizontal_scaling: ClassVar[bool] = True
     """The dashboard runs several tasks behind sticky sessions (Tomcat sessions)."""
     database_engine: ClassVar[DatabaseEngine] = DatabaseEngine.MARIADB
+    database_tls_optional: ClassVar[bool] = True
+    """Panintelligence's deployments (its ECS module, CloudFormation, compose files) give
+    the dashboard only ``PI_DB_HOST/PORT/SCHEMA_NAME/USERNAME/PASSWORD``, no TLS option,
+    and its Azure guide turns the server's TLS enforcement off: its repository may only
+    offer TLS (``database.transport``)."""
 
     renderer: ServiceSettings = field(
         default_factory=lambda: ServiceSettings(min_tasks=1, max_tasks=1, cpu=2048, memory=4096)
@@ -573,6 +704,9 @@ class PanintelligenceConfig(SystemConfig):
         default_factory=lambda: ServiceSettings(min_tasks=1, max_tasks=1, cpu=512, memory=1024)
     )
     """Unset: as ``pirana``. Always one task: two schedulers would send every report twice."""
+    runtime: ImageRuntime = field(default_factory=ImageRuntime)
+    """Unset: every service as Panintelligence runs its images (their own user, a writable
+    root)."""
     assets_force_token: str = ""
     """Set a new value (a date) to reload the shipped assets onto EFS once, restoring the
     shipped files (changed ones are kept as ``.bak-<time>``, added ones are left alone).
@@ -610,10 +744,51 @@ class PanintelligenceConfig(SystemConfig):
                 "NONE",
                 "the dashboard reaches the licence server through NAT: use SINGLE or PER_AZ",
             )
+        self._check_runtime()
+        for source in self.data_sources:
+            if source.cidr is None:
+                raise fail(
+                    self,
+                    f"data_sources[{source.name!r}].security_group_id",
+                    repr(source.security_group_id),
+                    "Panintelligence's subnets have network ACLs, which admit address "
+                    "ranges only: name the data source by cidr",
+                )
         if not re.fullmatch(r"[A-Za-z0-9._-]{0,64}", self.assets_force_token):
             raise fail(
                 self,
                 "assets_force_token",
                 repr(self.assets_force_token),
                 "use up to 64 letters, digits, '.', '_' or '-'",
+            )
+
+    def _check_runtime(self) -> None:
+        runtime = self.runtime
+        if runtime.user is not None:
+            match = _USER.match(runtime.user)
+            if match is None or int(match.group(1)) == 0 or match.group(2) == "0":
+                raise fail(
+                    self,
+                    "runtime.user",
+                    repr(runtime.user),
+                    'use a non-root "<uid>:<gid>" ("10001:10001", the user '
+                    "images/panintelligence/Dockerfile adds), or None for the image's own",
+                )
+        if not runtime.read_only:
+            return
+        paths = runtime.writable_paths
+        for path in paths:
+            if not path.startswith("/") or path != posixpath.normpath(path) or path == "/":
+                raise fail(
+                    self,
+                    "runtime.writable_paths",
+                    repr(path),
+                    "use absolute, normalised directory paths other than /",
+                )
+        if len(set(paths)) != len(paths) or "/tmp" not in paths:  # noqa: S108
+            raise fail(
+                self,
+                "runtime.writable_paths",
+                ", ".join(paths),
+                "name each directory once, /tmp included (the derived image's HOME)",
             )

@@ -53,9 +53,12 @@ GLUE_READ = (
 RESULTS_ACCESS = (
     "s3:GetObject",
     "s3:PutObject",
+    "s3:DeleteObject",
     "s3:AbortMultipartUpload",
     "s3:ListMultipartUploadParts",
 )
+"""What Dekart does with its results and storage: ``DeleteObject`` when a report is
+unpublished (its public copies go)."""
 ATHENA_RESULTS_DAYS = 7
 """Days Athena's own result files are kept (Dekart serves its copies)."""
 BUCKET_ACCESS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
@@ -163,6 +166,11 @@ class DekartStack(SystemStack):
         }
         if config.web.domain_name:
             env["DEKART_CORS_ORIGIN"] = f"https://{config.web.domain_name}"
+        if config.cognito is not None:
+            # Each user is who the load balancer's signed x-amzn-oidc-data says (verified
+            # with its regional public keys, AWS_REGION): maps have owners. Without it,
+            # every signed-in user is one anonymous user who may edit or delete any map.
+            env["DEKART_REQUIRE_AMAZON_OIDC"] = "1"
         return env
 
     def secrets(self) -> Mapping[str, SecretRef]:

@@ -53,6 +53,11 @@ MIGRATE_HANDLER = "apps.metaflowmigrate.handler.handler"
 MIGRATE_TIMEOUT_S = 900
 
 
+STARTUP_RETRIES = 60
+"""Seconds (one try a second, ``MF_SERVICE_STARTUP_WAITTIME_SECONDS``) the image waits for
+its own migration server at start (upstream ``services/data/service_configs.py``)."""
+
+
 class MetaflowStack(SystemStack):
     """The metadata service, its load balancer, optional API Gateway and migration
     function, its PostgreSQL database (created, or an existing one) and its datastore."""
@@ -196,6 +201,10 @@ class MetaflowStack(SystemStack):
             "MF_METADATA_PORT": str(SERVICE_PORT),
             "MF_MIGRATION_PORT": str(MIGRATION_PORT),
             "MF_MIGRATION_ENDPOINTS_ENABLED": "1",
+            # The image starts its migration server, then waits for its port before it
+            # picks the service's version: upstream tries 5 times, 1 s apart, thin on
+            # 0.5 vCPU while the server imports; a miss exits the task.
+            "MF_SERVICE_STARTUP_RETRIES": str(STARTUP_RETRIES),
         }
 
     def secrets(self) -> Mapping[str, SecretRef]:

@@ -38,7 +38,7 @@ from constructs_lib.settings import ServiceSettings
 from environments.systems import PanintelligenceConfig
 
 from .base import PROJECT_ROOT
-from .system import SystemStack
+from .system import ContainerRuntime, SystemStack
 
 DASHBOARD_PORT = 8224
 DASHBOARD_INTERNAL_PORT = 28748
@@ -46,7 +46,6 @@ DASHBOARD_INTERNAL_PORT = 28748
 deployments use it so that they never meet the public HTTPS settings of 8224)."""
 DASHBOARD_HEALTH_PATH = "/pi/version"
 RESOURCES = "/var/panintelligence/Dashboard/tomcat/webapps/panMISDashboardResources"
-TOMCAT = "/var/panintelligence/Dashboard/tomcat"
 ASSETS_ROOT = "/pi"
 """The share's directory the loader fills; each mounted folder is below it."""
 ASSETS_PREFIX = "dashboard/"
@@ -68,8 +67,6 @@ its own ECS module mounts them: ``files`` holds what users upload, so every dash
 must see the same one, and the read-only root has no other place for it)."""
 SCHEDULER_FOLDERS = ("keys",)
 """What the scheduler mounts too (the dashboard's keys)."""
-WRITABLE = ("/tmp", f"{TOMCAT}/logs", f"{TOMCAT}/temp", f"{TOMCAT}/work")  # noqa: S108
-"""What Tomcat writes besides the share (task volumes over the read-only root)."""
 STICKY_SECONDS = 8 * 3600
 """Tomcat keeps sessions in the task's memory: a browser stays on its task a work day."""
 
@@ -98,9 +95,8 @@ class PanintelligenceStack(SystemStack):
     config: PanintelligenceConfig
     port: ClassVar[int] = DASHBOARD_PORT
     health_check_path: ClassVar[str] = DASHBOARD_HEALTH_PATH
-    container_user: ClassVar[str] = "10001:10001"
-    """The user images/panintelligence/Dockerfile adds (the upstream images run as root)."""
-    writable_paths: ClassVar[tuple[str, ...]] = WRITABLE
+    container_user: ClassVar[str | None] = None
+    """Unused: ``config.runtime`` says how the images run."""
     startup_grace_seconds: ClassVar[int] = 180
     """Tomcat and the dashboard's own schema checks take minutes on a first start."""
     cpu_architecture: ClassVar[CpuArchitecture] = CpuArchitecture.X86_64
@@ -161,6 +157,20 @@ class PanintelligenceStack(SystemStack):
 
     def start_after(self) -> list[ITerraformDependable]:
         return [*super().start_after(), self.loader.ready]
+
+    def container_runtime(self) -> ContainerRuntime:
+        """As ``config.runtime`` says: unset, the vendor's way (the images' own user, a
+        writable root, no task volumes); hardened, a non-root user on a read-only root."""
+        runtime = self.config.runtime
+        return ContainerRuntime(
+            runtime.user,
+            runtime.root_filesystem,
+            runtime.writable_paths if runtime.read_only else (),
+        )
+
+    def data_sources_reached_by(self) -> list[FargateService]:
+        """The dashboard and the scheduler (which runs the scheduled reports)."""
+        return [self.service, self.private["scheduler"]]
 
     def _mounts(self, folders: tuple[str, ...] | list[str]) -> tuple[FileSystemMount, ...]:
         return tuple(
@@ -273,6 +283,11 @@ class PanintelligenceStack(SystemStack):
                 load_balancer_calls_out=lb.cognito_egress is not None,
             )
         )
+        flows += [
+            Flow(f"data-source-{source.name}", SubnetTier.PRIVATE, source.cidr, source.port)
+            for source in self.config.data_sources
+            if source.cidr is not None  # config validation refuses the others here
+        ]
         if not lb.internet_facing:  # the internal load balancer's callers (a VPN)
             flows += [
                 Flow(f"callers-{i}", cidr, SubnetTier.PRIVATE, port)
@@ -302,7 +317,7 @@ class PanintelligenceStack(SystemStack):
             secrets=(
                 {"PI_DB_PASSWORD": self.db_credentials.field("password")} if scheduler else {}
             ),
-            writable_paths=("/tmp",),  # noqa: S108 (a task volume)
+            writable_paths=self.container_runtime().private_writable_paths,
             file_system_mounts=self._mounts(SCHEDULER_FOLDERS) if scheduler else (),
             # Two schedulers, even for a deploy's minutes, would run every job twice.
             deployment=Deployment.REPLACE if scheduler else Deployment.ROLLING,

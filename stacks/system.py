@@ -12,6 +12,7 @@ deploy), over TLS verified against the RDS CA bundle its image carries
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from cdktf import ITerraformDependable, TerraformOutput
@@ -24,7 +25,7 @@ from constructs_lib.database_owner import DatabaseOwner, DatabaseOwnerProps
 from constructs_lib.firewall import EdgeFirewall, EdgeFirewallProps, WafScope
 from constructs_lib.monitoring import Monitoring, MonitoringProps
 from constructs_lib.naming import Naming
-from constructs_lib.options import CPU_ARCHITECTURE, CpuArchitecture, Deployment
+from constructs_lib.options import CPU_ARCHITECTURE, CpuArchitecture, Deployment, RootFilesystem
 from constructs_lib.policy import Statement
 from constructs_lib.registry import ContainerRepository, ContainerRepositoryProps
 from constructs_lib.secrets import GeneratedCredentials, GeneratedCredentialsProps, SecretRef
@@ -62,6 +63,23 @@ class Entry(ServiceLoadBalancer, HasAlarms, Protocol):
 """A horizontally scaling system adds tasks above this average CPU."""
 
 
+@dataclass(frozen=True)
+class ContainerRuntime:
+    """How a system's containers run (:meth:`SystemStack.container_runtime`)."""
+
+    user: str | None
+    """``uid:gid``; None: the image's own user."""
+    root_filesystem: RootFilesystem
+    writable_paths: tuple[str, ...]
+    """The load-balanced service's task volumes (the system's other services get
+    ``/tmp`` on a read-only root, nothing on a writable one)."""
+
+    @property
+    def private_writable_paths(self) -> tuple[str, ...]:
+        """The other services' task volumes."""
+        return ("/tmp",) if self.root_filesystem is RootFilesystem.READ_ONLY else ()  # noqa: S108
+
+
 class SystemStack(ProjectStack):
     """One environment of one seed system, in its own state file (``<system>-<env>``)."""
 
@@ -75,7 +93,7 @@ class SystemStack(ProjectStack):
     """What the load balancer asks to decide a task is ready. The images have no health
     command of their own that ignores the database, so the load balancer's check is the
     only one (``container_health_check=False``): ECS replaces a task that fails it."""
-    container_user: ClassVar[str]
+    container_user: ClassVar[str | None]
     """The image's non-root ``uid:gid``."""
     writable_paths: ClassVar[tuple[str, ...]] = ("/tmp",)  # noqa: S108 (a task volume)
     """Task volumes over the read-only root filesystem (the image declares them)."""
@@ -107,6 +125,7 @@ class SystemStack(ProjectStack):
         self.data_step()
         self.web_step()
         self.compute_step()
+        self.data_sources_step()
         self.monitoring_step()
         self.outputs()
 
@@ -131,6 +150,15 @@ class SystemStack(ProjectStack):
     def file_system_mounts(self) -> Sequence[FileSystemMount]:
         """Shared file systems the service mounts."""
         return ()
+
+    def container_runtime(self) -> ContainerRuntime:
+        """How every container of the system runs. Unset: ``container_user`` on a read-only
+        root with ``writable_paths`` (the load-balanced service's) or ``/tmp`` (others)."""
+        return ContainerRuntime(self.container_user, RootFilesystem.READ_ONLY, self.writable_paths)
+
+    def data_sources_reached_by(self) -> list[FargateService]:
+        """The services that connect to the configured data sources: the application's."""
+        return [self.service]
 
     def start_after(self) -> list[ITerraformDependable]:
         """What the service starts after: its database owner."""
@@ -271,7 +299,7 @@ class SystemStack(ProjectStack):
             task_statements=tuple(self.task_statements()),
             load_balancer=self.load_balancer,
             depends_on=self.start_after(),
-            writable_paths=self.writable_paths,
+            writable_paths=self.container_runtime().writable_paths,
             deployment=self.deployment,
             extra_ports=tuple(self.extra_ports()),
             file_system_mounts=tuple(self.file_system_mounts()),
@@ -280,6 +308,17 @@ class SystemStack(ProjectStack):
         self.admit_to_database()
         if config.service.max_tasks > config.service.min_tasks:
             self.service.scale_on_cpu(CPU_TARGET_PERCENT)
+
+    def data_sources_step(self) -> None:
+        """An egress rule per configured data source from each service that queries them."""
+        for service in self.data_sources_reached_by():
+            for source in self.config.data_sources:
+                service.allow_to(
+                    source.cidr or source.security_group_id or "",
+                    port=source.port,
+                    id_=f"data-source-{source.name}",
+                    description=f"data source {source.name}",
+                )
 
     def image_service(
         self,
@@ -294,7 +333,7 @@ class SystemStack(ProjectStack):
         from, with what every upstream image here shares: the cluster, the tag, no container
         health check (the load balancer's or none), the image's user, start-up grace and
         CPU; ``options`` are the rest of its :class:`FargateServiceProps`."""
-        config = self.config
+        config, runtime = self.config, self.container_runtime()
         repository = ContainerRepository(
             self,
             repository_id,
@@ -317,7 +356,8 @@ class SystemStack(ProjectStack):
                 settings=settings,
                 log_retention_days=config.log_retention_days,
                 container_health_check=False,
-                user=self.container_user,
+                user=runtime.user,
+                root_filesystem=runtime.root_filesystem,
                 startup_grace_seconds=self.startup_grace_seconds,
                 cpu_architecture=self.cpu_architecture,
                 **options,

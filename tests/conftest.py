@@ -21,6 +21,7 @@ from tests.support import (
     new_unit_stack,
     synth_app,
     variant_stage,
+    variant_systems,
 )
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -45,6 +46,13 @@ def stage_variant() -> dict[str, Any]:
     """``stage`` with what no shipped environment turns on (a custom domain, a sharded
     queue), synthesized once per session for the tests of those switches."""
     return variant_stage()
+
+
+@pytest.fixture(scope="session")
+def system_variants() -> dict[str, dict[str, Any]]:
+    """Seed-system stacks with the switches no shipped environment turns on (hardened
+    Panintelligence, data sources, a moved target group), synthesized once per session."""
+    return variant_systems()
 
 
 @pytest.fixture

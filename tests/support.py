@@ -342,6 +342,65 @@ def variant_stage() -> dict[str, Any]:
     return synthesize(built)
 
 
+VARIANT_METABASE_PORT = 3001
+VARIANT_DATA_SOURCES = (
+    ("warehouse", 5439, "10.90.0.0/16", None),
+    ("lake", 5432, None, "sg-0123456789abcdef0"),
+    ("cloud-warehouse", 1433, "198.51.100.0/24", None),
+)
+"""The data sources of the variant Metabase: (name, port, cidr, security group id): a
+peered range, a security group, a public range reached through NAT."""
+
+
+def variant_systems() -> dict[str, dict[str, Any]]:
+    """Seed-system stacks (their names unchanged) with what no shipped environment turns on,
+    by stack name:
+
+    - ``metabase-dev`` with two data sources (a CIDR, a security group), its container on
+      port :data:`VARIANT_METABASE_PORT` and its VPC on another range (a target group
+      replacement of both kinds);
+    - ``panintelligence-dev`` hardened: TLS required, uid 10001 on a read-only root, and a
+      data source on a public range (through NAT: a private range needs a route to a peered
+      network, which the stack does not make)."""
+    from dataclasses import replace
+    from typing import ClassVar
+
+    from cdktf import Testing
+
+    from constructs_lib.options import DatabaseTransport, RootFilesystem
+    from environments import metabase, panintelligence
+    from environments.state import StateConfig
+    from environments.systems import DataSource, ImageRuntime
+    from stacks.metabase import MetabaseStack
+    from stacks.panintelligence import PanintelligenceStack
+
+    class MovedMetabase(MetabaseStack):
+        port: ClassVar[int] = VARIANT_METABASE_PORT
+
+    sources = tuple(
+        DataSource(n, p, cidr=c, security_group_id=g) for n, p, c, g in VARIANT_DATA_SOURCES
+    )
+    mb = replace(
+        metabase.DEV,
+        data_sources=sources,
+        network=replace(metabase.DEV.network, vpc_cidr="10.52.0.0/16",
+                        public_subnet_cidrs=("10.52.0.0/24", "10.52.1.0/24", "10.52.2.0/24"),
+                        private_subnet_cidrs=("10.52.16.0/20", "10.52.32.0/20", "10.52.48.0/20")),
+    )  # fmt: skip
+    pi = replace(
+        panintelligence.DEV,
+        database=replace(panintelligence.DEV.database, transport=DatabaseTransport.TLS_REQUIRED),
+        runtime=ImageRuntime(user="10001:10001", root_filesystem=RootFilesystem.READ_ONLY),
+        data_sources=(DataSource("warehouse", 5439, cidr="198.51.100.0/24"),),
+    )
+    return {
+        "metabase-dev": synthesize(MovedMetabase(Testing.app(), config=mb, state=StateConfig())),
+        "panintelligence-dev": synthesize(
+            PanintelligenceStack(Testing.app(), config=pi, state=StateConfig())
+        ),
+    }
+
+
 def synthesize(stack: TerraformStack) -> dict[str, Any]:
     """``stack`` synthesized in memory (``Testing.synth``) and parsed."""
     from cdktf import Testing

@@ -97,6 +97,10 @@ class EnvVar(StrEnum):
     DB_CREDENTIALS_SECRET = "DB_CREDENTIALS_SECRET"  # noqa: S105 (a name)
     """ARN of the MySQL credentials secret the application reads at run time."""
     DB_MIGRATE = "DB_MIGRATE"
+    DB_LOGIN_TLS = "DB_LOGIN_TLS"
+    """Whether the database owner function makes the application's login require TLS:
+    ``required`` or ``optional`` (a database that only offers TLS,
+    ``DatabaseTransport.TLS_OFFERED``). Unset: ``required``."""
     METRICS_NAMESPACE = "METRICS_NAMESPACE"
     METRICS_INTERVAL = "METRICS_INTERVAL"
     CONSUMER_URL = "CONSUMER_URL"

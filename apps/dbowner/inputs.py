@@ -13,6 +13,10 @@ from apps.common.contract import EnvVar
 from apps.common.credentials import Credentials, SecretCredentials
 from apps.common.errors import ConfigError, env_error
 
+LOGIN_TLS_REQUIRED = "required"
+LOGIN_TLS_OPTIONAL = "optional"
+"""The values of ``DB_LOGIN_TLS``."""
+
 
 @dataclass(frozen=True)
 class OwnerInputs:
@@ -26,6 +30,9 @@ class OwnerInputs:
     """The application's database (``DB_NAME``)."""
     ca_file: str
     """The CA bundle (``DB_TLS_CA``) the server's certificate is verified against."""
+    login_tls_required: bool = True
+    """``DB_LOGIN_TLS``: whether the application's login must use TLS (the function's
+    own connection always does, verified)."""
 
 
 def _secret(arn: str, name: str) -> Credentials:
@@ -39,7 +46,8 @@ def _secret(arn: str, name: str) -> Credentials:
 
 def owner_inputs(default_port: int, environ: Mapping[str, str] | None = None) -> OwnerInputs:
     """Read ``MASTER_SECRET_ARN``, ``APP_SECRET_ARN``, ``DB_HOST``, ``DB_PORT`` (unset:
-    ``default_port``), ``DB_NAME`` and ``DB_TLS_CA`` (a file), and both secrets."""
+    ``default_port``), ``DB_NAME``, ``DB_TLS_CA`` (a file), ``DB_LOGIN_TLS`` (unset:
+    required) and both secrets."""
     env = Env(os.environ if environ is None else environ)
     master_arn = env.required(EnvVar.MASTER_SECRET_ARN)
     app_arn = env.required(EnvVar.APP_SECRET_ARN)
@@ -49,6 +57,9 @@ def owner_inputs(default_port: int, environ: Mapping[str, str] | None = None) ->
     ca_file = env.required(EnvVar.DB_TLS_CA)
     if not os.path.isfile(ca_file):
         raise env_error(EnvVar.DB_TLS_CA, repr(ca_file), "give the path of a CA bundle file")
+    login_tls = env.choice(
+        EnvVar.DB_LOGIN_TLS, LOGIN_TLS_REQUIRED, (LOGIN_TLS_REQUIRED, LOGIN_TLS_OPTIONAL)
+    )
     return OwnerInputs(
         master=_secret(master_arn, EnvVar.MASTER_SECRET_ARN),
         app=_secret(app_arn, EnvVar.APP_SECRET_ARN),
@@ -56,4 +67,5 @@ def owner_inputs(default_port: int, environ: Mapping[str, str] | None = None) ->
         port=port,
         database=database,
         ca_file=ca_file,
+        login_tls_required=login_tls == LOGIN_TLS_REQUIRED,
     )

@@ -9,7 +9,9 @@ Environment (names from ``apps.common.contract.EnvVar``):
   user to create, and its password;
 - ``DB_HOST``, ``DB_PORT`` (3306), ``DB_NAME`` (the application's database);
 - ``DB_TLS_CA``: the CA bundle the server certificate must chain to (the RDS bundle in the
-  package). TLS is always on and verified, hostname included; there is no other mode.
+  package). The function's own connection is always TLS, verified, hostname included;
+- ``DB_LOGIN_TLS``: ``required`` (unset) or ``optional``: whether the application's user
+  must use TLS (``REQUIRE SSL``) or may not (``REQUIRE NONE``, a server that only offers it).
 
 boto3 comes from the Lambda runtime and is imported lazily. Nothing logged or returned
 holds a password.
@@ -43,6 +45,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             user=app.username,
             password=app.password,
             database=database,
+            require_tls=inputs.login_tls_required,
         )
     finally:
         conn.close()

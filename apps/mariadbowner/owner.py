@@ -7,7 +7,8 @@ PRIVILEGES ON db.*``. The user gets :data:`PRIVILEGES` by name instead: every
 database-level privilege the master holds. What a run leaves behind:
 
 - the database, ``utf8mb4`` (in the server's utf8mb4 collation, the parameter group's);
-- the user ``'<user>'@'%'``, ``REQUIRE SSL``, with the secret's password (set only when
+- the user ``'<user>'@'%'``, ``REQUIRE SSL`` (``REQUIRE NONE`` where the database only
+  offers TLS: ``DB_LOGIN_TLS=optional``), with the secret's password (set only when
   the user cannot log in with it already);
 - exactly :data:`PRIVILEGES` on ``<database>.*``, without ``GRANT OPTION``, and nothing
   else: no global privilege, no other database's, no table, column or routine privilege,
@@ -229,6 +230,29 @@ def _is_mariadb(master: Any) -> str | None:
     return None if "MariaDB" in version else version
 
 
+def _ensure_user(
+    session: _Session, user: str, password_hash: str, require_tls: bool
+) -> tuple[bool, bool]:
+    """The user exists with the TLS requirement asked for: whether it was created, and
+    whether an existing user's requirement was changed."""
+    clause = "REQUIRE SSL" if require_tls else "REQUIRE NONE"
+    found = session.rows(
+        "SELECT ssl_type FROM mysql.user WHERE User = %s AND Host = %s", user, HOST
+    )
+    if not found:
+        session.run(
+            f"CREATE USER %s@%s IDENTIFIED BY PASSWORD %s {clause}", user, HOST, password_hash
+        )
+        return True, False
+    # mysql.user.ssl_type: '' for REQUIRE NONE, ANY for REQUIRE SSL (X509/SPECIFIED are
+    # stricter requirements the function replaces by the one asked for).
+    has = str(found[0][0]).upper()
+    if has != ("ANY" if require_tls else ""):
+        session.run(f"ALTER USER %s@%s {clause}", user, HOST)
+        return False, True
+    return False, False
+
+
 def ensure_owner(
     master: Any,
     server: Server,
@@ -237,9 +261,12 @@ def ensure_owner(
     user: str,
     password: str,
     database: str,
+    require_tls: bool = True,
 ) -> dict[str, Any]:
     """Idempotent. ``master`` is an autocommit master-user session (no default database);
-    ``server`` is where the user's own login is tried.
+    ``server`` is where the user's own login is tried. ``require_tls``: the user is
+    ``REQUIRE SSL`` (unset: yes); False makes it ``REQUIRE NONE``, for an application whose
+    client cannot be told to use TLS on a server that offers it without requiring it.
 
     Returns a JSON-able summary without the password: what was created or changed.
     """
@@ -265,18 +292,7 @@ def ensure_owner(
         session.run(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4{clause}")
         created_database = True
 
-    found = session.rows(
-        "SELECT ssl_type FROM mysql.user WHERE User = %s AND Host = %s", user, HOST
-    )
-    created_user = tls_required = False
-    if not found:
-        session.run(
-            "CREATE USER %s@%s IDENTIFIED BY PASSWORD %s REQUIRE SSL", user, HOST, password_hash
-        )
-        created_user = True
-    elif str(found[0][0]).upper() != "ANY":
-        session.run("ALTER USER %s@%s REQUIRE SSL", user, HOST)
-        tls_required = True
+    created_user, tls_changed = _ensure_user(session, user, password_hash, require_tls)
 
     revoked = session.extras()
     if revoked:
@@ -303,12 +319,13 @@ def ensure_owner(
         "database": database,
         "created_database": created_database,
         "created_user": created_user,
-        "tls_required": tls_required,
+        "tls": "required" if require_tls else "optional",
+        "tls_changed": tls_changed,
         "password": "set" if password_set else "unchanged",
         "granted": granted,
         "revoked": revoked,
     }
     summary["changed"] = any(
-        (created_database, created_user, tls_required, password_set, granted, revoked)
+        (created_database, created_user, tls_changed, password_set, granted, revoked)
     )
     return summary

@@ -214,7 +214,8 @@ def test_creates_the_user_and_its_database(deployed: Deployed) -> None:
         "database": DATABASE,
         "created_database": True,
         "created_user": True,
-        "tls_required": False,
+        "tls": "required",
+        "tls_changed": False,
         "password": "set",
         "granted": ALL,
         "revoked": [],
@@ -286,6 +287,62 @@ def test_the_user_cannot_log_in_without_tls(deployed: Deployed) -> None:
     deployed.app_connect().close()  # the same login over TLS works
 
 
+@pytest.fixture
+def offered(deployed: Deployed) -> Iterator[Deployed]:
+    """The server as ``DatabaseTransport.TLS_OFFERED`` runs it (``require_secure_transport``
+    off: TLS offered, plaintext admitted) and the function told so (``DB_LOGIN_TLS``)."""
+    deployed.monkeypatch.setenv("DB_LOGIN_TLS", "optional")
+    deployed.maria.query("SET GLOBAL require_secure_transport = OFF")
+    try:
+        yield deployed
+    finally:
+        deployed.maria.query("SET GLOBAL require_secure_transport = ON")
+
+
+def test_where_tls_is_only_offered_the_user_may_log_in_without_it(offered: Deployed) -> None:
+    summary = offered.run()
+    assert (summary["created_user"], summary["tls"], summary["tls_changed"]) == (
+        True,
+        "optional",
+        False,
+    )
+    assert offered.grants()[0] == (
+        f"GRANT USAGE ON *.* TO `{USER}`@`%` IDENTIFIED BY PASSWORD '<hash>'"
+    )
+    plain = offered.app_connect(tls=False)  # a vendor's client that never asks for TLS
+    try:
+        with plain.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            assert cur.fetchall()[0][1] == ""
+    finally:
+        plain.close()
+    offered.app_connect().close()  # a client that asks still gets verified TLS
+    assert offered.run()["changed"] is False
+
+
+def test_switching_the_login_tls_requirement_either_way_alters_the_user(
+    offered: Deployed,
+) -> None:
+    offered.monkeypatch.setenv("DB_LOGIN_TLS", "required")
+    assert offered.run()["tls_changed"] is False  # created with REQUIRE SSL
+    offered.monkeypatch.setenv("DB_LOGIN_TLS", "optional")
+    summary = offered.run()
+    assert (summary["tls_changed"], summary["changed"]) == (True, True)
+    offered.app_connect(tls=False).close()
+    offered.monkeypatch.setenv("DB_LOGIN_TLS", "required")
+    assert offered.run()["tls_changed"] is True
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        offered.app_connect(tls=False).close()
+    assert refused.value.args[0] == 1045
+
+
+def test_an_unknown_login_tls_value_is_named(deployed: Deployed) -> None:
+    deployed.monkeypatch.setenv("DB_LOGIN_TLS", "sometimes")
+    with pytest.raises(ConfigError, match=r"^environment\.DB_LOGIN_TLS: got 'sometimes', use one of required, optional$"):
+        deployed.run()
+    assert deployed.exists() == (False, False)
+
+
 def test_a_rerun_changes_nothing(deployed: Deployed) -> None:
     deployed.run()
     before = deployed.state()
@@ -349,7 +406,7 @@ def test_an_over_privileged_user_is_brought_to_its_database_alone(deployed: Depl
     ):
         deployed.maria.query(statement)
     summary = deployed.run()
-    assert (summary["created_user"], summary["tls_required"], summary["password"]) == (
+    assert (summary["created_user"], summary["tls_changed"], summary["password"]) == (
         False,
         True,
         "set",
@@ -390,7 +447,7 @@ def test_a_database_rds_created_and_a_partial_grant_are_completed(deployed: Depl
         [],
     )
     assert summary["granted"] == [p for p in ALL if p not in {"SELECT", "INSERT"}]
-    assert (summary["password"], summary["tls_required"]) == ("set", False)
+    assert (summary["password"], summary["tls_changed"]) == ("set", False)
     assert deployed.grants() == EXPECTED_GRANTS
     conn = deployed.app_connect()
     try:

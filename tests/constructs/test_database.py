@@ -380,3 +380,37 @@ def test_an_application_may_not_override_the_constructs_parameters(
             engine=DatabaseEngine.MARIADB,
             parameters={"require_secure_transport": "0"},
         )
+
+
+@pytest.mark.parametrize(
+    ("engine", "parameter"),
+    [
+        ("MARIADB", "require_secure_transport"),
+        ("POSTGRES", "rds.force_ssl"),
+        ("MYSQL", "require_secure_transport"),
+    ],
+)
+def test_a_database_that_only_offers_tls_admits_plaintext_explicitly(
+    unit_stack: UnitStack, engine: str, parameter: str
+) -> None:
+    from constructs_lib.options import DatabaseEngine, DatabaseTransport
+
+    db = _database(
+        unit_stack, engine=DatabaseEngine[engine], transport=DatabaseTransport.TLS_OFFERED
+    )
+    assert db.transport is DatabaseTransport.TLS_OFFERED
+    group = one(unit_stack.synth(), "aws_db_parameter_group")
+    params = {p["name"]: p["value"] for p in group["parameter"]}
+    assert params[parameter] == "0"
+    assert "TLS offered, plaintext admitted" in group["description"]
+    assert "TLS-only" not in group["description"]
+
+
+def test_tls_is_required_unless_asked_otherwise(unit_stack: UnitStack) -> None:
+    from constructs_lib.options import DatabaseTransport
+
+    db = _database(unit_stack)
+    assert db.transport is DatabaseTransport.TLS_REQUIRED
+    group = one(unit_stack.synth(), "aws_db_parameter_group")
+    params = {p["name"]: p["value"] for p in group["parameter"]}
+    assert params["require_secure_transport"] == "1"

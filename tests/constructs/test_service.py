@@ -280,8 +280,37 @@ def test_a_third_party_image_runs_as_its_own_non_root_user(unit_stack: UnitStack
 def test_a_service_never_runs_as_root(unit_stack: UnitStack, user: str) -> None:
     from constructs_lib.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"^unit/worker\.user: got .*, run as a non-root UID$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^unit/worker\.user: got .*, run as a non-root UID, or None for the image's "
+        r"own user$",
+    ):
         unit_stack.service("worker", user=user)
+
+
+def test_a_vendor_image_may_keep_its_own_user_and_a_writable_root_when_asked(
+    unit_stack: UnitStack,
+) -> None:
+    from constructs_lib.options import RootFilesystem
+
+    unit_stack.service("vendor", user=None, root_filesystem=RootFilesystem.WRITABLE)
+    container = containers(unit_stack.synth())["vendor"]
+    assert "user" not in container  # ECS runs the image's own USER
+    assert container["readonlyRootFilesystem"] is False
+
+
+def test_the_user_and_the_root_filesystem_are_separate_choices(unit_stack: UnitStack) -> None:
+    from constructs_lib.options import RootFilesystem
+
+    unit_stack.service("own-user", user=None)
+    unit_stack.service("writable", root_filesystem=RootFilesystem.WRITABLE)
+    found = containers(unit_stack.synth())
+    assert "user" not in found["own-user"]
+    assert found["own-user"]["readonlyRootFilesystem"] is True
+    assert (found["writable"]["user"], found["writable"]["readonlyRootFilesystem"]) == (
+        "10001",
+        False,
+    )
 
 
 def test_credentials_reach_the_container_only_as_secrets_and_tokens_stay_values(
@@ -697,3 +726,40 @@ def test_a_rolling_deployment_rebalances_across_azs(unit_stack: UnitStack) -> No
         200,
     )
     assert ecs["availability_zone_rebalancing"] == "ENABLED"
+
+
+def test_allow_to_opens_one_egress_port_to_a_range_or_a_group(unit_stack: UnitStack) -> None:
+    service = unit_stack.service("bi")
+    service.allow_to("10.90.0.0/16", port=5439, id_="data-source-dw", description="data source dw")
+    service.allow_to(
+        "sg-0123456789abcdef0", port=5432, id_="data-source-lake", description="data source lake"
+    )
+    rules = {
+        lid: r
+        for lid, r in resources(unit_stack.synth(), "aws_vpc_security_group_egress_rule").items()
+        if "data-source" in lid
+    }
+    found = {
+        (r.get("cidr_ipv4"), r.get("referenced_security_group_id"), r["from_port"], r["to_port"])
+        for r in rules.values()
+    }
+    assert found == {
+        ("10.90.0.0/16", None, 5439, 5439),
+        (None, "sg-0123456789abcdef0", 5432, 5432),
+    }
+    assert all(r["ip_protocol"] == "tcp" for r in rules.values())
+
+
+@pytest.mark.parametrize("destination", ["0.0.0.0/0", "10.0.0.1/8", "warehouse", ""])
+def test_allow_to_refuses_anything_but_a_narrow_range_or_a_group(
+    unit_stack: UnitStack, destination: str
+) -> None:
+    from constructs_lib.errors import ConfigError
+
+    service = unit_stack.service("bi")
+    with pytest.raises(
+        ConfigError,
+        match=rf"^unit/bi\.allow_to\(data-source-x\)\.destination: got {re.escape(repr(destination))}, "
+        r"give an IPv4 CIDR narrower than 0\.0\.0\.0/0, or a security group id \(sg-\.\.\.\)$",
+    ):
+        service.allow_to(destination, port=1, id_="data-source-x", description="x")

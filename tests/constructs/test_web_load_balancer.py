@@ -336,7 +336,11 @@ def test_target_group_registers_task_ips_with_a_health_check_and_replaces_cleanl
     internal: dict[str, Any], full: dict[str, Any]
 ) -> None:
     tg = one(internal, "aws_lb_target_group")
-    assert tg["name"] == "pcp-unit-web-3000"
+    # A generated name (prefix + unique suffix): a replacement made before the old group
+    # goes never collides with it; the readable name is its tag.
+    assert "name" not in tg
+    assert tg["name_prefix"] == "pcun-"
+    assert tg["tags"]["Name"] == "pcp-unit-web-3000"
     assert tg["target_type"] == "ip"
     assert (tg["protocol"], tg["port"]) == ("HTTP", 3000)
     assert tg["vpc_id"] == _ref(internal, "aws_vpc")
@@ -549,3 +553,24 @@ def test_invalid_configuration_is_refused(overrides: dict[str, Any], message: st
         overrides = {**overrides, "authentication": _auth(**auth)}
     with pytest.raises(ConfigError, match=message):
         _build(new_unit_stack(), **overrides)
+
+
+@pytest.mark.parametrize("prefix", ["", "toolong-"])
+def test_a_target_group_prefix_fits_the_providers_limit(unit_stack: UnitStack, prefix: str) -> None:
+    from constructs_lib.errors import ConfigError
+    from constructs_lib.load_balancer import ip_target_group
+
+    with pytest.raises(
+        ConfigError,
+        match=rf"^unit/target-group\.name_prefix: got '{prefix}', use 1-6 characters "
+        r"\(the provider's limit\)$",
+    ):
+        ip_target_group(
+            unit_stack.stack,
+            name="x",
+            name_prefix=prefix,
+            vpc_id="vpc-1",
+            port=80,
+            health_check_path="/",
+            deregistration_delay_seconds=10,
+        )

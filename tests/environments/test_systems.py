@@ -13,11 +13,23 @@ from typing import Any
 import pytest
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.options import DatabaseEngine, NatGateways, Tier
+from constructs_lib.options import (
+    DatabaseEngine,
+    DatabaseTransport,
+    NatGateways,
+    RootFilesystem,
+    Tier,
+)
 from constructs_lib.settings import ServiceSettings
 from environments import SYSTEM_ENVIRONMENTS, dekart, metabase
 from environments.alarms import AlarmTarget
-from environments.systems import CognitoSettings, SystemConfig, WebSettings
+from environments.systems import (
+    CognitoSettings,
+    DataSource,
+    ImageRuntime,
+    SystemConfig,
+    WebSettings,
+)
 
 PROD_CONFIGS = (metabase.PROD, dekart.PROD)
 ALL_CONFIGS = (metabase.DEV, metabase.PROD, dekart.DEV, dekart.PROD)
@@ -329,9 +341,12 @@ def test_prod_alarm_target_is_required_and_names_the_system_file() -> None:
     assert isinstance(applied, type(metabase.PROD))
 
 
-def test_dekart_needs_no_nat_gateway() -> None:
+def test_dekart_reaches_aws_through_endpoints_and_only_sign_in_needs_nat() -> None:
+    assert dekart.DEV.cognito is None
+    assert dekart.DEV.network.nat_gateways is NatGateways.NONE
+    assert dekart.PROD.cognito is not None
+    assert dekart.PROD.network.nat_gateways is NatGateways.PER_AZ
     for config in (dekart.DEV, dekart.PROD):
-        assert config.network.nat_gateways is NatGateways.NONE
         assert set(config.network.interface_endpoints) >= {
             "ecr.api",
             "ecr.dkr",
@@ -481,3 +496,195 @@ def test_panintelligence_settings(changes: dict[str, Any], pattern: str) -> None
     from environments import panintelligence
 
     fails(panintelligence.DEV, rf"^panintelligence-dev\.{pattern}", **changes)
+
+
+# --- sign-in needs the load balancer's public keys (issue 22) -----------------------------
+
+
+def test_dekart_sign_in_needs_a_route_to_the_load_balancer_keys() -> None:
+    fails(
+        dekart.PROD,
+        r"^dekart-prod\.network\.nat_gateways: got NONE, with Cognito sign-in Dekart verifies "
+        r"each user's identity with the load balancer's public keys "
+        r"\(public-keys\.auth\.elb\.eu-central-1\.amazonaws\.com, no VPC endpoint\): use "
+        r"SINGLE or PER_AZ$",
+        network__nat_gateways=NatGateways.NONE,
+    )
+
+
+# --- database transport: only Panintelligence may admit plaintext ------------------------
+
+
+@pytest.mark.parametrize("config", [metabase.DEV, dekart.PROD], ids=lambda c: c.where)
+def test_other_systems_refuse_a_database_that_admits_plaintext(config: SystemConfig) -> None:
+    fails(
+        config,
+        rf"^{config.where}\.database\.transport: got TLS_OFFERED, use "
+        r"DatabaseTransport\.TLS_REQUIRED: only a system whose vendor's client cannot use TLS "
+        r"\(Panintelligence\) may admit plaintext connections$",
+        database__transport=DatabaseTransport.TLS_OFFERED,
+    )
+
+
+def test_the_platform_refuses_a_database_that_admits_plaintext() -> None:
+    from environments import PROD
+
+    with pytest.raises(ConfigError, match=r"^prod\.database\.transport: got TLS_OFFERED, use "):
+        replace(PROD, database=replace(PROD.database, transport=DatabaseTransport.TLS_OFFERED))
+
+
+def test_panintelligence_offers_tls_by_default_and_may_require_it() -> None:
+    from environments import panintelligence
+
+    for config in (panintelligence.DEV, panintelligence.PROD):
+        assert config.database.transport is DatabaseTransport.TLS_OFFERED
+        hardened = changed(config, database__transport=DatabaseTransport.TLS_REQUIRED)
+        assert hardened.database.transport.required
+
+
+# --- Panintelligence's image runtime ------------------------------------------------------
+
+
+def test_panintelligence_runs_its_images_as_the_vendor_does_by_default() -> None:
+    from environments import panintelligence
+
+    for config in (panintelligence.DEV, panintelligence.PROD):
+        assert config.runtime == ImageRuntime()
+        assert (config.runtime.user, config.runtime.read_only) == (None, False)
+
+
+@pytest.mark.parametrize("user", ["0", "0:0", "10001:0", "root", "pi", "10001:", ""])
+def test_panintelligence_runtime_user_is_a_non_root_uid_and_gid(user: str) -> None:
+    from environments import panintelligence
+
+    fails(
+        panintelligence.DEV,
+        rf"^panintelligence-dev\.runtime\.user: got {re.escape(repr(user))}, use a non-root "
+        r'"<uid>:<gid>" \("10001:10001", the user images/panintelligence/Dockerfile adds\), '
+        r"or None for the image's own$",
+        runtime__user=user,
+    )
+
+
+def test_panintelligence_hardened_runtime_is_accepted() -> None:
+    from environments import panintelligence
+
+    config = changed(
+        panintelligence.PROD,
+        runtime__user="10001:10001",
+        runtime__root_filesystem=RootFilesystem.READ_ONLY,
+    )
+    assert config.runtime.read_only
+
+
+@pytest.mark.parametrize("path", ["tmp", "/var/../etc", "/", "/var/x/"])
+def test_panintelligence_writable_paths_are_absolute_and_normalised(path: str) -> None:
+    from environments import panintelligence
+
+    fails(
+        panintelligence.DEV,
+        rf"^panintelligence-dev\.runtime\.writable_paths: got {re.escape(repr(path))}, use "
+        r"absolute, normalised directory paths other than /$",
+        runtime__root_filesystem=RootFilesystem.READ_ONLY,
+        runtime__writable_paths=("/tmp", path),
+    )
+
+
+@pytest.mark.parametrize("paths", [("/tmp", "/tmp"), ("/var/log",)])
+def test_panintelligence_writable_paths_are_unique_and_keep_tmp(paths: tuple[str, ...]) -> None:
+    from environments import panintelligence
+
+    fails(
+        panintelligence.DEV,
+        rf"^panintelligence-dev\.runtime\.writable_paths: got {re.escape(', '.join(paths))}, "
+        r"name each directory once, /tmp included \(the derived image's HOME\)$",
+        runtime__root_filesystem=RootFilesystem.READ_ONLY,
+        runtime__writable_paths=paths,
+    )
+
+
+def test_panintelligence_writable_paths_are_not_checked_on_a_writable_root() -> None:
+    from environments import panintelligence
+
+    config = changed(panintelligence.DEV, runtime__writable_paths=())
+    assert config.runtime.writable_paths == ()
+
+
+# --- data sources -------------------------------------------------------------------------
+
+
+WAREHOUSE = DataSource("warehouse", 5439, cidr="10.90.0.0/16")
+
+
+def test_data_sources_default_to_none() -> None:
+    assert all(c.data_sources == () for c in SYSTEM_ENVIRONMENTS.values())
+    config = changed(
+        metabase.PROD,
+        data_sources=(
+            WAREHOUSE,
+            DataSource("lake", 5432, security_group_id="sg-0123456789abcdef0"),
+        ),
+    )
+    assert [d.name for d in config.data_sources] == ["warehouse", "lake"]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            DataSource("Warehouse", 5439, cidr="10.90.0.0/16"),
+            r"data_sources\.name: got 'Warehouse', use a unique name of lower-case letters, "
+            r"digits and hyphens \(up to 31\)",
+        ),
+        (
+            DataSource("warehouse", 0, cidr="10.90.0.0/16"),
+            r"data_sources\['warehouse'\]\.port: got 0, use a TCP port, 1-65535",
+        ),
+        (
+            DataSource("warehouse", 5439),
+            r"data_sources\['warehouse'\]: got neither, give exactly one of cidr and "
+            r"security_group_id",
+        ),
+        (
+            DataSource("warehouse", 5439, cidr="10.90.0.0/16", security_group_id="sg-01234567"),
+            r"data_sources\['warehouse'\]: got cidr and security_group_id, give exactly one",
+        ),
+        (
+            DataSource("warehouse", 5439, cidr="0.0.0.0/0"),
+            r"data_sources\['warehouse'\]\.cidr: got '0\.0\.0\.0/0', use an IPv4 CIDR narrower "
+            r"than the whole internet",
+        ),
+        (
+            DataSource("warehouse", 5439, cidr="10.90.0.1/16"),
+            r"data_sources\['warehouse'\]\.cidr: got '10\.90\.0\.1/16', use an IPv4 CIDR",
+        ),
+        (
+            DataSource("warehouse", 5439, security_group_id="sg-xyz"),
+            r"data_sources\['warehouse'\]\.security_group_id: got 'sg-xyz', use a security "
+            r"group id",
+        ),
+    ],
+    ids=["name", "port", "neither", "both", "anywhere", "host-bits", "group-id"],
+)
+def test_a_data_source_is_validated(source: DataSource, message: str) -> None:
+    fails(metabase.DEV, rf"^metabase-dev\.{message}", data_sources=(source,))
+
+
+def test_data_source_names_are_unique() -> None:
+    fails(
+        metabase.DEV,
+        r"^metabase-dev\.data_sources\.name: got 'warehouse', use a unique name",
+        data_sources=(WAREHOUSE, WAREHOUSE),
+    )
+
+
+def test_panintelligence_names_data_sources_by_range_for_its_network_acls() -> None:
+    from environments import panintelligence
+
+    fails(
+        panintelligence.DEV,
+        r"^panintelligence-dev\.data_sources\['lake'\]\.security_group_id: got "
+        r"'sg-0123456789abcdef0', Panintelligence's subnets have network ACLs, which admit "
+        r"address ranges only: name the data source by cidr$",
+        data_sources=(DataSource("lake", 5432, security_group_id="sg-0123456789abcdef0"),),
+    )

@@ -110,3 +110,26 @@ def test_an_image_that_has_uid_10001_keeps_it(tmp_path: Path) -> None:
     assert calls(log, "useradd") == []
     passwd = (tmp_path / "image" / "etc" / "passwd").read_text()
     assert passwd == "root:x:0:0:root:/root:/bin/sh\n" + existing
+
+
+def test_the_image_keeps_the_vendors_user() -> None:
+    """The stacks run the images as the vendor does by default (no ECS ``user``): the image
+    must not change the vendor's ``USER``; the non-root user it adds is for the hardened
+    runtime, which names it in the task definition."""
+    instructions = [
+        line.split()[0]
+        for line in DOCKERFILE.read_text().splitlines()
+        if line and not line.startswith((" ", "#"))
+    ]
+    assert "USER" not in instructions
+    # HOME comes from the user's passwd entry (/tmp for 10001), not forced on the vendor's.
+    assert not re.search(r"^ENV .*HOME", DOCKERFILE.read_text(), re.M)
+
+
+def test_the_hardened_user_still_owns_the_application_directory(tmp_path: Path) -> None:
+    result, log = run_step(tmp_path, "server", tools=("keytool", "useradd", "chown"))
+    assert result.returncode == 0, result.stderr
+    assert calls(log, "chown") == [f"chown -R 10001:10001 {tmp_path}/image/var/panintelligence"]
+    assert [c.split()[:4] for c in calls(log, "useradd")] == [
+        ["useradd", "--system", "--uid", "10001"]
+    ]

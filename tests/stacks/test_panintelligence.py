@@ -91,13 +91,33 @@ def test_who_may_reach_each_service(synth: Synth, name: str) -> None:
     }
 
 
+def owner_variables(stack: dict[str, Any]) -> dict[str, str]:
+    functions = named(stack, "aws_lambda_function", "function_name")
+    owner = functions[f"{stack_name(stack)}-mariadb-owner"]
+    variables: dict[str, str] = owner["environment"]["variables"]
+    return variables
+
+
+def stack_name(stack: dict[str, Any]) -> str:
+    name: str = one(stack, "aws_db_instance")["identifier"].removesuffix("-mariadb")
+    return name
+
+
 @pytest.mark.parametrize("name", STACKS)
-def test_repository_database_is_mariadb_tls_only(synth: Synth, name: str) -> None:
+def test_repository_offers_tls_and_admits_plaintext_as_the_vendor_runs_it(
+    synth: Synth, name: str
+) -> None:
+    """Panintelligence's deployments give the dashboard no TLS option: the server offers
+    TLS (the RDS certificate) without refusing plaintext, and so does its user."""
     stack = synth.stack(name)
     db = one(stack, "aws_db_instance")
     assert db["engine"] == "mariadb"
-    params = {p["name"]: p["value"] for p in one(stack, "aws_db_parameter_group")["parameter"]}
-    assert params["require_secure_transport"] == "1"
+    assert db["publicly_accessible"] is False
+    group = one(stack, "aws_db_parameter_group")
+    params = {p["name"]: p["value"] for p in group["parameter"]}
+    assert params["require_secure_transport"] == "0"
+    assert "TLS offered, plaintext admitted" in group["description"]
+    assert owner_variables(stack)["DB_LOGIN_TLS"] == "optional"
     for service in ("dashboard", "scheduler"):
         secrets = {s["name"]: s["valueFrom"] for s in containers(stack)[service]["secrets"]}
         assert secrets["PI_DB_PASSWORD"].endswith(":password::")
@@ -306,3 +326,81 @@ def test_the_first_apply_creates_the_repositories_and_the_assets_bucket(synth: S
     assert {"renderer_repository_url", "scheduler_repository_url", "pirana_repository_url"} <= set(
         outputs
     )
+
+
+# --- how the images run: the vendor's way by default, hardening one setting away ---------
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_images_run_as_panintelligence_runs_them(synth: Synth, name: str) -> None:
+    """Their own user on a writable root, no task volumes over the image's directories
+    (only the EFS folders are mounted)."""
+    for service, container in containers(synth.stack(name)).items():
+        assert "user" not in container, service
+        assert container["readonlyRootFilesystem"] is False, service
+        assert all(m["sourceVolume"].startswith("efs-") for m in container["mountPoints"]), service
+    for service, task in tasks(synth.stack(name)).items():
+        assert all("efs_volume_configuration" in v for v in task.get("volume", [])), service
+
+
+def test_hardened_the_images_run_as_10001_on_a_read_only_root(
+    system_variants: dict[str, dict[str, Any]],
+) -> None:
+    stack = system_variants["panintelligence-dev"]
+    found = containers(stack)
+    for service, container in found.items():
+        assert container["user"] == "10001:10001", service
+        assert container["readonlyRootFilesystem"] is True, service
+    writable = {
+        service: {
+            m["containerPath"] for m in c["mountPoints"] if not m["sourceVolume"].startswith("efs-")
+        }
+        for service, c in found.items()
+    }
+    tomcat = "/var/panintelligence/Dashboard/tomcat"
+    assert writable == {
+        "dashboard": {"/tmp", f"{tomcat}/logs", f"{tomcat}/temp", f"{tomcat}/work"},
+        "renderer": {"/tmp"},
+        "scheduler": {"/tmp"},
+        "pirana": {"/tmp"},
+    }
+
+
+def test_hardened_the_repository_and_its_user_require_tls(
+    system_variants: dict[str, dict[str, Any]],
+) -> None:
+    stack = system_variants["panintelligence-dev"]
+    group = one(stack, "aws_db_parameter_group")
+    params = {p["name"]: p["value"] for p in group["parameter"]}
+    assert params["require_secure_transport"] == "1"
+    assert "TLS-only connections" in group["description"]
+    assert "DB_LOGIN_TLS" not in owner_variables(stack)  # the function's default: required
+
+
+# --- data sources ------------------------------------------------------------------------
+
+
+def test_a_data_source_is_reached_by_the_dashboard_and_the_scheduler_through_both_layers(
+    system_variants: dict[str, dict[str, Any]],
+) -> None:
+    from tools.flows import StackNetwork
+
+    stack = system_variants["panintelligence-dev"]
+    groups = group_names(stack)
+    egress = {
+        (groups[r["security_group_id"]], r["cidr_ipv4"], r["from_port"])
+        for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
+        if r.get("cidr_ipv4") == "198.51.100.0/24"
+    }
+    assert egress == {
+        ("panintelligence-dev-dashboard", "198.51.100.0/24", 5439),
+        ("panintelligence-dev-scheduler", "198.51.100.0/24", 5439),
+    }
+    network = StackNetwork(stack)
+    blocked = network.blocked_by_acls()
+    assert blocked == [], "\n".join(v.explain() for v in blocked)
+    for service in ("dashboard", "scheduler"):
+        verdict = network.check(f"panintelligence-dev-{service}", "198.51.100.0/24", 5439)
+        assert verdict.passes, verdict.explain()
+    refused = network.check("panintelligence-dev-renderer", "198.51.100.0/24", 5439)
+    assert not refused.passes

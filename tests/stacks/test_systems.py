@@ -130,7 +130,9 @@ def test_database_is_tls_only_encrypted_private(
     assert db["backup_retention_period"] == config.database.backup_retention_days
     params = {p["name"]: p["value"] for p in one(stack, "aws_db_parameter_group")["parameter"]}
     parameter, value = ENGINE_TLS_PARAMETER[db["engine"]]
-    assert params[parameter] == value
+    # Refused plaintext everywhere but where config validation allowed TLS_OFFERED.
+    assert params[parameter] == (value if config.database.transport.required else "0")
+    assert config.database.transport.required is not name.startswith("panintelligence")
 
 
 def test_the_application_verifies_the_database_certificate(
@@ -410,9 +412,8 @@ def test_dekart_iam_is_scoped_to_its_workgroup_catalog_and_buckets(synth: Synth,
 
 
 @pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
-def test_dekart_needs_no_nat_and_reaches_aws_through_endpoints(synth: Synth, name: str) -> None:
+def test_dekart_reaches_aws_through_endpoints(synth: Synth, name: str) -> None:
     stack = synth.stack(name)
-    assert not resources(stack, "aws_nat_gateway")
     services = {
         e["service_name"].rsplit(".", 1)[-1]
         if e["vpc_endpoint_type"] == "Gateway"
@@ -515,23 +516,76 @@ def test_athena_originals_expire_and_the_rest_of_the_bucket_is_kept(synth: Synth
     assert "expiration" not in rules["housekeeping"]
 
 
-@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
-def test_without_nat_the_egress_says_endpoints(synth: Synth, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [("dekart-dev", "through VPC endpoints"), ("dekart-prod", "through VPC endpoints and NAT")],
+)
+def test_the_egress_says_how_aws_is_reached(synth: Synth, name: str, path: str) -> None:
     stack = synth.stack(name)
     service_egress = [
         r["description"]
         for lid, r in resources(stack, "aws_vpc_security_group_egress_rule").items()
         if lid.startswith("dekart_egress-aws-apis")
     ]
-    assert service_egress == [
-        "AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS through VPC endpoints"
-    ]
+    assert service_egress == [f"AWS APIs (ECR, Secrets Manager, CloudWatch) over HTTPS {path}"]
     (owner_egress,) = [
         r["description"]
         for lid, r in resources(stack, "aws_vpc_security_group_egress_rule").items()
         if lid.startswith("db-owner_egress-aws-apis")
     ]
-    assert owner_egress == "Secrets Manager over HTTPS through VPC endpoints"
+    assert owner_egress == f"Secrets Manager over HTTPS {path}"
+
+
+def test_dekart_without_sign_in_has_no_nat_and_no_identity_mode(synth: Synth) -> None:
+    stack = synth.stack("dekart-dev")
+    assert not resources(stack, "aws_nat_gateway")
+    env = {e["name"]: e["value"] for e in containers(stack)["dekart"]["environment"]}
+    assert "DEKART_REQUIRE_AMAZON_OIDC" not in env
+
+
+def test_dekart_with_sign_in_knows_each_user_and_can_fetch_the_load_balancer_keys(
+    synth: Synth,
+) -> None:
+    """Dekart verifies the load balancer's signed identity (x-amzn-oidc-data) with the keys
+    at public-keys.auth.elb.<region>.amazonaws.com: on the internet, no VPC endpoint."""
+    stack = synth.stack("dekart-prod")
+    env = {e["name"]: e["value"] for e in containers(stack)["dekart"]["environment"]}
+    assert (env["DEKART_REQUIRE_AMAZON_OIDC"], env["AWS_REGION"]) == ("1", "eu-central-1")
+    # The one way out: HTTPS (443) to any address, from the task's own group ...
+    groups = {f"${{aws_security_group.{lid}.id}}": g["name"] for lid, g in resources(
+        stack, "aws_security_group").items()}  # fmt: skip
+    egress = [
+        (r["cidr_ipv4"], r["ip_protocol"], r["from_port"], r["to_port"])
+        for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
+        if groups[r["security_group_id"]] == "dekart-prod-dekart" and "cidr_ipv4" in r
+    ]
+    assert egress == [("0.0.0.0/0", "tcp", 443, 443)]
+    # ... routed through a NAT gateway in each AZ (AWS APIs stay on the endpoints).
+    nats = resources(stack, "aws_nat_gateway")
+    assert len(nats) == 3
+    private_tables = {
+        lid for lid, t in resources(stack, "aws_route_table").items() if "private" in lid
+    }
+    nat_routes = [
+        r
+        for r in resources(stack, "aws_route").values()
+        if r.get("nat_gateway_id") and r["route_table_id"].split(".")[1] in private_tables
+    ]
+    assert len(nat_routes) == 3
+    assert {r["destination_cidr_block"] for r in nat_routes} == {"0.0.0.0/0"}
+
+
+@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
+def test_dekart_may_delete_what_it_unpublishes_in_its_bucket_only(synth: Synth, name: str) -> None:
+    stack = synth.stack(name)
+    (results,) = [
+        s for s in statements(stack, f"{name}-dekart-task") if s["Sid"] == "ResultsAndStorage"
+    ]
+    assert "s3:DeleteObject" in results["Action"]
+    (bucket,) = [
+        lid for lid, b in resources(stack, "aws_s3_bucket").items() if lid.startswith("storage")
+    ]
+    assert results["Resource"] == [f"${{aws_s3_bucket.{bucket}.arn}}/*"]
 
 
 def test_lake_formation_and_data_keys_are_granted_only_when_configured(synth: Synth) -> None:
@@ -558,3 +612,73 @@ def test_lake_formation_and_data_keys_are_granted_only_when_configured(synth: Sy
         s.get("Sid") for s in statements(synth.stack("dekart-dev"), "dekart-dev-dekart-task")
     }
     assert "LakeFormationGovernedTables" not in shipped
+
+
+# --- data sources and replaceable target groups (variant stacks) ---------------------------
+
+
+def test_data_sources_get_one_egress_rule_each_from_the_application(
+    synth: Synth, system_variants: dict[str, dict[str, Any]]
+) -> None:
+    from tests.support import VARIANT_DATA_SOURCES
+
+    stack = system_variants["metabase-dev"]
+    groups = {f"${{aws_security_group.{lid}.id}}": g["name"] for lid, g in resources(
+        stack, "aws_security_group").items()}  # fmt: skip
+    rules = {
+        lid: r
+        for lid, r in resources(stack, "aws_vpc_security_group_egress_rule").items()
+        if "data-source" in lid
+    }
+    found = {
+        (
+            r["description"].removeprefix("data source "),
+            r["from_port"],
+            r["to_port"],
+            r["ip_protocol"],
+            r.get("cidr_ipv4"),
+            r.get("referenced_security_group_id"),
+            groups[r["security_group_id"]],
+        )
+        for r in rules.values()
+    }
+    assert found == {
+        (name, port, port, "tcp", cidr, group, "metabase-dev-metabase")
+        for name, port, cidr, group in VARIANT_DATA_SOURCES
+    }
+    shipped = resources(synth.stack("metabase-dev"), "aws_vpc_security_group_egress_rule")
+    assert not [lid for lid in shipped if "data-source" in lid]
+
+
+def _coexist(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a target group replaced with ``create_before_destroy`` can be created while
+    the old one still exists: AWS refuses a second group of the same name in the region."""
+    if "name" in old and "name" in new:
+        return bool(old["name"] != new["name"])
+    return True  # name_prefix: the provider adds a unique suffix to each
+
+
+def test_a_replaced_target_group_never_collides_with_the_old_one(
+    synth: Synth, system_variants: dict[str, dict[str, Any]]
+) -> None:
+    """The variant moves Metabase's container port and its VPC's range: both replace the
+    target group, whose successor is created before the old one is destroyed."""
+    from tests.support import VARIANT_METABASE_PORT
+
+    old = one(synth.stack("metabase-dev"), "aws_lb_target_group")
+    new = one(system_variants["metabase-dev"], "aws_lb_target_group")
+    assert (old["port"], new["port"]) == (3000, VARIANT_METABASE_PORT)
+    assert old["lifecycle"] == new["lifecycle"] == {"create_before_destroy": True}
+    assert "name" not in old
+    assert old["name_prefix"] == new["name_prefix"] == "mede-"
+    assert old["tags"]["Name"] == "metabase-dev-web-3000"
+    assert _coexist(old, new)
+    # What a fixed name did: the same VPC change kept the name, and AWS refused the new one.
+    assert not _coexist({"name": "metabase-dev-web-3000"}, {"name": "metabase-dev-web-3000"})
+
+
+@pytest.mark.parametrize("name", ["metabase-prod", "dekart-prod", "panintelligence-prod"])
+def test_every_web_target_group_has_a_generated_name(synth: Synth, name: str) -> None:
+    group = one(synth.stack(name), "aws_lb_target_group")
+    assert "name" not in group
+    assert 1 <= len(group["name_prefix"]) <= 6

@@ -183,3 +183,14 @@ def test_an_existing_database_is_used_with_its_secret_and_admitted() -> None:
         if "existing-database-sg" in r["security_group_id"]
     ]
     assert [r["from_port"] for r in ingress] == [5432]
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_image_waits_a_minute_for_its_own_migration_server(synth: Synth, name: str) -> None:
+    """The image's start script polls its migration server's port before it picks the
+    service's version, MF_SERVICE_STARTUP_RETRIES times 1 s apart (upstream default 5: a
+    task on 0.5 vCPU can miss it and exit)."""
+    (container,) = containers(synth.stack(name)).values()
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert int(env["MF_SERVICE_STARTUP_RETRIES"]) >= 30
+    assert "MF_SERVICE_STARTUP_WAITTIME_SECONDS" not in env  # 1 s, upstream's

@@ -267,11 +267,10 @@ class Database(Construct):
             # A prefix, not a name: create_before_destroy needs the replacement to coexist.
             name_prefix=naming.name(engine.name, family.replace(".", "-")) + "-",
             family=family,
-            description=engine.parameters_description
-            if required
-            else engine.parameters_description.replace(
-                "TLS-only connections", "TLS offered, plaintext admitted"
-            ),
+            # The same description whatever the transport: it forces a new group, and a
+            # new group's parameters wait for the instance's reboot, while the TLS
+            # parameter alone is dynamic and applies at once in place.
+            description=engine.parameters_description,
             parameter=[
                 *(DbParameterGroupParameter(name=k, value=v) for k, v in own.items()),
                 # An application's own: some are static, applied at the (first) reboot.

@@ -248,7 +248,7 @@ class SystemConfig:
                     self,
                     f"{where}.security_group_id",
                     repr(source.security_group_id),
-                    "use a security group id (sg- followed by 8 or 17 hex digits)",
+                    "use a security group id (sg- followed by 8 to 17 hex digits)",
                 )
 
     def _check_service(self) -> None:

@@ -160,7 +160,7 @@ class DekartStack(SystemStack):
             "DEKART_ATHENA_CATALOG": config.athena.catalog,
             "DEKART_ATHENA_WORKGROUP": self.workgroup.name,
             "DEKART_ATHENA_S3_OUTPUT_LOCATION": f"{self.bucket.bucket.bucket}/{ATHENA_PREFIX}",
-            # The tasks have no internet route: no version check, no usage statistics.
+            # Nothing leaves for Dekart's own services: no version check, no usage statistics.
             "DEKART_UX_DISABLE_VERSION_CHECK": "1",
             "DEKART_DISABLE_USAGE_STATS": "1",
         }

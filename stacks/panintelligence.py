@@ -186,6 +186,7 @@ class PanintelligenceStack(SystemStack):
             **self._database_environment(),
             **self._peer_urls(),
             **self._proxy(),
+            **self._home(),
             # Tomcat's heap: half the task's memory, as Panintelligence's own ECS deployments
             # size it (1024 of 2048 MiB); the rest is the JVM's own and the OS's. Unset, the
             # image picks its default whatever the task size.
@@ -217,6 +218,11 @@ class PanintelligenceStack(SystemStack):
             "PI_VARIABLE_ANALYTICS_SERVER_URL": pirana,
             "RENDERER_DASHBOARD_URL": self._dashboard_url(),
         }
+
+    def _home(self) -> dict[str, str]:
+        """The hardened user's home, ``/tmp`` (writable on a read-only root), whatever HOME
+        the vendor's image sets. Unset user: the image's own."""
+        return {"HOME": "/tmp"} if self.config.runtime.user is not None else {}  # noqa: S108
 
     def _dashboard_url(self) -> str:
         return f"http://dashboard.{self.cluster.namespace_name}:{DASHBOARD_INTERNAL_PORT}/pi"
@@ -311,6 +317,7 @@ class PanintelligenceStack(SystemStack):
             settings=settings,
             environment={
                 **(self._database_environment() if scheduler else {}),
+                **self._home(),
                 "SCHEDULER_DASHBOARD_URL": self._dashboard_url(),
                 "RENDERER_DASHBOARD_URL": self._dashboard_url(),
             },

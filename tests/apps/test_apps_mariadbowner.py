@@ -338,7 +338,10 @@ def test_switching_the_login_tls_requirement_either_way_alters_the_user(
 
 def test_an_unknown_login_tls_value_is_named(deployed: Deployed) -> None:
     deployed.monkeypatch.setenv("DB_LOGIN_TLS", "sometimes")
-    with pytest.raises(ConfigError, match=r"^environment\.DB_LOGIN_TLS: got 'sometimes', use one of required, optional$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^environment\.DB_LOGIN_TLS: got 'sometimes', use one of required, optional$",
+    ):
         deployed.run()
     assert deployed.exists() == (False, False)
 

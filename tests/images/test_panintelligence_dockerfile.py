@@ -1,6 +1,6 @@
 """images/panintelligence/Dockerfile's build step, run by /bin/sh as the build runs it, in a
 scratch directory standing for the image (the paths it touches are mapped into it, and
-``keytool`` / ``useradd`` / ``chown`` are small recording scripts, or absent)."""
+``keytool`` / ``useradd`` / ``chgrp`` / ``chmod`` are small recording scripts, or absent)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def calls(log: Path, tool: str) -> list[str]:
 
 @pytest.mark.parametrize("service", ["server", "scheduler"])
 def test_repository_clients_trust_every_rds_ca(tmp_path: Path, service: str) -> None:
-    result, log = run_step(tmp_path, service, tools=("keytool", "useradd", "chown"))
+    result, log = run_step(tmp_path, service, tools=("keytool", "useradd", "chgrp", "chmod"))
     assert result.returncode == 0, result.stderr
     imported = calls(log, "keytool")
     assert len(imported) == BUNDLE.read_text().count("BEGIN CERTIFICATE") > 10
@@ -82,11 +82,11 @@ def test_repository_clients_trust_every_rds_ca(tmp_path: Path, service: str) -> 
     (useradd,) = calls(log, "useradd")
     assert "--uid 10001" in useradd
     assert "--home-dir /tmp" in useradd
-    assert calls(log, "chown") == [f"chown -R 10001:10001 {tmp_path}/image/var/panintelligence"]
+    assert calls(log, "chgrp") == [f"chgrp -R 10001 {tmp_path}/image/var/panintelligence"]
 
 
 def test_a_repository_client_without_a_jvm_fails_the_build(tmp_path: Path) -> None:
-    result, _ = run_step(tmp_path, "server", tools=("useradd", "chown"))
+    result, _ = run_step(tmp_path, "server", tools=("useradd", "chgrp", "chmod"))
     assert result.returncode != 0
     assert "keytool" in result.stderr
 
@@ -95,7 +95,7 @@ def test_a_repository_client_without_a_jvm_fails_the_build(tmp_path: Path) -> No
 def test_services_that_never_open_the_database_need_no_jvm_nor_useradd(
     tmp_path: Path, service: str
 ) -> None:
-    result, log = run_step(tmp_path, service, tools=("chown",))
+    result, log = run_step(tmp_path, service, tools=("chgrp", "chmod"))
     assert result.returncode == 0, result.stderr
     assert calls(log, "keytool") == []
     passwd = (tmp_path / "image" / "etc" / "passwd").read_text().splitlines()
@@ -105,7 +105,9 @@ def test_services_that_never_open_the_database_need_no_jvm_nor_useradd(
 
 def test_an_image_that_has_uid_10001_keeps_it(tmp_path: Path) -> None:
     existing = "app:x:10001:10001::/home/app:/bin/sh\n"
-    result, log = run_step(tmp_path, "renderer", tools=("useradd", "chown"), users=existing)
+    result, log = run_step(
+        tmp_path, "renderer", tools=("useradd", "chgrp", "chmod"), users=existing
+    )
     assert result.returncode == 0, result.stderr
     assert calls(log, "useradd") == []
     passwd = (tmp_path / "image" / "etc" / "passwd").read_text()
@@ -122,14 +124,21 @@ def test_the_image_keeps_the_vendors_user() -> None:
         if line and not line.startswith((" ", "#"))
     ]
     assert "USER" not in instructions
-    # HOME comes from the user's passwd entry (/tmp for 10001), not forced on the vendor's.
+    # HOME is not forced on the vendor's user (the hardened task sets HOME=/tmp itself).
     assert not re.search(r"^ENV .*HOME", DOCKERFILE.read_text(), re.M)
 
 
-def test_the_hardened_user_still_owns_the_application_directory(tmp_path: Path) -> None:
-    result, log = run_step(tmp_path, "server", tools=("keytool", "useradd", "chown"))
+def test_both_users_may_write_the_application_directory(tmp_path: Path) -> None:
+    """The vendor's user keeps owning it (a vendor image whose user is not root still
+    works); group 10001, the hardened user's, may read and write it."""
+    result, log = run_step(
+        tmp_path, "server", tools=("keytool", "useradd", "chown", "chgrp", "chmod")
+    )
     assert result.returncode == 0, result.stderr
-    assert calls(log, "chown") == [f"chown -R 10001:10001 {tmp_path}/image/var/panintelligence"]
+    app = f"{tmp_path}/image/var/panintelligence"
+    assert calls(log, "chown") == []
+    assert calls(log, "chgrp") == [f"chgrp -R 10001 {app}"]
+    assert calls(log, "chmod") == [f"chmod -R g+rwX {app}"]
     assert [c.split()[:4] for c in calls(log, "useradd")] == [
         ["useradd", "--system", "--uid", "10001"]
     ]

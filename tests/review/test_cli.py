@@ -59,3 +59,42 @@ def test_fail_on_risky_exits_1_on_a_widening(
     diff = (tmp_path / "r" / "diff.md").read_text()
     assert "new ingress: load-balancer/alb -> producer/service on tcp/5080" in diff
     assert "prod      1 changed" in diff
+
+
+@pytest.fixture
+def prod_on_an_unknown_class(synth: Synth, tmp_path: Path) -> Path:
+    """A copy of the synth where prod's database is on a class the price table lacks."""
+    outdir = tmp_path / "cdktf.out"
+    shutil.copytree(synth.outdir, outdir)
+    file = outdir / "stacks" / "prod" / "cdk.tf.json"
+    doc = json.loads(file.read_text())
+    (db,) = doc["resource"]["aws_db_instance"].values()
+    db["instance_class"] = "db.x9.large"
+    file.write_text(json.dumps(doc))
+    return outdir
+
+
+def test_a_missing_price_never_stops_the_review(
+    prod_on_an_unknown_class: Path,
+    base_with_a_closed_port: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = ["--no-synth", "--outdir", str(prod_on_an_unknown_class), "--out", str(tmp_path / "r")]
+    assert cli.main(args) == 0
+    out = capsys.readouterr()
+    printed = out.out.splitlines()
+    assert "prod: no price for db.x9.large in eu-central-1: add it to tools/review/prices.toml" in (
+        printed
+    )
+    (prod,) = [line for line in printed if line.startswith("prod ")]
+    assert "at least $" in prod
+    assert not [line for line in printed if "at least" in line and not line.startswith("prod")]
+    assert "Traceback" not in out.out + out.err
+    assert "## Monthly cost: at least $" in (tmp_path / "r" / "prod.md").read_text()
+    # FAIL_ON is unaffected: no verdict without a risky change, the same verdict with one.
+    monkeypatch.setattr(cli, "base_outdir", lambda ref: ("0" * 40, prod_on_an_unknown_class))
+    assert cli.main([*args, "--base", "main", "--fail-on", "risky"]) == 0
+    monkeypatch.setattr(cli, "base_outdir", lambda ref: ("0" * 40, base_with_a_closed_port))
+    assert cli.main([*args, "--base", "main", "--fail-on", "risky"]) == 1

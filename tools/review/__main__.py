@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for r in reviews:
         print(r.summary_line(width))
+    for r in reviews:  # a missing price never stops the review: the total is a lower bound
+        for message in r.cost.missing:
+            print(f"{r.stack.name}: {message}")
     if diffs is not None:
         print(f"\nagainst {args.base}:")
         for d in diffs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,160 @@ def test_an_unexpected_exception_keeps_its_traceback(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(main, "build_stacks", broken)
     with pytest.raises(KeyError, match="producer"):
         main.main({"IMAGE_TAG": IMAGE_TAG, "PCP_ALARM_EMAIL": REVIEW_ALARM_EMAIL})
+
+
+# ------------------------------------------------------------------ the other commands
+
+
+def run_command(*argv: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``argv`` run from the project root with only PATH and ``variables`` set."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **variables},
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+
+
+REPLAY = ("-m", "apps.consumer.replay")
+QUEUE = {"REDIS_URL": "rediss://cache:6379"}
+
+
+def test_replay_without_its_queue_settings_is_one_line() -> None:
+    run = run_command(*REPLAY, "--all")
+    assert_one_line_errors(run, "error: environment.REDIS_URL: got nothing, set it (required)")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--id", "abc"], "argument --id: 'abc' is not a stream entry id (<ms>-<seq>)"),
+        (["--limit", "0"], "argument --limit: 0 is not at least 1"),
+        (["--dry-run"], "--dry-run goes with --id or --all"),
+        (["--id", "1-0", "--all"], "argument --all: not allowed with argument --id"),
+        (["--id", "1-0", "--limit", "3"], "--limit goes with --list or --all, not --id"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_a_replay_usage_error_is_one_line(argv: list[str], message: str) -> None:
+    assert_one_line_errors(run_command(*REPLAY, *argv, **QUEUE), f"error: {message}")
+
+
+def test_the_checkov_gate_without_a_synth_is_one_line(tmp_path: Path) -> None:
+    run = run_command("tools/checkov_scan.py", str(tmp_path))
+    assert_one_line_errors(
+        run, f"error: no */cdk.tf.json under {tmp_path}: synthesize first (make synth)"
+    )
+
+
+def test_the_checkov_gate_refuses_an_unknown_option_in_one_line() -> None:
+    run = run_command("tools/checkov_scan.py", "--unjustifed")
+    assert_one_line_errors(
+        run,
+        "error: unknown argument '--unjustifed': use python tools/checkov_scan.py "
+        "[--unjustified] [STACKS_DIR]",
+    )
+
+
+def test_the_checkov_gate_without_checkov_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools import checkov_scan
+
+    (tmp_path / "stacks" / "dev").mkdir(parents=True)
+    (tmp_path / "stacks" / "dev" / "cdk.tf.json").write_text("{}")
+    missing = tmp_path / "checkov" / "bin" / "checkov"
+    monkeypatch.setattr(checkov_scan, "CHECKOV", missing)
+    assert checkov_scan.main([str(tmp_path / "stacks")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {missing} is missing: run `make test` (it installs checkov)\n"
+    )
+
+
+def test_a_malformed_justification_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools import checkov_scan
+
+    file = tmp_path / "justifications.toml"
+    file.write_text('[[justify]]\ncheck = "CKV_AWS_18"\npaths = ["bucket/bucket"]\n')
+    monkeypatch.setattr(checkov_scan, "JUSTIFICATIONS", file)
+    assert checkov_scan.main([]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {file}: justification #1 (CKV_AWS_18): give the reason this check may fail "
+        "on these paths\n"
+    )
+
+
+def test_a_wrong_bench_setting_is_one_line_each() -> None:
+    run = run_command("-m", "bench", BENCH_BATCHED_N="abc", BENCH_HTTP_ROUNDS="0")
+    assert_one_line_errors(
+        run,
+        "error: environment.BENCH_BATCHED_N: got 'abc', use a whole number of at least 1 or "
+        "unset it (default 100000)",
+        "error: environment.BENCH_HTTP_ROUNDS: got '0', use a whole number of at least 1 or "
+        "unset it (default 3)",
+    )
+
+
+def test_the_review_bench_names_the_step_that_failed_in_one_line() -> None:
+    run = run_command("-m", "bench.review", IMAGE_TAG="latest", HOME=os.environ.get("HOME", "/tmp"))
+    assert_one_line_errors(
+        run, f"error: `cdktf synth` exited 1 ({TAG_LATEST}): run it alone to see why"
+    )
+
+
+REFRESH = "scripts/refresh-rds-ca.py"
+
+
+def test_refresh_rds_ca_without_the_named_file_is_one_line(tmp_path: Path) -> None:
+    run = run_command(REFRESH, "--pem", str(tmp_path / "global-bundle.pem"))
+    assert_one_line_errors(
+        run, f"error: --pem {tmp_path / 'global-bundle.pem'}: No such file or directory"
+    )
+
+
+def test_refresh_rds_ca_with_a_file_that_is_not_pem_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bundle.pem").write_text("not a certificate\n")
+    run = run_command(REFRESH, "--pem", str(tmp_path / "bundle.pem"))
+    assert_one_line_errors(run, "error: file bundle.pem: not a PEM certificate bundle")
+
+
+def test_refresh_rds_ca_with_no_rds_ca_in_the_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "other.pem").write_bytes(self_signed_ca("Example Corp Root CA"))
+    run = run_command(REFRESH, "--pem", str(tmp_path / "other.pem"))
+    assert_one_line_errors(run, "error: no usable Amazon RDS CA certificate in file other.pem")
+
+
+def test_refresh_rds_ca_usage_error_is_one_line() -> None:
+    assert_one_line_errors(run_command(REFRESH, "--pin"), "error: unrecognized arguments: --pin")
+
+
+def self_signed_ca(common_name: str) -> bytes:
+    """A valid CA certificate in PEM that is not Amazon RDS's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(Encoding.PEM)

@@ -139,3 +139,10 @@ def test_a_base_that_is_not_a_commit_is_one_line(
     assert cli.main([*args, "--base", "no-such-ref"]) == 2
     err = capsys.readouterr().err
     assert err == "error: --base 'no-such-ref' is not a commit in this repository\n"
+
+
+def test_a_wrong_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--no-synth", "--fail-on", "everything"]) == 2
+    assert capsys.readouterr().err == (
+        "error: argument --fail-on: invalid choice: 'everything' (choose from 'risky')\n"
+    )

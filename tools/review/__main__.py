@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from tools.git import head_revision
 from tools.review.cost import estimate
@@ -36,6 +37,11 @@ class ReviewInputError(Exception):
     def __init__(self, *lines: str) -> None:
         self.lines = lines
         super().__init__("\n".join(lines))
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ReviewInputError(message)
 
 
 def synthesize(source: Path, outdir: Path, label: str) -> float:
@@ -152,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def review(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make review", description=__doc__)
+    parser = _OneLineParser(prog="make review", description=__doc__)
     parser.add_argument("--base", help="git ref to compare with (synthesized once per commit)")
     parser.add_argument("--fail-on", choices=("risky",), help="exit 1 on risky or widening changes")
     parser.add_argument("--out", type=Path, default=ROOT / "review", help="output directory")

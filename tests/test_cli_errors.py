@@ -129,6 +129,37 @@ def test_config_errors_come_before_the_provider_bindings_load() -> None:
     assert run.stdout == "2 []\n"
 
 
+def test_an_environment_file_breaking_a_rule_is_one_line() -> None:
+    """A config is checked as it is built, when ``environments`` is imported: the app reports
+    that too in one line. The probe tightens a rule before the import, as an edited file
+    would break it."""
+    probe = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('environments.config', "
+        "'environments/config.py')\n"
+        "config = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['environments.config'] = config\n"
+        "spec.loader.exec_module(config)\n"
+        "config.PRODUCTION_MIN_TASKS = 4\n"
+        "import main\n"
+        "sys.exit(main.main())\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=user_environ(IMAGE_TAG=IMAGE_TAG, PCP_ALARM_EMAIL=REVIEW_ALARM_EMAIL),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert_one_line_errors(
+        run,
+        "error: metabase-prod.service.min_tasks: got 2, a production service runs at least 4 "
+        "tasks (one AZ can fail)",
+    )
+
+
 def test_an_error_from_a_stack_is_shortened_too(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -107,14 +107,23 @@ def test_every_wrong_input_is_reported_each_on_its_own_line() -> None:
 
 
 def test_config_errors_come_before_the_provider_bindings_load() -> None:
-    """The error is raised (and the process done) without the CDKTF or AWS provider modules
-    ever imported: what was imported stays in ``sys.modules``."""
+    """When the error is raised (a spy on ``check_inputs`` looks then), and when the process
+    is done, no CDKTF, AWS provider or stack module has been imported."""
     probe = (
         "import sys, main\n"
-        "code = main.main()\n"
-        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in ({BINDINGS!r}, "
+        "def loaded():\n"
+        f"    return sorted(m for m in sys.modules if m.split('.')[0] in ({BINDINGS!r}, "
         "'cdktf', 'stacks'))\n"
-        "print(code, loaded)\n"
+        "check = main.check_inputs\n"
+        "def spy(environ):\n"
+        "    try:\n"
+        "        return check(environ)\n"
+        "    except main.InputsError:\n"
+        "        print('raised', loaded())\n"
+        "        raise\n"
+        "main.check_inputs = spy\n"
+        "code = main.main()\n"
+        "print(code, loaded())\n"
     )
     run = subprocess.run(
         [sys.executable, "-c", probe],
@@ -126,7 +135,7 @@ def test_config_errors_come_before_the_provider_bindings_load() -> None:
         check=False,
     )
     assert run.stderr.splitlines() == [TAG_LATEST]
-    assert run.stdout == "2 []\n"
+    assert run.stdout.splitlines() == ["raised []", "2 []"]
 
 
 def test_an_environment_file_breaking_a_rule_is_one_line() -> None:

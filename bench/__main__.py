@@ -22,6 +22,7 @@ from pathlib import Path
 import redis
 
 from apps.common import contract, redisq
+from apps.common.errors import ConfigError, env_error
 from apps.consumer.settings import load_settings
 from apps.consumer.worker import Consumer
 from apps.devtools.servers import (
@@ -36,11 +37,31 @@ from apps.devtools.servers import (
 ROOT = Path(__file__).resolve().parents[1]
 DB = "bench"
 STREAM = contract.QUEUE_STREAM
-BATCHED_N = int(os.environ.get("BENCH_BATCHED_N", "100000"))
-BASELINE_N = int(os.environ.get("BENCH_BASELINE_N", "2000"))
-HTTP_REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "4000"))
-HTTP_CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "8"))
-HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "3"))  # one round is noisy on 2 cores
+ENV_ERRORS: list[ConfigError] = []
+"""Wrong ``BENCH_*`` variables, reported by :func:`main` (one line each) before any server
+starts."""
+
+
+def _count(name: str, default: int) -> int:
+    """The whole number ``name`` sets (at least 1), else ``default`` with the error kept."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    ENV_ERRORS.append(
+        env_error(
+            name, repr(raw), f"use a whole number of at least 1 or unset it (default {default})"
+        )
+    )
+    return default
+
+
+BATCHED_N = _count("BENCH_BATCHED_N", 100000)
+BASELINE_N = _count("BENCH_BASELINE_N", 2000)
+HTTP_REQUESTS = _count("BENCH_HTTP_REQUESTS", 4000)
+HTTP_CLIENTS = _count("BENCH_HTTP_CLIENTS", 8)
+HTTP_ROUNDS = _count("BENCH_HTTP_ROUNDS", 3)  # one round is noisy on 2 cores
 TIME_CAP_S = 45.0  # per measurement; figures are computed from what finished
 
 
@@ -186,6 +207,10 @@ def bench_producer(world: World, client: redis.Redis) -> dict[str, float]:
 
 
 def main() -> int:
+    if ENV_ERRORS:
+        for error in ENV_ERRORS:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         base = Path(tmp)
         world = start_world(base, RedisShape.CLUSTER)

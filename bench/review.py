@@ -16,19 +16,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class StepFailedError(Exception):
+    """A timed command failed: the bench names it and its last line of output."""
+
+
 def timed(argv: list[str]) -> float:
     env = {
         **os.environ,
         "PCP_ALARM_EMAIL": os.environ.get("PCP_ALARM_EMAIL", "alarms@example.invalid"),
     }
     started = time.monotonic()
-    subprocess.run(
-        argv, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    proc = subprocess.run(
+        argv, cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = lines[-1].strip() if lines else "no output"
+        name = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
+        raise StepFailedError(f"`{name}` exited {proc.returncode} ({why}): run it alone to see why")
     return time.monotonic() - started
 
 
 def main() -> int:
+    try:
+        return _bench()
+    except StepFailedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _bench() -> int:
     cdktf = str(ROOT / "node_modules" / ".bin" / "cdktf")
     synth = timed([cdktf, "synth"])
     review = timed([sys.executable, "-m", "tools.review"])

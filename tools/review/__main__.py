@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from tools.git import head_revision
 from tools.review.cost import estimate
@@ -23,9 +24,24 @@ from tools.review.report import diff_summary_line, review_stacks, write
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".review-cache"
+EXIT_USER_ERROR = 2
 REVIEW_ALARM_EMAIL = "alarms@example.invalid"
 """As ``make synth``: production must name an alarm target; a review uses one that can
 never receive mail unless the shell sets its own."""
+
+
+class ReviewInputError(Exception):
+    """What the user must fix before the review can run: each line printed as
+    ``error: <line>``, exit status 2."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ReviewInputError(message)
 
 
 def synthesize(source: Path, outdir: Path, label: str) -> float:
@@ -71,6 +87,14 @@ def synthesize(source: Path, outdir: Path, label: str) -> float:
     finally:
         done.set()
         ticker.join()
+    if result.returncode == EXIT_USER_ERROR:  # the app's own one-line errors: a wrong input
+        raise ReviewInputError(
+            *(
+                f"synth {label}: {line.removeprefix('error: ')}"
+                for line in result.stderr.splitlines()
+                if line.strip()
+            )
+        )
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
         raise SystemExit(f"synth {label} failed (exit {result.returncode})")
@@ -93,7 +117,7 @@ def base_outdir(ref: str) -> tuple[str, Path]:
         check=False,
     ).stdout.strip()
     if not sha:
-        raise SystemExit(f"--base {ref!r} is not a commit in this repository")
+        raise ReviewInputError(f"--base {ref!r} is not a commit in this repository")
     key = CACHE / f"{sha}-{os.environ.get('IMAGE_TAG', 'latest')}"
     cached = key / "cdktf.out"
     if (cached / "stacks").is_dir():
@@ -123,7 +147,18 @@ def base_outdir(ref: str) -> tuple[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make review", description=__doc__)
+    """The exit status: 0 reviewed, 1 FAIL_ON=risky found a risky change, 2 an input to fix
+    (one line each on stderr)."""
+    try:
+        return review(argv)
+    except ReviewInputError as error:
+        for line in error.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def review(argv: list[str] | None = None) -> int:
+    parser = _OneLineParser(prog="make review", description=__doc__)
     parser.add_argument("--base", help="git ref to compare with (synthesized once per commit)")
     parser.add_argument("--fail-on", choices=("risky",), help="exit 1 on risky or widening changes")
     parser.add_argument("--out", type=Path, default=ROOT / "review", help="output directory")
@@ -140,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         synthesize(ROOT, args.outdir, "working tree")
     head = load_stacks(args.outdir)
     if not head:
-        raise SystemExit(f"no stacks under {args.outdir}/stacks: run the synth first")
+        raise ReviewInputError(f"no stacks under {args.outdir}/stacks: run the synth first")
     reviews = review_stacks(head)
     diffs = None
     if args.base:
@@ -157,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for r in reviews:
         print(r.summary_line(width))
+    for r in reviews:  # a missing price never stops the review: the total is a lower bound
+        for message in r.cost.missing:
+            print(f"{r.stack.name}: {message}")
     if diffs is not None:
         print(f"\nagainst {args.base}:")
         for d in diffs:

@@ -189,8 +189,22 @@ _REGION = re.compile(r"[a-z]{2}(?:-gov)?-[a-z]+-\d")
 _KEY = re.compile(r"\{(\w+)\}")
 
 
+PRICES_FILE = "tools/review/prices.toml"
+"""How messages name the price table (from the project root)."""
+
+
 class MissingPriceError(LookupError):
-    """The price table has no figure for something the stack uses: add it to prices.toml."""
+    """The price table has no figure for something the stack uses: add it to prices.toml.
+
+    ``what`` is the missing entry's own name (an instance class such as ``db.r6g.large``,
+    or a rate such as ``nat_gateway_hour``); the estimate leaves the resource out and
+    reports the stack's total as a lower bound.
+    """
+
+    def __init__(self, what: str, region: str) -> None:
+        self.what = what
+        self.region = region
+        super().__init__(f"no price for {what} in {region}: add it to {PRICES_FILE}")
 
 
 @dataclass(frozen=True)
@@ -208,7 +222,7 @@ class Prices:
         for key in path:
             value = value.get(key) if isinstance(value, Mapping) else None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise MissingPriceError(f"no price for {'.'.join(path)} in {region} (prices.toml)")
+            raise MissingPriceError(path[-1] if path else "?", region)
         return float(value)
 
 
@@ -239,10 +253,20 @@ class CostReport:
     """Usage-priced parts and assumptions, each naming what is not in the total."""
     unpriced: tuple[str, ...]
     """Resource types in neither ``PRICED`` nor ``FREE_OR_USAGE_ONLY``."""
+    missing: tuple[str, ...] = ()
+    """What the price table lacks, one message each (``no price for <class> in <region>:
+    add it to tools/review/prices.toml``); those resources are not in ``total``."""
 
     @property
     def total(self) -> float:
+        """The sum of the priced lines: a lower bound when ``missing`` names anything."""
         return sum(line.usd_month for line in self.lines)
+
+    @property
+    def total_text(self) -> str:
+        """``$1,234`` or, with prices missing, ``at least $1,234``."""
+        amount = f"${self.total:,.0f}"
+        return f"at least {amount}" if self.missing else amount
 
 
 def classify(types: Iterable[str]) -> dict[str, str]:
@@ -262,6 +286,8 @@ class _Context:
     prices: Prices
     region: str
     notes: dict[str, None] = field(default_factory=dict)
+    missing: dict[str, None] = field(default_factory=dict)
+    """What the price table lacks (``MissingPriceError`` messages), in order met."""
 
     def region_of(self, res: Resource) -> str:
         """The resource's region: its provider alias (``aws.us_east_1``) or the stack's."""
@@ -283,7 +309,11 @@ class _Context:
     def note(self, res: Resource | None, template: str) -> None:
         """Add a usage note; ``{key}`` placeholders become that region's rates."""
         region = self.region if res is None else self.region_of(res)
-        text = self._fill(template, region)
+        try:
+            text = self._fill(template, region)
+        except MissingPriceError as error:  # the note's rate: named, the note left out
+            self.missing[str(error)] = None
+            return
         if region != self.region:
             try:
                 same = text == self._fill(template, self.region)
@@ -298,6 +328,15 @@ class _Context:
 
     def line(self, res: Resource, what: str, usd: float) -> CostLine:
         return CostLine(res.address, res.construct, what, usd)
+
+    def lines_if_priced(self, res: Resource, what: str, usd: Callable[[], float]) -> list[CostLine]:
+        """``[line]``, or none with the missing price recorded: one part of a resource
+        left out keeps the parts that are priced (an unknown class keeps its storage)."""
+        try:
+            return [self.line(res, what, usd())]
+        except MissingPriceError as error:
+            self.missing[str(error)] = None
+            return []
 
 
 def _money(value: float) -> str:
@@ -366,22 +405,18 @@ def _db_instance(res: Resource, ctx: _Context) -> list[CostLine]:
     copies = 2 if multi_az else 1
     deployment = "Multi-AZ (primary + standby)" if multi_az else "Single-AZ"
     where = ctx.where(res)
-    lines = [
-        ctx.line(
-            res,
-            f"{copies} x {klass} {_ENGINES.get(engine, engine)} instance, {deployment}{where}, "
-            f"{HOURS_PER_MONTH} h",
-            copies * ctx.rate(res, "rds_instance_hour", table, klass) * HOURS_PER_MONTH,
-        )
-    ]
+    lines = ctx.lines_if_priced(
+        res,
+        f"{copies} x {klass} {_ENGINES.get(engine, engine)} instance, {deployment}{where}, "
+        f"{HOURS_PER_MONTH} h",
+        lambda: copies * ctx.rate(res, "rds_instance_hour", table, klass) * HOURS_PER_MONTH,
+    )
     storage_type = str(res.attrs.get("storage_type", "gp2"))
     gb = _number(res, "allocated_storage")
-    lines.append(
-        ctx.line(
-            res,
-            f"{copies} x {_count(gb)} GB {storage_type} storage, {deployment}{where}, month",
-            copies * gb * ctx.rate(res, f"rds_{storage_type}_gb_month"),
-        )
+    lines += ctx.lines_if_priced(
+        res,
+        f"{copies} x {_count(gb)} GB {storage_type} storage, {deployment}{where}, month",
+        lambda: copies * gb * ctx.rate(res, f"rds_{storage_type}_gb_month"),
     )
     if is_on(res.attrs.get("performance_insights_enabled")):
         retention = _number(res, "performance_insights_retention_period", 7)
@@ -623,7 +658,7 @@ def _vpc_endpoint(res: Resource, ctx: _Context) -> list[CostLine]:
         name = {"s3": "S3", "dynamodb": "DynamoDB"}.get(service, service)
         return [ctx.line(res, f"1 x {name} gateway endpoint (free)", 0.0)]
     if kind != "Interface":
-        raise MissingPriceError(f"{res.address}: no price for {kind} VPC endpoints")
+        raise MissingPriceError(f"{kind} VPC endpoints", ctx.region_of(res))
     subnets = res.attrs.get("subnet_ids") or []
     azs = max(len(subnets) if isinstance(subnets, list) else 1, 1)
     ctx.note(
@@ -730,7 +765,10 @@ def estimate(stack: Stack, prices: Prices | None = None) -> CostReport:
     for res in managed:
         pricer = _PRICERS.get(res.type)
         if pricer is not None:
-            lines.extend(pricer(res, ctx))
+            try:
+                lines.extend(pricer(res, ctx))
+            except MissingPriceError as error:  # left out of the total, named in the report
+                ctx.missing[str(error)] = None
     for types, template in _USAGE_NOTES:
         for res in [r for r in managed if r.type in types]:
             ctx.note(res, template)
@@ -757,4 +795,5 @@ def estimate(stack: Stack, prices: Prices | None = None) -> CostReport:
         lines=tuple(lines),
         usage=tuple(sorted(ctx.notes, key=_note_order)),
         unpriced=tuple(unpriced),
+        missing=tuple(ctx.missing),
     )

@@ -33,7 +33,7 @@ class StackReview:
         entry = f"{len(entries)} {noun}" + (f" ({kinds})" if kinds else "")
         return (
             f"{self.stack.name:<{width}} {self.resources:>3} resources  {entry}  "
-            f"${self.cost.total:,.0f}/month"
+            f"{self.cost.total_text}/month"
         )
 
 
@@ -42,6 +42,11 @@ def review_stacks(stacks: dict[str, Stack]) -> list[StackReview]:
         StackReview(stack, posture(stack), estimate(stack), diagram(stack))
         for stack in stacks.values()
     ]
+
+
+def _about(cost: CostReport) -> str:
+    """``about $1,234``, or ``at least $1,234`` when the table lacks a price."""
+    return cost.total_text if cost.missing else f"about {cost.total_text}"
 
 
 def money(value: float) -> str:
@@ -87,10 +92,12 @@ def stack_markdown(review: StackReview) -> str:
     ]
     out += [
         "",
-        f"## Monthly cost: about ${c.total:,.0f}",
+        f"## Monthly cost: {_about(c)}",
         "",
         f"_{DISCLAIMER}_",
         "",
+        *(f"- **{m}**" for m in c.missing),
+        *([""] if c.missing else []),
         "| resource | what | USD/month |",
         "| --- | --- | ---: |",
     ]
@@ -232,7 +239,8 @@ def page(
                     for d in p.data_stores
                 ],
             ),
-            f"<h3>Monthly cost: about ${c.total:,.0f} (estimate)</h3>",
+            f"<h3>Monthly cost: {e(_about(c))} (estimate)</h3>",
+            *(f"<p class='warn'>{e(m)}</p>" for m in c.missing),
             _table(
                 ["resource", "what", "USD/month"],
                 [[x.construct, x.what, f"{x.usd_month:,.2f}"] for x in c.lines],

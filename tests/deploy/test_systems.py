@@ -35,7 +35,12 @@ IMAGES = {
     "metaflow-dev": ["metaflow"],
     "panintelligence-dev": ["dashboard", "pirana", "renderer", "scheduler"],
 }
-UPSTREAM = {"dashboard": "server", "pirana": "pirana", "renderer": "renderer", "scheduler": "scheduler"}
+UPSTREAM = {
+    "dashboard": "server",
+    "pirana": "pirana",
+    "renderer": "renderer",
+    "scheduler": "scheduler",
+}
 
 
 def prepare(stack: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -111,7 +116,9 @@ def test_first_deploy_runs_the_steps_in_order_then_a_second_skips_what_exists(
         assert f" -f images/{system}/Dockerfile " in build
         if system == "panintelligence":
             assert f"--build-arg SERVICE={UPSTREAM[service]} --build-arg RELEASE=2025_10.1" in build
-    synths = [e for c, e in zip(recorder.calls, recorder.envs, strict=True) if c.startswith("cdktf")]
+    synths = [
+        e for c, e in zip(recorder.calls, recorder.envs, strict=True) if c.startswith("cdktf")
+    ]
     assert all(e["SYSTEMS"] == system for e in synths)
     assert re.search(r"\[\d/\d\] smoke test\n(    .*\n)+    done in [\d.]+ s", out)
 
@@ -222,7 +229,9 @@ def test_destroy_says_what_it_keeps_and_empties_the_buckets(
     code, out = run_system(["destroy", "panintelligence-prod", "--auto-approve"], recorder, outdir)
     assert code == 0, out
     assert "keeps: RDS final snapshot panintelligence-prod-mariadb-final" in out
-    assert "keeps: the file system's backups (AWS Backup vault aws/efs/automatic-backup-vault" in out
+    assert (
+        "keeps: the file system's backups (AWS Backup vault aws/efs/automatic-backup-vault" in out
+    )
     for bucket in buckets:
         assert aws["s3"].list_object_versions(Bucket=bucket).get("Versions") is None
     assert recorder.calls[1:] == ["cdktf destroy panintelligence-prod --auto-approve"]

@@ -310,7 +310,7 @@ def test_missing_local_tools_are_findings(tmp_path: Path, monkeypatch: pytest.Mo
         "the CDKTF CLI is not installed; fix: run `make deps` (npm ci)",
     ]
     docker.unlink()
-    assert [f.what for f in missing_tools(str(tmp_path / "cdktf"))][0] == "docker is not installed"
+    assert missing_tools(str(tmp_path / "cdktf"))[0].what == "docker is not installed"
 
 
 def test_missing_tools_stop_a_real_deploy_but_only_warn_in_a_dry_run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,19 @@ def test_panintelligence_uploads_its_assets_before_the_full_apply_once(
 def test_a_failed_system_smoke_test_fails_the_deploy_naming_the_step(
     aws: dict[str, Any], outdir: Path
 ) -> None:
+    logs = boto3.client("logs", region_name="eu-west-1")  # metabase-dev's region
+    group = "/metabase/dev/ecs/metabase"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="metabase/1")
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="metabase/1",
+        logEvents=[
+            {"timestamp": now + i, "message": f"line {i}: Database migration in progress"}
+            for i in range(30)
+        ],
+    )
     failing = FakeSmoke(False, ("health: FAILED (300.0 s)",), "health: not passed within 300 s")
     code, out = run_system(
         ["deploy", "metabase-dev", "--auto-approve"],
@@ -160,6 +174,8 @@ def test_a_failed_system_smoke_test_fails_the_deploy_naming_the_step(
     )
     assert code == 2
     assert "    health: FAILED (300.0 s)" in out
+    tail = out.split(f"    last lines of {group}:\n", 1)[1].splitlines()[:20]
+    assert tail == [f"      line {i}: Database migration in progress" for i in range(10, 30)]
     assert out.splitlines()[-1] == (
         "error: deploy metabase-dev: step 'smoke test' failed: health: not passed within "
         "300 s; fix: read the service logs above; re-run `make deploy` once fixed"

@@ -100,10 +100,12 @@ def aws_error(step: str, exc: Exception, attempts: int) -> StepError:
     if code in INVALID:
         return StepError(step, f"the AWS credentials are not valid ({code}: {message})", REFRESH)
     if code in DENIED:
+        named = re.search(r"perform: ([\w-]+:\w+)", message)
+        action = named.group(1) if named else call
         return StepError(
             step,
             f"AWS denied {call} ({code}: {message})",
-            f"allow {call} to the role you deploy with (or use a role that has it), then re-run",
+            f"allow {action} to the identity you deploy with (or use one that has it), then re-run",
         )
     return StepError(
         step, f"AWS refused {call} ({code}: {message})", "read AWS's message, fix it and re-run"
@@ -258,7 +260,7 @@ class Context:
     def client(self, service: str, region: str | None = None) -> Any:
         from botocore.config import Config  # type: ignore[import-untyped]
 
-        retries = {"mode": "standard", "max_attempts": self.max_attempts}
+        retries = {"mode": "standard", "total_max_attempts": self.max_attempts}
         return self.session.client(
             service, region_name=region or self.region, config=Config(retries=retries)
         )

@@ -15,8 +15,13 @@ import pytest
 
 import environments
 from tests.deploy.conftest import REGION
-from tests.deploy.deploysupport import ACCOUNT, SystemRecorder, run_system
-from tools.deploy.preflight import missing_tools
+from tests.deploy.deploysupport import ACCOUNT, ROOT, SystemRecorder, run_system
+from tools.deploy.preflight import (
+    missing_tools,
+    pin_findings,
+    placeholder_domain,
+    placeholder_warnings,
+)
 
 METABASE_REGION = "eu-west-1"
 DOMAIN = "metabase.acme-analytics.io"
@@ -345,3 +350,118 @@ def test_a_dry_run_with_credentials_checks_aws_too(aws: dict[str, Any], outdir: 
         "stops there and changes nothing"
     )
     assert json.dumps(aws["s3"].list_buckets().get("Buckets", [])) == "[]"
+
+
+def test_a_private_zone_cannot_serve_the_public_name(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = zone("acme-analytics.io", private=True)
+    metabase_prod(monkeypatch, domain_name=DOMAIN, hosted_zone_id=private, certificate_arn=None)
+    code, out, recorder = deploy("metabase-prod", outdir)
+    assert errors(out) == [
+        f"error: preflight: the hosted zone {private} (environments/metabase.py "
+        f"(PROD.web.hosted_zone_id)) is private: the internet cannot resolve {DOMAIN}; fix: "
+        f"use the public zone of {DOMAIN}"
+    ]
+    assert_nothing_changed(recorder, aws, code)
+
+
+def test_a_secret_without_a_value_names_the_put_command(aws: dict[str, Any], outdir: Path) -> None:
+    aws["secretsmanager"].create_secret(Name="/dekart/dev/license-key", SecretString="key")
+    aws["secretsmanager"].create_secret(Name="/dekart/dev/mapbox-token")  # no value yet
+    code, out, recorder = deploy("dekart-dev", outdir)
+    assert errors(out) == [
+        "error: preflight: the secret /dekart/dev/mapbox-token has no value; fix: aws "
+        f"secretsmanager put-secret-value --region {REGION} --secret-id /dekart/dev/mapbox-token "
+        "--secret-string '<a URL-restricted public pk. Mapbox token>'"
+    ]
+    assert_nothing_changed(recorder, aws, code)
+
+
+def test_the_review_alarm_address_is_not_a_production_target(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PCP_ALARM_EMAIL", "alarms@example.invalid")
+    code, out, recorder = deploy("metaflow-prod", outdir)
+    assert "error: preflight: the alarm target alarms@example.invalid can never receive mail; " \
+        "fix: export PCP_ALARM_EMAIL=<a real address>, or set environments/metaflow.py " \
+        "(PROD.alarm_email)" in errors(out)  # fmt: skip
+    assert_nothing_changed(recorder, aws, code)
+
+
+def test_the_dockerfile_must_build_the_release_the_environment_runs(tmp_path: Path) -> None:
+    config = environments.SYSTEM_ENVIRONMENTS["metabase-dev"]
+    (tmp_path / "images" / "metabase").mkdir(parents=True)
+    dockerfile = tmp_path / "images" / "metabase" / "Dockerfile"
+    dockerfile.write_text("FROM metabase/metabase:v0.50.1\n")
+    assert [f.line() for f in pin_findings(config, tmp_path)] == [
+        "images/metabase/Dockerfile builds ['v0.50.1'] but environments/metabase.py runs "
+        "v0.63.13; fix: make the Dockerfile's FROM tag and IMAGE_TAG in "
+        "environments/metabase.py the same"
+    ]
+    dockerfile.write_text(f"FROM metabase/metabase:{config.image_tag}\n")
+    assert pin_findings(config, tmp_path) == []
+    assert pin_findings(config, ROOT) == []  # the shipped Dockerfiles match
+
+
+@pytest.mark.parametrize(
+    ("domain", "placeholder"),
+    [
+        ("metabase.example.com", True),
+        ("dash.example.org", True),
+        ("example.net", True),
+        ("maps.acme.example", True),
+        ("maps.acme.test", True),
+        ("examples.acme.io", False),
+        ("metabase.acme-analytics.io", False),
+    ],
+)
+def test_placeholder_domains(domain: str, placeholder: bool) -> None:
+    assert placeholder_domain(domain) is placeholder
+
+
+def test_documentation_ranges_and_example_buckets_are_warnings() -> None:
+    module = environments.metaflow
+    found = [f.line() for f in placeholder_warnings(module.DEV, module)]
+    assert found == [
+        "203.0.113.0/24 in environments/metaflow.py (DEV.access_list_cidr_blocks) is a "
+        "documentation range: nobody can call the system from there; fix: replace it with "
+        "your VPN's egress range"
+    ]
+    dekart = environments.dekart
+    assert [f.what for f in placeholder_warnings(dekart.PROD, dekart)] == [
+        "data bucket 'example-geodata-lake' in environments/dekart.py "
+        "(PROD.athena.data_buckets) is a placeholder"
+    ]
+    metabase = environments.metabase
+    assert placeholder_warnings(metabase.DEV, metabase) == []
+
+
+def test_declining_the_confirmation_after_the_preflight_changes_nothing(
+    aws: dict[str, Any], outdir: Path
+) -> None:
+    import io
+
+    from tools.deploy import __main__ as main_module
+
+    recorder, out = SystemRecorder(outdir), io.StringIO()
+    prompts: list[str] = []
+
+    def decline(prompt: str) -> bool:
+        prompts.append(prompt)
+        return False
+
+    code = main_module.main(
+        ["deploy", "metabase-dev"],
+        runner=recorder,
+        out=out,
+        outdir=outdir,
+        tools=lambda cdktf: [],
+        confirm=decline,
+    )
+    assert prompts == [f"    change account {ACCOUNT} in eu-west-1? [y/N] "]
+    assert out.getvalue().splitlines()[-1] == (
+        "error: deploy metabase-dev: step 'preflight' failed: not confirmed; fix: answer y, or "
+        "set AUTO_APPROVE=1"
+    )
+    assert_nothing_changed(recorder, aws, code)

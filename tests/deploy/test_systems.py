@@ -252,3 +252,37 @@ def test_destroy_says_what_it_keeps_and_empties_the_buckets(
         assert aws["s3"].list_object_versions(Bucket=bucket).get("Versions") is None
     assert recorder.calls[1:] == ["cdktf destroy panintelligence-prod --auto-approve"]
     assert recorder.envs[-1]["SYSTEMS"] == "panintelligence"
+
+
+def test_destroy_refuses_a_protected_user_pool(aws: dict[str, Any], outdir: Path) -> None:
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool = cognito.create_user_pool(PoolName="dekart-prod-users", DeletionProtection="ACTIVE")
+    pool_id = pool["UserPool"]["Id"]
+    recorder = SystemRecorder(outdir)
+    code, out = run_system(["destroy", "dekart-prod", "--auto-approve"], recorder, outdir)
+    assert code == 2
+    assert out.splitlines()[-1] == (
+        "error: destroy dekart-prod: step 'protection' failed: the user pool dekart-prod-users "
+        f"({pool_id}) has deletion protection on (it holds the users' accounts); fix: lift it "
+        "deliberately in the Cognito console (the pool's Settings, Deletion protection: "
+        "update-user-pool would reset the pool's other settings), then run `make destroy` again"
+    )
+    assert short(recorder.calls) == ["cdktf synth"]
+    cognito.update_user_pool(UserPoolId=pool_id, DeletionProtection="INACTIVE")
+    code, out = run_system(
+        ["destroy", "dekart-prod", "--auto-approve"], SystemRecorder(outdir), outdir
+    )
+    assert code == 0, out
+
+
+def test_a_dry_run_destroy_of_a_protected_stack_says_what_guards_it(
+    outdir: Path, no_credentials: None
+) -> None:
+    code, out = run_system(["destroy", "metabase-prod", "--dry-run"], None, outdir)
+    assert code == 2
+    assert "Traceback" not in out
+    assert out.splitlines()[-1] == (
+        "error: destroy metabase-prod: step 'protection' failed: metabase-prod-postgres is "
+        "deletion-protected in this environment; fix: lift it deliberately first (with "
+        "credentials, make destroy prints the command), then destroy"
+    )

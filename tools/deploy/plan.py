@@ -656,7 +656,8 @@ def protection(ctx: Context) -> str | None:
             raise StepError(
                 "protection",
                 f"{identifier} is deletion-protected in this environment",
-                "lift it deliberately first (see below), then destroy",
+                "lift it deliberately first (with credentials, make destroy prints the "
+                "command), then destroy",
             )
         rds = ctx.client("rds")
         try:

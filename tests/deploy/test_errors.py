@@ -248,3 +248,17 @@ def test_a_failing_cli_is_one_line_with_its_last_output_line(tmp_path: Path) -> 
         "line: Error: No valid credential); fix: read the output above; every step is "
         "idempotent, so re-run `make deploy` after fixing it"
     )
+
+
+def test_a_profile_that_does_not_exist(
+    outdir: Path, no_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "acme-prod")
+    code, out = run_platform(["deploy", "dev", "--auto-approve"], None, outdir)
+    assert_one_line(
+        code,
+        out,
+        "error: deploy dev: step 'credentials' failed: the AWS profile 'acme-prod' does not "
+        "exist; fix: set AWS_PROFILE to a profile of ~/.aws/config (aws configure "
+        "list-profiles), or unset it",
+    )

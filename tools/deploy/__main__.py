@@ -103,6 +103,13 @@ def main(
         from environments import SYSTEM_ENVIRONMENTS
 
         region = SYSTEM_ENVIRONMENTS[args.env].region  # the stack's own, whatever AWS_REGION says
+    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
+
+    try:
+        aws = session()
+    except BotoCoreError as exc:  # a named profile that does not exist
+        print(f"error: {args.action} {args.env}: {aws_error('credentials', exc, 1)}", file=out)
+        return EXIT_USER_ERROR
     ctx = Context(
         env=args.env,
         runner=runner or (DryRunner(out) if args.dry_run else Runner(out)),
@@ -115,7 +122,7 @@ def main(
         dry_run=args.dry_run,
         auto_approve=args.auto_approve,
         deploying=args.action == "deploy",
-        session=session(),
+        session=aws,
         system=system,
     )
     if confirm is not None:
@@ -144,7 +151,7 @@ def _steps(
 def _run(ctx: Context, action: str, steps: list[tuple[str, Step]]) -> int:
     """Run the steps; a user error (a StepError, or an AWS error outside a step) is one
     line and exit 2."""
-    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         run_steps(ctx, steps)

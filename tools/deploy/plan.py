@@ -71,8 +71,25 @@ def aws_error(step: str, exc: Exception, attempts: int) -> StepError:
         EndpointConnectionError,
         NoCredentialsError,
         PartialCredentialsError,
+        ProfileNotFound,
+        SSOError,
+        SSOTokenLoadError,
+        TokenRetrievalError,
     )
 
+    if isinstance(exc, SSOError | SSOTokenLoadError | TokenRetrievalError):
+        return StepError(
+            step,
+            f"the AWS SSO session has expired or is missing ({type(exc).__name__})",
+            "run `aws sso login` (with your AWS_PROFILE) and re-run",
+        )
+    if isinstance(exc, ProfileNotFound):
+        return StepError(
+            step,
+            f"the AWS profile {os.environ.get('AWS_PROFILE', '')!r} does not exist",
+            "set AWS_PROFILE to a profile of ~/.aws/config (aws configure list-profiles), or "
+            "unset it",
+        )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return StepError(
             step,

@@ -15,6 +15,7 @@ import pytest
 from tests.deploy.conftest import REGION
 from tests.deploy.deploysupport import (
     ACCOUNT,
+    ROOT,
     SYSTEM_DEV,
     SYSTEM_STACKS,
     FakeSmoke,
@@ -22,6 +23,8 @@ from tests.deploy.deploysupport import (
     run_system,
     short,
 )
+from tests.support import Synth
+from tools.deploy.preflight import operator_secrets
 
 PLATFORM = {
     "metabase-dev": "linux/arm64",
@@ -286,3 +289,15 @@ def test_a_dry_run_destroy_of_a_protected_stack_says_what_guards_it(
         "deletion-protected in this environment; fix: lift it deliberately first (with "
         "credentials, make destroy prints the command), then destroy"
     )
+
+
+def test_the_readme_names_every_stack_and_every_secret_the_stacks_read(synth: Synth) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Deploying a system\n", 1)[1].split("\n## ", 1)[0]
+    for stack in SYSTEM_STACKS:
+        assert f"`{stack}`" in section
+        for name in operator_secrets(synth.stack(stack)):
+            env = stack.split("-", 1)[1]
+            assert f"`{name.replace(f'/{env}/', '/<env>/')}`" in section, name
+    assert "(docs/deploy-manual.md)" in section
+    assert (ROOT / "docs" / "deploy-manual.md").exists()

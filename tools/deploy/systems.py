@@ -405,7 +405,12 @@ def system_keeps(ctx: Context) -> str | None:
 
 
 def system_destroy(ctx: Context) -> str | None:
-    ctx.runner("destroy", [ctx.cdktf, "destroy", ctx.env, "--auto-approve"], env=ctx.synth_env())
+    ctx.runner(
+        "destroy",
+        [ctx.cdktf, "destroy", ctx.env, "--auto-approve"],
+        env=ctx.synth_env(),
+        shown=f"SYSTEMS={ctx.system} cdktf destroy {ctx.env} --auto-approve",
+    )
     return None
 
 

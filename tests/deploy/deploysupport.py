@@ -15,7 +15,14 @@ import boto3
 
 from tests.deploy.conftest import BUCKET, REGION
 from tools.deploy import __main__ as deploy
-from tools.deploy.plan import Context, Runner, StepError, display, stack_region
+from tools.deploy.plan import (
+    Context,
+    Runner,
+    StepError,
+    display,
+    repository_names,
+    stack_region,
+)
 from tools.deploy.preflight import Finding
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +117,60 @@ class SystemRecorder(Runner):
                 boto3.client("s3", region_name=region).create_bucket(
                     Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
                 )
+
+
+@dataclass
+class Recorder(Runner):
+    """The platform's: stands in for the cdktf, terraform and docker CLIs (the
+    repositories of ``dev``); records every call."""
+
+    aws: dict[str, Any]
+    outdir: Path
+    fail_once: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(io.StringIO(), ROOT)
+        self.calls: list[str] = []
+        self.envs: list[dict[str, str]] = []
+
+    def __call__(
+        self,
+        step: str,
+        argv: Any,
+        *,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        shown: str | None = None,
+    ) -> str:
+        line = display(argv, ROOT)
+        self.calls.append(line)
+        self.envs.append(dict(env or {}))
+        if self.fail_once and self.fail_once in line:
+            self.fail_once = None
+            raise StepError(step, f"`{line}` failed (simulated)", "re-run")
+        words = list(argv)
+        if words[1:3] == ["deploy", "bootstrap"]:
+            self.aws["s3"].create_bucket(
+                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+        elif words[0] == "terraform" and "apply" in words:
+            stack = json.loads((self.outdir / "stacks" / "dev" / "cdk.tf.json").read_text())
+            for name in repository_names(stack).values():
+                self.aws["ecr"].create_repository(repositoryName=name)
+        elif words[:2] == ["docker", "push"]:
+            repo, tag = words[2].split("/", 1)[1].rsplit(":", 1)
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"digest": f"sha256:{repo}"},
+                }
+            )
+            self.aws["ecr"].put_image(repositoryName=repo, imageManifest=manifest, imageTag=tag)
+        elif words[1:2] == ["deploy"]:
+            out = Path(words[words.index("--outputs-file") + 1])
+            out.write_text(json.dumps({words[2]: {"cloudfront_url": "https://d1.cloudfront.net"}}))
+        return ""
 
 
 def no_tools_missing(cdktf: str) -> list[Finding]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.deploysupport import ACCOUNT, SystemRecorder, run_system
+from tests.deploy.deploysupport import ACCOUNT, Recorder, SystemRecorder, run_system
 from tools.deploy import __main__ as deploy
 from tools.deploy.plan import Runner, StepError
 
@@ -165,8 +165,6 @@ def test_a_denied_call_names_the_aws_error_code_and_the_permission(
         )
     )
     monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", ecr.url)
-    from tests.deploy.test_deploy import Recorder
-
     code, out = run_platform(["deploy", "dev", "--auto-approve"], Recorder(aws, outdir), outdir)
     assert_one_line(
         code,
@@ -215,7 +213,6 @@ def test_throttling_that_persists_is_reported_after_the_retries(
 
 def test_a_missing_cli(aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """cdktf and terraform recorded; docker run for real, on a PATH without it."""
-    from tests.deploy.test_deploy import Recorder
 
     class DockerForReal(Recorder):
         def __call__(self, step: str, argv: Any, **kwargs: Any) -> str:

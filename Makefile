@@ -29,7 +29,8 @@ help:
 	@echo "make run     run producer, consumer, Redis, MariaDB and the frontend locally"
 	@echo "make bench   print consumer and producer throughput figures"
 	@echo "make deploy ENV=dev   bootstrap, synth, repositories, images, deploy, smoke test (DRY_RUN=1, AUTO_APPROVE=1)"
-	@echo "make destroy ENV=dev  destroy an environment (refuses a deletion-protected database)"
+	@echo "make deploy ENV=metabase-dev  a seed system's stack: preflight first (exit 2 naming what is missing)"
+	@echo "make destroy ENV=dev  destroy an environment or system stack (refuses what is deletion-protected)"
 	@echo "make review  synth, then review/index.html: diagrams, posture, cost (BASE=<git ref> adds a diff; FAIL_ON=risky)"
 
 $(STAMPS):
@@ -94,11 +95,11 @@ review: deps $(STAMPS)/apt
 DEPLOY_FLAGS = $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--auto-approve)
 
 deploy: deps
-	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<dev|test|stage|prod> [DRY_RUN=1] [AUTO_APPROVE=1]"; exit 2; }
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<dev|test|stage|prod|<system>-<dev|prod>> [DRY_RUN=1] [AUTO_APPROVE=1] (systems: metabase, dekart, metaflow, panintelligence)"; exit 2; }
 	$(VENV)/bin/python -m tools.deploy deploy $(ENV) $(DEPLOY_FLAGS)
 
 destroy: deps
-	@test -n "$(ENV)" || { echo "usage: make destroy ENV=<dev|test|stage|prod> [DRY_RUN=1] [AUTO_APPROVE=1]"; exit 2; }
+	@test -n "$(ENV)" || { echo "usage: make destroy ENV=<dev|test|stage|prod|<system>-<dev|prod>> [DRY_RUN=1] [AUTO_APPROVE=1] (systems: metabase, dekart, metaflow, panintelligence)"; exit 2; }
 	$(VENV)/bin/python -m tools.deploy destroy $(ENV) $(DEPLOY_FLAGS)
 
 diff: deps

@@ -8,118 +8,19 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from apps.devtools.servers import free_port
-from tests.support import IMAGE_TAG, Synth
+from tests.deploy.conftest import BUCKET, REGION
+from tests.deploy.deploysupport import Recorder
+from tests.support import IMAGE_TAG
 from tools.deploy import __main__ as deploy
-from tools.deploy.plan import Runner, StepError, display, repository_names
+from tools.deploy.plan import Runner, StepError
 
 ROOT = Path(__file__).resolve().parents[2]
-REGION = "eu-central-1"
-BUCKET = "pcp-test-state"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Credentials and endpoint for boto3; moto's state reset for each test."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "TF_STATE_BUCKET": BUCKET,
-        "IMAGE_TAG": IMAGE_TAG,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    import urllib.request
-
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"))  # noqa: S310
-    return {
-        "s3": boto3.client("s3", region_name=REGION),
-        "ecr": boto3.client("ecr", region_name=REGION),
-        "rds": boto3.client("rds", region_name=REGION),
-    }
-
-
-@pytest.fixture
-def outdir(synth: Synth, tmp_path: Path) -> Path:
-    copy = tmp_path / "cdktf.out"
-    shutil.copytree(synth.outdir, copy)
-    return copy
-
-
-@dataclass
-class Recorder(Runner):
-    """Stands in for the cdktf, terraform and docker CLIs; records every call."""
-
-    aws: dict[str, Any]
-    outdir: Path
-    fail_once: str | None = None
-
-    def __post_init__(self) -> None:
-        super().__init__(io.StringIO(), ROOT)
-        self.calls: list[str] = []
-        self.envs: list[dict[str, str]] = []
-
-    def __call__(
-        self,
-        step: str,
-        argv: Any,
-        *,
-        stdin: str | None = None,
-        env: dict[str, str] | None = None,
-        shown: str | None = None,
-    ) -> str:
-        line = display(argv, ROOT)
-        self.calls.append(line)
-        self.envs.append(dict(env or {}))
-        if self.fail_once and self.fail_once in line:
-            self.fail_once = None
-            raise StepError(step, f"`{line}` failed (simulated)", "re-run")
-        words = list(argv)
-        if words[1:3] == ["deploy", "bootstrap"]:
-            self.aws["s3"].create_bucket(
-                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-            )
-        elif words[0] == "terraform" and "apply" in words:
-            stack = json.loads((self.outdir / "stacks" / "dev" / "cdk.tf.json").read_text())
-            for name in repository_names(stack).values():
-                self.aws["ecr"].create_repository(repositoryName=name)
-        elif words[:2] == ["docker", "push"]:
-            repo, tag = words[2].split("/", 1)[1].rsplit(":", 1)
-            manifest = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"digest": f"sha256:{repo}"},
-                }
-            )
-            self.aws["ecr"].put_image(repositoryName=repo, imageManifest=manifest, imageTag=tag)
-        elif words[1:2] == ["deploy"]:
-            out = Path(words[words.index("--outputs-file") + 1])
-            out.write_text(json.dumps({words[2]: {"cloudfront_url": "https://d1.cloudfront.net"}}))
-        return ""
 
 
 @dataclass(frozen=True)
@@ -198,7 +99,7 @@ def test_second_deploy_skips_what_exists(aws: dict[str, Any], outdir: Path) -> N
 def test_a_failure_mid_way_resumes_where_it_stopped(aws: dict[str, Any], outdir: Path) -> None:
     failing = Recorder(aws, outdir, fail_once="docker push")
     code, out = run(["deploy", "dev", "--auto-approve"], failing, outdir, [])
-    assert code == 1
+    assert code == 2
     assert "step 'images' failed" in out
     assert short(failing.calls)[-1] == "docker push producer"
     resumed = Recorder(aws, outdir)
@@ -216,7 +117,7 @@ def test_a_failed_smoke_test_fails_the_deploy(aws: dict[str, Any], outdir: Path)
         smoke=lambda url: FakeSmoke(False, ("ready 200",), "the value was not stored in 180 s"),
         outdir=outdir,
     )
-    assert code == 1
+    assert code == 2
     assert "step 'smoke test' failed: the value was not stored" in out.getvalue()
 
 
@@ -232,7 +133,7 @@ def test_destroy_refuses_a_protected_prod_database(aws: dict[str, Any], outdir: 
     )
     recorder = Recorder(aws, outdir)
     code, out = run(["destroy", "prod", "--auto-approve"], recorder, outdir, [])
-    assert code == 1
+    assert code == 2
     assert "pcp-prod-mysql has deletion protection on" in out
     assert "--no-deletion-protection" in out
     assert not any("destroy" in c for c in recorder.calls)
@@ -284,18 +185,6 @@ def test_destroy_empties_buckets_says_what_it_keeps_then_destroys(
         assert aws["s3"].list_object_versions(Bucket=bucket).get("Versions") is None
 
 
-@pytest.fixture
-def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No credential source boto3 could find (environment, files, instance metadata)."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE", "AWS_ENDPOINT_URL"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
-
-
 def test_dry_run_without_credentials_prints_the_documented_sequence(
     outdir: Path, monkeypatch: pytest.MonkeyPatch, no_credentials: None
 ) -> None:
@@ -325,7 +214,7 @@ def test_declining_the_confirmation_changes_nothing(aws: dict[str, Any], outdir:
     recorder, out = Recorder(aws, outdir), io.StringIO()
     code = deploy.main(["deploy", "dev"], runner=recorder, out=out, outdir=outdir,
                        confirm=lambda prompt: False)  # fmt: skip
-    assert code == 1
+    assert code == 2
     assert "not confirmed" in out.getvalue()
     assert "AUTO_APPROVE=1" in out.getvalue()
     assert recorder.calls == []
@@ -334,7 +223,7 @@ def test_declining_the_confirmation_changes_nothing(aws: dict[str, Any], outdir:
 
 def test_no_credentials_is_an_error_naming_the_fix(outdir: Path, no_credentials: None) -> None:
     out = io.StringIO()
-    assert deploy.main(["deploy", "dev", "--auto-approve"], out=out, outdir=outdir) == 1
+    assert deploy.main(["deploy", "dev", "--auto-approve"], out=out, outdir=outdir) == 2
     assert "step 'credentials' failed: no AWS credentials found" in out.getvalue()
     assert "fix: set AWS_PROFILE" in out.getvalue()
 
@@ -374,7 +263,7 @@ def test_another_environment_synthesizes_with_the_review_alarm_address(
     assert all(env["IMAGE_TAG"] == IMAGE_TAG and env["TF_STATE_BUCKET"] == BUCKET for env in cdktf)
     refused = Recorder(aws, outdir)
     code, out = run(["deploy", "prod", "--auto-approve"], refused, outdir, [])
-    assert code == 1
+    assert code == 2
     assert "prod needs an alarm target" in out
     assert refused.calls == []
 
@@ -413,6 +302,6 @@ def test_uncommitted_changes_are_refused_without_an_explicit_tag(
     monkeypatch.setattr(deploy, "ROOT", repo)
     recorder = Recorder(aws, outdir)
     code, out = run(["deploy", "dev", "--auto-approve"], recorder, outdir, [])
-    assert code == 1
+    assert code == 2
     assert "uncommitted changes" in out
     assert recorder.calls == []

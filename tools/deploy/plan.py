@@ -32,11 +32,101 @@ PRODUCTION = frozenset({"prod"})
 
 
 class StepError(Exception):
-    """A step failed: the message names the step, the cause and the fix."""
+    """A step failed: the message (one line) names the step, the cause and the fix."""
 
     def __init__(self, step: str, cause: str, fix: str) -> None:
-        super().__init__(f"step {step!r} failed: {cause}\n  fix: {fix}")
+        super().__init__(f"step {step!r} failed: {_one_line(cause)}; fix: {_one_line(fix)}")
         self.step = step
+        self.cause = cause
+        self.fix = fix
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+THROTTLING = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+     "ThrottledException", "SlowDown", "RequestThrottled", "RequestThrottledException"}
+)  # fmt: skip
+EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+INVALID = frozenset(
+    {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
+     "AuthFailure", "InvalidAccessKeyId", "IncompleteSignature"}
+)  # fmt: skip
+DENIED = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden",
+     "AuthorizationError", "403"}
+)  # fmt: skip
+REFRESH = "refresh them (aws sso login, or new keys) and re-run"
+DEFAULT_MAX_ATTEMPTS = 8
+"""Attempts per AWS call (botocore's standard retry mode: exponential backoff with jitter
+on throttling and transient errors); ``AWS_MAX_ATTEMPTS`` overrides it."""
+
+
+def aws_error(step: str, exc: Exception, attempts: int) -> StepError:
+    """One line for a botocore error: the call, AWS's error code and the fix."""
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ProfileNotFound,
+        SSOError,
+        SSOTokenLoadError,
+        TokenRetrievalError,
+    )
+
+    if isinstance(exc, SSOError | SSOTokenLoadError | TokenRetrievalError):
+        return StepError(
+            step,
+            f"the AWS SSO session has expired or is missing ({type(exc).__name__})",
+            "run `aws sso login` (with your AWS_PROFILE) and re-run",
+        )
+    if isinstance(exc, ProfileNotFound):
+        return StepError(
+            step,
+            f"the AWS profile {os.environ.get('AWS_PROFILE', '')!r} does not exist",
+            "set AWS_PROFILE to a profile of ~/.aws/config (aws configure list-profiles), or "
+            "unset it",
+        )
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return StepError(
+            step,
+            "no AWS credentials found",
+            "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and AWS_REGION",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return StepError(
+            step, f"AWS cannot be reached ({exc})", "check the network, a proxy and AWS_REGION"
+        )
+    if not isinstance(exc, ClientError):
+        return StepError(step, f"{type(exc).__name__}: {exc}", "read the message and re-run")
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "?"))
+    message = _one_line(str(error.get("Message") or "")) or "no message"
+    call = exc.operation_name
+    if code in THROTTLING:
+        return StepError(
+            step,
+            f"AWS throttled {call} ({code}: {message}) after {attempts} attempts with backoff",
+            "wait a minute and re-run (every step resumes), or raise AWS_MAX_ATTEMPTS",
+        )
+    if code in EXPIRED:
+        return StepError(step, f"the AWS credentials have expired ({code}: {message})", REFRESH)
+    if code in INVALID:
+        return StepError(step, f"the AWS credentials are not valid ({code}: {message})", REFRESH)
+    if code in DENIED:
+        named = re.search(r"perform: ([\w-]+:\w+)", message)
+        action = named.group(1) if named else call
+        return StepError(
+            step,
+            f"AWS denied {call} ({code}: {message})",
+            f"allow {action} to the identity you deploy with (or use one that has it), then re-run",
+        )
+    return StepError(
+        step, f"AWS refused {call} ({code}: {message})", "read AWS's message, fix it and re-run"
+    )
 
 
 def display(argv: Sequence[str], root: Path) -> str:
@@ -94,8 +184,12 @@ class Runner:
         code = proc.wait()
         if code != 0:
             tail = "\n".join(lines[-40:])
+            last = next((line for line in reversed(lines) if line.strip()), "no output")
             raise StepError(
-                step, f"`{shlex.join(argv)}` exited {code}:\n{tail}", _fix_for(argv, tail)
+                step,
+                f"`{display(argv, self.root)}` exited {code} (its output is above; last "
+                f"line: {last.strip()})",
+                _fix_for(argv, tail),
             )
         return "\n".join(lines)
 
@@ -153,6 +247,11 @@ class Context:
     account: str | None = None
     started: float = field(default_factory=time.monotonic)
     outputs: dict[str, Any] = field(default_factory=dict)
+    problems: int = 0
+    """Preflight findings a dry run printed (it goes on, then exits 2)."""
+    system: str | None = None
+    """The seed system of a ``<system>-<env>`` stack (None: a platform environment); its
+    synth and deploy build only that system's stacks (``SYSTEMS``)."""
 
     @property
     def cdktf(self) -> str:
@@ -170,8 +269,18 @@ class Context:
         document: dict[str, Any] = json.loads(path.read_text())
         return document
 
+    @property
+    def max_attempts(self) -> int:
+        raw = os.environ.get("AWS_MAX_ATTEMPTS", "")
+        return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_ATTEMPTS
+
     def client(self, service: str, region: str | None = None) -> Any:
-        return self.session.client(service, region_name=region or self.region)
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        retries = {"mode": "standard", "total_max_attempts": self.max_attempts}
+        return self.session.client(
+            service, region_name=region or self.region, config=Config(retries=retries)
+        )
 
     @property
     def registry(self) -> str:
@@ -184,6 +293,8 @@ class Context:
             # another environment, prod's target is never deployed: use the address that
             # `make synth` uses, which can never receive mail. (preflight refuses prod.)
             env["PCP_ALARM_EMAIL"] = REVIEW_ALARM_EMAIL
+        if self.system is not None:
+            env["SYSTEMS"] = self.system
         return env
 
 
@@ -196,7 +307,7 @@ def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> None:
     for number, (name, step) in enumerate(steps, 1):
         print(f"[{number}/{total}] {name}", file=ctx.out, flush=True)
         began = time.monotonic()
-        note = step(ctx)
+        note = call_step(ctx, name, step)
         took = time.monotonic() - began
         if ctx.dry_run and note and not note.startswith("no credentials"):
             note = None  # a dry run did not do what the note would say
@@ -206,6 +317,16 @@ def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> None:
             file=ctx.out,
             flush=True,
         )
+
+
+def call_step(ctx: Context, name: str, step: Step) -> str | None:
+    """Run one step; an AWS error it lets through becomes a one-line StepError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return step(ctx)
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(name, exc, ctx.max_attempts) from exc
 
 
 # ------------------------------------------------------------------ shared steps
@@ -240,6 +361,13 @@ def preflight(ctx: Context) -> None:
 
 def credentials(ctx: Context) -> str | None:
     preflight(ctx)
+    note = identify(ctx)
+    confirm_change(ctx)
+    return note
+
+
+def identify(ctx: Context) -> str | None:
+    """Who and where: the account of the credentials (none: an error, but in a dry run)."""
     if ctx.session is None:
         if not ctx.dry_run:
             raise StepError(
@@ -248,29 +376,25 @@ def credentials(ctx: Context) -> str | None:
                 "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and AWS_REGION",
             )
         return "no credentials: a dry run assumes nothing exists yet"
-    try:
-        identity = ctx.client("sts").get_caller_identity()
-    except Exception as exc:  # botocore: NoCredentialsError, ClientError, endpoint errors
-        raise StepError(
-            "credentials",
-            f"the credentials do not work: {exc}",
-            "refresh them (aws sso login, or new keys) and check AWS_REGION",
-        ) from exc
+    identity = ctx.client("sts").get_caller_identity()
     ctx.account = str(identity["Account"])
     print(
         f"    account {ctx.account} ({identity['Arn']}), region {ctx.region}, environment "
         f"{ctx.env}",
         file=ctx.out,
     )
-    if ctx.dry_run or ctx.auto_approve:
-        return None
-    if not ctx.confirm(f"    change account {ctx.account} in {ctx.region}? [y/N] "):
-        raise StepError("credentials", "not confirmed", "answer y, or set AUTO_APPROVE=1")
     return None
 
 
+def confirm_change(ctx: Context, step: str = "credentials") -> None:
+    if ctx.session is None or ctx.dry_run or ctx.auto_approve:
+        return
+    if not ctx.confirm(f"    change account {ctx.account} in {ctx.region}? [y/N] "):
+        raise StepError(step, "not confirmed", "answer y, or set AUTO_APPROVE=1")
+
+
 def _exists(call: Callable[[], Any], missing: tuple[str, ...]) -> bool:
-    from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+    from botocore.exceptions import ClientError
 
     try:
         call()
@@ -287,14 +411,18 @@ def _exists(call: Callable[[], Any], missing: tuple[str, ...]) -> bool:
 def state_bucket(ctx: Context) -> str | None:
     if ctx.session is not None:
         s3 = ctx.client("s3")
+        from botocore.exceptions import ClientError
+
         try:
             found = _exists(
                 lambda: s3.head_bucket(Bucket=ctx.state_bucket), ("404", "NoSuchBucket")
             )
-        except Exception as exc:  # 403: the name belongs to another account
+        except ClientError as exc:  # 403: the name belongs to another account
+            if exc.response.get("Error", {}).get("Code") != "403":
+                raise
             raise StepError(
                 "state bucket",
-                f"s3://{ctx.state_bucket} is not ours ({exc})",
+                f"s3://{ctx.state_bucket} is not ours (403 on HeadBucket)",
                 "set TF_STATE_BUCKET to a globally unique name",
             ) from exc
         if found:
@@ -487,15 +615,17 @@ def make_smoke(smoke: Callable[[str], Any]) -> Step:
     return smoke_step
 
 
-def _print_service_logs(ctx: Context, lines: int = 20) -> None:
+def _print_service_logs(ctx: Context, lines: int = 20, groups: Sequence[str] | None = None) -> None:
+    """The last lines of the services' log groups (``groups``; unset: the platform's)."""
     if ctx.session is None:
         return
     logs = ctx.client("logs")
-    groups = [
-        str(body["name"])
-        for body in ctx.stack().get("resource", {}).get("aws_cloudwatch_log_group", {}).values()
-        if any(str(body.get("name", "")).endswith(f"/{s}") for s in SERVICES)
-    ]
+    if groups is None:
+        groups = [
+            str(body["name"])
+            for body in ctx.stack().get("resource", {}).get("aws_cloudwatch_log_group", {}).values()
+            if any(str(body.get("name", "")).endswith(f"/{s}") for s in SERVICES)
+        ]
     for group in groups:
         try:
             events = _recent_events(logs, group)
@@ -543,7 +673,8 @@ def protection(ctx: Context) -> str | None:
             raise StepError(
                 "protection",
                 f"{identifier} is deletion-protected in this environment",
-                "lift it deliberately first (see below), then destroy",
+                "lift it deliberately first (with credentials, make destroy prints the "
+                "command), then destroy",
             )
         rds = ctx.client("rds")
         try:

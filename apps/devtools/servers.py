@@ -45,7 +45,12 @@ from typing import IO, Any
 import pymysql
 import redis
 
-from apps.common.contract import QUEUE_STREAM, EnvVar, queue_access_string
+from apps.common.contract import (
+    DB_SERVER_PARAMETERS,
+    QUEUE_STREAM,
+    EnvVar,
+    queue_access_string,
+)
 
 
 def free_port() -> int:
@@ -654,6 +659,11 @@ class MariaDBServer(_Server):
                 "--innodb-log-file-size=48M",
                 "--innodb-flush-log-at-trx-commit=1",
                 "--max-connections=200",
+                # the parameter group's session limits (contract.DB_SERVER_PARAMETERS)
+                *(
+                    f"--{name.replace('_', '-')}={value}"
+                    for name, value in DB_SERVER_PARAMETERS.items()
+                ),
                 *tls_args,
                 *self._user_args(),
             ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import signal
 import socket
 import threading
@@ -299,6 +300,94 @@ def test_chunked_bodies_meet_the_same_size_limit(
     status, body = _chunked_post(port, b'{"count": 5}')
     assert status == 202, body
     assert [f["count"] for _, f in rclient.xrange(STREAM)] == ["5"]
+
+
+def exchange(port: int, data: bytes, timeout_s: float = 5.0) -> tuple[list[int], bool]:
+    """Send ``data`` on one connection; the status codes of every answer that came back, and
+    whether the server closed the connection (False: still open after ``timeout_s``)."""
+    received = b""
+    closed = False
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(data)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            received += chunk
+    statuses = [int(m) for m in re.findall(rb"(?m)^HTTP/1\.[01] (\d{3}) ", received)]
+    return statuses, closed
+
+
+POST_HEAD = b"POST /count HTTP/1.1\r\nContent-Type: application/json\r\n"
+HEALTH_REQUEST = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        # Content-Length and Transfer-Encoding both, then a second request on the connection
+        POST_HEAD + b"Host: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'd\r\n{"count": 41}\r\n0\r\n\r\n' + HEALTH_REQUEST,
+        POST_HEAD + b"Host: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n"
+        b'd\r\n{"count": 41}\r\n0\r\n\r\n' + HEALTH_REQUEST,
+        # HTTP/1.0 frames by Content-Length only: a Transfer-Encoding there is a smuggling shape
+        b"POST /count HTTP/1.0\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
+        b'Transfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n{"count": 41}' + HEALTH_REQUEST,
+        # HTTP/1.1 without Host, and with two
+        POST_HEAD + b'Content-Length: 13\r\n\r\n{"count": 41}' + HEALTH_REQUEST,
+        POST_HEAD
+        + b'Host: a\r\nHost: b\r\nContent-Length: 13\r\n\r\n{"count": 41}'
+        + HEALTH_REQUEST,
+    ],
+    ids=["cl-then-te", "te-then-cl", "http10-te", "no-host", "two-hosts"],
+)
+def test_ambiguous_framing_and_missing_host_are_400_and_close_the_connection(
+    env: dict[str, str], spawn: Callable[..., Proc], rclient: redis.Redis, request_bytes: bytes
+) -> None:
+    """RFC 9112 3.2 and 6.1: one 400, the connection closed, nothing after it answered."""
+    base = serve_producer(spawn, env)
+    port = int(base.rsplit(":", 1)[1])
+    statuses, closed = exchange(port, request_bytes)
+    assert statuses == [400]
+    assert closed
+    assert rclient.xlen(STREAM) == 0
+    # the same request well framed is accepted
+    statuses, _ = exchange(
+        port, POST_HEAD + b'Host: x\r\nContent-Length: 13\r\n\r\n{"count": 41}', 2
+    )
+    assert statuses == [202]
+
+
+def test_http10_without_host_is_accepted(
+    env: dict[str, str], spawn: Callable[..., Proc], rclient: redis.Redis
+) -> None:
+    """Host is required of HTTP/1.1 only (RFC 9112 3.2)."""
+    base = serve_producer(spawn, env)
+    port = int(base.rsplit(":", 1)[1])
+    request_bytes = (
+        b"POST /count HTTP/1.0\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 13\r\n\r\n{"count": 43}'
+    )
+    assert exchange(port, request_bytes) == ([202], True)
+    assert rclient.xlen(STREAM) == 1
+
+
+def test_deeply_nested_json_is_answered_400_by_the_served_producer(
+    env: dict[str, str], spawn: Callable[..., Proc], rclient: redis.Redis
+) -> None:
+    base = serve_producer(spawn, env)
+    code, body = http_json(f"{base}/count", data=b"[" * 990, headers=JSON)
+    assert code == 400, body
+    assert body["error"] == "request body is nested too deeply"
+    assert rclient.xlen(STREAM) == 0
 
 
 # ------------------------------------------------------------------ 6. readiness

@@ -22,12 +22,14 @@ import pytest
 import redis
 from appsupport import (
     DB_NAME,
+    DEAD_STREAM,
     GROUP,
     STREAM,
     Proc,
     backlog_zero,
     db_values,
     drain,
+    enqueue_values,
     http_json,
     start_consumer,
     wait_until,
@@ -473,6 +475,81 @@ def test_consumer_health_reports_a_batch_stalled_on_a_lock(
     assert wait_until(lambda: db_values(maria) == [1], 40)
     assert wait_until(lambda: http_json(f"{url}/health")[1]["status"] == "ok", 10)
     assert wait_until(lambda: backlog_zero(rclient), 10)
+
+
+def _root_sql(maria: MariaDBServer, sql: str) -> list[tuple[Any, ...]]:
+    conn = maria.root_connect(DB_NAME)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _inserting(maria: MariaDBServer) -> bool:
+    """Some session is in an INSERT that the trigger holds in SLEEP (the process list shows
+    the trigger's statement, and its definer as the user)."""
+    rows = _root_sql(
+        maria,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+        "WHERE STATE = 'User sleep' AND INFO LIKE 'SET @held = SLEEP%'",
+    )
+    return bool(rows and int(rows[0][0]))
+
+
+def _deferred(proc: Proc) -> bool:
+    return any(
+        "entries left pending: their rows are locked" in line["message"]
+        for line in proc.log_lines()
+    )
+
+
+@pytest.mark.crash
+def test_a_consumer_frozen_mid_transaction_does_not_stall_the_queue(
+    consumer_env: dict[str, str], spawn: Callable[..., Proc], maria: MariaDBServer,
+    rclient: redis.Redis,
+) -> None:  # fmt: skip
+    """One consumer frozen (SIGSTOP) while its transaction holds row locks, three times. The
+    other reclaims its entries, cannot lock their rows within DB_LOCK_WAIT_S, leaves them
+    pending and stores everything else meanwhile; none is dead-lettered for having waited;
+    after the freeze every value is stored exactly once."""
+    env = {**consumer_env, "DB_LOCK_WAIT_S": "1", "MAX_ATTEMPTS": "3"}
+    expected: list[int] = []
+    for trial in range(3):
+        marker = 1_000_000 + trial
+        held = [trial * 1000 + i for i in range(10)] + [marker]
+        _root_sql(
+            maria,
+            "CREATE TRIGGER hold BEFORE INSERT ON counts FOR EACH ROW "
+            f"IF NEW.value = {marker} THEN SET @held = SLEEP(3); END IF",
+        )
+        enqueue_values(rclient, held)  # one batch of the consumer about to freeze
+        frozen_proc, _ = start_consumer(spawn, env)
+        assert wait_until(lambda: _inserting(maria), 30, 0.02), frozen_proc.logs()
+        frozen_proc.signal(signal.SIGSTOP)  # its transaction now holds the batch's rows
+        frozen_at = time.monotonic()
+        try:
+            survivor, _ = start_consumer(spawn, env)
+            reclaimed = wait_until(lambda p=survivor: p.logged("INFO", "reclaimed 11 "), 30)
+            assert reclaimed, survivor.logs()
+            others = [trial * 1000 + 500 + i for i in range(60)]
+            enqueue_values(rclient, others)  # while the locked batch is tried again and again
+            want = sorted(expected + others)
+            stored_others = wait_until(lambda want=want: sorted(db_values(maria)) == want, 30)
+            assert stored_others, f"the queue stalled behind the frozen consumer\n{survivor.logs()}"
+            assert _deferred(survivor), survivor.logs()
+            time.sleep(max(0.0, frozen_at + 8 - time.monotonic()))  # reclaimed again and again
+            assert rclient.xlen(DEAD_STREAM) == 0, "an entry was dead-lettered for waiting"
+        finally:
+            frozen_proc.signal(signal.SIGCONT)
+        expected += held + others
+        assert wait_until(lambda: backlog_zero(rclient), 60), survivor.logs()
+        assert sorted(db_values(maria)) == sorted(expected), "lost or duplicated values"
+        _root_sql(maria, "DROP TRIGGER hold")
+        for proc in (frozen_proc, survivor):
+            proc.stop()
+    assert rclient.xlen(DEAD_STREAM) == 0
 
 
 def test_prune_bound_below_four_reads_is_refused(consumer_env: dict[str, str]) -> None:

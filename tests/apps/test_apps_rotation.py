@@ -248,6 +248,7 @@ def test_concurrent_queue_logins_after_a_rotation_are_never_refused(
         warm.close()
         for _ in range(2):  # the second rotation retires the cached login
             run_rotation(world, redis_target(world), world.queue_secret)
+        time.sleep(1.2)  # rotations are not within a second of a start: the cache may be re-read
         barrier = threading.Barrier(16)
 
         def login(barrier: threading.Barrier = barrier) -> None:

@@ -227,3 +227,25 @@ def test_entries_the_producer_could_not_have_written_are_dead_lettered(
     dead = rclient.xrange(DEAD_STREAM)
     assert [f["orig_key"] for _, f in dead] == [fields["key"]]
     assert dead[0][1]["reason"].startswith("malformed")
+
+
+def test_a_connection_idle_past_half_its_wait_timeout_is_pinged_not_lost(
+    cenv: dict[str, str], rclient: redis.Redis, maria: MariaDBServer
+) -> None:
+    """A quiet queue: the server would end the session after DB_IDLE_TIMEOUT_S; the consumer
+    pings it after half that, so the next batch needs no reconnect and logs no outage."""
+    consumer = Consumer(load_settings({**cenv, "DB_IDLE_TIMEOUT_S": "2"}))
+    try:
+        enqueue_values(rclient, [1])
+        drain(consumer)
+        conn = consumer._conn
+        for _ in range(4):  # 4 s in all, twice the session's wait_timeout
+            time.sleep(1)
+            consumer._db()
+        enqueue_values(rclient, [2])
+        drain(consumer)
+        assert consumer._conn is conn
+        assert consumer.stats.snapshot()["failed"] == 0
+        assert sorted(db_values(maria)) == [1, 2]
+    finally:
+        consumer.close()

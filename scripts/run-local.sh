@@ -21,9 +21,10 @@ PIDS=()
 STOP_WAIT_S=30  # above the services' own bounds (the consumer's STOP_TIMEOUT_S is 20 s)
 
 cleanup() {
+  # Ctrl-C again while stopping does not cut the wait short: returning now would leave the
+  # services (and Redis and MariaDB, which the servers helper stops) running behind us.
+  trap '' INT TERM
   trap - EXIT
-  # A second Ctrl-C (or TERM) while stopping ends the wait: whatever is left is killed.
-  trap 'STOP_WAIT_S=0' INT TERM
   echo
   echo "stopping..."
   local i pid deadline
@@ -32,7 +33,7 @@ cleanup() {
   done
   deadline=$((SECONDS + STOP_WAIT_S))
   for pid in "${PIDS[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline && STOP_WAIT_S > 0 )); do
+    while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do
       sleep 0.2
     done
   done

@@ -13,7 +13,9 @@ ER_ACCESS_DENIED = 1045
 ER_LOCK_WAIT_TIMEOUT = 1205
 SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
 DEFAULT_READ_TIMEOUT_S = 30
-"""How long one statement may wait for the server (a lock wait ends here at the latest)."""
+"""How long one statement (and the login) may wait for the server's answer: what ends a
+wait on a server that accepted the connection and says nothing. A lock wait ends sooner,
+after the session's ``innodb_lock_wait_timeout`` (``DB_LOCK_WAIT_S``)."""
 
 
 def tls_context(mode: TlsMode, ca_file: str | None) -> ssl.SSLContext | None:

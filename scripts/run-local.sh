@@ -18,15 +18,30 @@ CONSUMER_PORT="${CONSUMER_PORT:-8081}"
 WORKDIR="$(mktemp -d "${TMPDIR:-/tmp}/platform-local.XXXXXX")"
 PIDS=()
 
+STOP_WAIT_S=30  # above the services' own bounds (the consumer's STOP_TIMEOUT_S is 20 s)
+
 cleanup() {
-  trap - INT TERM EXIT
+  # Ctrl-C again while stopping does not cut the wait short: returning now would leave the
+  # services (and Redis and MariaDB, which the servers helper stops) running behind us.
+  trap '' INT TERM
+  trap - EXIT
   echo
   echo "stopping..."
-  local i
+  local i pid deadline
   for (( i=${#PIDS[@]}-1; i>=0; i-- )); do
     kill -TERM "${PIDS[$i]}" 2>/dev/null || true
   done
+  deadline=$((SECONDS + STOP_WAIT_S))
   for pid in "${PIDS[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do
+      sleep 0.2
+    done
+  done
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "pid $pid did not stop within ${STOP_WAIT_S}s: killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
     wait "$pid" 2>/dev/null || true
   done
   rm -rf "$WORKDIR"

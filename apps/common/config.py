@@ -15,8 +15,8 @@ from apps.common.errors import env_error
 TlsMode = Literal["off", "required", "verify"]
 Num = TypeVar("Num", int, float)
 
-BIGINT_MIN = -(2**63)
-BIGINT_MAX = 2**63 - 1
+BIGINT_MIN = contract.COUNT_MIN
+BIGINT_MAX = contract.COUNT_MAX
 
 
 class Env:
@@ -117,6 +117,10 @@ class DbSettings:
     tls: TlsMode
     tls_ca: str | None
     connect_timeout_s: int
+    lock_wait_s: int = contract.DB_LOCK_WAIT_S
+    """The session's ``innodb_lock_wait_timeout``."""
+    idle_timeout_s: int = contract.DB_IDLE_TIMEOUT_S
+    """The session's ``wait_timeout``: the server ends the session after this long idle."""
     credentials_secret: str | None = None
     """Secrets Manager secret (``username``, ``password``) the login is read from, and
     re-read after a rotation; None: ``user``/``password``."""
@@ -196,6 +200,10 @@ def load_db(env: Env) -> DbSettings:
         tls=mode,
         tls_ca=tls_ca,
         connect_timeout_s=env.integer("DB_CONNECT_TIMEOUT_S", 5, minimum=1, maximum=60),
+        lock_wait_s=env.integer("DB_LOCK_WAIT_S", contract.DB_LOCK_WAIT_S, minimum=1, maximum=25),
+        idle_timeout_s=env.integer(
+            "DB_IDLE_TIMEOUT_S", contract.DB_IDLE_TIMEOUT_S, minimum=2, maximum=28_800
+        ),
         credentials_secret=secret,
     )
 

@@ -7,7 +7,10 @@ from them, so what a test runs against is what the stacks deploy.
 
 from __future__ import annotations
 
+import json
+import re
 from enum import StrEnum
+from typing import Any
 
 PRODUCER_PORT = 5080
 CONSUMER_PORT = 8081
@@ -31,6 +34,19 @@ OLDEST_PENDING_AGE_METRIC = "OldestPendingAgeSeconds"
 """Age in seconds of the oldest entry delivered to the consumer group and not yet
 acknowledged (0 when none is pending): how far behind the consumers are, in time."""
 DEAD_LETTERED_METRIC = "MessagesDeadLettered"
+
+DB_LOCK_WAIT_S = 5
+"""``innodb_lock_wait_timeout`` of the apps' database sessions (``DB_LOCK_WAIT_S``): how long
+one statement waits for a row lock that another session holds. The consumer leaves the
+entries of a batch that waited this long pending and goes on with the rest."""
+DB_IDLE_TIMEOUT_S = 120
+"""``wait_timeout`` of the apps' database sessions (``DB_IDLE_TIMEOUT_S``): the server ends
+a session of theirs that sends nothing for this long, releasing its locks. A task
+partitioned from the database (or frozen) mid-transaction holds row locks until then."""
+DB_SERVER_PARAMETERS = {"wait_timeout": "300", "innodb_lock_wait_timeout": "10"}
+"""What the database's parameter group sets for every session (the local MariaDB starts
+with the same): sessions that set nothing (the migration, an operator's client) end after
+5 idle minutes instead of MySQL's 8 hours, and a lock wait lasts 10 s instead of 50."""
 
 ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 """The header CloudFront adds to API requests and the load balancer requires."""
@@ -180,3 +196,91 @@ def cluster_client_access(access: str) -> str:
     if CLUSTER_CLIENT_ACL in access.split():
         return access
     return f"{access} {CLUSTER_CLIENT_ACL}"
+
+
+# ----------------------------------------------------------------------------- the values
+# One parser per field, shared by the producer (what it accepts) and the consumer (what it
+# stores): an entry that anything else wrote to the stream, or that the replay tool re-adds,
+# is stored only when the producer could have written it; otherwise it is dead-lettered.
+
+COUNT_MIN = -(2**63)
+COUNT_MAX = 2**63 - 1
+"""The range of a value: the signed 64-bit ``BIGINT`` column it is stored in."""
+
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+"""An idempotency key, matched whole (:func:`valid_key`): ``$`` would also match before a
+trailing newline."""
+
+COUNT_TEXT_PATTERN = re.compile(r"0|-?[1-9][0-9]{0,18}")
+"""A value in a stream entry: what ``str()`` of a Python int gives, ASCII digits only (no
+sign ``+``, no blanks, no ``_``, no leading zeros, no other script's digits, all of which
+``int()`` accepts), at most 19 digits; the range is checked after."""
+
+
+class ContractError(ValueError):
+    """A value or a key that the contract does not allow; the message says why."""
+
+
+def valid_key(key: object) -> bool:
+    """``key`` is an idempotency key: 1-64 characters of ``[A-Za-z0-9_.:-]``, nothing more."""
+    return isinstance(key, str) and IDEMPOTENCY_KEY_PATTERN.fullmatch(key) is not None
+
+
+def valid_count(value: object) -> bool:
+    """An integer (not a bool, not a float) in the range of :data:`COUNT_MIN`..``MAX``."""
+    return type(value) is int and COUNT_MIN <= value <= COUNT_MAX
+
+
+def format_count(value: int) -> str:
+    """The text of a value in a stream entry (:func:`parse_count` reads it back)."""
+    if not valid_count(value):
+        raise ContractError(f"count must be an integer between {COUNT_MIN} and {COUNT_MAX}")
+    return str(value)
+
+
+def parse_count(text: str) -> int:
+    """The value of a stream entry's ``count`` field, exactly as :func:`format_count` writes
+    it; :class:`ContractError` for anything else."""
+    if COUNT_TEXT_PATTERN.fullmatch(text) is None:
+        raise ContractError(f"count is not an integer in canonical form: {text[:80]!r}")
+    value = int(text)
+    if not valid_count(value):
+        raise ContractError("count out of signed 64-bit range")
+    return value
+
+
+class BodyError(ValueError):
+    """A request body that is not one JSON object with unique names; the message says why."""
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise BodyError(
+                f"request body names {name[:64]!r} more than once: which value is meant is "
+                "ambiguous"
+            )
+        seen[name] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise BodyError(f"request body is not valid JSON ({name} is not a JSON number)")
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object (RFC 8259): UTF-8, every name once, no ``NaN`` or
+    ``Infinity``, nested no deeper than the parser's recursion allows;
+    :class:`BodyError` otherwise."""
+    try:
+        payload = json.loads(raw, object_pairs_hook=_unique_object, parse_constant=_no_constant)
+    except BodyError:
+        raise
+    except RecursionError:
+        raise BodyError("request body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BodyError("request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BodyError("request body must be a JSON object")
+    return payload

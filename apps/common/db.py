@@ -10,8 +10,12 @@ import pymysql.cursors
 from apps.common.config import DbSettings, TlsMode
 
 ER_ACCESS_DENIED = 1045
+ER_LOCK_WAIT_TIMEOUT = 1205
+SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
 DEFAULT_READ_TIMEOUT_S = 30
-"""How long one statement may wait for the server (a lock wait ends here at the latest)."""
+"""How long one statement (and the login) may wait for the server's answer: what ends a
+wait on a server that accepted the connection and says nothing. A lock wait ends sooner,
+after the session's ``innodb_lock_wait_timeout`` (``DB_LOCK_WAIT_S``)."""
 
 
 def tls_context(mode: TlsMode, ca_file: str | None) -> ssl.SSLContext | None:
@@ -56,6 +60,7 @@ def connect(
                 connect_timeout_s=settings.connect_timeout_s,
                 autocommit=autocommit,
                 read_timeout_s=read_timeout_s,
+                session=session_settings(settings),
             )
         except pymysql.err.OperationalError as exc:
             if attempt == 2 or exc.args[0] != ER_ACCESS_DENIED:
@@ -65,6 +70,24 @@ def connect(
                 raise
             login = fresh
     raise AssertionError("unreachable")
+
+
+def session_settings(settings: DbSettings) -> dict[str, int]:
+    """The apps' session limits: a bounded lock wait, and an idle session (a task frozen or
+    cut off mid-transaction) ended by the server, its locks released, within minutes."""
+    return {
+        "innodb_lock_wait_timeout": settings.lock_wait_s,
+        "wait_timeout": settings.idle_timeout_s,
+    }
+
+
+def is_lock_wait_timeout(exc: BaseException) -> bool:
+    """A statement waited ``innodb_lock_wait_timeout`` for a row lock and was rolled back."""
+    return (
+        isinstance(exc, pymysql.err.MySQLError)
+        and bool(exc.args)
+        and (exc.args[0] == ER_LOCK_WAIT_TIMEOUT)
+    )
 
 
 def raw_connect(
@@ -79,8 +102,11 @@ def raw_connect(
     connect_timeout_s: int = 5,
     autocommit: bool = False,
     read_timeout_s: int | None = DEFAULT_READ_TIMEOUT_S,
+    session: dict[str, int] | None = None,
 ) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
     ctx = tls_context(tls, tls_ca)
+    assignments = [f"SESSION sql_mode = '{SQL_MODE}'"]
+    assignments += [f"SESSION {name} = {int(value)}" for name, value in (session or {}).items()]
     return pymysql.connect(
         host=host,
         port=port,
@@ -94,5 +120,5 @@ def raw_connect(
         write_timeout=read_timeout_s,
         autocommit=autocommit,
         charset="utf8mb4",
-        init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+        init_command="SET " + ", ".join(assignments),
     )

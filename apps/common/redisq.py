@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import threading
 import time
 import uuid
@@ -20,15 +19,16 @@ from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
 from apps.common import contract
-from apps.common.config import BIGINT_MAX, BIGINT_MIN, RedisSettings
-from apps.common.credentials import CredentialSource
+from apps.common.config import RedisSettings
+from apps.common.credentials import Credentials, CredentialSource
 
 # Fields of a queue entry. ``key`` is the idempotency key that the consumer's insert uses.
 FIELD_KEY = "key"
 FIELD_VALUE = "count"
 FIELD_TS = "ts"
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+KEY_PATTERN = contract.IDEMPOTENCY_KEY_PATTERN
+"""Match it whole (``fullmatch``), or use :func:`contract.valid_key`."""
 
 RedisClient = redis.Redis
 
@@ -47,19 +47,32 @@ CLUSTERDOWN for a moment, which used to end the consumer's worker loop."""
 
 
 class _Login(CredentialProvider):
-    """redis-py's view of a :class:`CredentialSource`."""
+    """redis-py's view of a :class:`CredentialSource`. Remembers, per thread, the login it
+    last handed out: the one a refused AUTH on this thread used."""
 
     def __init__(self, source: CredentialSource) -> None:
         self.source = source
+        self._handed = threading.local()
 
     def get_credentials(self) -> tuple[str, str]:
         login = self.source.get()
+        self._handed.login = login
         return login.username, login.password
+
+    def last_handed(self) -> Credentials | None:
+        """The login :meth:`get_credentials` last returned on this thread."""
+        login: Credentials | None = getattr(self._handed, "login", None)
+        return login
 
 
 class _RetryLogin:
     """On a refused AUTH, read the credentials again (a rotation may have retired the
-    cached ones) and authenticate once more on the same socket."""
+    cached ones) and authenticate once more on the same socket.
+
+    Whether the fresh login is worth a try is decided against the login this AUTH used, not
+    against the cache: a peer thread refused at the same moment may already have read the
+    new value into it, and comparing the new value with itself would give up on a login
+    that works."""
 
     credential_provider: CredentialProvider | None
 
@@ -70,8 +83,8 @@ class _RetryLogin:
             provider = self.credential_provider
             if not isinstance(provider, _Login):
                 raise
-            before = provider.source.get()
-            if provider.source.refresh() == before:
+            used = provider.last_handed()
+            if provider.source.refresh() == used:
                 raise
             super().on_connect_check_health(check_health)  # type: ignore[misc]
 
@@ -323,7 +336,7 @@ def new_key() -> str:
 
 def valid_value(value: object) -> bool:
     """An integer (not a bool) that fits a signed 64-bit BIGINT column."""
-    return type(value) is int and BIGINT_MIN <= value <= BIGINT_MAX
+    return contract.valid_count(value)
 
 
 @dataclass(frozen=True)
@@ -360,19 +373,18 @@ def original_fields(record: dict[str, str]) -> dict[str, str]:
 
 
 def decode(fields: dict[str, str]) -> Message:
-    """Parse a stream entry; raises BadMessageError with the reason."""
+    """Parse a stream entry with the contract's parsers (the producer's own rules); raises
+    BadMessageError with the reason."""
     key = fields.get(FIELD_KEY)
     raw = fields.get(FIELD_VALUE)
-    if key is None or not KEY_PATTERN.match(key):
+    if key is None or not contract.valid_key(key):
         raise BadMessageError("missing or invalid key field")
     if raw is None:
         raise BadMessageError("missing count field")
     try:
-        value = int(raw, 10)
-    except ValueError:
-        raise BadMessageError(f"count is not an integer: {raw[:80]!r}") from None
-    if not valid_value(value):
-        raise BadMessageError("count out of signed 64-bit range")
+        value = contract.parse_count(raw)
+    except contract.ContractError as exc:
+        raise BadMessageError(str(exc)) from None
     return Message(key=key, value=value)
 
 
@@ -457,7 +469,7 @@ def enqueue(
         FIELD_KEY,
         msg_key,
         FIELD_VALUE,
-        str(value),
+        contract.format_count(value),
         FIELD_TS,
         str(int(time.time() * 1000)),
         str(ttl_s),

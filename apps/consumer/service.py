@@ -31,6 +31,9 @@ from apps.consumer.worker import Consumer
 
 log = logging.getLogger("apps.consumer")
 
+FINAL_METRICS_S = 5.0
+"""Of the stop bound (``STOP_TIMEOUT_S``), what is kept for the last metric figures."""
+
 
 def emf_record(
     settings: ConsumerSettings,
@@ -233,17 +236,35 @@ class Service:
         signal.signal(signal.SIGINT, self.request_stop)
         port = self.start_http()
         log.info("health and metrics on port %d", port)
-        self._worker = threading.Thread(target=self._run_worker, name="worker")
+        # A daemon thread: after a stop request the process waits for it for
+        # STOP_TIMEOUT_S at most, whatever call to Redis or the database it is in.
+        self._worker = threading.Thread(target=self._run_worker, name="worker", daemon=True)
         self._worker.start()
         metrics = threading.Thread(target=self._metrics_loop, name="metrics", daemon=True)
         metrics.start()
-        while self._worker.is_alive():
+        while self._worker.is_alive() and not self.stop.is_set():
             self._worker.join(timeout=0.5)
+        deadline = time.monotonic() + self.settings.stop_timeout_s
         self.stop.set()
-        with contextlib.suppress(Exception):  # best effort on the way out
-            self.emit_metrics()  # final figures
+        # Most of the bound for the worker's batch; the final figures and the HTTP server
+        # get what is left, and at least a second.
+        self._worker.join(timeout=max(deadline - time.monotonic() - FINAL_METRICS_S, 0.0))
+        if self._worker.is_alive():
+            log.warning(
+                "worker still in a call to Redis or the database %.0f s after the stop "
+                "request: exiting without it; its batch is not acknowledged and is "
+                "delivered again", self.settings.stop_timeout_s - FINAL_METRICS_S,
+            )  # fmt: skip
+        final = threading.Thread(target=self._final_metrics, name="final-metrics", daemon=True)
+        final.start()
+        final.join(timeout=max(deadline - time.monotonic(), 1.0))
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()
-        self.metrics_redis.close()
+        with contextlib.suppress(Exception):  # best effort on the way out
+            self.metrics_redis.close()
         return 1 if self._crashed else 0
+
+    def _final_metrics(self) -> None:
+        with contextlib.suppress(Exception):  # best effort on the way out
+            self.emit_metrics()

@@ -38,6 +38,9 @@ class ConsumerSettings:
     backoff_max_s: float
     prune_idle_ms: int
     stall_after_s: float
+    stop_timeout_s: float
+    """After SIGTERM the process exits within this (ECS kills a task that outlives its stop
+    timeout, 30 s by default)."""
     log_level: str
 
 
@@ -74,5 +77,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
         backoff_max_s=env.number("BACKOFF_MAX_S", 5.0, minimum=0.05, maximum=300),
         prune_idle_ms=prune_idle_ms,
         stall_after_s=env.number("STALL_AFTER_S", 15.0, minimum=0.5, maximum=3600),
+        stop_timeout_s=env.number("STOP_TIMEOUT_S", 20.0, minimum=6, maximum=120),
         log_level=env.choice(EnvVar.LOG_LEVEL, "info", ("debug", "info", "warning", "error")),
     )

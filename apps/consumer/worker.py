@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pymysql
 import redis
 
+from apps.common import contract, logs, redisq
 from apps.common import db as dbmod
-from apps.common import logs, redisq
 from apps.common.schema import COUNTS_TABLE, migrate
 from apps.consumer.settings import ConsumerSettings
 
@@ -46,6 +46,11 @@ class StoppingError(Exception):
     """Stop was requested while a batch could not be stored: hand it back (no ack)."""
 
 
+class _LockWaitError(Exception):
+    """A statement waited ``DB_LOCK_WAIT_S`` for a row lock another session holds (a
+    consumer frozen, or cut off from the database, mid-transaction); it was rolled back."""
+
+
 @dataclass
 class Stats:
     processed: int = 0
@@ -56,6 +61,8 @@ class Stats:
     redis_ok: bool = False
     db_ok: bool = False
     pruned: int = 0
+    deferred: int = 0
+    """Entries left pending because their rows were locked by another session."""
     heartbeat: float = field(default_factory=time.monotonic)
     batch_started: float | None = None
     """monotonic time the batch in hand was read; None between batches."""
@@ -76,6 +83,7 @@ class Stats:
                 "dead_lettered": self.dead_lettered,
                 "batches": self.batches,
                 "pruned_consumers": self.pruned,
+                "deferred": self.deferred,
             }
 
 
@@ -91,6 +99,8 @@ class Consumer:
             socket_timeout_s=max(settings.redis.socket_timeout_s, settings.block_ms / 1000 + 5),
         )
         self._conn: pymysql.connections.Connection[Any] | None = None
+        self._conn_used = 0.0
+        """monotonic time of the connection's last statement"""
         self._group_ready = False
         self._recover_own = True  # first read our own pending entries (restart, reconnect)
         self._claim_cursor = "0-0"
@@ -318,10 +328,12 @@ class Consumer:
                 good.append((eid, redisq.decode(fields)))
             except redisq.BadMessageError as exc:
                 dead.append((eid, fields, f"malformed: {exc}"))
-        stored, poisoned = self._store_until_done(good)
+        stored, poisoned, locked = self._store_until_done(good)
         fields_by_id = {eid: f for eid, f in entries if f is not None}
         dead.extend((eid, fields_by_id[eid], reason) for eid, reason in poisoned)
         self._ack(stored + gone, dead)
+        if locked:
+            self._defer(locked, deliveries)
         self.stats.add(processed=len(stored), batches=1)
         if stored and log.isEnabledFor(logging.INFO):
             self._log_stored(stored, dict(good))
@@ -348,18 +360,21 @@ class Consumer:
 
     def _store_until_done(
         self, batch: list[tuple[str, redisq.Message]]
-    ) -> tuple[list[str], list[tuple[str, str]]]:
+    ) -> tuple[list[str], list[tuple[str, str]], list[str]]:
         """Retry a transient database failure with the batch held in memory.
 
         Re-reading it from Redis would count deliveries and could dead-letter good messages
         during a long outage; instead the entries' idle time is refreshed with
         XCLAIM JUSTID (no delivery count increment) so no other consumer reclaims them.
+
+        Returns (stored ids, [(poisoned id, reason)], ids whose rows another session holds
+        locked): those are not waited for (see :meth:`_store_around_locks`).
         """
         backoff = _Backoff(self.s.backoff_max_s)
         last_refresh = time.monotonic()
         while True:
             try:
-                return self._store(batch)
+                return self._store_around_locks(batch)
             except pymysql.err.MySQLError as exc:
                 self.stats.db_ok = False
                 self.stats.add(failed=1)
@@ -371,6 +386,58 @@ class Consumer:
             if now - last_refresh > self.s.claim_idle_ms / 2000:
                 last_refresh = now
                 self._keep_claimed([eid for eid, _ in batch])
+
+    def _store_around_locks(
+        self, batch: list[tuple[str, redisq.Message]]
+    ) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+        """:meth:`_store`, except that rows another session holds locked are not waited for.
+
+        When the batch waits ``DB_LOCK_WAIT_S`` for a lock, each half is tried once more on
+        its own and a half that waits again is returned as locked: at most three lock waits
+        per batch, and the entries of a consumer frozen mid-transaction (all locked, all
+        reclaimed together) do not hold up the ones around them."""
+        try:
+            return (*self._store(batch), [])
+        except _LockWaitError:
+            pass
+        half = len(batch) // 2
+        if not half:
+            return [], [], [eid for eid, _ in batch]
+        stored: list[str] = []
+        poisoned: list[tuple[str, str]] = []
+        locked: list[str] = []
+        for part in (batch[:half], batch[half:]):
+            try:
+                part_stored, part_poisoned = self._store(part)
+            except _LockWaitError:
+                locked.extend(eid for eid, _ in part)
+                continue
+            stored += part_stored
+            poisoned += part_poisoned
+        return stored, poisoned, locked
+
+    def _defer(self, ids: list[str], deliveries: dict[str, int]) -> None:
+        """Leave entries whose rows are locked pending, to be reclaimed (by any consumer)
+        after CLAIM_IDLE_MS. XCLAIM JUSTID restarts their idle time and RETRYCOUNT puts
+        back their delivery count: waiting on another session's lock is not a failed
+        delivery, and must not bring an entry closer to the dead-letter stream."""
+        by_count: dict[int, list[str]] = {}
+        for eid in ids:
+            by_count.setdefault(max(deliveries.get(eid, 1) - 1, 0), []).append(eid)
+        try:
+            for count, group in by_count.items():
+                self.redis.xclaim(
+                    self.stream, self.s.group, self.s.consumer_name, 0, list[Any](group),
+                    justid=True, retrycount=count,
+                )  # fmt: skip
+        except REDIS_ERRORS as exc:
+            log.warning("could not reset the locked entries' delivery count: %s", exc)
+        self.stats.add(deferred=len(ids))
+        log.warning(
+            "%d entries left pending: their rows are locked by another database session "
+            "(waited %d s); tried again in %.1f s", len(ids), self.s.db.lock_wait_s,
+            self.s.claim_idle_ms / 1000,
+        )  # fmt: skip
 
     def _keep_claimed(self, ids: list[str]) -> None:
         try:
@@ -400,9 +467,9 @@ class Consumer:
             self._rollback()
             log.warning("batch insert failed (%s); isolating message by message", exc)
             return self._store_one_by_one(batch)
-        except pymysql.err.MySQLError:
-            self._drop_db()
-            raise
+        except pymysql.err.MySQLError as exc:
+            self._failed(exc)
+        self._conn_used = time.monotonic()
         self.stats.db_ok = True
         self.stats.add(duplicates=max(len(batch) - inserted - len(conflicts), 0))
         return [eid for eid, _ in batch if eid not in conflicts], list(conflicts.items())
@@ -440,13 +507,34 @@ class Consumer:
             except POISON_DB_ERRORS as exc:
                 self._rollback()
                 poisoned.append((eid, f"database rejected the row: {exc}"))
-            except pymysql.err.MySQLError:
-                self._drop_db()
-                raise
+            except pymysql.err.MySQLError as exc:
+                self._failed(exc)
         return stored, poisoned
+
+    def _failed(self, exc: pymysql.err.MySQLError) -> NoReturn:
+        """A statement failed for a reason other than its data: a lock wait that timed out
+        (the connection is fine: roll back, :class:`_LockWaitError`), or a lost or broken
+        connection (drop it, re-raise)."""
+        if dbmod.is_lock_wait_timeout(exc):
+            self._rollback()
+            raise _LockWaitError(str(exc)) from exc
+        self._drop_db()
+        raise exc
 
     # ----------------------------------------------------------------- database side
     def _db(self) -> pymysql.connections.Connection[Any]:
+        """The connection (made, and the schema migrated, when there is none). One idle for
+        half the session's ``wait_timeout`` is pinged first (which restarts the server's
+        count), and replaced when the server has already ended it."""
+        if (
+            self._conn is not None
+            and time.monotonic() - self._conn_used > self.s.db.idle_timeout_s / 2
+        ):
+            try:
+                self._conn.ping(reconnect=False)
+                self._conn_used = time.monotonic()
+            except pymysql.err.MySQLError:
+                self._drop_db()
         if self._conn is None:
             conn = dbmod.connect(self.s.db, autocommit=False)
             if self.s.db_migrate == "auto":
@@ -454,6 +542,7 @@ class Consumer:
                 if result["from"] != result["to"]:
                     log.info("schema migrated from %d to %d", result["from"], result["to"])
             self._conn = conn
+            self._conn_used = time.monotonic()
             self.stats.db_ok = True
         return self._conn
 
@@ -534,8 +623,8 @@ def _int_or_none(fields: dict[str, str]) -> int | None:
     """The entry's value when it is an integer (a dead letter may be malformed)."""
     raw = fields.get(redisq.FIELD_VALUE)
     try:
-        return None if raw is None else int(raw, 10)
-    except ValueError:
+        return None if raw is None else contract.parse_count(raw)
+    except contract.ContractError:
         return None
 
 

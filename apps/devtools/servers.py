@@ -13,8 +13,10 @@ Like AWS (see :func:`start_world`):
   node, as ElastiCache Serverless: multi-key commands across slots fail with CROSSSLOT) or
   ``PRIMARY`` (a plain primary, as the replication group).
 - **MariaDB** requires TLS on every TCP connection (``require_secure_transport``, as the
-  RDS parameter group), and the application connects as the least-privilege user that the
-  deploy-time migration provisions, verifying the server certificate.
+  RDS parameter group), ends quiet sessions and bounds lock waits as the parameter group
+  does (``contract.DB_SERVER_PARAMETERS``), and the application connects as the
+  least-privilege user that the deploy-time migration provisions, verifying the server
+  certificate.
 
 ``python -m apps.devtools.servers DIR`` starts both, prints shell ``export`` lines for the
 services, and stops them on SIGTERM/SIGINT (used by scripts/run-local.sh).
@@ -45,7 +47,12 @@ from typing import IO, Any
 import pymysql
 import redis
 
-from apps.common.contract import QUEUE_STREAM, EnvVar, queue_access_string
+from apps.common.contract import (
+    DB_SERVER_PARAMETERS,
+    QUEUE_STREAM,
+    EnvVar,
+    queue_access_string,
+)
 
 
 def free_port() -> int:
@@ -654,6 +661,11 @@ class MariaDBServer(_Server):
                 "--innodb-log-file-size=48M",
                 "--innodb-flush-log-at-trx-commit=1",
                 "--max-connections=200",
+                # the parameter group's session limits (contract.DB_SERVER_PARAMETERS)
+                *(
+                    f"--{name.replace('_', '-')}={value}"
+                    for name, value in DB_SERVER_PARAMETERS.items()
+                ),
                 *tls_args,
                 *self._user_args(),
             ]

@@ -34,9 +34,29 @@ log = logging.getLogger("apps.frontend")
 class Handler(SimpleHTTPRequestHandler):
     api: urllib.parse.SplitResult
 
+    def _body_length(self) -> int | None:
+        """The declared body length, or None after answering 400 (a length that is not
+        plain ASCII digits, or a body framed by Transfer-Encoding, which this server does
+        not read: either way it cannot know where the body ends)."""
+        declared = self.headers.get_all("Content-Length") or []
+        if self.headers.get("Transfer-Encoding") is not None:
+            problem = "Transfer-Encoding is not supported: send Content-Length"
+        elif len(declared) > 1:
+            problem = "more than one Content-Length"
+        elif declared and not (declared[0].isascii() and declared[0].isdigit()):
+            problem = "Content-Length must be a non-negative integer"
+        else:
+            return int(declared[0]) if declared else 0
+        self.close_connection = True
+        self.send_error(400, problem)
+        return None
+
     def _proxy(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._body_length()
+        if length is None:
+            return
         if length > MAX_BODY:
+            self.close_connection = True
             self.send_error(413)
             return
         body = self.rfile.read(length) if length else None

@@ -18,8 +18,8 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from apps.common import contract, logs, redisq
 from apps.common import db as dbmod
-from apps.common import logs, redisq
 from apps.common.config import BIGINT_MAX, BIGINT_MIN, hostname
 from apps.common.contract import HEALTH_PATH, IDEMPOTENCY_HEADER, READINESS_PATH
 from apps.common.schema import COUNTS_TABLE
@@ -240,11 +240,9 @@ class ProducerApi:
         if raw is None:
             raise too_large
         try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise RequestRejectedError(400, "request body is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise RequestRejectedError(400, "request body must be a JSON object")
+            payload = contract.parse_body(raw)
+        except contract.BodyError as exc:
+            raise RequestRejectedError(400, str(exc)) from None
         if "count" not in payload:
             raise RequestRejectedError(400, "missing field: count")
         value = payload["count"]
@@ -280,7 +278,7 @@ class ProducerApi:
 def requested_key() -> str | None:
     """The request's idempotency key, if any, or :class:`RequestRejectedError`."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not redisq.KEY_PATTERN.match(key):
+    if key is not None and not contract.valid_key(key):
         raise RequestRejectedError(
             400, f"{IDEMPOTENCY_HEADER} must be 1-64 characters of [A-Za-z0-9_.:-]"
         )

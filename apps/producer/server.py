@@ -30,7 +30,7 @@ from typing import Any
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
@@ -54,6 +54,25 @@ class _TimedParser(HTTPRequestParser):  # type: ignore[misc]
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
         self.started = time.monotonic()
+
+    def parse_header(self, header_plus: bytes) -> None:
+        """waitress's parsing, then the framing and Host rules of RFC 9112 that it leaves
+        out. A request that breaks one is answered 400 and its connection closed, so
+        nothing after it on the connection (a smuggled request) is read."""
+        super().parse_header(header_plus)
+        headers = self.headers
+        if self.version == "1.1":
+            if self.chunked and "CONTENT_LENGTH" in headers:
+                # waitress would frame by Transfer-Encoding and keep the connection open
+                raise ParsingError("both Content-Length and Transfer-Encoding (RFC 9112 6.1)")
+            host = headers.get("HOST")
+            if host is None:
+                raise ParsingError("an HTTP/1.1 request must have a Host header (RFC 9112 3.2)")
+            if "," in host:  # waitress joins repeated headers with ", "
+                raise ParsingError("more than one Host header (RFC 9112 3.2)")
+        elif "TRANSFER_ENCODING" in headers:
+            # waitress frames an HTTP/1.0 request by Content-Length alone
+            raise ParsingError("Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1)")
 
 
 class _JsonErrorTask(ErrorTask):  # type: ignore[misc]

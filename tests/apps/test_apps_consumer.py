@@ -199,3 +199,53 @@ def test_service_health_metrics_and_emf(
     assert record["QueueBacklog"] in (0, 1)
     assert record["MessagesDeadLettered"] == 0
     assert 0 <= record["OldestPendingAgeSeconds"] < 10  # 8 may be pending: seconds old at most
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"key": "nl-key\n", "count": "1"},  # `$` matches before a trailing newline
+        {"key": "k-underscore", "count": "1_000"},
+        {"key": "k-blanks", "count": " 12 "},
+        {"key": "k-plus", "count": "+5"},
+        {"key": "k-arabic-indic", "count": "\u0661\u0662"},
+        {"key": "k-leading-zero", "count": "007"},
+        {"key": "k-minus-zero", "count": "-0"},
+        {"key": "k-newline", "count": "5\n"},
+    ],
+    ids=["key-newline", "underscore", "blanks", "plus", "arabic-indic", "zero", "-0", "nl"],
+)
+def test_entries_the_producer_could_not_have_written_are_dead_lettered(
+    consumer: Consumer, rclient: redis.Redis, maria: MariaDBServer, fields: dict[str, str]
+) -> None:
+    """The consumer reads an entry with the producer's rules (contract.py), not int()'s: a
+    value another writer (or the replay tool) adds in another form is not stored."""
+    rclient.xadd(STREAM, fields)
+    enqueue_values(rclient, [7])
+    drain(consumer)
+    assert db_values(maria) == [7]
+    dead = rclient.xrange(DEAD_STREAM)
+    assert [f["orig_key"] for _, f in dead] == [fields["key"]]
+    assert dead[0][1]["reason"].startswith("malformed")
+
+
+def test_a_connection_idle_past_half_its_wait_timeout_is_pinged_not_lost(
+    cenv: dict[str, str], rclient: redis.Redis, maria: MariaDBServer
+) -> None:
+    """A quiet queue: the server would end the session after DB_IDLE_TIMEOUT_S; the consumer
+    pings it after half that, so the next batch needs no reconnect and logs no outage."""
+    consumer = Consumer(load_settings({**cenv, "DB_IDLE_TIMEOUT_S": "2"}))
+    try:
+        enqueue_values(rclient, [1])
+        drain(consumer)
+        conn = consumer._conn
+        for _ in range(4):  # 4 s in all, twice the session's wait_timeout
+            time.sleep(1)
+            consumer._db()
+        enqueue_values(rclient, [2])
+        drain(consumer)
+        assert consumer._conn is conn
+        assert consumer.stats.snapshot()["failed"] == 0
+        assert sorted(db_values(maria)) == [1, 2]
+    finally:
+        consumer.close()

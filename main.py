@@ -16,6 +16,9 @@ other exception keeps its traceback.
 
 from __future__ import annotations
 
+import engine  # noqa: F401  # first: ENGINE=terrain makes `cdktf` CDK Terrain (engine.py)
+
+# isort: split
 import os
 import sys
 from collections.abc import Callable, Mapping

@@ -3,12 +3,15 @@
 The AWS provider bindings take 10-15 s to load, so every stack is synthesized exactly
 once per test session (``synth``), in-process, and tests read the parsed JSON. Modules
 that need no synthesis (config validation, apps) never import cdktf. Construct unit
-tests build into a small stack of their own (``unit_stack``).
+tests build into a small stack of their own (``unit_stack``). ``ENGINE=terrain`` runs them
+on CDK Terrain (engine.py).
 """
 
 from __future__ import annotations
 
-import os
+import engine  # noqa: F401  # first: ENGINE=terrain makes `cdktf` CDK Terrain (engine.py)
+
+# isort: split
 from typing import Any
 
 import pytest
@@ -23,9 +26,6 @@ from tests.support import (
     variant_stage,
     variant_systems,
 )
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,8 @@ TERRAFORM_VERSION = ">= 1.10, < 2.0"
 """1.10 brought S3-native state locking (``use_lockfile``)."""
 AWS_PROVIDER_VERSION = "~> 6.25.0"
 """The provider release the prebuilt bindings (cdktf-cdktf-provider-aws 21.22.1) describe."""
+AWS_PROVIDER_SOURCE = "hashicorp/aws"
+"""Explicit: the two engines' bindings default to different spellings (engine.py)."""
 
 
 def provider(
@@ -54,6 +56,7 @@ class ProjectStack(TerraformStack):
         provider(self, "aws", naming=naming, region=region, extra_tags=extra_tags)
         self.add_override("terraform.required_version", TERRAFORM_VERSION)
         self.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
+        self.add_override("terraform.required_providers.aws.source", AWS_PROVIDER_SOURCE)
         self.account_id: str = DataAwsCallerIdentity(self, "caller").account_id
 
     def keep_state(self, state: StateConfig) -> None:

@@ -30,8 +30,18 @@ CHILD_TIMEOUT_S = 600
 class EngineSynth:
     """One engine's synthesis: its stacks, parsed, and what the child process had loaded."""
 
+    outdir: Path
     stacks: dict[str, dict[str, Any]]
     loaded: dict[str, str]
+
+    def files(self) -> dict[str, bytes]:
+        """Every file written but the stacks and the manifest (assets: Lambda packages, ...)."""
+        skip = {"cdk.tf.json", "manifest.json"}
+        return {
+            str(p.relative_to(self.outdir)): p.read_bytes()
+            for p in sorted(self.outdir.rglob("*"))
+            if p.is_file() and p.name not in skip
+        }
 
 
 # Runs main.py as `python main.py` does, then reports which modules `cdktf` and the provider
@@ -82,7 +92,8 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, EngineSynth]:
             p.name: json.loads((p / "cdk.tf.json").read_text())
             for p in sorted((outdir / "stacks").iterdir())
         }
-        result[name] = EngineSynth(stacks=stacks, loaded=json.loads(out.splitlines()[-1]))
+        loaded = json.loads(out.splitlines()[-1])
+        result[name] = EngineSynth(outdir=outdir, stacks=stacks, loaded=loaded)
     return result
 
 
@@ -90,13 +101,25 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, EngineSynth]:
 
 
 def test_both_engines_write_the_same_stacks(engines: dict[str, EngineSynth]) -> None:
+    """The same keys in the same order with the same values; only the text of empty lists and
+    objects differs (CDKTF writes them over two lines), which JSON readers never see."""
     cdktf, terrain = engines[engine.CDKTF].stacks, engines[engine.TERRAIN].stacks
     assert sorted(cdktf) == sorted(terrain)
     assert len(cdktf) >= 13
-    different = [
-        name for name in cdktf if without_metadata(cdktf[name]) != without_metadata(terrain[name])
-    ]
+
+    def text(stack: dict[str, Any]) -> str:
+        return json.dumps(without_metadata(stack), indent=1)  # keeps the written key order
+
+    different = [name for name in cdktf if text(cdktf[name]) != text(terrain[name])]
     assert not different, f"stacks that differ apart from // metadata: {different}"
+
+
+def test_both_engines_write_the_same_assets(engines: dict[str, EngineSynth]) -> None:
+    cdktf, terrain = engines[engine.CDKTF].files(), engines[engine.TERRAIN].files()
+    assert cdktf, "no assets written"
+    assert sorted(cdktf) == sorted(terrain)
+    different = [path for path in cdktf if cdktf[path] != terrain[path]]
+    assert not different, f"assets that differ: {different}"
 
 
 def test_both_engines_pin_the_same_aws_provider(engines: dict[str, EngineSynth]) -> None:

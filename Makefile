@@ -40,7 +40,7 @@ help:
 	@echo "make test-infra   the infrastructure tests alone (CI runs them again with ENGINE=terrain)"
 	@echo "ENGINE=terrain make <target>   the same with CDK Terrain instead of CDKTF (README \"Engines\")"
 	@echo "make run     run producer, consumer, Redis, MariaDB and the frontend locally"
-	@echo "make bench   print consumer and producer throughput figures"
+	@echo "make bench   print consumer and producer throughput figures, and make synth per engine"
 	@echo "make deploy ENV=dev   bootstrap, synth, repositories, images, deploy, smoke test (DRY_RUN=1, AUTO_APPROVE=1)"
 	@echo "make deploy ENV=metabase-dev  a seed system's stack: preflight first (exit 2 naming what is missing)"
 	@echo "make destroy ENV=dev  destroy an environment or system stack (refuses what is deletion-protected)"
@@ -149,6 +149,7 @@ run: deps $(STAMPS)/apt
 bench: deps $(STAMPS)/apt
 	$(PIPENV) run python -m bench
 	$(PIPENV) run python -m bench.review
+	$(PIPENV) run python -m bench.engines
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import engine
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,12 +48,12 @@ def main() -> int:
 
 
 def _bench() -> int:
-    cdktf = str(ROOT / "node_modules" / ".bin" / "cdktf")
-    synth = timed([cdktf, "synth"])
+    cli = "cdktn" if engine.ENGINE == engine.TERRAIN else "cdktf"
+    synth = timed([str(ROOT / "node_modules" / ".bin" / cli), "synth"])
     review = timed([sys.executable, "-m", "tools.review"])
     timed([sys.executable, "-m", "tools.review", "--base", "HEAD"])  # fills the cache
     cached = timed([sys.executable, "-m", "tools.review", "--base", "HEAD"])
-    print(f"make synth (cdktf synth): {synth:.1f} s")
+    print(f"make synth ({cli} synth): {synth:.1f} s")
     print(f"make review: {review:.1f} s ({review / synth:.2f}x synth; limit 1.5x)")
     ratio = cached / synth
     print(f"make review BASE=HEAD, base cached: {cached:.1f} s ({ratio:.2f}x synth; limit 1.5x)")

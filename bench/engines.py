@@ -2,8 +2,9 @@
 
 Per round, interleaved (CDKTF synth, CDK Terrain synth, CDKTF floor, CDK Terrain floor), so
 both engines see the same load on a shared machine. ``make synth`` is the real target (all
-stacks, ``python -O``); the import floor is ``python -O -c "import main"``: the engine and every
-binding the app imports, with no construct built and nothing written. Prints medians and each
+stacks, ``python -O``); the import floor is ``python -O`` importing ``main`` and every module of
+``stacks`` (so the engine and every binding the app uses), with no construct built and nothing
+written. Prints medians and each
 engine's synth against its floor and against the other's synth. Never fails on time.
 """
 
@@ -20,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("BENCH_SYNTH_ROUNDS", "3"))
 ENGINES = {"cdktf": "CDKTF", "terrain": "CDK Terrain"}
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
+IMPORT_FLOOR = (
+    "import importlib, pkgutil, main, stacks\n"
+    "for m in pkgutil.iter_modules(stacks.__path__): importlib.import_module('stacks.' + m.name)"
+)
 
 
 def timed(argv: list[str], engine: str) -> float:
@@ -42,7 +47,7 @@ def main() -> int:
         for name in ENGINES:
             synth[name].append(timed(["make", "-s", "synth"], name))
         for name in ENGINES:
-            floor[name].append(timed([PYTHON, "-O", "-c", "import main"], name))
+            floor[name].append(timed([PYTHON, "-O", "-c", IMPORT_FLOOR], name))
     median = {name: statistics.median(synth[name]) for name in ENGINES}
     print(f"make synth per engine, {ROUNDS} interleaved rounds (median; all runs)")
     for name, label in ENGINES.items():

@@ -44,11 +44,15 @@ class EngineSynth:
         }
 
 
-# Runs main.py as `python main.py` does, then reports which modules `cdktf` and the provider
+# Runs main.py as `python main.py` does (it ends with sys.exit), then reports which modules `cdktf` and the provider
 # package really were in that process.
 CHILD = """
 import json, runpy, sys
-runpy.run_path("main.py", run_name="__main__")
+try:
+    runpy.run_path("main.py", run_name="__main__")
+except SystemExit as stop:
+    if stop.code not in (None, 0):
+        raise
 print(json.dumps({name: sys.modules[name].__name__
                   for name in ("cdktf", "cdktf_cdktf_provider_aws")}))
 """

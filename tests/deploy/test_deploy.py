@@ -305,3 +305,19 @@ def test_uncommitted_changes_are_refused_without_an_explicit_tag(
     assert code == 2
     assert "uncommitted changes" in out
     assert recorder.calls == []
+
+
+@pytest.mark.parametrize(("engine", "cli"), [("", "cdktf"), ("terrain", "cdktn")])
+def test_deploy_drives_the_selected_engines_cli(
+    engine: str, cli: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ENGINE=terrain make deploy`` builds the stacks with CDK Terrain and drives them with
+    its own CLI (cdktn), the project's copy when installed."""
+    from tools.deploy.plan import Context, Runner
+
+    monkeypatch.setenv("ENGINE", engine)
+    ctx = Context(env="dev", runner=Runner(io.StringIO(), tmp_path), root=tmp_path)
+    assert ctx.cdktf == cli
+    (tmp_path / "node_modules" / ".bin").mkdir(parents=True)
+    (tmp_path / "node_modules" / ".bin" / cli).write_text("")
+    assert ctx.cdktf == str(tmp_path / "node_modules" / ".bin" / cli)

@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,6 +29,12 @@ DEFAULT_STATE_BUCKET = "pcp-terraform-state"
 REVIEW_ALARM_EMAIL = "alarms@example.invalid"
 PRODUCTION = frozenset({"prod"})
 """Environments whose alarm target must be real (environments/prod.py: Tier.PRODUCTION)."""
+
+
+def cli_name(environ: Mapping[str, str]) -> str:
+    """The CLI of the engine ``ENGINE`` selects (engine.py): ``cdktn`` for ``terrain``,
+    else ``cdktf``."""
+    return "cdktn" if environ.get("ENGINE") == "terrain" else "cdktf"
 
 
 class StepError(Exception):
@@ -255,8 +261,11 @@ class Context:
 
     @property
     def cdktf(self) -> str:
-        local = self.root / "node_modules" / ".bin" / "cdktf"
-        return str(local) if local.exists() else "cdktf"
+        """The engine's CLI (``ENGINE=terrain``: CDK Terrain's ``cdktn``; unset: ``cdktf``),
+        the project's own copy when installed."""
+        name = cli_name(os.environ)
+        local = self.root / "node_modules" / ".bin" / name
+        return str(local) if local.exists() else name
 
     @property
     def synth_dir(self) -> Path:

@@ -88,14 +88,16 @@ class _JsonErrorTask(ErrorTask):  # type: ignore[misc]
         self.set_close_on_finish()
         data = body.encode()
         self.content_length = len(data)
-        self.write(data)
         request = self.request
         started = getattr(request, "started", None)
+        # Logged before the answer leaves: once the client has it, it may send its next
+        # request, whose access line must not come first.
         log_access(
             getattr(request, "command", None) or "-", getattr(request, "path", None) or "",
             error.code,
             0.0 if started is None else (time.monotonic() - started) * 1000,
         )  # fmt: skip
+        self.write(data)
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]

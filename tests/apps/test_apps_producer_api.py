@@ -261,3 +261,28 @@ def test_non_json_constants_are_400(
     assert resp.status_code == 400
     assert constant.lstrip("-") in resp.get_json()["error"]
     assert stream_len(rclient) == 0
+
+
+def test_waitress_error_answers_are_logged_before_they_leave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 413 or 400 that waitress answers itself gets its access line before the answer is
+    written: a client that sends its next request on receiving it must not see that
+    request's line come first (the trail's order is the requests' order)."""
+    from types import SimpleNamespace
+
+    from apps.producer import server
+
+    events: list[str] = []
+    monkeypatch.setattr(server, "log_access", lambda *args: events.append("logged"))
+    task = server._JsonErrorTask.__new__(server._JsonErrorTask)
+    task.request = SimpleNamespace(
+        error=SimpleNamespace(code=413, reason="Request Entity Too Large", body="too big"),
+        command="POST",
+        path="/count",
+    )
+    task.response_headers = []
+    task.set_close_on_finish = lambda: None  # type: ignore[method-assign]
+    task.write = lambda data: events.append("written")  # type: ignore[method-assign]
+    task.execute()
+    assert events == ["logged", "written"]

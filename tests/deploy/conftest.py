@@ -71,3 +71,11 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+
+
+@pytest.fixture(autouse=True)
+def cdktf_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deploy tool drives the CLI of the engine ``ENGINE`` selects (``cdktn`` under
+    ``terrain``; test_deploy.py tests that choice); every other test records one CLI name,
+    ``cdktf``, whichever engine the suite runs under (CI runs it under both)."""
+    monkeypatch.delenv("ENGINE", raising=False)

@@ -581,13 +581,17 @@ def _login(ctx: Context, ecr: Any) -> None:
     )
 
 
-def deploy_stack(ctx: Context) -> str | None:
+def deploy_stack(ctx: Context, *, shown_env: str | None = None) -> str | None:
+    """``cdktf deploy`` of the stack, then its outputs printed (sensitive ones left out);
+    ``shown_env``: the variable the printed command line starts with (unset: the
+    platform's ``IMAGE_TAG``)."""
     outputs = ctx.synth_dir / f"outputs-{ctx.env}.json"
+    shown_env = f"IMAGE_TAG={ctx.image_tag}" if shown_env is None else shown_env
     ctx.runner(
         "deploy",
         [ctx.cdktf, "deploy", ctx.env, "--auto-approve", "--outputs-file", str(outputs)],
         env=ctx.synth_env(),
-        shown=f"IMAGE_TAG={ctx.image_tag} cdktf deploy {ctx.env} --auto-approve "
+        shown=f"{shown_env} cdktf deploy {ctx.env} --auto-approve "
         f"--outputs-file {str(outputs).replace(f'{ctx.root}/', '')}",
     )
     if outputs.exists():

@@ -31,9 +31,11 @@ from tools.deploy.plan import (
     stack_region,
     state_bucket,
 )
+from tools.deploy.plan import (
+    deploy_stack as deploy_with_outputs,
+)
 from tools.ecr_targets import first_apply_targets
 
-SENSITIVE_OUTPUTS = frozenset({"database_endpoint"})
 PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
 UPSTREAM_SERVICE = {"dashboard": "server"}
 """A repository whose upstream image has another name (``--build-arg SERVICE=``)."""
@@ -294,22 +296,8 @@ def assets(ctx: Context) -> str | None:
 
 
 def deploy_stack(ctx: Context) -> str | None:
-    outputs = ctx.synth_dir / f"outputs-{ctx.env}.json"
-    shown_outputs = str(outputs).replace(f"{ctx.root}/", "")
-    ctx.runner(
-        "deploy",
-        [ctx.cdktf, "deploy", ctx.env, "--auto-approve", "--outputs-file", str(outputs)],
-        env=ctx.synth_env(),
-        shown=f"SYSTEMS={ctx.system} cdktf deploy {ctx.env} --auto-approve "
-        f"--outputs-file {shown_outputs}",
-    )
-    if outputs.exists():
-        document = json.loads(outputs.read_text())
-        ctx.outputs = dict(document.get(ctx.env, document))
-        for key, value in sorted(ctx.outputs.items()):
-            if key not in SENSITIVE_OUTPUTS:
-                print(f"    {key} = {value}", file=ctx.out)
-    return None
+    """The platform's deploy step, printed with the system it builds."""
+    return deploy_with_outputs(ctx, shown_env=f"SYSTEMS={ctx.system}")
 
 
 def make_smoke(smoke: SmokeCall, describe: Callable[[Context], str]) -> Step:

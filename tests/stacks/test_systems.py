@@ -141,7 +141,7 @@ def test_the_application_verifies_the_database_certificate(
     """Through a connection URL (``sslmode=verify-full&sslrootcert=``) or the service's own
     variables (Metaflow's ``MF_METADATA_DB_SSL_MODE`` and root certificate path).
     Panintelligence documents no TLS setting for its repository connection: the server
-    refuses plain connections and the image's JVM trusts the RDS CAs (README, known
+    offers TLS (required once hardened) and the image's JVM trusts the RDS CAs (README, known
     limitation)."""
     name, stack = system_stack
     if name.startswith("panintelligence"):

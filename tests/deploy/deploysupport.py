@@ -44,8 +44,30 @@ class FakeSmoke:
     error: str | None
 
 
+class RecordingRunner(Runner):
+    """What both recorders share: every call's line (as shown) and environment kept in
+    order, and the one call named by ``fail_once`` failed once."""
+
+    fail_once: str | None
+
+    def __post_init__(self) -> None:
+        super().__init__(io.StringIO(), ROOT)
+        self.calls: list[str] = []
+        self.envs: list[dict[str, str]] = []
+
+    def record(self, step: str, argv: Any, env: dict[str, str] | None) -> list[str]:
+        """Record the call (or fail it, once); its words."""
+        line = display(argv, ROOT)
+        self.calls.append(line)
+        self.envs.append(dict(env or {}))
+        if self.fail_once and self.fail_once in line:
+            self.fail_once = None
+            raise StepError(step, f"`{line}` failed (simulated)", "re-run")
+        return list(argv)
+
+
 @dataclass
-class SystemRecorder(Runner):
+class SystemRecorder(RecordingRunner):
     """Stands in for the CLIs; records every call. ``terraform apply -target=...``
     creates the targeted repositories and buckets in the stack's region, ``docker push``
     puts the image, ``cdktf deploy bootstrap`` makes the state bucket, ``cdktf deploy
@@ -54,11 +76,6 @@ class SystemRecorder(Runner):
     outdir: Path
     outputs: dict[str, Any] = field(default_factory=dict)
     fail_once: str | None = None
-
-    def __post_init__(self) -> None:
-        super().__init__(io.StringIO(), ROOT)
-        self.calls: list[str] = []
-        self.envs: list[dict[str, str]] = []
 
     def __call__(
         self,
@@ -69,13 +86,7 @@ class SystemRecorder(Runner):
         env: dict[str, str] | None = None,
         shown: str | None = None,
     ) -> str:
-        line = display(argv, ROOT)
-        self.calls.append(line)
-        self.envs.append(dict(env or {}))
-        if self.fail_once and self.fail_once in line:
-            self.fail_once = None
-            raise StepError(step, f"`{line}` failed (simulated)", "re-run")
-        words = list(argv)
+        words = self.record(step, argv, env)
         if words[1:3] == ["deploy", "bootstrap"]:
             boto3.client("s3", region_name=REGION).create_bucket(
                 Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
@@ -120,18 +131,13 @@ class SystemRecorder(Runner):
 
 
 @dataclass
-class Recorder(Runner):
+class Recorder(RecordingRunner):
     """The platform's: stands in for the cdktf, terraform and docker CLIs (the
     repositories of ``dev``); records every call."""
 
     aws: dict[str, Any]
     outdir: Path
     fail_once: str | None = None
-
-    def __post_init__(self) -> None:
-        super().__init__(io.StringIO(), ROOT)
-        self.calls: list[str] = []
-        self.envs: list[dict[str, str]] = []
 
     def __call__(
         self,
@@ -142,13 +148,7 @@ class Recorder(Runner):
         env: dict[str, str] | None = None,
         shown: str | None = None,
     ) -> str:
-        line = display(argv, ROOT)
-        self.calls.append(line)
-        self.envs.append(dict(env or {}))
-        if self.fail_once and self.fail_once in line:
-            self.fail_once = None
-            raise StepError(step, f"`{line}` failed (simulated)", "re-run")
-        words = list(argv)
+        words = self.record(step, argv, env)
         if words[1:3] == ["deploy", "bootstrap"]:
             self.aws["s3"].create_bucket(
                 Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}

@@ -7,6 +7,10 @@ names. With ``ENGINE=terrain``, importing this module puts an alias finder first
 the ``cdktn`` / ``cdktn_provider_aws.<x>`` module itself (imported on first use, as the
 provider's submodules are loaded lazily anyway). Unset or ``ENGINE=cdktf``, it does nothing.
 
+CDK Terrain also records no creation stack on its tokens unless the shell asks for them
+(``CDKTN_DISABLE_CREATION_STACK=0``): capturing a stack trace for every token was the largest
+part of the Node runtime's own work while the stacks are built (:func:`runtime_defaults`).
+
 Import it before anything that could import cdktf: ``main.py`` (first import; the CLI and
 the synthesizing tools run ``main.py``) and ``tests/conftest.py`` do.
 docs/decisions.md says why an alias and not a copy or a wrapper module.
@@ -19,7 +23,7 @@ import importlib.abc
 import importlib.machinery
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from types import ModuleType
 
 from apps.common.errors import env_error
@@ -31,6 +35,8 @@ ENGINES = (CDKTF, TERRAIN)
 """The values ``ENGINE`` takes; unset means ``cdktf``."""
 TERRAIN_MODULES = {"cdktf": "cdktn", "cdktf_cdktf_provider_aws": "cdktn_provider_aws"}
 """The module (and its submodules) the code imports -> the one CDK Terrain provides."""
+CREATION_STACK_VARIABLE = "CDKTN_DISABLE_CREATION_STACK"
+"""CDK Terrain's switch: ``1`` (or ``true``) makes its tokens skip capturing a stack trace."""
 
 
 def selected(environ: Mapping[str, str]) -> str:
@@ -100,12 +106,25 @@ def install(environ: Mapping[str, str]) -> str:
     return engine
 
 
+def runtime_defaults(engine: str, environ: MutableMapping[str, str]) -> None:
+    """What the engine's Node runtime reads from ``environ`` (copied when jsii starts it).
+
+    CDK Terrain: tokens skip their creation stack (a stack trace shown only when a token
+    cannot be resolved) unless the shell sets ``CDKTN_DISABLE_CREATION_STACK`` itself, e.g.
+    ``=0`` to debug such an error. CDKTF has no such switch; nothing is set for it.
+    """
+    if engine == TERRAIN:
+        environ.setdefault(CREATION_STACK_VARIABLE, "1")
+
+
 def _install_or_exit() -> str:
     try:
-        return install(os.environ)
+        engine = install(os.environ)
     except ValueError as error:  # a wrong ENGINE: one line, exit status 2
         sys.stderr.write(f"error: {error}\n")
         raise SystemExit(2) from None
+    runtime_defaults(engine, os.environ)
+    return engine
 
 
 ENGINE = _install_or_exit()

@@ -240,3 +240,52 @@ def test_alias_maps_names_by_their_first_part(json_as_old_name: engine.ModuleAli
     assert json_as_old_name.target("oldjson.scanner") == "json.scanner"
     assert json_as_old_name.target("oldjsonx") is None
     assert json_as_old_name.target("json") is None
+
+
+# --- the runtime's defaults -----------------------------------------------------------------
+
+
+def test_terrain_tokens_skip_their_creation_stack_by_default() -> None:
+    environ: dict[str, str] = {}
+    engine.runtime_defaults(engine.TERRAIN, environ)
+    assert environ == {engine.CREATION_STACK_VARIABLE: "1"}
+
+
+def test_terrain_keeps_the_shells_creation_stack_choice() -> None:
+    environ = {engine.CREATION_STACK_VARIABLE: "0"}
+    engine.runtime_defaults(engine.TERRAIN, environ)
+    assert environ == {engine.CREATION_STACK_VARIABLE: "0"}
+
+
+def test_cdktf_runtime_gets_no_terrain_setting() -> None:
+    environ: dict[str, str] = {}
+    engine.runtime_defaults(engine.CDKTF, environ)
+    assert environ == {}
+
+
+# A token made by the runtime, and the length of the stack trace it recorded.
+CREATION_STACK_CHILD = """
+import engine, cdktf
+token = cdktf.Tokenization.reverse_string(cdktf.Fn.upper("x")).first_token
+print(len(token.creation_stack))
+"""
+
+
+@pytest.mark.parametrize(("shell", "recorded"), [(None, False), ("0", True)])
+def test_terrain_runtime_honours_the_creation_stack_setting(
+    shell: str | None, recorded: bool
+) -> None:
+    env = {**os.environ, engine.VARIABLE: engine.TERRAIN}
+    env.pop(engine.CREATION_STACK_VARIABLE, None)
+    if shell is not None:
+        env[engine.CREATION_STACK_VARIABLE] = shell
+    result = subprocess.run(
+        [sys.executable, "-c", CREATION_STACK_CHILD],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert (int(result.stdout.split()[-1]) > 0) is recorded

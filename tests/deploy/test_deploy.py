@@ -198,6 +198,22 @@ def test_dry_run_without_credentials_prints_the_documented_sequence(
     assert "no credentials: a dry run assumes nothing exists yet" in text
 
 
+def test_dry_run_under_terrain_prints_the_cdktn_commands_it_runs(
+    outdir: Path, monkeypatch: pytest.MonkeyPatch, no_credentials: None
+) -> None:
+    """``ENGINE=terrain`` runs ``cdktn``; the printed commands say so (they said cdktf)."""
+    monkeypatch.setenv("ENGINE", "terrain")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.delenv("TF_STATE_BUCKET", raising=False)
+    out = io.StringIO()
+    assert deploy.main(["deploy", "dev", "--dry-run"], out=out, outdir=outdir) == 0
+    text = out.getvalue().replace(str(outdir), "cdktf.out")
+    printed = [line.strip()[2:] for line in text.splitlines() if line.strip().startswith("$ ")]
+    expected = [line.replace(" cdktf ", " cdktn ") for line in documented_sequence(IMAGE_TAG)]
+    assert printed == [line.replace("cdktf deploy", "cdktn deploy") for line in expected]
+    assert not [line for line in printed if "cdktf " in line]
+
+
 def documented_sequence(tag: str) -> list[str]:
     """The commands README's "What `make deploy` does" lists, with this run's tag."""
     readme = (ROOT / "README.md").read_text()

@@ -257,6 +257,29 @@ def test_destroy_says_what_it_keeps_and_empties_the_buckets(
     assert recorder.envs[-1]["SYSTEMS"] == "panintelligence"
 
 
+def test_under_terrain_the_printed_commands_name_cdktn(
+    outdir: Path, no_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ENGINE=terrain`` runs ``cdktn``; the synth, deploy and destroy lines say so."""
+    monkeypatch.setenv("ENGINE", "terrain")
+    printed = {}
+    for action in ("deploy", "destroy"):
+        _, out = run_system([action, "metabase-dev", "--dry-run"], None, outdir)
+        printed[action] = [
+            line.strip()[2:]
+            for line in out.splitlines()
+            if line.strip().startswith("$ ") and " cdkt" in line
+        ]
+    assert printed["deploy"][0] == "SYSTEMS=metabase cdktn synth"
+    assert printed["deploy"][-1].startswith(
+        "SYSTEMS=metabase cdktn deploy metabase-dev --auto-approve"
+    )
+    assert printed["destroy"] == [
+        "SYSTEMS=metabase cdktn synth",
+        "SYSTEMS=metabase cdktn destroy metabase-dev --auto-approve",
+    ]
+
+
 def test_destroy_refuses_a_protected_user_pool(aws: dict[str, Any], outdir: Path) -> None:
     cognito = boto3.client("cognito-idp", region_name=REGION)
     pool = cognito.create_user_pool(PoolName="dekart-prod-users", DeletionProtection="ACTIVE")

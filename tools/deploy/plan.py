@@ -260,12 +260,16 @@ class Context:
     synth and deploy build only that system's stacks (``SYSTEMS``)."""
 
     @property
+    def cli(self) -> str:
+        """The engine's CLI by name, as printed command lines show it (``ENGINE=terrain``:
+        CDK Terrain's ``cdktn``; unset: ``cdktf``)."""
+        return cli_name(os.environ)
+
+    @property
     def cdktf(self) -> str:
-        """The engine's CLI (``ENGINE=terrain``: CDK Terrain's ``cdktn``; unset: ``cdktf``),
-        the project's own copy when installed."""
-        name = cli_name(os.environ)
-        local = self.root / "node_modules" / ".bin" / name
-        return str(local) if local.exists() else name
+        """The engine's CLI (:attr:`cli`) to run: the project's own copy when installed."""
+        local = self.root / "node_modules" / ".bin" / self.cli
+        return str(local) if local.exists() else self.cli
 
     @property
     def synth_dir(self) -> Path:
@@ -444,7 +448,7 @@ def state_bucket(ctx: Context) -> str | None:
 
 def synth(ctx: Context) -> str | None:
     argv = [ctx.cdktf, "synth"]
-    shown = f"IMAGE_TAG={ctx.image_tag} cdktf synth"
+    shown = f"IMAGE_TAG={ctx.image_tag} {ctx.cli} synth"
     if ctx.dry_run and not (ctx.synth_dir / "stacks" / ctx.env / "cdk.tf.json").exists():
         # A dry run needs the stack to name what it would do; the synth writes only here.
         Runner(ctx.out, ctx.root)("synth", argv, env=ctx.synth_env(), shown=shown)
@@ -591,7 +595,7 @@ def deploy_stack(ctx: Context, *, shown_env: str | None = None) -> str | None:
         "deploy",
         [ctx.cdktf, "deploy", ctx.env, "--auto-approve", "--outputs-file", str(outputs)],
         env=ctx.synth_env(),
-        shown=f"{shown_env} cdktf deploy {ctx.env} --auto-approve "
+        shown=f"{shown_env} {ctx.cli} deploy {ctx.env} --auto-approve "
         f"--outputs-file {str(outputs).replace(f'{ctx.root}/', '')}",
     )
     if outputs.exists():

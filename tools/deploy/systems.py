@@ -137,7 +137,7 @@ def service_log_groups(stack: dict[str, Any]) -> list[str]:
 def synth(ctx: Context) -> str | None:
     """Only this system's stacks (``SYSTEMS``): the platform's are not needed."""
     argv = [ctx.cdktf, "synth"]
-    shown = f"SYSTEMS={ctx.system} cdktf synth"
+    shown = f"SYSTEMS={ctx.system} {ctx.cli} synth"
     if ctx.dry_run and not (ctx.synth_dir / "stacks" / ctx.env / "cdk.tf.json").exists():
         Runner(ctx.out, ctx.root)("synth", argv, env=ctx.synth_env(), shown=shown)
     else:
@@ -397,7 +397,7 @@ def system_destroy(ctx: Context) -> str | None:
         "destroy",
         [ctx.cdktf, "destroy", ctx.env, "--auto-approve"],
         env=ctx.synth_env(),
-        shown=f"SYSTEMS={ctx.system} cdktf destroy {ctx.env} --auto-approve",
+        shown=f"SYSTEMS={ctx.system} {ctx.cli} destroy {ctx.env} --auto-approve",
     )
     return None
 

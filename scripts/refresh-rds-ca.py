@@ -69,13 +69,20 @@ def from_package(version: str, integrity: str | None) -> tuple[list[bytes], str]
     return [pem.encode() for pem in json.loads(out.stdout)], digest
 
 
+def is_ca(cert: x509.Certificate) -> bool:
+    """Whether ``cert`` says it is a CA; one without BasicConstraints does not."""
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def usable(pems: list[bytes], today: datetime.datetime) -> list[x509.Certificate]:
     keep: dict[bytes, x509.Certificate] = {}
     for pem in pems:
         for cert in x509.load_pem_x509_certificates(pem):
-            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
             if (
-                ca
+                is_ca(cert)
                 and "Amazon RDS" in cert.subject.rfc4514_string()
                 and (cert.not_valid_before_utc <= today < cert.not_valid_after_utc)
             ):

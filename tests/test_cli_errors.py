@@ -328,8 +328,19 @@ def test_refresh_rds_ca_usage_error_is_one_line() -> None:
     assert_one_line_errors(run_command(REFRESH, "--pin"), "error: unrecognized arguments: --pin")
 
 
-def self_signed_ca(common_name: str) -> bytes:
-    """A valid CA certificate in PEM that is not Amazon RDS's."""
+def test_refresh_rds_ca_with_only_a_certificate_without_basic_constraints_is_one_line(
+    tmp_path: Path,
+) -> None:
+    """A certificate that does not say it is a CA (no BasicConstraints) is not one: left out,
+    not a traceback."""
+    (tmp_path / "leaf.pem").write_bytes(self_signed_ca("Amazon RDS leaf", ca=False))
+    run = run_command(REFRESH, "--pem", str(tmp_path / "leaf.pem"))
+    assert_one_line_errors(run, "error: no usable Amazon RDS CA certificate in file leaf.pem")
+
+
+def self_signed_ca(common_name: str, *, ca: bool = True) -> bytes:
+    """A valid CA certificate in PEM that is not Amazon RDS's (``ca=False``: a certificate
+    without the BasicConstraints extension)."""
     import datetime
 
     from cryptography import x509
@@ -341,7 +352,7 @@ def self_signed_ca(common_name: str) -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -349,7 +360,9 @@ def self_signed_ca(common_name: str) -> bytes:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
     )
-    return cert.public_bytes(Encoding.PEM)
+    if ca:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=True, path_length=None), critical=True
+        )
+    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.PEM)

@@ -143,3 +143,16 @@ class RootFilesystem(Enum):
     """The container may write anywhere in its own filesystem (on the task's ephemeral
     storage, gone when the task stops), as Docker runs images by default. For a
     third-party image not yet shown to start on a read-only root."""
+
+
+class WorkspaceRole(Enum):
+    """What a Dekart user may do in its one shared workspace (``DEKART_DEFAULT_WORKSPACE_ROLE``,
+    Dekart 0.23)."""
+
+    ADMIN = "admin"
+    """An editor who also manages the workspace: its members, their roles, its connections."""
+    EDITOR = "editor"
+    """Runs queries; creates, edits, forks and shares maps (others' only when shared for
+    editing)."""
+    VIEWER = "viewer"
+    """Opens maps shared with the workspace; runs no query and makes no map."""

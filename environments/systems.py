@@ -21,6 +21,7 @@ from constructs_lib.options import (
     NatGateways,
     RootFilesystem,
     Tier,
+    WorkspaceRole,
 )
 from constructs_lib.settings import (
     DEFAULT_LOG_RETENTION_DAYS,
@@ -402,6 +403,25 @@ class AthenaSettings:
 
 
 @dataclass(frozen=True)
+class WorkspaceSettings:
+    """Dekart's roles: every user joins its one shared workspace at their first sign-in,
+    with the role these settings give then. Dekart keeps that role: a change here applies
+    to users who have not signed in yet (an administrator changes the others' in the app)."""
+
+    admin_email: str | None = None
+    """The workspace's administrator (``DEKART_DEFAULT_WORKSPACE_ADMIN``), exactly as the
+    sign-in's ``email`` claim spells it (compared case-sensitively). Unset: nobody
+    administers the workspace; members join on their own and the Athena connection comes
+    from the environment, so nothing needs one."""
+    default_role: WorkspaceRole = WorkspaceRole.EDITOR
+    """Every other user's role. Unset: editor (Dekart's own default, when no administrator
+    is named, makes every user an administrator)."""
+
+
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
 class CognitoSettings:
     """Who may sign in to Dekart: the load balancer authenticates every request with
     Cognito before it reaches the application."""
@@ -431,6 +451,9 @@ class DekartConfig(SystemConfig):
     athena: AthenaSettings
     cognito: CognitoSettings | None = None
     """Unset: no sign-in; allowed only for an internal load balancer (no domain)."""
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+    """Who administers the shared workspace and everyone else's role. Unset: no
+    administrator, every user an editor."""
 
     def check(self) -> None:
         athena = self.athena
@@ -472,6 +495,18 @@ class DekartConfig(SystemConfig):
                 "use 1-100000 GB",
             )
         self._check_cognito()
+        self._check_workspace()
+
+    def _check_workspace(self) -> None:
+        email = self.workspace.admin_email
+        if email is not None and (len(email) > 254 or not _EMAIL_RE.fullmatch(email)):
+            raise fail(
+                self,
+                "workspace.admin_email",
+                repr(email),
+                "use the administrator's email address as they sign in with it "
+                "(name@example.com), or unset it",
+            )
 
     def _check_cognito(self) -> None:
         cognito = self.cognito

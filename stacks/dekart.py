@@ -32,7 +32,7 @@ from constructs_lib.policy import Statement
 from constructs_lib.secrets import SecretRef
 from constructs_lib.user_pool import UserPool, UserPoolProps
 from constructs_lib.web_load_balancer import CognitoAuthentication
-from environments.systems import DekartConfig
+from environments.systems import DekartConfig, WorkspaceSettings
 
 from .system import RDS_CA_PATH, SystemStack
 
@@ -62,6 +62,16 @@ unpublished (its public copies go)."""
 ATHENA_RESULTS_DAYS = 7
 """Days Athena's own result files are kept (Dekart serves its copies)."""
 BUCKET_ACCESS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
+
+
+def workspace_environment(workspace: WorkspaceSettings) -> dict[str, str]:
+    """Dekart's role settings: the role every user gets at their first sign-in, always
+    named (left unset, and with no administrator named, Dekart makes every user an
+    administrator), and the one administrator when the config names one."""
+    env = {"DEKART_DEFAULT_WORKSPACE_ROLE": workspace.default_role.value}
+    if workspace.admin_email is not None:
+        env["DEKART_DEFAULT_WORKSPACE_ADMIN"] = workspace.admin_email
+    return env
 
 
 class DekartStack(SystemStack):
@@ -171,7 +181,7 @@ class DekartStack(SystemStack):
             # with its regional public keys, AWS_REGION): maps have owners. Without it,
             # every signed-in user is one anonymous user who may edit or delete any map.
             env["DEKART_REQUIRE_AMAZON_OIDC"] = "1"
-        return env
+        return {**env, **workspace_environment(config.workspace)}
 
     def secrets(self) -> Mapping[str, SecretRef]:
         return {

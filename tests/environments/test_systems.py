@@ -19,6 +19,7 @@ from constructs_lib.options import (
     NatGateways,
     RootFilesystem,
     Tier,
+    WorkspaceRole,
 )
 from constructs_lib.settings import ServiceSettings
 from environments import SYSTEM_ENVIRONMENTS, dekart, metabase
@@ -29,6 +30,7 @@ from environments.systems import (
     ImageRuntime,
     SystemConfig,
     WebSettings,
+    WorkspaceSettings,
 )
 
 PROD_CONFIGS = (metabase.PROD, dekart.PROD)
@@ -688,3 +690,25 @@ def test_panintelligence_names_data_sources_by_range_for_its_network_acls() -> N
         r"address ranges only: name the data source by cidr$",
         data_sources=(DataSource("lake", 5432, security_group_id="sg-0123456789abcdef0"),),
     )
+
+
+@pytest.mark.parametrize(
+    "email", ["admin", "admin@localhost", "two words@example.com", "a@b@example.com"]
+)
+def test_dekart_workspace_admin_must_be_an_email(email: str) -> None:
+    fails(
+        dekart.PROD,
+        rf"^dekart-prod\.workspace\.admin_email: got '{re.escape(email)}', use the "
+        r"administrator's email address",
+        workspace=WorkspaceSettings(admin_email=email),
+    )
+
+
+def test_dekart_workspace_admin_may_be_named() -> None:
+    workspace = WorkspaceSettings(admin_email="maps.admin@example.com")
+    assert replace(dekart.PROD, workspace=workspace).workspace == workspace
+
+
+def test_dekart_users_are_editors_with_no_administrator_by_default() -> None:
+    assert dekart.PROD.workspace == WorkspaceSettings(None, WorkspaceRole.EDITOR)
+    assert dekart.DEV.workspace == dekart.PROD.workspace

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from constructs_lib.options import WorkspaceRole
 from environments import SYSTEM_ENVIRONMENTS, dekart, metabase
+from environments.systems import WorkspaceSettings
 from tests.support import ROOT, Synth, containers, named, one, resources
 
 SYSTEM_STACKS = tuple(SYSTEM_ENVIRONMENTS)
@@ -541,6 +543,25 @@ def test_dekart_without_sign_in_has_no_nat_and_no_identity_mode(synth: Synth) ->
     assert not resources(stack, "aws_nat_gateway")
     env = {e["name"]: e["value"] for e in containers(stack)["dekart"]["environment"]}
     assert "DEKART_REQUIRE_AMAZON_OIDC" not in env
+
+
+@pytest.mark.parametrize("name", ["dekart-dev", "dekart-prod"])
+def test_dekart_users_join_as_editors_and_nobody_administers(synth: Synth, name: str) -> None:
+    """Left unset, Dekart 0.23 makes every user an administrator of the shared workspace
+    (members, roles, connections): the task names the role, and no administrator."""
+    env = {e["name"]: e["value"] for e in containers(synth.stack(name))["dekart"]["environment"]}
+    assert env["DEKART_DEFAULT_WORKSPACE_ROLE"] == "editor"
+    assert "DEKART_DEFAULT_WORKSPACE_ADMIN" not in env
+
+
+def test_dekart_names_the_configured_workspace_administrator() -> None:
+    from stacks.dekart import workspace_environment
+
+    workspace = WorkspaceSettings("maps.admin@example.com", WorkspaceRole.VIEWER)
+    assert workspace_environment(workspace) == {
+        "DEKART_DEFAULT_WORKSPACE_ROLE": "viewer",
+        "DEKART_DEFAULT_WORKSPACE_ADMIN": "maps.admin@example.com",
+    }
 
 
 def test_dekart_with_sign_in_knows_each_user_and_can_fetch_the_load_balancer_keys(

@@ -150,9 +150,11 @@ class WorkspaceRole(Enum):
     Dekart 0.23)."""
 
     ADMIN = "admin"
-    """An editor who also manages the workspace: its members, their roles, its connections."""
+    """An editor who also manages the workspace: its name, its members and their roles, its
+    user-defined connections (none here: Athena is the connection the environment gives)."""
     EDITOR = "editor"
-    """Runs queries; creates, edits, forks and shares maps (others' only when shared for
-    editing)."""
+    """Runs queries; creates, edits and forks their own maps. (With the Athena data source,
+    Dekart 0.23 offers no sharing, so others' maps are not visible.)"""
     VIEWER = "viewer"
-    """Opens maps shared with the workspace; runs no query and makes no map."""
+    """Makes and edits no map; re-runs a visible map's saved queries but changes none. With
+    the Athena data source nothing can be shared with them: useful once sharing is."""

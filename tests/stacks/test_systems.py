@@ -13,6 +13,7 @@ import pytest
 from constructs_lib.options import WorkspaceRole
 from environments import SYSTEM_ENVIRONMENTS, dekart, metabase
 from environments.systems import WorkspaceSettings
+from stacks.dekart import workspace_environment
 from tests.support import ROOT, Synth, containers, named, one, resources
 
 SYSTEM_STACKS = tuple(SYSTEM_ENVIRONMENTS)
@@ -555,8 +556,6 @@ def test_dekart_users_join_as_editors_and_nobody_administers(synth: Synth, name:
 
 
 def test_dekart_names_the_configured_workspace_administrator() -> None:
-    from stacks.dekart import workspace_environment
-
     workspace = WorkspaceSettings("maps.admin@example.com", WorkspaceRole.VIEWER)
     assert workspace_environment(workspace) == {
         "DEKART_DEFAULT_WORKSPACE_ROLE": "viewer",

@@ -185,15 +185,22 @@ def test_destroy_empties_buckets_says_what_it_keeps_then_destroys(
         assert aws["s3"].list_object_versions(Bucket=bucket).get("Versions") is None
 
 
-def test_dry_run_without_credentials_prints_the_documented_sequence(
-    outdir: Path, monkeypatch: pytest.MonkeyPatch, no_credentials: None
-) -> None:
+def platform_dry_run(outdir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], str]:
+    """``deploy dev --dry-run`` without a state bucket named: the printed command lines
+    (``$ ...``) and the whole output, ``cdktf.out`` standing for ``outdir``."""
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.delenv("TF_STATE_BUCKET", raising=False)
     out = io.StringIO()
     assert deploy.main(["deploy", "dev", "--dry-run"], out=out, outdir=outdir) == 0
     text = out.getvalue().replace(str(outdir), "cdktf.out")
     printed = [line.strip()[2:] for line in text.splitlines() if line.strip().startswith("$ ")]
+    return printed, text
+
+
+def test_dry_run_without_credentials_prints_the_documented_sequence(
+    outdir: Path, monkeypatch: pytest.MonkeyPatch, no_credentials: None
+) -> None:
+    printed, text = platform_dry_run(outdir, monkeypatch)
     assert printed == documented_sequence(IMAGE_TAG)
     assert "no credentials: a dry run assumes nothing exists yet" in text
 
@@ -203,12 +210,7 @@ def test_dry_run_under_terrain_prints_the_cdktn_commands_it_runs(
 ) -> None:
     """``ENGINE=terrain`` runs ``cdktn``; the printed commands say so (they said cdktf)."""
     monkeypatch.setenv("ENGINE", "terrain")
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.delenv("TF_STATE_BUCKET", raising=False)
-    out = io.StringIO()
-    assert deploy.main(["deploy", "dev", "--dry-run"], out=out, outdir=outdir) == 0
-    text = out.getvalue().replace(str(outdir), "cdktf.out")
-    printed = [line.strip()[2:] for line in text.splitlines() if line.strip().startswith("$ ")]
+    printed, _ = platform_dry_run(outdir, monkeypatch)
     expected = [line.replace(" cdktf ", " cdktn ") for line in documented_sequence(IMAGE_TAG)]
     assert printed == [line.replace("cdktf deploy", "cdktn deploy") for line in expected]
     assert not [line for line in printed if "cdktf " in line]

@@ -158,3 +158,11 @@ class WorkspaceRole(Enum):
     VIEWER = "viewer"
     """Makes and edits no map; re-runs a visible map's saved queries but changes none. With
     the Athena data source nothing can be shared with them: useful once sharing is."""
+
+
+OAUTH_SCOPES = ("openid", "email")
+"""What a load balancer's Cognito app client may ask for, and asks for: the user's identity
+and e-mail address, nothing that lets a token change the user (no
+``aws.cognito.signin.user.admin``)."""
+CALLBACK_PATH = "/oauth2/idpresponse"
+"""Where Cognito sends a signed-in user back to the load balancer (``https://<domain>``)."""

@@ -35,13 +35,10 @@ from constructs import Construct
 from .certificate import HOST_NAME
 from .errors import ConfigError
 from .naming import Naming
+from .options import CALLBACK_PATH, OAUTH_SCOPES
 
 __all__ = ["CognitoAuthentication", "UserPool", "UserPoolProps"]
 
-OAUTH_SCOPES = ("openid", "email")
-"""What the app client may ask for: the user's identity and e-mail address, nothing that
-lets a token change the user (no ``aws.cognito.signin.user.admin``)."""
-CALLBACK_PATH = "/oauth2/idpresponse"
 """Where an Application Load Balancer receives the authorization code."""
 UNAUTHENTICATED_ACTIONS = ("authenticate", "deny", "allow")
 MAX_SESSION_TIMEOUT_SECONDS = 604800
@@ -66,7 +63,7 @@ class CognitoAuthentication:
     user_pool_domain: str
     """The pool's domain: the prefix of ``<prefix>.auth.<region>.amazoncognito.com``, or a
     custom domain's full name."""
-    scope: str = "openid email"
+    scope: str = " ".join(OAUTH_SCOPES)
     """Claims requested, space separated; must include ``openid``. Unset: ``openid email``."""
     session_timeout_seconds: int = 28800
     """How long the load balancer's session cookie keeps a user signed in (up to 7 days).

@@ -465,3 +465,132 @@ def test_declining_the_confirmation_after_the_preflight_changes_nothing(
         "set AUTO_APPROVE=1"
     )
     assert_nothing_changed(recorder, aws, code)
+
+
+# --- an existing Cognito user pool (Dekart) -----------------------------------------------
+
+MAPS_DOMAIN = "maps.acme-analytics.io"
+DEKART_REGION = "eu-central-1"
+
+
+def sign_in_client(cognito: Any, pool_id: str, **overrides: Any) -> str:
+    """An app client of ``pool_id`` as the load balancer's sign-in needs it, but for
+    ``overrides``."""
+    settings: dict[str, Any] = {
+        "GenerateSecret": True,
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["code"],
+        "AllowedOAuthScopes": ["openid", "email"],
+        "CallbackURLs": [f"https://{MAPS_DOMAIN}/oauth2/idpresponse"],
+        "SupportedIdentityProviders": ["COGNITO"],
+        **overrides,
+    }
+    created = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="alb", **settings)
+    return str(created["UserPoolClient"]["ClientId"])
+
+
+def existing_pool(domain: str = "acme-maps") -> tuple[Any, str, str]:
+    """``(client, pool id, pool arn)`` of a new pool with the domain ``domain``."""
+    cognito = boto3.client("cognito-idp", region_name=DEKART_REGION)
+    pool = cognito.create_user_pool(PoolName="maps")["UserPool"]
+    cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool["Id"])
+    return cognito, str(pool["Id"]), str(pool["Arn"])
+
+
+def dekart_with_pool(
+    monkeypatch: pytest.MonkeyPatch, arn: str, client_id: str, domain: str = "acme-maps"
+) -> None:
+    """dekart-prod with its placeholders replaced and the given existing pool."""
+    from environments.systems import CognitoSettings
+
+    config = environments.SYSTEM_ENVIRONMENTS["dekart-prod"]
+    web = replace(config.web, domain_name=MAPS_DOMAIN, hosted_zone_id=zone("acme-analytics.io"))
+    cognito = CognitoSettings(user_pool_arn=arn, user_pool_client_id=client_id,
+                              user_pool_domain=domain)  # fmt: skip
+    edited = replace(config, web=web, cognito=cognito)
+    monkeypatch.setitem(environments.SYSTEM_ENVIRONMENTS, "dekart-prod", edited)
+    monkeypatch.setenv("PCP_ALARM_EMAIL", "oncall@acme-analytics.io")
+
+
+def cognito_errors(out: str) -> list[str]:
+    return [line for line in errors(out) if "(PROD.cognito." in line]
+
+
+def test_an_existing_app_client_must_allow_the_load_balancers_sign_in(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cognito, pool_id, arn = existing_pool()
+    client_id = sign_in_client(
+        cognito,
+        pool_id,
+        GenerateSecret=False,
+        AllowedOAuthFlows=["implicit"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=["https://old.acme-analytics.io/oauth2/idpresponse"],
+        SupportedIdentityProviders=[],
+    )
+    dekart_with_pool(monkeypatch, arn, client_id)
+    code, out, recorder = deploy("dekart-prod", outdir)
+    assert cognito_errors(out) == [
+        f"error: preflight: the app client {client_id} (environments/dekart.py "
+        "(PROD.cognito.user_pool_client_id)) cannot sign users in for the load balancer: no "
+        "client secret; the authorization code grant is not allowed; scope email not allowed; "
+        f"callback https://{MAPS_DOMAIN}/oauth2/idpresponse not allowed; no identity provider "
+        "enabled; fix: allow them in the client's sign-in settings (Cognito console, App "
+        "clients, Login pages), or use a client with a secret (one cannot be added later)"
+    ]
+    assert_nothing_changed(recorder, aws, code)
+
+
+def test_an_existing_pool_needs_its_own_domain_and_client(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cognito, pool_id, arn = existing_pool()
+    _, other_pool, _ = existing_pool(domain="someone-else")
+    dekart_with_pool(monkeypatch, arn, sign_in_client(cognito, pool_id), domain="someone-else")
+    code, out, _ = deploy("dekart-prod", outdir)
+    assert cognito_errors(out) == [
+        "error: preflight: the domain someone-else (environments/dekart.py "
+        f"(PROD.cognito.user_pool_domain)) is not a domain of the user pool {pool_id}; fix: "
+        f"give the pool's own domain (aws cognito-idp describe-user-pool --user-pool-id "
+        f"{pool_id} --region {DEKART_REGION} --query UserPool.Domain)"
+    ]
+    assert other_pool != pool_id
+    dekart_with_pool(monkeypatch, arn, "1example23456789")
+    code, out, _ = deploy("dekart-prod", outdir)
+    assert code == 2
+    assert cognito_errors(out) == [
+        "error: preflight: the app client 1example23456789 (environments/dekart.py "
+        f"(PROD.cognito.user_pool_client_id)) is not in {pool_id}; fix: aws cognito-idp "
+        f"list-user-pool-clients --user-pool-id {pool_id} --region {DEKART_REGION}"
+    ]
+
+
+def test_a_missing_pool_is_reported(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn = f"arn:aws:cognito-idp:{DEKART_REGION}:{ACCOUNT}:userpool/{DEKART_REGION}_NoSuchPool"
+    dekart_with_pool(monkeypatch, arn, "1example23456789")
+    code, out, recorder = deploy("dekart-prod", outdir)
+    assert [line for line in errors(out) if "user pool" in line] == [
+        f"error: preflight: the user pool {arn} (environments/dekart.py "
+        "(PROD.cognito.user_pool_arn)) does not exist; fix: name an existing pool (aws "
+        f"cognito-idp list-user-pools --max-results 60 --region {DEKART_REGION}), or unset "
+        "cognito's three fields to let the stack create one"
+    ]
+    assert_nothing_changed(recorder, aws, code)
+
+
+def test_an_existing_pool_set_up_for_the_load_balancer_passes(
+    aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cognito, pool_id, arn = existing_pool()
+    dekart_with_pool(monkeypatch, arn, sign_in_client(cognito, pool_id))
+    _, out, _ = deploy("dekart-prod", outdir)
+    assert "user pool" not in out
+    assert "app client" not in out
+    # What stops it is only dekart-prod's own secrets, which no test here creates.
+    assert [line.split(" does not exist", 1)[0] for line in errors(out)] == [
+        f"error: preflight: the secret /dekart/prod/{name}"
+        for name in ("license-key", "mapbox-token")
+    ]

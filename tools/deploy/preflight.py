@@ -4,11 +4,12 @@ cannot create, checked before anything changes and reported all at once.
 Static checks read the typed environment (``environments/<system>.py``) and the
 Dockerfile, so a dry run without credentials reports them too: placeholder domains,
 zones and certificate ARNs, the production alarm target, the pinned release. With
-credentials, AWS is asked: the Route 53 zone, the ACM certificate, the secrets the stack
-reads with a data source, the account's API Gateway CloudWatch role (Metaflow's access
-logs), Panintelligence's assets. Local checks: Docker with buildx, Terraform, the CDKTF
-CLI, and (Panintelligence) the registry login to ghcr.io. Each finding names the file and
-field to edit or the exact command to run.
+credentials, AWS is asked: the Route 53 zone, the ACM certificate, an existing Cognito
+pool's app client and domain (Dekart), the secrets the stack reads with a data source,
+the account's API Gateway CloudWatch role (Metaflow's access logs), Panintelligence's
+assets. Local checks: Docker with buildx, Terraform, the CDKTF CLI, and
+(Panintelligence) the registry login to ghcr.io. Each finding names the file and field
+to edit or the exact command to run.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from constructs_lib.options import CALLBACK_PATH, OAUTH_SCOPES
 
 PLACEHOLDER_TLDS = frozenset({"example", "invalid", "test", "localhost"})
 DOCUMENTATION_RANGES = tuple(
@@ -354,6 +358,83 @@ def certificate_findings(config: Any, module: ModuleType, acm: Any) -> list[Find
             )
         )
     return problems
+
+
+def cognito_findings(
+    config: Any, module: ModuleType, cognito_idp: Callable[[str], Any]
+) -> list[Finding]:
+    """An existing user pool (``cognito`` naming all three) as the load balancer's sign-in
+    needs it: the pool, its app client (a secret, the code flow, the scopes the listener
+    asks for, the callback on the domain) and its domain. The stack's own pool is built
+    so; a wrong one fails at the first sign-in, after the deploy. ``cognito_idp(region)``:
+    a client of the pool's region."""
+    cognito = getattr(config, "cognito", None)
+    domain = config.web.domain_name
+    if cognito is None or not cognito.existing or not domain or placeholder_domain(domain):
+        return []
+    arn, client_id = str(cognito.user_pool_arn), str(cognito.user_pool_client_id)
+    region, pool_id = arn.split(":")[3], arn.rsplit("/", 1)[-1]
+    api = cognito_idp(region)
+    listing = f"aws cognito-idp list-user-pool-clients --user-pool-id {pool_id} --region {region}"
+    try:
+        api.describe_user_pool(UserPoolId=pool_id)
+    except api.exceptions.ResourceNotFoundException:
+        return [
+            Finding(
+                f"the user pool {arn} ({field_at(config, module, 'cognito.user_pool_arn')}) "
+                f"does not exist",
+                "name an existing pool (aws cognito-idp list-user-pools --max-results 60 "
+                f"--region {region}), or unset cognito's three fields to let the stack "
+                "create one",
+            )
+        ]
+    where = field_at(config, module, "cognito.user_pool_client_id")
+    try:
+        client = api.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+    except api.exceptions.ResourceNotFoundException:
+        return [Finding(f"the app client {client_id} ({where}) is not in {pool_id}", listing)]
+    found = []
+    gaps = _client_gaps(client["UserPoolClient"], f"https://{domain}{CALLBACK_PATH}")
+    if gaps:
+        found.append(
+            Finding(
+                f"the app client {client_id} ({where}) cannot sign users in for the load "
+                f"balancer: {'; '.join(gaps)}",
+                "allow them in the client's sign-in settings (Cognito console, App clients, "
+                "Login pages), or use a client with a secret (one cannot be added later)",
+            )
+        )
+    owner = api.describe_user_pool_domain(Domain=cognito.user_pool_domain)
+    if owner.get("DomainDescription", {}).get("UserPoolId") != pool_id:
+        found.append(
+            Finding(
+                f"the domain {cognito.user_pool_domain} "
+                f"({field_at(config, module, 'cognito.user_pool_domain')}) is not a domain of "
+                f"the user pool {pool_id}",
+                "give the pool's own domain (aws cognito-idp describe-user-pool "
+                f"--user-pool-id {pool_id} --region {region} --query UserPool.Domain)",
+            )
+        )
+    return found
+
+
+def _client_gaps(client: dict[str, Any], callback: str) -> list[str]:
+    """What the load balancer's sign-in needs of an app client and ``client`` lacks."""
+    gaps = []
+    if not client.get("ClientSecret"):
+        gaps.append("no client secret")
+    if not client.get("AllowedOAuthFlowsUserPoolClient") or "code" not in client.get(
+        "AllowedOAuthFlows", []
+    ):
+        gaps.append("the authorization code grant is not allowed")
+    scopes = [s for s in OAUTH_SCOPES if s not in client.get("AllowedOAuthScopes", [])]
+    if scopes:
+        gaps.append(f"scope {' '.join(scopes)} not allowed")
+    if callback not in client.get("CallbackURLs", []):
+        gaps.append(f"callback {callback} not allowed")
+    if not client.get("SupportedIdentityProviders"):
+        gaps.append("no identity provider enabled")
+    return gaps
 
 
 def operator_secrets(stack: dict[str, Any]) -> list[str]:

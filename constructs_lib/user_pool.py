@@ -39,7 +39,6 @@ from .options import CALLBACK_PATH, OAUTH_SCOPES
 
 __all__ = ["CognitoAuthentication", "UserPool", "UserPoolProps"]
 
-"""Where an Application Load Balancer receives the authorization code."""
 UNAUTHENTICATED_ACTIONS = ("authenticate", "deny", "allow")
 MAX_SESSION_TIMEOUT_SECONDS = 604800
 """Seven days: the longest session an Application Load Balancer keeps."""

@@ -433,7 +433,8 @@ class CognitoSettings:
     """An app client of that pool with a secret, the authorization-code flow, the scopes
     ``openid email`` and the callback ``https://<domain_name>/oauth2/idpresponse``."""
     user_pool_domain: str | None = None
-    """The pool's domain prefix (``login`` for ``login.auth.<region>.amazoncognito.com``)."""
+    """The pool's domain: its prefix (``login`` for ``login.auth.<region>.amazoncognito.com``)
+    or a custom domain's full name (``auth.example.com``)."""
 
     @property
     def existing(self) -> bool:

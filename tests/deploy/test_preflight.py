@@ -16,7 +16,9 @@ import pytest
 import environments
 from tests.deploy.conftest import REGION
 from tests.deploy.deploysupport import ACCOUNT, ROOT, SystemRecorder, run_system
+from tests.support import Synth
 from tools.deploy.preflight import (
+    listener_scopes,
     missing_tools,
     pin_findings,
     placeholder_domain,
@@ -490,10 +492,15 @@ def sign_in_client(cognito: Any, pool_id: str, **overrides: Any) -> str:
 
 
 def existing_pool(domain: str = "acme-maps") -> tuple[Any, str, str]:
-    """``(client, pool id, pool arn)`` of a new pool with the domain ``domain``."""
+    """``(client, pool id, pool arn)`` of a new pool with the domain ``domain`` (a prefix,
+    or a custom domain's full name)."""
     cognito = boto3.client("cognito-idp", region_name=DEKART_REGION)
     pool = cognito.create_user_pool(PoolName="maps")["UserPool"]
-    cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool["Id"])
+    custom: dict[str, Any] = {}
+    if "." in domain:  # a custom domain's certificate is in us-east-1 (CloudFront's)
+        cert = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555"
+        custom = {"CustomDomainConfig": {"CertificateArn": cert}}
+    cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool["Id"], **custom)
     return cognito, str(pool["Id"]), str(pool["Arn"])
 
 
@@ -537,7 +544,8 @@ def test_an_existing_app_client_must_allow_the_load_balancers_sign_in(
         "client secret; the authorization code grant is not allowed; scope email not allowed; "
         f"callback https://{MAPS_DOMAIN}/oauth2/idpresponse not allowed; no identity provider "
         "enabled; fix: allow them in the client's sign-in settings (Cognito console, App "
-        "clients, Login pages), or use a client with a secret (one cannot be added later)"
+        "clients, Login pages); a client without a secret cannot get one: use a new client "
+        "with a secret"
     ]
     assert_nothing_changed(recorder, aws, code)
 
@@ -546,16 +554,17 @@ def test_an_existing_pool_needs_its_own_domain_and_client(
     aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cognito, pool_id, arn = existing_pool()
-    _, other_pool, _ = existing_pool(domain="someone-else")
-    dekart_with_pool(monkeypatch, arn, sign_in_client(cognito, pool_id), domain="someone-else")
-    code, out, _ = deploy("dekart-prod", outdir)
-    assert cognito_errors(out) == [
-        "error: preflight: the domain someone-else (environments/dekart.py "
-        f"(PROD.cognito.user_pool_domain)) is not a domain of the user pool {pool_id}; fix: "
-        f"give the pool's own domain (aws cognito-idp describe-user-pool --user-pool-id "
-        f"{pool_id} --region {DEKART_REGION} --query UserPool.Domain)"
-    ]
-    assert other_pool != pool_id
+    existing_pool(domain="someone-else")  # another pool's domain
+    for domain in ("someone-else", "no-such-domain"):
+        dekart_with_pool(monkeypatch, arn, sign_in_client(cognito, pool_id), domain=domain)
+        code, out, _ = deploy("dekart-prod", outdir)
+        assert cognito_errors(out) == [
+            f"error: preflight: the domain {domain} (environments/dekart.py "
+            f"(PROD.cognito.user_pool_domain)) is not a domain of the user pool {pool_id}; "
+            "fix: give the pool's own domain (aws cognito-idp describe-user-pool "
+            f'--user-pool-id {pool_id} --region {DEKART_REGION} --query "[UserPool.Domain,'
+            'UserPool.CustomDomain]")'
+        ]
     dekart_with_pool(monkeypatch, arn, "1example23456789")
     code, out, _ = deploy("dekart-prod", outdir)
     assert code == 2
@@ -581,11 +590,30 @@ def test_a_missing_pool_is_reported(
     assert_nothing_changed(recorder, aws, code)
 
 
-def test_an_existing_pool_set_up_for_the_load_balancer_passes(
+def test_a_pool_of_another_region_is_reported(
     aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cognito, pool_id, arn = existing_pool()
-    dekart_with_pool(monkeypatch, arn, sign_in_client(cognito, pool_id))
+    """A load balancer refuses a user pool of another region (its ARN is "not valid")."""
+    elsewhere = boto3.client("cognito-idp", region_name="us-east-1")
+    pool = elsewhere.create_user_pool(PoolName="maps")["UserPool"]
+    dekart_with_pool(monkeypatch, pool["Arn"], sign_in_client(elsewhere, pool["Id"]))
+    code, out, recorder = deploy("dekart-prod", outdir)
+    assert cognito_errors(out) == [
+        f"error: preflight: the user pool {pool['Arn']} (environments/dekart.py "
+        f"(PROD.cognito.user_pool_arn)) is in us-east-1, account {ACCOUNT}; the load balancer "
+        f"in {DEKART_REGION}, account {ACCOUNT}; fix: use a pool of the deploying account in "
+        f"{DEKART_REGION}, or unset cognito's three fields to let the stack create one"
+    ]
+    assert_nothing_changed(recorder, aws, code)
+
+
+@pytest.mark.parametrize("domain", ["acme-maps", "auth.acme-analytics.io"])
+def test_an_existing_pool_set_up_for_the_load_balancer_passes(
+    domain: str, aws: dict[str, Any], outdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a prefix domain or a custom domain (its full name)."""
+    cognito, pool_id, arn = existing_pool(domain)
+    dekart_with_pool(monkeypatch, arn, sign_in_client(cognito, pool_id), domain=domain)
     _, out, _ = deploy("dekart-prod", outdir)
     assert "user pool" not in out
     assert "app client" not in out
@@ -594,3 +622,13 @@ def test_an_existing_pool_set_up_for_the_load_balancer_passes(
         f"error: preflight: the secret /dekart/prod/{name}"
         for name in ("license-key", "mapbox-token")
     ]
+
+
+def test_the_scopes_checked_are_the_ones_the_listener_asks_for(synth: Synth) -> None:
+    assert listener_scopes(synth.stack("dekart-prod")) == ("openid", "email")
+    listener = {"default_action": [{"authenticate_cognito": {"scope": "openid profile"}}]}
+    assert listener_scopes({"resource": {"aws_lb_listener": {"https": listener}}}) == (
+        "openid",
+        "profile",
+    )
+    assert listener_scopes(synth.stack("metabase-prod")) == ()

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from constructs_lib.options import CALLBACK_PATH, OAUTH_SCOPES
+from constructs_lib.options import CALLBACK_PATH
 
 PLACEHOLDER_TLDS = frozenset({"example", "invalid", "test", "localhost"})
 DOCUMENTATION_RANGES = tuple(
@@ -360,65 +360,100 @@ def certificate_findings(config: Any, module: ModuleType, acm: Any) -> list[Find
     return problems
 
 
+def listener_scopes(stack: dict[str, Any]) -> tuple[str, ...]:
+    """The scopes the stack's load balancer asks Cognito for (its ``authenticate-cognito``
+    actions), as synthesized."""
+    scopes: list[str] = []
+    for listener in stack.get("resource", {}).get("aws_lb_listener", {}).values():
+        for action in listener.get("default_action", []):
+            for scope in str(action.get("authenticate_cognito", {}).get("scope", "")).split():
+                scopes += [] if scope in scopes else [scope]
+    return tuple(scopes)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What the load balancer's sign-in is, from the synthesized stack and the session:
+    the ``scopes`` it asks for, and the ``account`` it runs in (None: unknown)."""
+
+    scopes: tuple[str, ...]
+    account: str | None
+
+
 def cognito_findings(
-    config: Any, module: ModuleType, cognito_idp: Callable[[str], Any]
+    config: Any, module: ModuleType, sign_in: SignIn, cognito_idp: Callable[[str], Any]
 ) -> list[Finding]:
     """An existing user pool (``cognito`` naming all three) as the load balancer's sign-in
-    needs it: the pool, its app client (a secret, the code flow, the scopes the listener
-    asks for, the callback on the domain) and its domain. The stack's own pool is built
-    so; a wrong one fails at the first sign-in, after the deploy. ``cognito_idp(region)``:
-    a client of the pool's region."""
+    needs it: in its region and account, with an app client that has a secret, the code
+    flow, the scopes the listener asks for and the callback on the domain, and with the
+    domain given. The stack's own pool is built so; a wrong one fails at the first
+    sign-in, after the deploy. ``cognito_idp(region)``: a client of that region."""
     cognito = getattr(config, "cognito", None)
     domain = config.web.domain_name
     if cognito is None or not cognito.existing or not domain or placeholder_domain(domain):
         return []
-    arn, client_id = str(cognito.user_pool_arn), str(cognito.user_pool_client_id)
-    region, pool_id = arn.split(":")[3], arn.rsplit("/", 1)[-1]
+    arn = str(cognito.user_pool_arn)
+    _, _, _, region, account, resource = arn.split(":", 5)
+    pool_id = resource.rsplit("/", 1)[-1]
+    where_pool = field_at(config, module, "cognito.user_pool_arn")
+    if region != config.region or (sign_in.account and account != sign_in.account):
+        return [
+            Finding(
+                f"the user pool {arn} ({where_pool}) is in {region}, account {account}; the "
+                f"load balancer in {config.region}, account {sign_in.account or '<unknown>'}",
+                f"use a pool of the deploying account in {config.region}, or unset cognito's "
+                "three fields to let the stack create one",
+            )
+        ]
     api = cognito_idp(region)
-    listing = f"aws cognito-idp list-user-pool-clients --user-pool-id {pool_id} --region {region}"
     try:
         api.describe_user_pool(UserPoolId=pool_id)
     except api.exceptions.ResourceNotFoundException:
         return [
             Finding(
-                f"the user pool {arn} ({field_at(config, module, 'cognito.user_pool_arn')}) "
-                f"does not exist",
+                f"the user pool {arn} ({where_pool}) does not exist",
                 "name an existing pool (aws cognito-idp list-user-pools --max-results 60 "
                 f"--region {region}), or unset cognito's three fields to let the stack "
                 "create one",
             )
         ]
+    return _client_findings(config, module, sign_in, api, pool_id) + _domain_findings(
+        config, module, api, pool_id
+    )
+
+
+def _client_findings(
+    config: Any, module: ModuleType, sign_in: SignIn, api: Any, pool_id: str
+) -> list[Finding]:
+    client_id = str(config.cognito.user_pool_client_id)
     where = field_at(config, module, "cognito.user_pool_client_id")
     try:
         client = api.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
     except api.exceptions.ResourceNotFoundException:
-        return [Finding(f"the app client {client_id} ({where}) is not in {pool_id}", listing)]
-    found = []
-    gaps = _client_gaps(client["UserPoolClient"], f"https://{domain}{CALLBACK_PATH}")
-    if gaps:
-        found.append(
+        return [
             Finding(
-                f"the app client {client_id} ({where}) cannot sign users in for the load "
-                f"balancer: {'; '.join(gaps)}",
-                "allow them in the client's sign-in settings (Cognito console, App clients, "
-                "Login pages), or use a client with a secret (one cannot be added later)",
+                f"the app client {client_id} ({where}) is not in {pool_id}",
+                f"aws cognito-idp list-user-pool-clients --user-pool-id {pool_id} --region "
+                f"{config.region}",
             )
+        ]
+    callback = f"https://{config.web.domain_name}{CALLBACK_PATH}"
+    gaps = _client_gaps(client["UserPoolClient"], sign_in.scopes, callback)
+    if not gaps:
+        return []
+    fix = "allow them in the client's sign-in settings (Cognito console, App clients, Login pages)"
+    if "no client secret" in gaps:
+        fix += "; a client without a secret cannot get one: use a new client with a secret"
+    return [
+        Finding(
+            f"the app client {client_id} ({where}) cannot sign users in for the load "
+            f"balancer: {'; '.join(gaps)}",
+            fix,
         )
-    owner = api.describe_user_pool_domain(Domain=cognito.user_pool_domain)
-    if owner.get("DomainDescription", {}).get("UserPoolId") != pool_id:
-        found.append(
-            Finding(
-                f"the domain {cognito.user_pool_domain} "
-                f"({field_at(config, module, 'cognito.user_pool_domain')}) is not a domain of "
-                f"the user pool {pool_id}",
-                "give the pool's own domain (aws cognito-idp describe-user-pool "
-                f"--user-pool-id {pool_id} --region {region} --query UserPool.Domain)",
-            )
-        )
-    return found
+    ]
 
 
-def _client_gaps(client: dict[str, Any], callback: str) -> list[str]:
+def _client_gaps(client: dict[str, Any], scopes: tuple[str, ...], callback: str) -> list[str]:
     """What the load balancer's sign-in needs of an app client and ``client`` lacks."""
     gaps = []
     if not client.get("ClientSecret"):
@@ -427,14 +462,33 @@ def _client_gaps(client: dict[str, Any], callback: str) -> list[str]:
         "AllowedOAuthFlows", []
     ):
         gaps.append("the authorization code grant is not allowed")
-    scopes = [s for s in OAUTH_SCOPES if s not in client.get("AllowedOAuthScopes", [])]
-    if scopes:
-        gaps.append(f"scope {' '.join(scopes)} not allowed")
+    missing = [s for s in scopes if s not in client.get("AllowedOAuthScopes", [])]
+    if missing:
+        gaps.append(f"{'scope' if len(missing) == 1 else 'scopes'} {' '.join(missing)} not allowed")
     if callback not in client.get("CallbackURLs", []):
         gaps.append(f"callback {callback} not allowed")
     if not client.get("SupportedIdentityProviders"):
         gaps.append("no identity provider enabled")
     return gaps
+
+
+def _domain_findings(config: Any, module: ModuleType, api: Any, pool_id: str) -> list[Finding]:
+    domain = str(config.cognito.user_pool_domain)
+    try:
+        owner = api.describe_user_pool_domain(Domain=domain).get("DomainDescription", {})
+    except (api.exceptions.ResourceNotFoundException, api.exceptions.InvalidParameterException):
+        owner = {}
+    if owner.get("UserPoolId") == pool_id:
+        return []
+    return [
+        Finding(
+            f"the domain {domain} ({field_at(config, module, 'cognito.user_pool_domain')}) "
+            f"is not a domain of the user pool {pool_id}",
+            f"give the pool's own domain (aws cognito-idp describe-user-pool --user-pool-id "
+            f'{pool_id} --region {config.region} --query "[UserPool.Domain,'
+            'UserPool.CustomDomain]")',
+        )
+    ]
 
 
 def operator_secrets(stack: dict[str, Any]) -> list[str]:

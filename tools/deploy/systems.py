@@ -158,8 +158,9 @@ def run_preflight(ctx: Context, tools: Callable[[str], list[checks.Finding]]) ->
         region = config.region
         blocking += checks.zone_findings(config, module, ctx.client("route53", "us-east-1"))
         blocking += checks.certificate_findings(config, module, ctx.client("acm", region))
+        sign_in = checks.SignIn(checks.listener_scopes(stack), ctx.account)
         blocking += checks.cognito_findings(
-            config, module, lambda pool_region: ctx.client("cognito-idp", pool_region)
+            config, module, sign_in, lambda pool_region: ctx.client("cognito-idp", pool_region)
         )
         blocking += checks.secret_findings(
             checks.operator_secrets(stack), region, ctx.client("secretsmanager", region)

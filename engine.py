@@ -35,6 +35,8 @@ ENGINES = (CDKTF, TERRAIN)
 """The values ``ENGINE`` takes; unset means ``cdktf``."""
 TERRAIN_MODULES = {"cdktf": "cdktn", "cdktf_cdktf_provider_aws": "cdktn_provider_aws"}
 """The module (and its submodules) the code imports -> the one CDK Terrain provides."""
+CLIS = {CDKTF: "cdktf", TERRAIN: "cdktn"}
+"""Each engine's command-line tool (``node_modules/.bin/<name>``)."""
 CREATION_STACK_VARIABLE = "CDKTN_DISABLE_CREATION_STACK"
 """CDK Terrain's switch: ``1`` (or ``true``) makes its tokens skip capturing a stack trace."""
 
@@ -47,6 +49,11 @@ def selected(environ: Mapping[str, str]) -> str:
     if raw not in ENGINES:
         raise env_error(VARIABLE, repr(raw), f"use {' or '.join(ENGINES)}, or unset it")
     return raw
+
+
+def cli(environ: Mapping[str, str]) -> str:
+    """The command-line tool of the engine ``ENGINE`` names (``cdktn`` for ``terrain``)."""
+    return CLIS[selected(environ)]
 
 
 class ModuleAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -48,7 +48,7 @@ def main() -> int:
 
 
 def _bench() -> int:
-    cli = "cdktn" if engine.ENGINE == engine.TERRAIN else "cdktf"
+    cli = engine.CLIS[engine.ENGINE]
     synth = timed([str(ROOT / "node_modules" / ".bin" / cli), "synth"])
     review = timed([sys.executable, "-m", "tools.review"])
     timed([sys.executable, "-m", "tools.review", "--base", "HEAD"])  # fills the cache

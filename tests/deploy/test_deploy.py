@@ -325,7 +325,9 @@ def test_uncommitted_changes_are_refused_without_an_explicit_tag(
     assert recorder.calls == []
 
 
-@pytest.mark.parametrize(("engine", "cli"), [("", "cdktf"), ("terrain", "cdktn")])
+@pytest.mark.parametrize(
+    ("engine", "cli"), [("", "cdktf"), ("terrain", "cdktn"), (" terrain ", "cdktn")]
+)
 def test_deploy_drives_the_selected_engines_cli(
     engine: str, cli: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -172,16 +172,21 @@ def test_unknown_engine_is_a_config_error() -> None:
         engine.selected({"ENGINE": "cdk"})
 
 
-def test_unknown_engine_stops_the_app_with_one_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", "import main"],
+def python_child(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in the project, with ``env``; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**os.environ, "ENGINE": "terraform"},
+        env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
+
+
+def test_unknown_engine_stops_the_app_with_one_line() -> None:
+    result = python_child("import main", {**os.environ, "ENGINE": "terraform"})
     assert result.returncode == 2
     assert result.stderr == (
         "error: environment.ENGINE: got 'terraform', use cdktf or terrain, or unset it\n"
@@ -190,15 +195,7 @@ def test_unknown_engine_stops_the_app_with_one_line() -> None:
 
 def test_terrain_refuses_a_cdktf_imported_before_it() -> None:
     code = "import cdktf, engine"  # the real cdktf first, then ENGINE=terrain
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "ENGINE": "terrain"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = python_child(code, {**os.environ, "ENGINE": "terrain"})
     assert result.returncode == 2
     assert "but cdktf was imported before the engine module: import engine first" in result.stderr
 
@@ -279,13 +276,6 @@ def test_terrain_runtime_honours_the_creation_stack_setting(
     env.pop(engine.CREATION_STACK_VARIABLE, None)
     if shell is not None:
         env[engine.CREATION_STACK_VARIABLE] = shell
-    result = subprocess.run(
-        [sys.executable, "-c", CREATION_STACK_CHILD],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = python_child(CREATION_STACK_CHILD, env)
+    assert result.returncode == 0, result.stderr
     assert (int(result.stdout.split()[-1]) > 0) is recorded

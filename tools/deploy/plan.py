@@ -12,12 +12,13 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+import engine
 from tools.ecr_targets import targets as ecr_targets
 from tools.git import has_uncommitted_changes
 
@@ -29,12 +30,6 @@ DEFAULT_STATE_BUCKET = "pcp-terraform-state"
 REVIEW_ALARM_EMAIL = "alarms@example.invalid"
 PRODUCTION = frozenset({"prod"})
 """Environments whose alarm target must be real (environments/prod.py: Tier.PRODUCTION)."""
-
-
-def cli_name(environ: Mapping[str, str]) -> str:
-    """The CLI of the engine ``ENGINE`` selects (engine.py): ``cdktn`` for ``terrain``,
-    else ``cdktf``."""
-    return "cdktn" if environ.get("ENGINE") == "terrain" else "cdktf"
 
 
 class StepError(Exception):
@@ -263,7 +258,7 @@ class Context:
     def cli(self) -> str:
         """The engine's CLI by name, as printed command lines show it (``ENGINE=terrain``:
         CDK Terrain's ``cdktn``; unset: ``cdktf``)."""
-        return cli_name(os.environ)
+        return engine.cli(os.environ)
 
     @property
     def cdktf(self) -> str:

@@ -371,6 +371,10 @@ def listener_scopes(stack: dict[str, Any]) -> tuple[str, ...]:
     return tuple(scopes)
 
 
+OWN_POOL = "or unset cognito's three fields to let the stack create one"
+"""The other fix of every finding about an existing user pool."""
+
+
 @dataclass(frozen=True)
 class SignIn:
     """What the load balancer's sign-in is, from the synthesized stack and the session:
@@ -401,8 +405,7 @@ def cognito_findings(
             Finding(
                 f"the user pool {arn} ({where_pool}) is in {region}, account {account}; the "
                 f"load balancer in {config.region}, account {sign_in.account or '<unknown>'}",
-                f"use a pool of the deploying account in {config.region}, or unset cognito's "
-                "three fields to let the stack create one",
+                f"use a pool of the deploying account in {config.region}, {OWN_POOL}",
             )
         ]
     api = cognito_idp(region)
@@ -413,8 +416,7 @@ def cognito_findings(
             Finding(
                 f"the user pool {arn} ({where_pool}) does not exist",
                 "name an existing pool (aws cognito-idp list-user-pools --max-results 60 "
-                f"--region {region}), or unset cognito's three fields to let the stack "
-                "create one",
+                f"--region {region}), {OWN_POOL}",
             )
         ]
     return _client_findings(config, module, sign_in, api, pool_id) + _domain_findings(
